@@ -1,0 +1,70 @@
+"""Skeleton layouts as data: joint count, bone pairs and centre joint, registered by name.
+
+Datasets name their layout; modalities (bones) and normalisation read it from here, so no code
+branches on dataset names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from halp_bench.registry import LAYOUTS
+
+
+@dataclass(frozen=True)
+class SkeletonLayout:
+    """`bones` are 0-based (joint, partner) pairs: bone[joint] = x[joint] - x[partner]."""
+
+    name: str
+    num_joints: int
+    bones: tuple[tuple[int, int], ...]
+    center_joint: int
+
+    def __post_init__(self) -> None:
+        for a, b in self.bones:
+            if not (0 <= a < self.num_joints and 0 <= b < self.num_joints):
+                raise ValueError(f"layout {self.name}: bone ({a}, {b}) outside 0..{self.num_joints - 1}")
+
+
+# The official NTU RGB+D bone pairs (1-based, as in CMD's `MoCo.Bone`), including the self-pair
+# (21, 21) of the spine-shoulder joint, whose bone is therefore zero.
+NTU_BONES_1BASED: tuple[tuple[int, int], ...] = (
+    (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
+    (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
+    (20, 19), (21, 21), (22, 23), (23, 8), (24, 25), (25, 12),
+)
+
+NTU25 = SkeletonLayout(
+    name="ntu25",
+    num_joints=25,
+    bones=tuple((a - 1, b - 1) for a, b in NTU_BONES_1BASED),
+    center_joint=1,  # spine middle (0-based), used by normalisation
+)
+
+# Kinect v1 (20 joints): hip centre 1, spine 2, shoulder centre 3, head 4, left arm 5-8, right arm
+# 9-12, left leg 13-16, right leg 17-20 (1-based), as used by NW-UCLA / MSR-Action3D style data.
+KINECT_V1_BONES_1BASED: tuple[tuple[int, int], ...] = (
+    (1, 2), (2, 3), (3, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9),
+    (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
+    (20, 19),
+)
+
+KINECT_V1_20 = SkeletonLayout(
+    name="kinect_v1_20",
+    num_joints=20,
+    bones=tuple((a - 1, b - 1) for a, b in KINECT_V1_BONES_1BASED),
+    center_joint=1,  # spine (0-based)
+)
+
+for _layout in (NTU25, KINECT_V1_20):
+    LAYOUTS.add(_layout.name, _layout, f"{_layout.num_joints} joints, {len(_layout.bones)} bones")
+
+
+def get_layout(name: str) -> SkeletonLayout:
+    return LAYOUTS.get(name)
+
+
+def chain_layout(num_joints: int) -> SkeletonLayout:
+    """A fallback for data with no known layout: each joint's partner is the previous joint."""
+    bones = tuple((j, max(j - 1, 0)) for j in range(num_joints))
+    return SkeletonLayout(f"chain{num_joints}", num_joints, bones, 0)
