@@ -1,0 +1,1 @@
+"""The training loop and its plumbing: devices, memory and time meters, checkpoints, batches."""

@@ -1,0 +1,66 @@
+"""Batches gathered by index from a (possibly memory-mapped) subset and sent to the device.
+
+One background thread reads the next batch while the current one trains; no per-sample Python work.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from halp_bench.datasets.base import SkeletonSubset
+
+
+class BatchLoader:
+    """Yields (x (B,C,T,V,M), lengths (B,), labels (B,)) tensors on `device`."""
+
+    def __init__(
+        self,
+        subset: SkeletonSubset,
+        batch_size: int,
+        device: torch.device,
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        self.subset, self.batch_size, self.device = subset, batch_size, device
+        self.shuffle, self.drop_last, self.generator = shuffle, drop_last, generator
+        if drop_last and len(subset) < batch_size:
+            self.drop_last = False  # a tiny dataset still yields one (smaller) batch
+
+    def __len__(self) -> int:
+        n = len(self.subset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _order(self) -> np.ndarray:
+        if self.shuffle:
+            return torch.randperm(len(self.subset), generator=self.generator).numpy()
+        return np.arange(len(self.subset))
+
+    def _load(self, positions: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
+        x, lengths, labels = self.subset.gather(positions)
+        tensors = [torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(labels)]
+        if self.device.type == "cuda":
+            tensors = [t.pin_memory() for t in tensors]
+        return tensors[0], tensors[1], tensors[2]
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        order = self._order()
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches = batches[: len(self)]
+        if not batches:
+            return
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(self._load, batches[0])
+            for i in range(len(batches)):
+                x, lengths, labels = pending.result()
+                if i + 1 < len(batches):
+                    pending = pool.submit(self._load, batches[i + 1])
+                nb = self.device.type == "cuda"
+                yield (x.to(self.device, non_blocking=nb), lengths.to(self.device, non_blocking=nb),
+                       labels.to(self.device, non_blocking=nb))

@@ -1,0 +1,1 @@
+"""Self-supervised methods: one file and one registered class each (see base.py for the contract)."""

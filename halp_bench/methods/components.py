@@ -1,0 +1,81 @@
+"""Building blocks shared by contrastive methods: the key queue, the EMA update and InfoNCE.
+
+State changes are explicit named steps (`queue.push`, `ema_update`); the loss is a pure function.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class KeyQueue(nn.Module):
+    """FIFO queue of normalised keys, one bank per stream, all banks sharing one pointer.
+
+    With several banks (CMD's joint/motion/bone) slot i holds the same sample in every bank.
+    Initialised with random unit vectors, as in MoCo. Buffers, so state_dict checkpoints it.
+    """
+
+    def __init__(self, size: int, dim: int, banks: int = 1, generator: torch.Generator | None = None):
+        super().__init__()
+        init = torch.randn(banks, size, dim, generator=generator)
+        self.register_buffer("keys", F.normalize(init, dim=-1))
+        self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
+        self.register_buffer("filled", torch.zeros((), dtype=torch.long))  # real keys pushed so far
+
+    @property
+    def size(self) -> int:
+        return self.keys.shape[1]
+
+    def read(self, bank: int = 0) -> Tensor:
+        """The current queue contents (K, D) of one bank, as a snapshot (safe to use after a push)."""
+        return self.keys[bank].clone()
+
+    @torch.no_grad()
+    def push(self, *keys: Tensor) -> None:
+        """Enqueue one (B, D) batch per bank, overwriting the oldest slots (wraps around)."""
+        if len(keys) != self.keys.shape[0]:
+            raise ValueError(f"push needs {self.keys.shape[0]} key batches, got {len(keys)}")
+        b = keys[0].shape[0]
+        slots = (self.ptr + torch.arange(b, device=self.keys.device)) % self.size
+        for bank, k in enumerate(keys):
+            self.keys[bank, slots] = k.detach().to(self.keys.dtype)
+        self.ptr.copy_((self.ptr + b) % self.size)
+        self.filled.add_(b)
+
+    def recent(self, count: int, bank: int = 0) -> Tensor:
+        """The `count` most recently pushed keys (oldest first) of one bank."""
+        count = min(count, self.size)
+        slots = (self.ptr - count + torch.arange(count, device=self.keys.device)) % self.size
+        return self.keys[bank, slots]
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, source: nn.Module, momentum: float) -> None:
+    """target <- m * target + (1 - m) * source, parameter by parameter (MoCo's key encoder)."""
+    target_params = list(target.parameters())
+    source_params = [p.detach() for p in source.parameters()]
+    torch._foreach_mul_(target_params, momentum)
+    torch._foreach_add_(target_params, source_params, alpha=1.0 - momentum)
+
+
+def info_nce(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> Tensor:
+    """MoCo's InfoNCE: -log(exp(q.k/T) / (exp(q.k/T) + sum_i exp(q.queue_i/T))), batch mean.
+
+    q, k: (B, D) normalised; queue: (K, D) normalised negatives (read before this batch is pushed).
+    """
+    positive = (q * k).sum(dim=1, keepdim=True)
+    negatives = q @ queue.t()
+    logits = torch.cat([positive, negatives], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+
+
+def make_key_encoder(query_encoder: nn.Module) -> nn.Module:
+    """A frozen copy that only `ema_update` changes."""
+    import copy
+
+    key_encoder = copy.deepcopy(query_encoder)
+    for p in key_encoder.parameters():
+        p.requires_grad_(False)
+    return key_encoder

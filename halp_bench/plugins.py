@@ -1,0 +1,12 @@
+"""The explicit import list of built-in plugins (methods, encoders, datasets, protocols).
+
+Importing a module registers what it defines; third-party methods come in through the
+`halp_bench.methods` entry-point group (see `registry.load_plugins`).
+"""
+
+import halp_bench.datasets.synthetic  # noqa: F401
+import halp_bench.encoders.bigru  # noqa: F401
+import halp_bench.methods.moco  # noqa: F401
+import halp_bench.methods.random_init  # noqa: F401
+import halp_bench.protocols.knn  # noqa: F401
+import halp_bench.protocols.linear  # noqa: F401

@@ -1,0 +1,1 @@
+"""Downstream protocols: `run_protocol(encoder, train, test, ctx) -> metrics`, registered by name."""

@@ -1,0 +1,55 @@
+"""What every protocol shares: one frozen context object and feature extraction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from halp_bench.config import RunConfig
+from halp_bench.datasets.base import SkeletonSubset
+from halp_bench.datasets.transforms import center_crop_resize
+from halp_bench.encoders import SequenceEncoder
+from halp_bench.engine.loader import BatchLoader
+
+Metrics = dict[str, float]
+
+
+@dataclass(frozen=True)
+class ProtocolContext:
+    """The plumbing a protocol needs besides the encoder and the data."""
+
+    cfg: RunConfig
+    device: torch.device
+    show_progress: bool = False
+    say: Callable[[str], None] = print
+
+
+@torch.no_grad()
+def extract_features(
+    encoder: SequenceEncoder, subset: SkeletonSubset, ctx: ProtocolContext, *, normalise: bool = True
+) -> tuple[Tensor, Tensor]:
+    """Pre-projection features of every sample (centre crop, eval mode): ((N, F), labels (N,))."""
+    was_training = encoder.training
+    encoder.eval()
+    feats, labels = [], []
+    for x, lengths, y in BatchLoader(subset, ctx.cfg.eval.batch_size, ctx.device):
+        view = center_crop_resize(x, lengths, ctx.cfg.data.frames, ctx.cfg.eval.test_crop)
+        f = encoder.features(view).float()
+        feats.append(F.normalize(f, dim=1) if normalise else f)
+        labels.append(y)
+    encoder.train(was_training)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def topk_accuracy(logits: Tensor, labels: Tensor, ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+    """Top-k accuracies in percent (k capped at the number of classes)."""
+    out = {}
+    for k in ks:
+        kk = min(k, logits.shape[1])
+        hit = (logits.topk(kk, dim=1).indices == labels.unsqueeze(1)).any(dim=1)
+        out[f"top{k}"] = 100.0 * hit.float().mean().item()
+    return out

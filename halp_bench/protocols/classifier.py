@@ -1,0 +1,128 @@
+"""Training a classifier on an encoder: frozen (linear probe) or as a whole (fine-tuning).
+
+Shared by the linear, transfer and semi-supervised protocols. The final epoch's accuracy is
+reported unless `eval.report == "best"` (the official code's best test accuracy over evaluations,
+which is optimistic and is marked as such in every table).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from halp_bench.config import OptimConfig
+from halp_bench.datasets.base import SkeletonSubset
+from halp_bench.datasets.transforms import center_crop_resize, random_crop_resize
+from halp_bench.encoders import SequenceEncoder
+from halp_bench.engine.loader import BatchLoader
+from halp_bench.engine.progress import progress_bar
+from halp_bench.protocols.base import Metrics, ProtocolContext, topk_accuracy
+
+REPORT_CHOICES = ("final", "best")
+
+
+def state_fingerprint(module: nn.Module) -> str:
+    """A hash of every parameter and buffer (BatchNorm running statistics included)."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def new_head(feature_dim: int, num_classes: int) -> nn.Linear:
+    """A fresh classifier, weight ~ N(0, 0.01), bias 0 (official init)."""
+    head = nn.Linear(feature_dim, num_classes)
+    nn.init.normal_(head.weight, std=0.01)
+    nn.init.zeros_(head.bias)
+    return head
+
+
+@torch.no_grad()
+def evaluate(encoder: SequenceEncoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> dict[str, float]:
+    encoder.eval()
+    logits, labels = [], []
+    for x, lengths, y in BatchLoader(test, ctx.cfg.eval.batch_size, ctx.device):
+        view = center_crop_resize(x, lengths, ctx.cfg.data.frames, ctx.cfg.eval.test_crop)
+        logits.append(head(encoder.features(view)).float())
+        labels.append(y)
+    return topk_accuracy(torch.cat(logits), torch.cat(labels))
+
+
+def train_classifier(
+    encoder: SequenceEncoder,
+    train: SkeletonSubset,
+    test: SkeletonSubset,
+    optim: OptimConfig,
+    ctx: ProtocolContext,
+    *,
+    finetune: bool,
+    label: str,
+) -> Metrics:
+    """Train a new head (and, if `finetune`, a copy of the encoder) and report test accuracy.
+
+    Frozen mode keeps the encoder in eval mode throughout (BatchNorm statistics cannot drift) and
+    proves it: the fingerprint of all parameters and buffers must be unchanged afterwards.
+    """
+    cfg = ctx.cfg
+    if cfg.eval.report not in REPORT_CHOICES:
+        from halp_bench.errors import ConfigError
+
+        raise ConfigError(f"eval.report '{cfg.eval.report}': choose one of {', '.join(REPORT_CHOICES)}")
+    encoder = copy.deepcopy(encoder).to(ctx.device) if finetune else encoder.to(ctx.device)
+    before = None if finetune else state_fingerprint(encoder)
+    head = new_head(encoder.feature_dim, train.num_classes).to(ctx.device)
+    params = list(head.parameters()) + (list(encoder.parameters()) if finetune else [])
+    if not finetune:
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+    optimizer = torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(optim.milestones), optim.gamma)
+    generator = torch.Generator().manual_seed(cfg.seed + 7)
+    crop_gen = torch.Generator(device=ctx.device).manual_seed(cfg.seed + 8)
+    loader = BatchLoader(train, optim.batch_size, ctx.device, shuffle=True, generator=generator)
+    best: dict[str, float] | None = None
+    final: dict[str, float] = {}
+    try:
+        with progress_bar(ctx.show_progress) as bar:
+            task = bar.add_task(label, total=optim.epochs * len(loader))
+            for epoch in range(optim.epochs):
+                encoder.train(finetune)
+                for x, lengths, y in loader:
+                    view = random_crop_resize(
+                        x, lengths, cfg.data.frames, (cfg.eval.train_crop_min, cfg.eval.train_crop_max), cfg.data.frames, crop_gen
+                    )
+                    if finetune:
+                        logits = head(encoder.features(view))
+                    else:
+                        with torch.no_grad():
+                            feats = encoder.features(view)
+                        logits = head(feats)
+                    loss = F.cross_entropy(logits, y)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    bar.update(task, advance=1, description=f"{label} ep {epoch + 1}/{optim.epochs} loss {loss.item():.3f}")
+                scheduler.step()
+                last = epoch + 1 == optim.epochs
+                if cfg.eval.report == "best" and ((epoch + 1) % cfg.eval.eval_every == 0 or last):
+                    acc = evaluate(encoder, head, test, ctx)
+                    if best is None or acc["top1"] > best["top1"]:
+                        best = acc
+            final = evaluate(encoder, head, test, ctx)
+    finally:
+        if not finetune:
+            for p in encoder.parameters():
+                p.requires_grad_(True)
+    metrics: Metrics = dict(best if cfg.eval.report == "best" and best else final)
+    metrics["final_top1"] = final["top1"]
+    metrics["epochs"] = float(optim.epochs)
+    if before is not None:
+        if state_fingerprint(encoder) != before:
+            raise RuntimeError("the frozen encoder changed during the linear probe (parameters or BatchNorm statistics)")
+        metrics["encoder_frozen_verified"] = 1.0
+    return metrics

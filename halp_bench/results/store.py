@@ -1,0 +1,81 @@
+"""Append-only results store: one JSON object per finished (method, dataset, split, protocol,
+preset, seed) cell in `<out>/results.jsonl`.
+
+Appends are serialised by an exclusive file lock and fsynced, so runs sharing an output directory
+never interleave or lose rows; a torn last line (power cut mid-write) is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+RESULTS_FILE = "results.jsonl"
+CELL_FIELDS = ("method", "dataset", "split", "protocol", "preset", "seed")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def append_result(path: Path, row: dict[str, Any]) -> None:
+    """Append one row as a single write under the lock, then fsync."""
+    data = (json.dumps(row, sort_keys=True, default=_jsonable) + "\n").encode()
+    with _locked(path):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size:  # a previous writer died mid-line: start ours on a fresh line
+                with open(path, "rb") as handle:
+                    handle.seek(size - 1)
+                    if handle.read(1) != b"\n":
+                        data = b"\n" + data
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a result row")
+
+
+def load_results(path: Path) -> list[dict[str, Any]]:
+    """Every complete row; torn or corrupt lines are skipped with a warning naming the line."""
+    if not Path(path).exists():
+        return []
+    rows = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                warnings.warn(f"{path} line {number}: not a complete JSON row (torn write?); skipped", stacklevel=2)
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def cell_key(row: dict[str, Any]) -> tuple:
+    """Identity of a cell; `config_id` separates runs with different settings."""
+    return tuple(row.get(f) for f in CELL_FIELDS) + (row.get("config_id"),)
