@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny configs and tiny data so every test runs in seconds on a CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from halp_bench.config import RunConfig, make_config
+from halp_bench.datasets.base import SkeletonData
+from halp_bench.registry import load_plugins
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+TINY_OVERRIDES = [
+    "encoder.hidden_size=16", "encoder.num_layers=1", "encoder.proj_hidden=32", "encoder.proj_dim=16",
+    "data.frames=8", "augment.min_crop_frames=8", "method.queue_size=64", "method.cmd_topk=16",
+    "method.prototype_queue=32", "method.num_prototypes=4", "method.num_positives=8", "method.start_epoch=0",
+    "pretrain.epochs=2", "pretrain.batch_size=8", "pretrain.milestones=1",
+    "linear.epochs=2", "linear.batch_size=8", "linear.milestones=1",
+    "transfer.epochs=1", "transfer.batch_size=8", "transfer.milestones=1",
+    "eval.batch_size=16", "checkpoint_every=1", "device=cpu",
+]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plugins() -> None:
+    load_plugins()
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_cfg() -> RunConfig:
+    return make_config("cpu", TINY_OVERRIDES)
+
+
+def random_skeletons(n: int = 24, t: int = 12, v: int = 25, m: int = 2, classes: int = 3, seed: int = 0) -> SkeletonData:
+    """Unstructured random data with variable lengths (for mechanics, not learning)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3, t, v, m)).astype(np.float32)
+    lengths = rng.integers(t // 2, t + 1, size=n)
+    for i, length in enumerate(lengths):
+        x[i, :, length:] = 0
+    labels = np.arange(n) % classes
+    mask = np.zeros(n, dtype=bool)
+    mask[: n * 2 // 3] = True
+    return SkeletonData("random", x, lengths, labels, classes, "ntu25" if v == 25 else "", {"all": mask}, "all")

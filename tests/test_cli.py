@@ -1,0 +1,49 @@
+"""The command line: one clear line and exit code 2 for user errors, working list/table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "halp_bench.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["run", "--methods", "nosuch"], "unknown method 'nosuch'; choose one of:"),
+        (["run", "--dataset", "nosuch"], "unknown dataset 'nosuch'; choose one of:"),
+        (["run", "--protocols", "nosuch"], "unknown protocol 'nosuch'"),
+        (["run", "--split", "nosuch", "--methods", "random"], "has no split 'nosuch'; choose one of:"),
+        (["run", "--set", "method.nope=1"], "unknown key 'nope'"),
+        (["run", "--set", "method.temperature=hot"], "expected float"),
+        (["run", "--device", "tpu"], "unknown device 'tpu'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path, args, expected):
+    result = _cli(*args, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2  # one message (rich may wrap a long line)
+
+
+def test_bad_preset_is_rejected_by_the_parser(tmp_path):
+    result = _cli("run", "--preset", "fast", cwd=tmp_path)
+    assert result.returncode == 2 and "fast" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_list_shows_every_kind():
+    result = _cli("list")
+    assert result.returncode == 0
+    for word in ("moco", "random", "bigru", "synthetic", "knn", "linear", "ntu25", "paper", "cpu"):
+        assert word in result.stdout
+
+
+def test_table_without_results_is_a_clear_error(tmp_path):
+    result = _cli("table", "--out", str(tmp_path))
+    assert result.returncode == 2 and "no results file" in result.stderr

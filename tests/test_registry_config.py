@@ -1,0 +1,49 @@
+"""Registry and configuration errors are clear and name what is valid."""
+
+from __future__ import annotations
+
+import pytest
+
+from halp_bench.config import make_config
+from halp_bench.errors import ConfigError, UnknownNameError
+from halp_bench.registry import METHODS, Registry
+
+
+def test_registry_rejects_duplicates_and_lists_known_names():
+    reg: Registry = Registry("widget")
+    reg.add("a", object, "first")
+    with pytest.raises(ConfigError, match="registered twice"):
+        reg.add("a", object)
+    with pytest.raises(UnknownNameError, match="unknown widget 'b'; choose one of: a"):
+        reg.get("b")
+
+
+def test_builtin_methods_are_registered():
+    assert {"moco", "random"} <= set(METHODS.names())
+
+
+def test_set_overrides_convert_types():
+    cfg = make_config("cpu", ["method.temperature=0.2", "pretrain.milestones=3,4", "encoder.num_layers=2", "eval.report=best"])
+    assert cfg.method.temperature == 0.2 and cfg.pretrain.milestones == (3, 4)
+    assert cfg.encoder.num_layers == 2 and cfg.eval.report == "best"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("method.nope=1", "unknown key 'nope'"),
+        ("nope.x=1", "unknown key 'nope'"),
+        ("method.temperature=warm", "expected float"),
+        ("pretrain.epochs=1.5", "expected int"),
+        ("method", "expected KEY=VALUE"),
+        ("encoder=3", "is a section"),
+    ],
+)
+def test_bad_set_is_a_config_error(override, message):
+    with pytest.raises(ConfigError, match=message):
+        make_config("cpu", [override])
+
+
+def test_unknown_preset():
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; choose one of: paper, cpu"):
+        make_config("fast")

@@ -1,0 +1,58 @@
+"""A tiny end-to-end `run` through the library API: rows written, cells skipped, checkpoints reused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import TINY_OVERRIDES, random_skeletons
+from halp_bench.registry import DATASETS
+from halp_bench.results.store import load_results
+from halp_bench.runner import RunSpec, run_grid
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tiny_dataset():
+    if "tiny-random" not in DATASETS:
+        DATASETS.add("tiny-random", lambda cfg: random_skeletons(n=24, t=12), "test data")
+
+
+def _spec(tmp_path, **kw) -> RunSpec:
+    base = dict(methods=["moco", "random"], dataset="tiny-random", protocols=["knn", "linear"], preset="cpu",
+                overrides=TINY_OVERRIDES, out=tmp_path, show_progress=False)
+    base.update(kw)
+    return RunSpec(**base)
+
+
+def test_run_writes_one_row_per_cell_and_skips_finished_cells(tmp_path):
+    outcomes = run_grid(_spec(tmp_path), say=lambda _: None)
+    assert [o.status for o in outcomes] == ["ran"] * 4
+    rows = load_results(tmp_path / "results.jsonl")
+    assert {(r["method"], r["protocol"]) for r in rows} == {("moco", "knn"), ("moco", "linear"), ("random", "knn"), ("random", "linear")}
+    moco_linear = next(r for r in rows if r["method"] == "moco" and r["protocol"] == "linear")
+    assert moco_linear["metrics"]["encoder_frozen_verified"] == 1.0
+    assert moco_linear["pretrain"]["epochs"] == 2 and moco_linear["pretrain"]["time_per_epoch_s"] > 0
+    assert moco_linear["config"]["encoder"]["hidden_size"] == 16 and moco_linear["report"] == "final"
+    json.dumps(rows)  # every row is plain JSON
+    again = run_grid(_spec(tmp_path), say=lambda _: None)
+    assert [o.status for o in again] == ["skipped"] * 4
+    assert len(load_results(tmp_path / "results.jsonl")) == 4
+
+
+def test_a_changed_setting_is_a_new_cell(tmp_path):
+    run_grid(_spec(tmp_path, methods=["random"], protocols=["knn"]), say=lambda _: None)
+    outcomes = run_grid(_spec(tmp_path, methods=["random"], protocols=["knn"], overrides=[*TINY_OVERRIDES, "eval.knn_k=3"]), say=lambda _: None)
+    assert [o.status for o in outcomes] == ["ran"]
+
+
+def test_finished_pretraining_is_reused_by_a_later_protocol(tmp_path, monkeypatch):
+    run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn"]), say=lambda _: None)
+    import halp_bench.methods.moco as moco_module
+
+    calls = []
+    original = moco_module.MoCo.training_step
+    monkeypatch.setattr(moco_module.MoCo, "training_step", lambda self, b: calls.append(1) or original(self, b))
+    outcomes = run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn", "linear"]), say=lambda _: None)
+    assert [o.status for o in outcomes] == ["skipped", "ran"]
+    assert calls == []  # the complete checkpoint was loaded, no training step ran
