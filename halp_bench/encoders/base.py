@@ -46,7 +46,9 @@ class SequenceEncoder(nn.Module):
 def projection_head(feature_dim: int, cfg: EncoderConfig) -> nn.Sequential:
     """The MoCo v2 MLP head of the official code: Linear-ReLU-Linear, no BN, PyTorch default init."""
     return nn.Sequential(
-        nn.Linear(feature_dim, cfg.proj_hidden), nn.ReLU(inplace=True), nn.Linear(cfg.proj_hidden, cfg.proj_dim)
+        nn.Linear(feature_dim, cfg.proj_hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(cfg.proj_hidden, cfg.proj_dim),
     )
 
 
