@@ -6,6 +6,10 @@ Importing a module registers what it defines; third-party methods come in throug
 
 import halp_bench.datasets.synthetic  # noqa: F401
 import halp_bench.encoders.bigru  # noqa: F401
+import halp_bench.methods.cmd  # noqa: F401
+import halp_bench.methods.halp  # noqa: F401
+import halp_bench.methods.halp_ablations  # noqa: F401
+import halp_bench.methods.halp_cmd  # noqa: F401
 import halp_bench.methods.moco  # noqa: F401
 import halp_bench.methods.random_init  # noqa: F401
 import halp_bench.protocols.knn  # noqa: F401

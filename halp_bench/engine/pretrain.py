@@ -99,7 +99,7 @@ def pretrain(
         task = bar.add_task(f"pretrain {method_name}", total=(epochs - start_epoch) * len(loader))
         for epoch in range(start_epoch, epochs):
             method.train()
-            sums: dict[str, float] = {}
+            sums: dict[str, torch.Tensor] = {}
             watch.start()
             for iteration, (x, lengths, _) in enumerate(loader):
                 batch = Batch(
@@ -119,12 +119,13 @@ def pretrain(
                 optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
                 optimizer.step()
-                for name, value in losses.items():
-                    sums[name] = sums.get(name, 0.0) + float(value.detach())
-                bar.update(task, advance=1, description=f"pretrain {method_name} ep {epoch + 1}/{epochs} loss {float(losses['loss']):.3f}")
+                for name, value in losses.items():  # summed on the device: no sync per step
+                    sums[name] = sums[name] + value.detach() if name in sums else value.detach().clone()
+                text = f"loss {float(losses['loss'].detach()):.3f}" if iteration % 20 == 0 else None
+                bar.update(task, advance=1, **({"description": f"pretrain {method_name} ep {epoch + 1}/{epochs} {text}"} if text else {}))
             scheduler.step()
             result.epoch_times.append(watch.elapsed())
-            result.losses.append({k: v / max(len(loader), 1) for k, v in sums.items()})
+            result.losses.append({k: float(v) / max(len(loader), 1) for k, v in sums.items()})
             append_log(run_dir / "log.csv", epoch + 1, result.epoch_times[-1], result.losses[-1])
             if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == epochs:
                 save_checkpoint(

@@ -65,10 +65,14 @@ def info_nce(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> Tensor:
 
     q, k: (B, D) normalised; queue: (K, D) normalised negatives (read before this batch is pushed).
     """
-    positive = (q * k).sum(dim=1, keepdim=True)
-    negatives = q @ queue.t()
-    logits = torch.cat([positive, negatives], dim=1) / temperature
-    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+    return info_nce_from_similarities((q * k).sum(dim=1), q @ queue.t(), temperature)
+
+
+def info_nce_from_similarities(positive: Tensor, negatives: Tensor, temperature: float) -> Tensor:
+    """InfoNCE from precomputed cosines, positive (B,) and negatives (B, K), so that methods which
+    reuse q @ queue.T (CMD's student similarities) compute that (B, K) product only once."""
+    logits = torch.cat([positive.unsqueeze(1), negatives], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(len(positive), dtype=torch.long, device=positive.device))
 
 
 def make_key_encoder(query_encoder: nn.Module) -> nn.Module:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from halp_bench.config import RunConfig
 from halp_bench.encoders import SequenceEncoder, build_encoder
 from halp_bench.methods.base import DataInfo, Method
+from halp_bench.methods.stream_encoders import eval_encoder
 from halp_bench.registry import register_method
 
 
@@ -17,4 +18,4 @@ class RandomInit(Method):
         self.encoder_q = build_encoder(cfg.encoder, info.in_channels)
 
     def encoder_for_eval(self) -> SequenceEncoder:
-        return self.encoder_q
+        return eval_encoder({"joint": self.encoder_q}, self.cfg.eval.stream, self.info.layout)

@@ -1,0 +1,142 @@
+"""HaLP (Shah et al., CVPR 2023): MoCo plus mu * L_HaLP on hallucinated latent positives.
+
+The math lives in `halp_bench.hallucination`; this file holds the state it needs (prototypes,
+counters, a generator) and wires it into any MoCo-style method through `HallucinatedPositives`,
+so HaLP = that term on MoCo and HaLP+CMD = the same term on CMD, per stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from halp_bench.config import MethodConfig, RunConfig
+from halp_bench.errors import ConfigError
+from halp_bench.hallucination import T_SAMPLINGS, geomstats_kmeans, hallucinate, spherical_kmeans
+from halp_bench.methods.base import Batch, DataInfo
+from halp_bench.methods.components import KeyQueue
+from halp_bench.methods.moco import MoCo, Streams
+from halp_bench.registry import register_method
+
+KMEANS_BACKENDS = ("torch", "geomstats")
+
+
+def halp_weight(cfg: MethodConfig, epoch: int) -> float:
+    """mu, switched on at `start_epoch` (paper: 0 for the first 200 epochs, then 1)."""
+    return cfg.mu if epoch >= cfg.start_epoch else 0.0
+
+
+def halp_loss(q: Tensor, positives: Tensor, keep: Tensor, temperature: float) -> Tensor:
+    """L_HaLP = -(1/G_f) sum over kept positives of z_q . z^H / T (over the whole batch; 0 if none).
+
+    q: (B, D) with grad; positives: (B, G, D) and keep: (B, G) without grad.
+    """
+    sims = torch.einsum("bd,bgd->bg", q, positives.to(q.dtype))
+    kept = keep.sum()
+    return -(sims * keep).sum() / (temperature * kept.clamp(min=1))
+
+
+class PrototypeState(nn.Module):
+    """Prototypes of one stream, refreshed every `prototype_refresh` calls from the most recent
+    `prototype_queue` queue entries (after the batch is enqueued), plus the generator that drives
+    hallucination. All of it is checkpointed (buffers and extra state)."""
+
+    def __init__(self, cfg: MethodConfig, dim: int, seed: int):
+        super().__init__()
+        self.cfg, self.seed = cfg, seed
+        self.register_buffer("prototypes", torch.zeros(cfg.num_prototypes, dim))
+        self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+        self._generator: torch.Generator | None = None
+        self._pending_state: Tensor | None = None
+
+    def generator(self, device: torch.device) -> torch.Generator:
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+            if self._pending_state is not None and device.type == "cpu":
+                self._generator.set_state(self._pending_state)
+            self._pending_state = None
+        return self._generator
+
+    def get_extra_state(self) -> Any:
+        return {"generator": self._generator.get_state() if self._generator is not None and self._generator.device.type == "cpu" else None}
+
+    def set_extra_state(self, state: Any) -> None:
+        self._generator, self._pending_state = None, state.get("generator")
+
+    @torch.no_grad()
+    def refresh_if_due(self, queue: KeyQueue, bank: int) -> None:
+        """Re-cluster when due, once the queue holds `prototype_queue` real keys."""
+        cfg = self.cfg
+        if int(queue.filled) < cfg.prototype_queue:
+            return
+        if bool(self.ready) and int(self.calls) % cfg.prototype_refresh != 0:
+            self.calls += 1
+            return
+        recent = queue.recent(cfg.prototype_queue, bank).float()
+        if cfg.kmeans_backend == "geomstats":
+            centroids = geomstats_kmeans(recent.cpu(), cfg.num_prototypes, tol=1e-3, seed=self.seed + int(self.calls)).to(recent.device)
+        else:
+            centroids = spherical_kmeans(recent, cfg.num_prototypes, tol=1e-3, generator=self.generator(recent.device))
+        self.prototypes.copy_(centroids)
+        self.ready.fill_(True)
+        self.calls += 1
+
+
+class HallucinatedPositives:
+    """Mixin for MoCo-style methods: adds mu * L_HaLP per stream after the batch is enqueued.
+
+    Ablations override one hook, `stream_positives` (which anchor, which targets, which steps).
+    """
+
+    streams: tuple[str, ...]
+    queue: KeyQueue
+    cfg: RunConfig
+    t_sampling: str | None = None  # None: cfg.method.t_sampling
+
+    def init_hallucination(self) -> None:
+        m = self.cfg.method
+        sampling = self.t_sampling or m.t_sampling
+        if sampling not in T_SAMPLINGS:
+            raise ConfigError(f"method.t_sampling '{sampling}': choose one of {', '.join(T_SAMPLINGS)}")
+        if m.kmeans_backend not in KMEANS_BACKENDS:
+            raise ConfigError(f"method.kmeans_backend '{m.kmeans_backend}': choose one of {', '.join(KMEANS_BACKENDS)}")
+        if m.num_prototypes < 2 or m.prototype_queue < m.num_prototypes:
+            raise ConfigError("method.num_prototypes must be >= 2 and <= method.prototype_queue")
+        if m.prototype_queue > m.queue_size:
+            raise ConfigError(f"method.prototype_queue ({m.prototype_queue}) exceeds method.queue_size ({m.queue_size})")
+        dim = self.queue.keys.shape[-1]
+        self.prototype_states = nn.ModuleDict(
+            {s: PrototypeState(m, dim, self.cfg.seed * 1000 + i) for i, s in enumerate(self.streams)}
+        )
+
+    def extra_losses(self, q: Streams, k: Streams, batch: Batch) -> dict[str, Tensor]:
+        losses = super().extra_losses(q, k, batch)  # type: ignore[misc]
+        weight = halp_weight(self.cfg.method, batch.epoch)
+        if weight == 0.0:
+            return losses
+        for bank, s in enumerate(self.streams):
+            state = self.prototype_states[s]
+            state.refresh_if_due(self.queue, bank)
+            if not bool(state.ready):
+                continue
+            positives, keep = self.stream_positives(q[s].detach(), k[s], state)
+            losses[f"halp_{s}"] = weight * halp_loss(q[s], positives, keep, self.cfg.method.temperature)
+        return losses
+
+    def stream_positives(self, q: Tensor, k: Tensor, state: PrototypeState) -> tuple[Tensor, Tensor]:
+        """(positives (B, G, D), keep (B, G)) for one stream: the paper anchors on the key z_k."""
+        m = self.cfg.method
+        return hallucinate(
+            k, state.prototypes, m.num_positives, m.lam,
+            t_sampling=self.t_sampling or m.t_sampling, generator=state.generator(k.device),
+        )
+
+
+@register_method("halp", "HaLP: MoCo + hallucinated latent positives (CVPR'23)")
+class HaLP(HallucinatedPositives, MoCo):
+    def __init__(self, cfg: RunConfig, info: DataInfo):
+        super().__init__(cfg, info)
+        self.init_hallucination()
