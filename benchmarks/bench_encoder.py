@@ -1,0 +1,183 @@
+"""Training-step time of `bigru_official` (whole-sequence GRU calls) against the official per-frame loop.
+
+One step = forward + backward of `features(x).sum()` (input BatchNorm included) on a batch of
+(N, 3, T, V, M) skeletons. Both models carry the same weights; the largest feature difference is
+printed next to the times. `--alternatives` adds two fused forms of the same math for comparison:
+  stacked-bidir: one bidirectional GRU call per layer on [x; time-reversed x] (directions run in
+                 parallel on cuDNN, but twice the batch);
+  block-diag:    one 2H-wide GRU per layer whose weights are block-diagonal (one call, both input
+                 projections in one matmul, but twice the recurrent arithmetic).
+
+    python benchmarks/bench_encoder.py                        # 128x1, 256x2, 1024x3 on the CPU
+    python benchmarks/bench_encoder.py --skip-large --alternatives
+    python benchmarks/bench_encoder.py --device cuda --large-reps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from halp_bench.config import EncoderConfig
+from halp_bench.encoders import OfficialBiGRU
+
+LARGE_HIDDEN = 1024  # sizes from here on are slow per-frame on a CPU (seconds per step)
+
+
+class PerFrameBIGRU(nn.Module):
+    """The official code's feature path: input BN, then a bidirectional GRU fed one frame at a time."""
+
+    def __init__(self, in_size: int, hidden: int, layers: int):
+        super().__init__()
+        self.input_norm = nn.BatchNorm1d(in_size)
+        self.gru = nn.GRU(in_size, hidden, num_layers=layers, bidirectional=True, batch_first=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, t, v, m = x.shape
+        seq = x.permute(0, 2, 3, 1, 4).reshape(n, t, v * c * m)
+        seq = self.input_norm(seq.permute(0, 2, 1).contiguous()).permute(0, 2, 1).contiguous()
+        hidden = None
+        for it in range(t):
+            out, hidden = self.gru(seq[:, it : it + 1], hidden)
+        return out[:, 0]
+
+    def official_state_dict(self) -> dict[str, Tensor]:
+        """Keys as in the official `BIGRU` (its GRU lives at `encoder.gru`)."""
+        return {("encoder." + k if k.startswith("gru.") else k): v for k, v in self.state_dict().items()}
+
+
+class StackedBidirectional(nn.Module):
+    """Per layer one bidirectional call on the batch stacked with its time-reversed copy: the
+    forward direction on the first half and the backward direction on the second half are the two
+    forward-in-time GRUs of the official math."""
+
+    def __init__(self, enc: OfficialBiGRU):
+        super().__init__()
+        self.enc = enc
+        self.layers = nn.ModuleList()
+        for fwd, rev in zip(enc.gru_fwd, enc.gru_rev):
+            gru = nn.GRU(fwd.input_size, fwd.hidden_size, batch_first=True, bidirectional=True)
+            with torch.no_grad():
+                for name, p in fwd.named_parameters():
+                    getattr(gru, name).copy_(p)
+                    getattr(gru, name + "_reverse").copy_(getattr(rev, name))
+            self.layers.append(gru)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.enc._frames(x)
+        n, hidden = h.shape[0], self.enc.hidden_size
+        for gru in self.layers:
+            out, _ = gru(torch.cat([h, h.flip(1)]))
+            h = torch.cat([out[:n, :, :hidden], out[n:, :, hidden:].flip(1)], dim=2)
+        return h[:, -1]
+
+
+class BlockDiagonal(nn.Module):
+    """Per layer one GRU of width 2H whose gates interleave both directions' units, its recurrent
+    weights block-diagonal (kept dense here: the cost of the fused form is what is timed)."""
+
+    def __init__(self, enc: OfficialBiGRU):
+        super().__init__()
+        self.enc = enc
+        self.layers = nn.ModuleList()
+        hidden = enc.hidden_size
+        for fwd, rev in zip(enc.gru_fwd, enc.gru_rev):
+            gru = nn.GRU(fwd.input_size, 2 * hidden, batch_first=True)
+            with torch.no_grad():
+                gru.weight_hh_l0.zero_()
+                for gate in range(3):  # reset, update, new: rows [gate*2H, (gate+1)*2H)
+                    rows = slice(gate * hidden, (gate + 1) * hidden)
+                    for half, src in enumerate((fwd, rev)):
+                        first = (2 * gate + half) * hidden
+                        out_rows = slice(first, first + hidden)
+                        cols = slice(half * hidden, (half + 1) * hidden)
+                        gru.weight_ih_l0[out_rows] = src.weight_ih_l0[rows]
+                        gru.weight_hh_l0[out_rows, cols] = src.weight_hh_l0[rows]
+                        gru.bias_ih_l0[out_rows] = src.bias_ih_l0[rows]
+                        gru.bias_hh_l0[out_rows] = src.bias_hh_l0[rows]
+            self.layers.append(gru)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.enc._frames(x)
+        for gru in self.layers:
+            h, _ = gru(h)
+        return h[:, -1]
+
+
+def step_time(model: nn.Module, forward: Callable[[Tensor], Tensor], x: Tensor, reps: int) -> float:
+    """Median seconds of one training step (forward + backward of the feature sum), after a warm-up."""
+    times = []
+    for i in range(reps + 1):
+        model.zero_grad(set_to_none=True)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        forward(x).sum().backward()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        if i:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="128x1,256x2,1024x3", help="HIDDENxLAYERS, comma separated")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--joints", type=int, default=25)
+    parser.add_argument("--persons", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=5, help="timed steps per model (median reported)")
+    parser.add_argument("--large-reps", type=int, default=1, help=f"timed steps at hidden >= {LARGE_HIDDEN}")
+    parser.add_argument("--skip-large", action="store_true", help=f"skip sizes with hidden >= {LARGE_HIDDEN}")
+    parser.add_argument("--alternatives", action="store_true", help="also time the two fused alternatives")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    channels = 3 * args.joints * args.persons
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
+        f"batch {args.batch}, {args.frames} frames, {channels} input channels; "
+        "ms per training step (median of the timed steps)"
+    )
+    header = f"{'size':>8} {'official(fused)':>16} {'per-frame':>10} {'speed-up':>9}"
+    if args.alternatives:
+        header += f" {'stacked-bidir':>14} {'block-diag':>11}"
+    print(header + f" {'max|diff|':>10}")
+
+    for size in args.sizes.split(","):
+        hidden, layers = (int(v) for v in size.lower().split("x"))
+        if hidden >= LARGE_HIDDEN and args.skip_large:
+            continue
+        reps = args.large_reps if hidden >= LARGE_HIDDEN else args.reps
+        torch.manual_seed(0)
+        cfg = EncoderConfig(name="bigru_official", hidden_size=hidden, num_layers=layers)
+        reference = PerFrameBIGRU(channels, hidden, layers).to(device)
+        official = OfficialBiGRU(channels, cfg).to(device)
+        official.load_official_state_dict(reference.official_state_dict())
+        x = torch.randn(args.batch, 3, args.frames, args.joints, args.persons, device=device)
+        with torch.no_grad():
+            expected = reference(x)
+            diff = (official.features(x) - expected).abs().max().item()
+        fused_s = step_time(official, official.features, x, reps)
+        frame_s = step_time(reference, reference, x, reps)
+        row = f"{size:>8} {fused_s * 1e3:16.1f} {frame_s * 1e3:10.1f} {frame_s / fused_s:8.2f}x"
+        if args.alternatives:
+            for width, alt in ((14, StackedBidirectional(official)), (11, BlockDiagonal(official))):
+                alt.to(device)
+                with torch.no_grad():
+                    diff = max(diff, (alt(x) - expected).abs().max().item())
+                row += f" {step_time(alt, alt, x, reps) * 1e3:{width}.1f}"
+        print(row + f" {diff:10.1e}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
