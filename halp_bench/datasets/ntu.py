@@ -107,7 +107,7 @@ def parse_ntu_name(name: str | Path) -> NtuId:
 
 def read_missing_list(path: str | Path) -> set[str]:
     """Sample names of an official `*_samples_with_missing_skeletons.txt` (3 header lines)."""
-    lines = _read_lines(path)
+    lines = read_text_lines(path)
     if len(lines) < MISSING_LIST_HEADER_LINES:
         raise DataError(path, f"expected {MISSING_LIST_HEADER_LINES} header lines, then sample names")
     for number, line in enumerate(lines[:MISSING_LIST_HEADER_LINES], start=1):
@@ -186,7 +186,7 @@ class NtuSkeleton:
 
 def read_skeleton(path: str | Path, max_bodies: int = 4, num_joints: int = NUM_JOINTS) -> NtuSkeleton:
     """Read x, y, z of up to `max_bodies` bodies per frame; bodies beyond are validated, then dropped."""
-    lines = _read_lines(path)
+    lines = read_text_lines(path)
     num_frames = _int_line(lines, 0, path, "the frame count")
     pos = 1
     joint_starts: list[int] = []  # index of each body's first joint line
@@ -247,8 +247,8 @@ def select_bodies(xyz: np.ndarray, num_bodies: int = 2) -> np.ndarray:
     return out
 
 
-def _read_lines(path: str | Path) -> list[str]:
-    """Text lines; `splitlines` makes CRLF and LF files identical."""
+def read_text_lines(path: str | Path) -> list[str]:
+    """Lines of a raw text file (shared by the raw readers); `splitlines` makes CRLF and LF equal."""
     try:
         return Path(path).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
