@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,7 @@ def test_missing_list_without_header_is_an_error(tmp_path):
         read_missing_list(path)
 
 
+@functools.cache
 def available(dataset: str) -> list[NtuId]:
     return [parse_ntu_name(n) for n in (FIXTURES / f"{dataset}_available_names.txt").read_text().split()]
 

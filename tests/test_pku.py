@@ -107,16 +107,18 @@ def test_bad_split_file(tmp_path, text, message):
 def test_bad_skeleton_lines(video, tmp_path):
     _, rows = video
     lines = [" ".join(f"{v:.6f}" for v in row) for row in rows]
+    short = " ".join(lines[2].split()[:149])
+    word = lines[1].replace(lines[1].split()[7], "abc", 1)
     cases = {
-        "short": (lines[:2] + [" ".join(lines[2].split()[:149])] + lines[3:], r"short.txt line 3: expected 150 numbers \(2 bodies x 25 joints x xyz\), found 149"),
-        "word": (lines[:1] + [lines[1].replace(lines[1].split()[7], "abc", 1)] + lines[2:], r"word.txt line 2: expected a number for a coordinate, found 'abc'"),
+        "short": (lines[:2] + [short] + lines[3:], r"short.txt line 3: expected 150 numbers \(2 bodies x 25 joints x xyz\), found 149"),
+        "word": (lines[:1] + [word] + lines[2:], r"word.txt line 2: expected a number for a coordinate, found 'abc'"),
         "gap": (lines[:4] + [""] + lines[4:], r"gap.txt line 5: expected 150 numbers .* found 0"),
         "narrow": ([" ".join(line.split()[:149]) for line in lines], r"narrow.txt line 1: expected 150 numbers .* found 149"),
     }
     for name, (content, message) in cases.items():
         with pytest.raises(DataError, match=message):
             read_pku_skeleton(write(tmp_path / f"{name}.txt", "\n".join(content) + "\n"))
-    with pytest.raises(DataError, match=r"empty.txt line 1: expected one line of 150 numbers per frame, found no frames"):
+    with pytest.raises(DataError, match=r"empty.txt line 1: expected one line of 150 numbers per frame, found no"):
         read_pku_skeleton(write(tmp_path / "empty.txt", "\n\n"))
 
 
@@ -148,5 +150,6 @@ def test_label_range_follows_num_classes(tmp_path):
 def test_segment_beyond_the_video(video, tmp_path):
     path, _ = video
     labels = write(tmp_path / "labels.txt", "3,0,5,1\n4,10,13,1\n")
-    with pytest.raises(DataError, match=r"labels.txt line 2: expected the action within the 12 frames of .*A01N01-L.txt, found frames 10..12"):
+    message = r"labels.txt line 2: expected the action within the 12 frames of .*A01N01-L.txt, found frames 10..12"
+    with pytest.raises(DataError, match=message):
         pku_segments(read_pku_skeleton(path), read_pku_labels(labels), skeleton_path=path)

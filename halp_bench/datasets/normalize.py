@@ -43,10 +43,10 @@ def pre_normalize(
 
     `layout.center_joint` is the joint subtracted in step 2; `z_bone` and `x_bone` are the
     (from, to) joints of the bones, `x[to] - x[from]`, aligned with +z and +x (NTU defaults:
-    hip -> spine and left -> right shoulder; the Kinect v1 layout uses the same indices). With `lengths`, frames at or after a
-    sample's length stay zero (the container's zero padding) instead of being filled by looping,
-    which the original does up to T. `out` (e.g. a writable memmap of the same shape) receives the
-    result, so a dataset never has to fit in memory twice.
+    hip -> spine and left -> right shoulder; the Kinect v1 layout uses the same indices). With
+    `lengths`, frames at or after a sample's length stay zero (the container's zero padding)
+    instead of being filled by looping, which the original does up to T. `out` (e.g. a writable
+    memmap of the same shape) receives the result, so a dataset never has to fit in memory twice.
     """
     if data.ndim != 5 or data.shape[1] != 3:
         raise ValueError(f"pre_normalize expects (N, 3, T, V, M) data, got shape {data.shape}")

@@ -20,7 +20,9 @@ import numpy as np
 from halp_bench.errors import DataError, UnknownNameError
 
 NUM_JOINTS = 25
-BODY_FIELDS = 10  # bodyID clipedEdges handLeft{Confidence,State} handRight{Confidence,State} isResticted leanX leanY trackingState
+# bodyID clipedEdges handLeft{Confidence,State} handRight{Confidence,State} isResticted leanX leanY
+# trackingState
+BODY_FIELDS = 10
 JOINT_FIELDS = 12  # x y z depthX depthY colorX colorY orientation(W X Y Z) trackingState
 MISSING_LIST_HEADER_LINES = 3
 
@@ -124,8 +126,9 @@ def read_missing_list(path: str | Path) -> set[str]:
             try:
                 names.add(parse_ntu_name(line.strip()).name)
             except DataError:
+                found = line.strip()[:60]
                 raise DataError(
-                    path, f"expected a sample name like S001C001P001R001A001, found '{line.strip()[:60]}'", line=number
+                    path, f"expected a sample name like S001C001P001R001A001, found '{found}'", line=number
                 ) from None
     return names
 
@@ -151,9 +154,8 @@ def ntu_sample_names(
             found[ntu_id.name] = path
     if not found:
         where = ", ".join(str(d) for d in dirs)
-        raise DataError(
-            where, f"expected {dataset} .skeleton files (setups 1-{spec.max_setup}, actions 1-{spec.num_classes}), found none"
-        )
+        rule = f"setups 1-{spec.max_setup}, actions 1-{spec.num_classes}"
+        raise DataError(where, f"expected {dataset} .skeleton files ({rule}), found none")
     return [found[name] for name in sorted(found)]
 
 

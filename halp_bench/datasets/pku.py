@@ -75,17 +75,15 @@ def read_pku_labels(path: str | Path, num_classes: int = PKU_NUM_CLASSES) -> lis
             continue
         fields = [f.strip() for f in line.split(",")]
         if len(fields) != len(LABEL_FIELDS):
-            raise DataError(
-                path, f"expected {len(LABEL_FIELDS)} comma-separated fields {','.join(LABEL_FIELDS)}, found {len(fields)}", line=number
-            )
+            expected = f"{len(LABEL_FIELDS)} comma-separated fields {','.join(LABEL_FIELDS)}"
+            raise DataError(path, f"expected {expected}, found {len(fields)}", line=number)
         label, start, end = (_integer(path, number, name, value) for name, value in zip(LABEL_FIELDS[:3], fields))
         confidence = _number(path, number, "confidence", fields[3])
         if not 1 <= label <= num_classes:
             raise DataError(path, f"expected a label in 1..{num_classes}, found {label}", line=number)
         if start < 0 or start >= end:
-            raise DataError(
-                path, f"expected 0 <= start < end (the action is frames start..end-1), found start {start}, end {end}", line=number
-            )
+            expected = "0 <= start < end (the action is frames start..end-1)"
+            raise DataError(path, f"expected {expected}, found start {start}, end {end}", line=number)
         segments.append(PkuSegment(label, start, end, confidence, str(path), number))
     return segments
 
@@ -108,7 +106,8 @@ def read_pku_split(path: str | Path) -> tuple[list[str], list[str]]:
             current = lists.setdefault("test", [])
         elif text:
             if current is None:
-                raise DataError(path, "expected a 'Training videos:' line before the names (the official format)", line=number)
+                expected = "a 'Training videos:' line before the names (the official format)"
+                raise DataError(path, f"expected {expected}", line=number)
             current.extend(name.strip() for name in text.split(",") if name.strip())
     if not lists.get("train"):
         raise DataError(path, "expected a 'Training videos:' line followed by comma-separated video names")
@@ -132,7 +131,8 @@ def pku_segments(
         if seg.end > total:
             raise DataError(
                 seg.source,
-                f"expected the action within the {total} frames of {skeleton_path}, found frames {seg.start}..{seg.end - 1}",
+                f"expected the action within the {total} frames of {skeleton_path}, "
+                f"found frames {seg.start}..{seg.end - 1}",
                 line=seg.line,
             )
         kept = min(seg.num_frames, max_frames)
@@ -145,9 +145,8 @@ def pku_segments(
 def _frame_line(path: str | Path, line: int, text: str) -> list[float]:
     tokens = text.split()
     if len(tokens) != VALUES_PER_FRAME:
-        raise DataError(
-            path, f"expected {VALUES_PER_FRAME} numbers ({NUM_BODIES} bodies x {NUM_JOINTS} joints x xyz), found {len(tokens)}", line=line
-        )
+        expected = f"{VALUES_PER_FRAME} numbers ({NUM_BODIES} bodies x {NUM_JOINTS} joints x xyz)"
+        raise DataError(path, f"expected {expected}, found {len(tokens)}", line=line)
     return [_number(path, line, "a coordinate", token) for token in tokens]
 
 
