@@ -1,0 +1,129 @@
+"""Benchmark of HaLP's hallucination math: `python benchmarks/bench_hallucination.py [--help]`.
+
+Prints, in one run:
+  1. prototype fitting, torch `spherical_kmeans` vs the paper's geomstats `RiemannianKMeans`, on the
+     paper's problem size (256 queue keys x 128 dims -> 20 prototypes, clustered data): time and
+     geodesic inertia of each, and their ratios (median over seeds; goal: torch >= 20x faster with
+     inertia <= geomstats');
+  2. the time of one `hallucinate` call at the paper's settings (B=64 keys, G=100 positives, N=20
+     prototypes, D=128).
+Sections are plain functions called from `main()`; add new ones there (see the marked spot).
+
+Timings are wall-clock medians (and minima) over repeats on the chosen device. On a small shared CPU
+use `--threads 1`: torch's intra-op threads stall badly when other processes hold the cores, while
+geomstats' numpy code is effectively single-threaded anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from halp_bench.hallucination import geodesic_inertia, geomstats_kmeans, hallucinate, spherical_kmeans
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--device", default="cpu", help="torch device for the torch code (default: cpu)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
+    parser.add_argument("--seeds", type=int, default=10, help="k-means problems / seeds (default: 10)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (default: 5)")
+    parser.add_argument("--points", type=int, default=256, help="queue keys clustered (default: 256)")
+    parser.add_argument("--dim", type=int, default=128, help="feature dimension D (default: 128)")
+    parser.add_argument("--clusters", type=int, default=20, help="prototypes N (default: 20)")
+    parser.add_argument("--n-init", type=int, default=None, help="torch k-means restarts (default: its own)")
+    parser.add_argument("--batch", type=int, default=64, help="keys per hallucinate call B (default: 64)")
+    parser.add_argument("--positives", type=int, default=100, help="positives per key G (default: 100)")
+    parser.add_argument("--lam", type=float, default=0.8, help="hardness λ (default: 0.8)")
+    return parser.parse_args(argv)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> tuple[list[float], object]:
+    """Seconds per call over `repeats` calls after one warm-up call, and the last result."""
+    result = fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        result = fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times, result
+
+
+def clustered_keys(seed: int, n: int, dim: int, k: int, device: torch.device) -> torch.Tensor:
+    """A stand-in for the newest queue keys: a von Mises-Fisher-like mixture of k clusters."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = F.normalize(torch.randn(k, dim, generator=gen), dim=1)
+    labels = torch.randint(k, (n,), generator=gen)
+    return F.normalize(centres[labels] + 0.08 * torch.randn(n, dim, generator=gen), dim=1).to(device)
+
+
+def bench_kmeans(args: argparse.Namespace, device: torch.device) -> None:
+    kwargs = {} if args.n_init is None else {"n_init": args.n_init}
+    rows = []
+    for seed in range(args.seeds):
+        x = clustered_keys(seed, args.points, args.dim, args.clusters, device)
+        gen = torch.Generator(device=device)
+        ours_t, ours = timed(lambda: spherical_kmeans(x, args.clusters, generator=gen.manual_seed(seed), **kwargs),
+                             args.repeats, device)
+        theirs_t, theirs = timed(lambda: geomstats_kmeans(x, args.clusters, seed=seed), max(1, args.repeats // 2), device)
+        x64 = x.double().cpu()
+        rows.append(
+            (
+                statistics.median(ours_t),
+                statistics.median(theirs_t),
+                float(geodesic_inertia(x64, ours.double().cpu())),
+                float(geodesic_inertia(x64, theirs.double().cpu())),
+            )
+        )
+    t_ours, t_theirs, i_ours, i_theirs = (statistics.median(col) for col in zip(*rows))
+    speedup = statistics.median(r[1] / r[0] for r in rows)
+    inertia_ratio = statistics.median(r[2] / r[3] for r in rows)
+    print(f"\n[k-means] {args.points} x {args.dim} -> {args.clusters}, median over {args.seeds} seeds")
+    print(f"  torch spherical_kmeans : {t_ours * 1e3:8.2f} ms   inertia {i_ours:9.3f}")
+    print(f"  geomstats RiemannianKM : {t_theirs * 1e3:8.2f} ms   inertia {i_theirs:9.3f}")
+    print(f"  speed-up (geomstats/torch time) : {speedup:6.1f}x   (goal >= 20x)")
+    print(f"  inertia ratio (torch/geomstats) : {inertia_ratio:6.4f}   (goal <= 1)")
+    print(f"  torch inertia <= geomstats on {sum(r[2] <= r[3] for r in rows)} of {args.seeds} seeds")
+
+
+def bench_hallucinate(args: argparse.Namespace, device: torch.device) -> None:
+    gen = torch.Generator(device=device).manual_seed(0)
+    keys = F.normalize(torch.randn(args.batch, args.dim, generator=gen, device=device), dim=1)
+    prototypes = spherical_kmeans(clustered_keys(0, args.points, args.dim, args.clusters, device),
+                                  args.clusters, generator=gen)
+    print(f"\n[hallucinate] B={args.batch}, G={args.positives}, N={args.clusters}, D={args.dim}, λ={args.lam}")
+    for mode in ("paper", "official", "hardest"):
+        times, (_, keep) = timed(
+            lambda: hallucinate(keys, prototypes, args.positives, args.lam, t_sampling=mode, generator=gen),
+            max(args.repeats, 20),
+            device,
+        )
+        print(f"  {mode:8s}: median {statistics.median(times) * 1e3:7.3f} ms, min {min(times) * 1e3:7.3f} ms,"
+              f" kept {keep.float().mean():.3f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} torch thread(s)")
+    bench_kmeans(args, device)
+    bench_hallucinate(args, device)
+    # ---- Extension point: further sections (e.g. the HaLP vs MoCo training-step comparison) are
+    # ---- added here as `bench_<name>(args, device)` functions, with their options in parse_args().
+
+
+if __name__ == "__main__":
+    main()

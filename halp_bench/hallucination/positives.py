@@ -1,0 +1,147 @@
+"""HaLP's positive hallucination (paper, steps 2-6): walk each key toward other prototypes, stop
+before the boundary of its own prototype's cell, and keep the positives that stayed in the cell.
+
+`hallucinate` is the paper's method; `hallucinate_towards` is the same machinery for arbitrary target
+directions, so ablations (e.g. interpolating between z_k and z_q) reuse it instead of copying it.
+Both are pure: randomness comes only from the explicit `generator`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from halp_bench.hallucination.sphere import (
+    to_working_dtype,
+    cell_exit_step,
+    hardest_step,
+    nearest_prototype,
+    rank_filter,
+    slerp,
+)
+
+TSampling = Literal["paper", "official", "hardest"]
+Boundary = Literal["pair", "cell", "none"]
+T_SAMPLINGS: tuple[str, ...] = ("paper", "official", "hardest")
+BOUNDARIES: tuple[str, ...] = ("pair", "cell", "none")
+
+
+def _check_sampling(lam: float, t_sampling: str) -> None:
+    if t_sampling not in T_SAMPLINGS:
+        raise ValueError(f"unknown t_sampling '{t_sampling}'; choose one of: {', '.join(T_SAMPLINGS)}")
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be in [0, 1], got {lam}")
+
+
+def sample_steps(
+    t_star: Tensor, lam: float, t_sampling: TSampling, generator: torch.Generator | None
+) -> Tensor:
+    """Step t along each geodesic given its boundary t* (same shape as `t_star`):
+
+    * "paper"   (papers/halp.md step 5):  t ~ U(0, λ t*);
+    * "official" (the authors' generator.py): u ~ U(0, λ), t = (1 - u) t*, i.e. t ~ U((1-λ) t*, t*);
+    * "hardest" (the paper's ablation): t = t*.
+    """
+    _check_sampling(lam, t_sampling)
+    if t_sampling == "hardest":
+        return t_star
+    u = torch.rand(t_star.shape, generator=generator, device=t_star.device, dtype=t_star.dtype)
+    if t_sampling == "paper":
+        return u * (lam * t_star)
+    return (1.0 - lam * u) * t_star
+
+
+@torch.no_grad()
+def hallucinate_towards(
+    anchor: Tensor,
+    targets: Tensor,
+    prototypes: Tensor,
+    lam: float,
+    *,
+    p_star_index: Tensor | None = None,
+    t_sampling: TSampling = "paper",
+    boundary: Boundary = "pair",
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Hallucinate one positive per target on the geodesic from `anchor` toward that target.
+
+    The boundary t* along each geodesic is
+      * "pair": `hardest_step(anchor, P*, target)`, where z(t) becomes as similar to the target as to
+        P* (the paper's closed form when the target is a prototype);
+      * "cell": `cell_exit_step`, where z(t) stops having P* as its nearest prototype among all N
+        (the exact constraint of Eq. 2, meaningful for non-prototype targets such as z_q);
+      * "none": t* = 1, the whole geodesic (plain interpolation, only the rank filter applies).
+    Then t is drawn by `sample_steps`, z(t) = slerp(anchor, target, t) is renormalised, and the
+    rank filter keeps the positives whose nearest prototype is still P*.
+
+    Shapes: anchor (B,D), targets (B,G,D), prototypes (N,D), p_star_index (B,) long (default: each
+    anchor's nearest prototype) -> positives (B,G,D) unit, keep (B,G) bool. Returned in float32
+    (float64 for float64 input) whatever the input precision; no gradient flows.
+    """
+    _check_sampling(lam, t_sampling)
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"unknown boundary '{boundary}'; choose one of: {', '.join(BOUNDARIES)}")
+    if anchor.ndim != 2 or targets.ndim != 3 or targets.shape[0] != anchor.shape[0]:
+        raise ValueError(f"need anchor (B,D) and targets (B,G,D), got {tuple(anchor.shape)}, {tuple(targets.shape)}")
+    if prototypes.ndim != 2 or {anchor.shape[-1], targets.shape[-1]} != {prototypes.shape[-1]}:
+        raise ValueError(
+            f"anchor, targets and prototypes (N,D) must share D, got {tuple(anchor.shape)}, "
+            f"{tuple(targets.shape)}, {tuple(prototypes.shape)}"
+        )
+    anchor, targets, prototypes = to_working_dtype(anchor, targets, prototypes)
+    if p_star_index is None:
+        p_star_index = nearest_prototype(anchor, prototypes)
+    z_k = anchor.unsqueeze(1)
+    if boundary == "pair":
+        t_star = hardest_step(z_k, prototypes[p_star_index].unsqueeze(1), targets)
+    elif boundary == "cell":
+        t_star = cell_exit_step(anchor, targets, prototypes, p_star_index)
+    else:
+        t_star = targets.new_ones(targets.shape[:-1])
+    t = sample_steps(t_star, lam, t_sampling, generator)
+    positives = slerp(z_k, targets, t)
+    positives = positives / positives.norm(dim=-1, keepdim=True)
+    return positives, rank_filter(positives, prototypes, p_star_index)
+
+
+@torch.no_grad()
+def hallucinate(
+    z_k: Tensor,
+    prototypes: Tensor,
+    n_positives: int,
+    lam: float,
+    *,
+    t_sampling: TSampling = "paper",
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """HaLP's positives (paper, steps 2-6) for a batch of keys.
+
+    P* = each key's nearest prototype; for each of the `n_positives` (G) positives a P_sel is drawn
+    uniformly, with replacement, among the N-1 other prototypes (as the authors' code does); t* is the
+    closed-form hardest step toward P_sel, t is sampled per `t_sampling` ("paper": U(0, λt*),
+    "official": U((1-λ)t*, t*), "hardest": t*), and the rank filter drops positives that left P*'s cell.
+
+    Shapes: z_k (B,D) unit keys, prototypes (N,D) unit, N >= 2 -> positives (B,G,D) float32 (float64
+    for float64 input), keep (B,G) bool. The loss should average z_q·z^H over the kept ones only.
+    """
+    _check_sampling(lam, t_sampling)
+    n = prototypes.shape[0]
+    if n < 2:
+        raise ValueError(f"hallucination needs at least 2 prototypes, got {n}")
+    if n_positives < 1:
+        raise ValueError(f"n_positives must be >= 1, got {n_positives}")
+    z_k, prototypes = to_working_dtype(z_k, prototypes)
+    p_star_index = nearest_prototype(z_k, prototypes)  # (B,)
+    others = torch.randint(n - 1, (z_k.shape[0], n_positives), generator=generator, device=z_k.device)
+    p_sel_index = others + (others >= p_star_index.unsqueeze(1)).long()  # skip P* itself
+    return hallucinate_towards(
+        z_k,
+        prototypes[p_sel_index],
+        prototypes,
+        lam,
+        p_star_index=p_star_index,
+        t_sampling=t_sampling,
+        generator=generator,
+    )
