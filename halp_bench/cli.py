@@ -116,6 +116,50 @@ def table(out: Path, results_file: Path | None) -> None:
     console.print(markdown_table(load_results(path)))
 
 
+@cli.command()
+@click.argument("dataset", type=click.Choice(["ntu60", "ntu120", "pku2"]))
+@click.option("--raw", "raw_dirs", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Folder of raw files (repeatable: NTU-120 ships as two archives). NTU: .skeleton files + the official missing-skeleton list; PKU-MMD II: skeleton/, label/, cross_subject_v2.txt, cross_view_v2.txt.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory, e.g. data/ntu60 (see --data-root of `run`).")
+@click.option("--workers", type=int, default=None, help="Parallel worker processes (default: CPU count, at most 8).")
+@click.option("--no-normalize", is_flag=True, help="Skip the official 2s-AGCN pre-normalisation (centre, rotate).")
+@click.option("--max-frames", type=int, default=300, show_default=True, help="Frames kept per sample (longer ones are cut).")
+@click.option("--force", is_flag=True, help="Start over, or write into a non-empty directory that is not a prepared one.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no_progress) -> None:
+    """Raw NTU RGB+D 60/120 or PKU-MMD II files -> a memory-mapped prepared dataset; rerun to resume."""
+    import os
+
+    from halp_bench.datasets.prepare import prepare_dataset
+
+    summary = prepare_dataset(
+        dataset, list(raw_dirs), out, workers=workers or min(os.cpu_count() or 1, 8), normalize=not no_normalize,
+        max_frames=max_frames, progress=not no_progress, force=force,
+    )
+    splits = Table(title=f"{summary.dataset} splits (train / test)")
+    for column in ("split", "ours", "published", "match"):
+        splits.add_column(column)
+    for name, (train, test) in summary.splits.items():
+        published = summary.published.get(name)
+        match = "" if published is None else ("[green]yes[/green]" if published == (train, test) else "[yellow]no[/yellow]")
+        splits.add_row(name, f"{train:,} / {test:,}", f"{published[0]:,} / {published[1]:,}" if published else "-", match)
+    console.print(splits)
+    if summary.already_complete:
+        console.print(f"{out}: already prepared from these files with these options; nothing to do (--force redoes it)")
+        return
+    console.print(
+        f"{summary.samples:,} samples in {out} ({'normalised' if summary.normalized else 'not normalised'}); "
+        f"read {summary.read:,} files, resumed {summary.resumed:,} samples, {summary.skipped_missing:,} skipped as on "
+        f"the official missing list, {summary.truncated:,} cut to {max_frames} frames, {len(summary.failed):,} failed; "
+        f"{summary.seconds:.1f}s"
+    )
+    for file, reason in summary.failed:
+        err_console.print(f"[red]failed: {reason}[/red]" if file in reason else f"[red]failed: {file}: {reason}[/red]", highlight=False)
+    if summary.failed:
+        err_console.print("[red]the failed files are left out of the dataset; fix them and run prepare with --force[/red]")
+        sys.exit(1)
+
+
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2 (tracebacks with --debug)."""
     debug = "--debug" in sys.argv[1:]

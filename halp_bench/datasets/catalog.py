@@ -1,12 +1,49 @@
-"""Turning a dataset name from the command line into a `SkeletonData`."""
+"""Turning a dataset name or path from the command line into a `SkeletonData`.
+
+A registered name (`synthetic`, `ntu60`, ...) goes to its loader; anything else that exists as a
+path, or ends in `.npz`/`.npy`, is read by its format: a prepared directory, the AGCN/CMD
+layout, a CTR-GCN `.npz` or the generic `.npz`.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from halp_bench.config import DataConfig
 from halp_bench.datasets.base import SkeletonData
+from halp_bench.datasets.imported import AGCN_HINT, AGCN_PARTS, is_agcn_dir, is_ctrgcn, load_agcn, load_ctrgcn
+from halp_bench.datasets.npz import load_npz_dataset
+from halp_bench.datasets.prepared import META_FILE, PARTIAL_DIR, load_prepared
+from halp_bench.datasets.safe_load import load_npz
+from halp_bench.errors import DataError
 from halp_bench.registry import DATASETS
+
+FORMATS = (
+    "a prepared directory (halp-bench prepare), " + AGCN_HINT + ", a CTR-GCN .npz (x_train, y_train, "
+    "x_test, y_test) or a generic .npz (x, y, split_<name>)"
+)
 
 
 def load_dataset(cfg: DataConfig) -> SkeletonData:
-    """Look the dataset up by its registered name and load it."""
-    return DATASETS.get(cfg.dataset)(cfg)
+    """Load a registered dataset by name, or a dataset file/directory by its format."""
+    name = cfg.dataset
+    if name not in DATASETS and (name.endswith((".npz", ".npy")) or Path(name).exists()):
+        return load_path(Path(name))
+    return DATASETS.get(name)(cfg)
+
+
+def load_path(path: Path) -> SkeletonData:
+    """Detect the format of a dataset path and read it (safely: no pickled code is ever run)."""
+    if path.is_dir():
+        if (path / META_FILE).exists() or (path / PARTIAL_DIR).exists():
+            return load_prepared(path)
+        if is_agcn_dir(path):
+            return load_agcn(path)
+    elif path.suffix == ".npy" and path.name in {f"{part}_data_joint.npy" for part in AGCN_PARTS}:
+        return load_agcn(path.parent)
+    elif path.suffix == ".npz":
+        arrays = load_npz(path)
+        return load_ctrgcn(path, arrays) if is_ctrgcn(arrays) else load_npz_dataset(path, arrays)
+    elif not path.exists():
+        raise DataError(path, "file not found")
+    raise DataError(path, f"not a dataset format halp-bench reads; expected {FORMATS}")
