@@ -75,9 +75,14 @@ def bench_kmeans(args: argparse.Namespace, device: torch.device) -> None:
     for seed in range(args.seeds):
         x = clustered_keys(seed, args.points, args.dim, args.clusters, device)
         gen = torch.Generator(device=device)
-        ours_t, ours = timed(lambda: spherical_kmeans(x, args.clusters, generator=gen.manual_seed(seed), **kwargs),
-                             args.repeats, device)
-        theirs_t, theirs = timed(lambda: geomstats_kmeans(x, args.clusters, seed=seed), max(1, args.repeats // 2), device)
+        ours_t, ours = timed(
+            lambda: spherical_kmeans(x, args.clusters, generator=gen.manual_seed(seed), **kwargs),
+            args.repeats,
+            device,
+        )
+        theirs_t, theirs = timed(
+            lambda: geomstats_kmeans(x, args.clusters, seed=seed), max(1, args.repeats // 2), device
+        )
         x64 = x.double().cpu()
         rows.append(
             (
@@ -103,7 +108,8 @@ def bench_hallucinate(args: argparse.Namespace, device: torch.device) -> None:
     keys = F.normalize(torch.randn(args.batch, args.dim, generator=gen, device=device), dim=1)
     prototypes = spherical_kmeans(clustered_keys(0, args.points, args.dim, args.clusters, device),
                                   args.clusters, generator=gen)
-    print(f"\n[hallucinate] B={args.batch}, G={args.positives}, N={args.clusters}, D={args.dim}, λ={args.lam}")
+    sizes = f"B={args.batch}, G={args.positives}, N={args.clusters}, D={args.dim}, λ={args.lam}"
+    print(f"\n[hallucinate] {sizes}")
     for mode in ("paper", "official", "hardest"):
         times, (_, keep) = timed(
             lambda: hallucinate(keys, prototypes, args.positives, args.lam, t_sampling=mode, generator=gen),

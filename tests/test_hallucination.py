@@ -28,6 +28,16 @@ from halp_bench.hallucination import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tensors are tiny: intra-op threads only add overhead, and on a shared CPU a descheduled
+    worker thread stalls every op for milliseconds. Restored afterwards for other test modules."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
@@ -52,26 +62,35 @@ def _triples(n: int, dim: int, subspace: int | None, gen: torch.Generator, dtype
         v = _unit(torch.randn(n, 3, dim, generator=gen, dtype=dtype))
     else:
         basis = torch.linalg.qr(torch.randn(n, dim, subspace, generator=gen, dtype=dtype))[0]
-        v = torch.einsum("nds,nks->nkd", basis, _unit(torch.randn(n, 3, subspace, generator=gen, dtype=dtype)))
+        coords = _unit(torch.randn(n, 3, subspace, generator=gen, dtype=dtype))
+        v = torch.einsum("nds,nks->nkd", basis, coords)
     z, c1, c2 = v.unbind(1)
     first = ((z * c1).sum(-1) >= (z * c2).sum(-1)).unsqueeze(-1)
     return z, torch.where(first, c1, c2), torch.where(first, c2, c1)
 
 
-def _brute_force_step(z, p_star, p_sel, points: int = 20001, chunk: int = 500) -> torch.Tensor:
-    """First grid t at which z(t)·P* - z(t)·P_sel <= 0, with z(t) from the textbook slerp formula
-    sin((1-t)Ω)/sin Ω z + sin(tΩ)/sin Ω P_sel (projected onto P* - P_sel); 1 if it never crosses."""
-    t = torch.linspace(0.0, 1.0, points, dtype=torch.float64)
-    out = []
-    for i in range(0, z.shape[0], chunk):
-        zc, qc, pc = (v[i : i + chunk].double() for v in (z, p_star, p_sel))
-        omega = torch.acos((zc * pc).sum(-1).clamp(-1, 1)).unsqueeze(1)
-        a = (zc * (qc - pc)).sum(-1, keepdim=True)
-        b = (pc * (qc - pc)).sum(-1, keepdim=True)
-        f = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-        crossed = f <= 0
-        out.append(torch.where(crossed.any(1), t[crossed.float().argmax(1)], 1.0))
-    return torch.cat(out)
+def _brute_force_step(z, p_star, p_sel, points: int = 1001) -> torch.Tensor:
+    """First t at which z(t)·P* - z(t)·P_sel <= 0 by grid search, 1 if it never crosses, with z(t)
+    from the textbook slerp formula sin((1-t)Ω)/sin Ω z + sin(tΩ)/sin Ω P_sel (projected onto
+    P* - P_sel). Two nested grids of `points` each: the first sign change on a grid of step 1e-3,
+    then the same search inside that cell (step 1e-6, as fine as a 10^6-point grid at 1/500 of the
+    cost). A second crossing inside one 1e-3 cell is impossible: f is a sinusoid in t of period
+    2π/Ω >= 2."""
+    z, p_star, p_sel = z.double(), p_star.double(), p_sel.double()
+    omega = torch.acos((z * p_sel).sum(-1).clamp(-1, 1)).unsqueeze(1)
+    a = (z * (p_star - p_sel)).sum(-1, keepdim=True)
+    b = (p_sel * (p_star - p_sel)).sum(-1, keepdim=True)
+
+    def first_crossing(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        crossed = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega) <= 0
+        return crossed.any(1), crossed.float().argmax(1)
+
+    grid = torch.linspace(0.0, 1.0, points, dtype=torch.float64)
+    found, index = first_crossing(grid.expand(z.shape[0], -1))
+    low = grid[(index - 1).clamp_min(0)].unsqueeze(1)
+    fine = low + (grid[index].unsqueeze(1) - low) * grid
+    _, fine_index = first_crossing(fine)
+    return torch.where(found, fine.gather(1, fine_index.unsqueeze(1)).squeeze(1), 1.0)
 
 
 # ---------------------------------------------------------------------------------------------- slerp
@@ -87,7 +106,8 @@ def test_slerp_matches_rotation_in_the_plane():
     a, b = e1, torch.cos(phi)[:, None] * e1 + torch.sin(phi)[:, None] * e2
     expected = torch.cos(t * phi)[:, None] * e1 + torch.sin(t * phi)[:, None] * e2
     torch.testing.assert_close(slerp(a, b, t), expected, atol=1e-12, rtol=0)
-    textbook = (torch.sin((1 - t) * phi)[:, None] * a + torch.sin(t * phi)[:, None] * b) / torch.sin(phi)[:, None]
+    textbook = (torch.sin((1 - t) * phi)[:, None] * a + torch.sin(t * phi)[:, None] * b)
+    textbook = textbook / torch.sin(phi)[:, None]
     torch.testing.assert_close(slerp(a, b, t), textbook, atol=1e-9, rtol=0)
 
 
@@ -132,9 +152,9 @@ def test_hardest_step_matches_brute_force_on_10000_cases():
             t_star = hardest_step(z.to(dtype), q.to(dtype), p.to(dtype))
             assert t_star.dtype == dtype
             error = (t_star.double() - reference).abs()
-            assert error.max() < 1e-3, (dim, subspace, dtype)
+            assert error.max() < 1e-4, (dim, subspace, dtype)  # the brief asks for 1e-3
             if is_obtuse.any():
-                assert error[is_obtuse].max() < 1e-3
+                assert error[is_obtuse].max() < 1e-4
             at_boundary = slerp(z.to(dtype), p.to(dtype), t_star).double()
             gap = (at_boundary * q).sum(-1) - (at_boundary * p).sum(-1)
             assert gap.abs().max() < 1e-5, (dim, subspace, dtype)
@@ -150,7 +170,9 @@ def test_hardest_step_broadcasts_over_positives():
     p_sel = protos[torch.randint(10, (6, 7), generator=gen)]
     t = hardest_step(z, p_star, p_sel)
     assert t.shape == (6, 7)
-    looped = torch.stack([hardest_step(z[i, 0], p_star[i, 0], p_sel[i, j]) for i in range(6) for j in range(7)])
+    looped = torch.stack(
+        [hardest_step(z[i, 0], p_star[i, 0], p_sel[i, j]) for i in range(6) for j in range(7)]
+    )
     torch.testing.assert_close(t.flatten(), looped)
 
 
@@ -200,9 +222,11 @@ def test_one_million_random_cases_are_finite_bounded_and_valid():
     positives, keep = hallucinate(anchors, protos, 100, 0.8, generator=gen)
     assert torch.isfinite(positives).all()
     p_star = (anchors.double() @ protos.double().T).argmax(-1)
-    nearest = (positives.double() @ protos.double().T).argmax(-1)
-    assert (nearest[keep] == p_star.unsqueeze(1).expand_as(keep)[keep]).all()
-    print(f"\nhallucinate (N=20, D=8, λ=0.8, paper sampling): kept {keep.float().mean():.4f} of 10^6 positives")
+    sims = positives.double() @ protos.double().T  # (B, G, N)
+    margin = sims.max(-1).values - sims.gather(2, p_star.view(-1, 1, 1).expand(-1, 100, 1)).squeeze(-1)
+    assert margin[keep].max() <= 1e-6  # P* is the nearest prototype of every kept positive (up to ties)
+    assert (margin[~keep] > 0).all()  # and the dropped ones really left its cell
+    print(f"\nhallucinate (N=20, D=8, λ=0.8, paper): kept {keep.float().mean():.4f} of 10^6 positives")
 
 
 # ------------------------------------------------------------------------------------ cell_exit_step
@@ -210,7 +234,7 @@ def test_one_million_random_cases_are_finite_bounded_and_valid():
 
 def test_cell_exit_step_matches_brute_force():
     gen = _gen(8)
-    b, g, n, dim = 200, 5, 12, 6
+    b, g, n, dim = 100, 5, 12, 6
     anchors = _unit(torch.randn(b, dim, generator=gen, dtype=torch.float64))
     protos = _unit(torch.randn(n, dim, generator=gen, dtype=torch.float64))
     targets = _unit(torch.randn(b, g, dim, generator=gen, dtype=torch.float64))
@@ -236,7 +260,8 @@ def _recover_targets(anchors, positives, protos):
     tangent = protos[None, None] - (protos[None, None] * basis_z).sum(-1, keepdim=True) * basis_z
     tangent = F.normalize(tangent, dim=-1)  # (B,1,N,D)
     pos = positives[:, :, None, :]
-    residual = pos - (pos * basis_z).sum(-1, keepdim=True) * basis_z - (pos * tangent).sum(-1, keepdim=True) * tangent
+    residual = pos - (pos * basis_z).sum(-1, keepdim=True) * basis_z
+    residual = residual - (pos * tangent).sum(-1, keepdim=True) * tangent
     return residual.norm(dim=-1).argmin(-1)  # (B,G)
 
 
@@ -257,7 +282,8 @@ def test_hallucinate_realised_steps_follow_the_sampling_mode(mode):
     valid = moved & (t_star > 1e-3)
     ratio = (t / t_star)[valid]
     assert valid.sum() > 0.5 * b * g
-    low, high, mean = {"paper": (0, lam, lam / 2), "official": (1 - lam, 1, 1 - lam / 2), "hardest": (1, 1, 1)}[mode]
+    expected = {"paper": (0, lam, lam / 2), "official": (1 - lam, 1, 1 - lam / 2), "hardest": (1, 1, 1)}
+    low, high, mean = expected[mode]
     assert ratio.min() > low - 1e-6 and ratio.max() < high + 1e-6
     assert abs(ratio.mean() - mean) < 0.02
     # P_sel is uniform over the N-1 other prototypes (loose check: every one is used)
@@ -274,7 +300,8 @@ def test_hallucinate_determinism_dtype_and_no_grad():
     assert torch.equal(out1[0], out2[0]) and torch.equal(out1[1], out2[1])
     assert not out1[0].requires_grad
     assert not torch.equal(out1[0], hallucinate(anchors, protos, 100, 0.8, generator=_gen(12))[0])
-    positives, keep = hallucinate(anchors.detach().bfloat16(), protos.bfloat16(), 100, 0.8, generator=_gen(11))
+    half = anchors.detach().bfloat16(), protos.bfloat16()
+    positives, keep = hallucinate(*half, 100, 0.8, generator=_gen(11))
     assert positives.dtype == torch.float32 and keep.shape == (32, 100)
     torch.testing.assert_close(positives.norm(dim=-1), torch.ones(32, 100), atol=1e-6, rtol=0)
     assert keep.float().mean() > 0.5
@@ -291,6 +318,24 @@ def test_hallucinate_rejects_bad_arguments():
         hallucinate(anchors, protos[:1], 10, 0.8)
     with pytest.raises(ValueError, match="pair, cell, none"):
         hallucinate_towards(anchors, protos[None].expand(4, 5, 8), protos, 0.8, boundary="edge")
+
+
+def test_hallucinate_towards_degenerate_targets():
+    """Targets equal to z_k, -z_k or P*: finite unit positives, no movement where the direction is
+    void, and P* as target (no boundary) keeps everything."""
+    gen = _gen(16)
+    z_k = _unit(torch.randn(16, 8, generator=gen))
+    protos = _unit(torch.randn(6, 8, generator=gen))
+    p_star = protos[nearest_prototype(z_k, protos)]
+    for name, target in {"z_k": z_k, "-z_k": -z_k, "P*": p_star}.items():
+        targets = target[:, None].expand(16, 10, 8)
+        for boundary in ("pair", "cell", "none"):
+            positives, keep = hallucinate_towards(z_k, targets, protos, 0.8, boundary=boundary, generator=gen)
+            assert torch.isfinite(positives).all(), (name, boundary)
+            torch.testing.assert_close(positives.norm(dim=-1), torch.ones(16, 10), atol=1e-6, rtol=0)
+            if name != "P*":
+                torch.testing.assert_close(positives, z_k[:, None].expand(16, 10, 8), atol=1e-5, rtol=0)
+            assert keep.all(), (name, boundary)
 
 
 def test_rank_filter_and_nearest_prototype():
@@ -335,8 +380,8 @@ def test_spherical_kmeans_inertia_at_most_geomstats():
     ours, theirs = [], []
     for seed in range(20):
         x, _ = _clustered(seed)
-        ours.append(float(geodesic_inertia(x.double(), spherical_kmeans(x, 20, generator=_gen(seed)).double())))
-        theirs.append(float(geodesic_inertia(x.double(), geomstats_kmeans(x, 20, seed=seed).double())))
+        ours.append(float(geodesic_inertia(x.double(), spherical_kmeans(x, 20, generator=_gen(seed)))))
+        theirs.append(float(geodesic_inertia(x.double(), geomstats_kmeans(x, 20, seed=seed))))
     ratio = torch.tensor(ours) / torch.tensor(theirs)
     print(
         f"\nk-means inertia over 20 seeds: torch median {torch.tensor(ours).median():.2f}, "

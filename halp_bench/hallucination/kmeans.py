@@ -126,7 +126,9 @@ def spherical_kmeans(
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"x must be a non-empty (n, D) matrix, got shape {tuple(x.shape)}")
     if n_clusters < 1 or n_init < 1 or max_iter < 1:
-        raise ValueError(f"n_clusters, n_init and max_iter must be >= 1, got {n_clusters}, {n_init}, {max_iter}")
+        raise ValueError(
+            f"n_clusters, n_init and max_iter must be >= 1, got {n_clusters}, {n_init}, {max_iter}"
+        )
     x = _unit(x.to(torch.promote_types(x.dtype, torch.float32)))
     centroids = _kmeans_pp(x, n_clusters, n_init, generator)
     for _ in range(max_iter):

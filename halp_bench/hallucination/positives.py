@@ -11,15 +11,17 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from halp_bench.hallucination.sphere import (
-    to_working_dtype,
-    cell_exit_step,
-    hardest_step,
+    cell_step,
+    cell_tables,
     nearest_prototype,
-    rank_filter,
-    slerp,
+    pair_step,
+    sine_from_cosine,
+    slerp_coefficients,
+    to_working_dtype,
 )
 
 TSampling = Literal["paper", "official", "hardest"]
@@ -76,6 +78,10 @@ def hallucinate_towards(
     Then t is drawn by `sample_steps`, z(t) = slerp(anchor, target, t) is renormalised, and the
     rank filter keeps the positives whose nearest prototype is still P*.
 
+    Everything but the output is computed from cosine tables (anchor·P_j, target·P_j, anchor·target):
+    z(t) = α z + β T, so z(t)·P_j = α z·P_j + β T·P_j gives the rank filter without touching D.
+    Inputs are renormalised in the working dtype first (bf16-rounded unit vectors are off by ~1e-3).
+
     Shapes: anchor (B,D), targets (B,G,D), prototypes (N,D), p_star_index (B,) long (default: each
     anchor's nearest prototype) -> positives (B,G,D) unit, keep (B,G) bool. Returned in float32
     (float64 for float64 input) whatever the input precision; no gradient flows.
@@ -84,26 +90,35 @@ def hallucinate_towards(
     if boundary not in BOUNDARIES:
         raise ValueError(f"unknown boundary '{boundary}'; choose one of: {', '.join(BOUNDARIES)}")
     if anchor.ndim != 2 or targets.ndim != 3 or targets.shape[0] != anchor.shape[0]:
-        raise ValueError(f"need anchor (B,D) and targets (B,G,D), got {tuple(anchor.shape)}, {tuple(targets.shape)}")
+        raise ValueError(
+            f"need anchor (B,D) and targets (B,G,D), got {tuple(anchor.shape)}, {tuple(targets.shape)}"
+        )
     if prototypes.ndim != 2 or {anchor.shape[-1], targets.shape[-1]} != {prototypes.shape[-1]}:
         raise ValueError(
             f"anchor, targets and prototypes (N,D) must share D, got {tuple(anchor.shape)}, "
             f"{tuple(targets.shape)}, {tuple(prototypes.shape)}"
         )
     anchor, targets, prototypes = to_working_dtype(anchor, targets, prototypes)
+    anchor, targets, prototypes = (F.normalize(v, dim=-1) for v in (anchor, targets, prototypes))
+    zp = anchor @ prototypes.T  # (B,N)
+    tp = targets @ prototypes.T  # (B,G,N)
+    cos = torch.bmm(targets, anchor.unsqueeze(-1)).squeeze(-1)  # (B,G): cos Ω
+    sin = sine_from_cosine(cos)
     if p_star_index is None:
-        p_star_index = nearest_prototype(anchor, prototypes)
-    z_k = anchor.unsqueeze(1)
+        p_star_index = zp.argmax(-1)
     if boundary == "pair":
-        t_star = hardest_step(z_k, prototypes[p_star_index].unsqueeze(1), targets)
+        star = p_star_index.view(-1, 1)
+        target_star = tp.gather(2, star.unsqueeze(1).expand(*cos.shape, 1)).squeeze(-1)  # T·P*
+        t_star = pair_step(cos, sin, zp.gather(1, star) - cos, 1.0 - target_star)
     elif boundary == "cell":
-        t_star = cell_exit_step(anchor, targets, prototypes, p_star_index)
+        t_star = cell_step(cos, sin, *cell_tables(zp, tp, prototypes, p_star_index))
     else:
-        t_star = targets.new_ones(targets.shape[:-1])
-    t = sample_steps(t_star, lam, t_sampling, generator)
-    positives = slerp(z_k, targets, t)
-    positives = positives / positives.norm(dim=-1, keepdim=True)
-    return positives, rank_filter(positives, prototypes, p_star_index)
+        t_star = torch.ones_like(cos)
+    alpha, beta = slerp_coefficients(cos, sin, sample_steps(t_star, lam, t_sampling, generator))
+    alpha, beta = alpha.unsqueeze(-1), beta.unsqueeze(-1)
+    keep = (alpha * zp.unsqueeze(1) + beta * tp).argmax(-1) == p_star_index.unsqueeze(1)
+    positives = F.normalize(torch.addcmul(alpha * anchor.unsqueeze(1), beta, targets), dim=-1)
+    return positives, keep
 
 
 @torch.no_grad()
@@ -132,7 +147,7 @@ def hallucinate(
         raise ValueError(f"hallucination needs at least 2 prototypes, got {n}")
     if n_positives < 1:
         raise ValueError(f"n_positives must be >= 1, got {n_positives}")
-    z_k, prototypes = to_working_dtype(z_k, prototypes)
+    z_k, prototypes = (F.normalize(v, dim=-1) for v in to_working_dtype(z_k, prototypes))
     p_star_index = nearest_prototype(z_k, prototypes)  # (B,)
     others = torch.randint(n - 1, (z_k.shape[0], n_positives), generator=generator, device=z_k.device)
     p_sel_index = others + (others >= p_star_index.unsqueeze(1)).long()  # skip P* itself
