@@ -8,7 +8,7 @@ Both are pure: randomness comes only from the explicit `generator`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +17,6 @@ from torch import Tensor
 from halp_bench.hallucination.sphere import (
     cell_step,
     cell_tables,
-    nearest_prototype,
     pair_step,
     sine_from_cosine,
     slerp_coefficients,
@@ -26,8 +25,8 @@ from halp_bench.hallucination.sphere import (
 
 TSampling = Literal["paper", "official", "hardest"]
 Boundary = Literal["pair", "cell", "none"]
-T_SAMPLINGS: tuple[str, ...] = ("paper", "official", "hardest")
-BOUNDARIES: tuple[str, ...] = ("pair", "cell", "none")
+T_SAMPLINGS: tuple[str, ...] = get_args(TSampling)
+BOUNDARIES: tuple[str, ...] = get_args(Boundary)
 
 
 def _check_sampling(lam: float, t_sampling: str) -> None:
@@ -55,6 +54,42 @@ def sample_steps(
     return (1.0 - lam * u) * t_star
 
 
+def _steps_from_tables(
+    tables: tuple[Tensor, Tensor, Tensor],
+    prototypes: Tensor,
+    p_star_index: Tensor,
+    lam: float,
+    t_sampling: TSampling,
+    boundary: Boundary,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The shared core, on cosine tables of unit vectors: zp = z·P_j (B,N), tp = T·P_j (B,G,N) and
+    cos = z·T (B,G). Returns (α, β, keep), all (B,G), with z(t) = α z + β T the sampled positive.
+
+    By linearity z(t)·P_j = α z·P_j + β T·P_j, so the rank filter needs no (B,G,D) tensor; the
+    callers build the positives themselves, each in the cheapest way for their targets."""
+    zp, tp, cos = tables
+    sin = sine_from_cosine(cos)
+    if boundary == "pair":
+        star = p_star_index.view(-1, 1)
+        target_star = tp.gather(2, star.unsqueeze(1).expand(*cos.shape, 1)).squeeze(-1)  # T·P*
+        t_star = pair_step(cos, sin, zp.gather(1, star) - cos, 1.0 - target_star)
+    elif boundary == "cell":
+        t_star = cell_step(cos, sin, *cell_tables(zp, tp, prototypes, p_star_index))
+    else:
+        t_star = torch.ones_like(cos)
+    alpha, beta = slerp_coefficients(cos, sin, sample_steps(t_star, lam, t_sampling, generator))
+    keep = (alpha.unsqueeze(-1) * zp.unsqueeze(1) + beta.unsqueeze(-1) * tp).argmax(-1)
+    return alpha, beta, keep == p_star_index.unsqueeze(1)
+
+
+def _add_anchor_and_normalise(beta_targets: Tensor, alpha: Tensor, anchor: Tensor) -> Tensor:
+    """α z + (β T), renormalised, in place on the freshly built (B,G,D) tensor β T: at paper sizes
+    every extra (B,G,D) temporary costs as much as the whole rest of the computation on a CPU."""
+    positives = beta_targets.addcmul_(alpha.unsqueeze(-1), anchor.unsqueeze(1))
+    return positives.div_(positives.norm(dim=-1, keepdim=True))
+
+
 @torch.no_grad()
 def hallucinate_towards(
     anchor: Tensor,
@@ -76,11 +111,8 @@ def hallucinate_towards(
         (the exact constraint of Eq. 2, meaningful for non-prototype targets such as z_q);
       * "none": t* = 1, the whole geodesic (plain interpolation, only the rank filter applies).
     Then t is drawn by `sample_steps`, z(t) = slerp(anchor, target, t) is renormalised, and the
-    rank filter keeps the positives whose nearest prototype is still P*.
-
-    Everything but the output is computed from cosine tables (anchor·P_j, target·P_j, anchor·target):
-    z(t) = α z + β T, so z(t)·P_j = α z·P_j + β T·P_j gives the rank filter without touching D.
-    Inputs are renormalised in the working dtype first (bf16-rounded unit vectors are off by ~1e-3).
+    rank filter keeps the positives whose nearest prototype is still P*. Inputs are renormalised in
+    the working dtype first (bf16-rounded unit vectors are off by ~1e-3).
 
     Shapes: anchor (B,D), targets (B,G,D), prototypes (N,D), p_star_index (B,) long (default: each
     anchor's nearest prototype) -> positives (B,G,D) unit, keep (B,G) bool. Returned in float32
@@ -100,25 +132,14 @@ def hallucinate_towards(
         )
     anchor, targets, prototypes = to_working_dtype(anchor, targets, prototypes)
     anchor, targets, prototypes = (F.normalize(v, dim=-1) for v in (anchor, targets, prototypes))
-    zp = anchor @ prototypes.T  # (B,N)
-    tp = targets @ prototypes.T  # (B,G,N)
-    cos = torch.bmm(targets, anchor.unsqueeze(-1)).squeeze(-1)  # (B,G): cos Ω
-    sin = sine_from_cosine(cos)
+    zp = anchor @ prototypes.T
     if p_star_index is None:
         p_star_index = zp.argmax(-1)
-    if boundary == "pair":
-        star = p_star_index.view(-1, 1)
-        target_star = tp.gather(2, star.unsqueeze(1).expand(*cos.shape, 1)).squeeze(-1)  # T·P*
-        t_star = pair_step(cos, sin, zp.gather(1, star) - cos, 1.0 - target_star)
-    elif boundary == "cell":
-        t_star = cell_step(cos, sin, *cell_tables(zp, tp, prototypes, p_star_index))
-    else:
-        t_star = torch.ones_like(cos)
-    alpha, beta = slerp_coefficients(cos, sin, sample_steps(t_star, lam, t_sampling, generator))
-    alpha, beta = alpha.unsqueeze(-1), beta.unsqueeze(-1)
-    keep = (alpha * zp.unsqueeze(1) + beta * tp).argmax(-1) == p_star_index.unsqueeze(1)
-    positives = F.normalize(torch.addcmul(alpha * anchor.unsqueeze(1), beta, targets), dim=-1)
-    return positives, keep
+    tables = (zp, targets @ prototypes.T, torch.bmm(targets, anchor.unsqueeze(-1)).squeeze(-1))
+    alpha, beta, keep = _steps_from_tables(
+        tables, prototypes, p_star_index, lam, t_sampling, boundary, generator
+    )
+    return _add_anchor_and_normalise(beta.unsqueeze(-1) * targets, alpha, anchor), keep
 
 
 @torch.no_grad()
@@ -136,7 +157,10 @@ def hallucinate(
     P* = each key's nearest prototype; for each of the `n_positives` (G) positives a P_sel is drawn
     uniformly, with replacement, among the N-1 other prototypes (as the authors' code does); t* is the
     closed-form hardest step toward P_sel, t is sampled per `t_sampling` ("paper": U(0, λt*),
-    "official": U((1-λ)t*, t*), "hardest": t*), and the rank filter drops positives that left P*'s cell.
+    "official": U((1-λ)t*, t*), "hardest": t*), z(t) = slerp(z_k, P_sel, t) is renormalised, and the
+    rank filter drops positives that left P*'s cell. Same computation as `hallucinate_towards` with
+    prototype targets, but the cosine tables are gathered from z_k·P_j and the (N,N) Gram matrix, and
+    P_sel is never copied out per positive.
 
     Shapes: z_k (B,D) unit keys, prototypes (N,D) unit, N >= 2 -> positives (B,G,D) float32 (float64
     for float64 input), keep (B,G) bool. The loss should average z_q·z^H over the kept ones only.
@@ -148,15 +172,15 @@ def hallucinate(
     if n_positives < 1:
         raise ValueError(f"n_positives must be >= 1, got {n_positives}")
     z_k, prototypes = (F.normalize(v, dim=-1) for v in to_working_dtype(z_k, prototypes))
-    p_star_index = nearest_prototype(z_k, prototypes)  # (B,)
+    zp = z_k @ prototypes.T  # (B,N)
+    p_star_index = zp.argmax(-1)
     others = torch.randint(n - 1, (z_k.shape[0], n_positives), generator=generator, device=z_k.device)
     p_sel_index = others + (others >= p_star_index.unsqueeze(1)).long()  # skip P* itself
-    return hallucinate_towards(
-        z_k,
-        prototypes[p_sel_index],
-        prototypes,
-        lam,
-        p_star_index=p_star_index,
-        t_sampling=t_sampling,
-        generator=generator,
+    tables = (zp, (prototypes @ prototypes.T)[p_sel_index], zp.gather(1, p_sel_index))
+    alpha, beta, keep = _steps_from_tables(
+        tables, prototypes, p_star_index, lam, t_sampling, "pair", generator
     )
+    # β P_sel as a (B·G, N) one-hot-times-β matrix product: exact, and no gathered (B,G,D) copy of P_sel
+    mix = torch.zeros_like(tables[1]).scatter_(2, p_sel_index.unsqueeze(-1), beta.unsqueeze(-1))
+    beta_targets = (mix.flatten(0, 1) @ prototypes).view(*mix.shape[:2], -1)
+    return _add_anchor_and_normalise(beta_targets, alpha, z_k), keep
