@@ -101,7 +101,8 @@ def load_agcn(path: Path) -> SkeletonData:
     data = np.empty((len(train) + len(val), *train.shape[1:]), dtype=np.float32)
     for offset, x in ((0, train), (len(train), val)):
         for start in range(0, len(x), CHUNK):
-            data[offset + start : offset + start + CHUNK] = x[start : start + CHUNK]
+            chunk = x[start : start + CHUNK]
+            data[offset + start : offset + start + len(chunk)] = chunk
     split = path.resolve().name if re.fullmatch(r"[A-Za-z0-9][\w.-]*", path.resolve().name) else "default"
     labels = np.concatenate([parts[0][3], parts[1][3]])
     return SkeletonData(

@@ -168,35 +168,52 @@ def prepare_dataset(
         return _summary_from_meta(out, meta, time.perf_counter() - started)
 
     partial = out / PARTIAL_DIR
-    command = _command(name, raw_dirs, out, normalize, max_frames)
-    job = read_job(out)
-    if job is None:
+    if read_job(out) is None:  # a fresh start; the job file first, so the directory is known as ours
         partial.mkdir(parents=True, exist_ok=True)
+        command = _command(name, raw_dirs, out, normalize, max_frames)
         job = {"dataset": name, "fingerprint": fingerprint, "num_samples": len(plan.names), "command": command}
         write_atomic(partial / JOB_FILE, lambda handle: handle.write(json.dumps(job, indent=2).encode()))
     shape = (len(plan.names), 3, max_frames, NUM_JOINTS, NUM_BODIES)
     data, done, source = _open_partial(out, shape)
     resumed = int((done[:, 0] >= 0).sum())
 
-    failures: dict[int, tuple[str, str]] = {}  # first row -> (file, reason)
+    read, failures = _fill(plan, data, done, partial, workers, max_frames, normalize, progress, on_sample)
+    failed = [failures[j.first] for j in plan.jobs if j.first in failures]
+    meta = _finalise(out, plan, data, done, source, failed, normalize, max_frames, fingerprint, raw_dirs)
+    del data
+    return _summary_from_meta(out, meta, time.perf_counter() - started, read=read, resumed=resumed)
+
+
+def _fill(
+    plan: _Plan,
+    data: np.ndarray,
+    done: np.ndarray,
+    partial: Path,
+    workers: int,
+    max_frames: int,
+    normalize: bool,
+    progress: bool,
+    on_sample: Callable[[int], None] | None,
+) -> tuple[int, dict[int, tuple[str, str]]]:
+    """Run every job whose rows are not done yet, storing results as they come, and checkpoint
+    (also when interrupted). Returns (files read, {first row: (file, reason)} of failed jobs)."""
     todo = [j for j in plan.jobs if (done[j.first : j.first + j.count, 0] < 0).any()]
     jobs_by_row = {j.first: j for j in plan.jobs}
-    read = 0
+    failures: dict[int, tuple[str, str]] = {}
+    count = int((done[:, 0] >= 0).sum())
     last_flush = time.monotonic()
     try:
         with progress_bar(progress) as bar, closing(_results(todo, workers, max_frames, normalize)) as results:
-            task = bar.add_task(f"prepare {name}", total=len(plan.names), completed=resumed)
-            count = resumed
+            task = bar.add_task(f"prepare {plan.dataset}", total=len(plan.names), completed=count)
             for result in results:
-                job_of = jobs_by_row[result.first]
-                read += 1
+                job = jobs_by_row[result.first]
                 if result.error is not None:
-                    failures[result.first] = (job_of.path, result.error)
+                    failures[result.first] = (job.path, result.error)
                 else:
-                    rows = slice(result.first, result.first + job_of.count)
+                    rows = slice(result.first, result.first + job.count)
                     data[rows] = result.data
                     done[rows, 0], done[rows, 1] = result.lengths, result.true_lengths
-                for _ in range(job_of.count):
+                for _ in range(job.count):
                     count += 1
                     if on_sample is not None:
                         on_sample(count)
@@ -206,11 +223,7 @@ def prepare_dataset(
                     last_flush = time.monotonic()
     finally:
         _checkpoint(partial, data, done)
-
-    failed = [failures[j.first] for j in plan.jobs if j.first in failures]
-    meta = _finalise(out, plan, data, done, source, failed, normalize, max_frames, fingerprint, raw_dirs)
-    del data
-    return _summary_from_meta(out, meta, time.perf_counter() - started, read=read, resumed=resumed)
+    return len(todo), failures
 
 
 # --- planning: what to read, without reading skeletons --------------------------------------------
@@ -260,7 +273,7 @@ def _plan_pku(raw_dirs: list[Path]) -> _Plan:
         if found is None:
             raise DataError(", ".join(map(str, raw_dirs)), f"expected the official split file {file} in a --raw folder")
         split_paths[split] = found
-    train_sets = {split: _checked_names(path, read_pku_split(path)[0]) for split, path in split_paths.items()}
+    train_sets = {split: _train_names(path) for split, path in split_paths.items()}
     skeleton_dir = _find_subdir(raw_dirs, "skeleton")
     label_dir = _find_subdir(raw_dirs, "label")
     videos = sorted(p for p in skeleton_dir.iterdir() if p.is_file() and p.suffix == ".txt")
@@ -319,12 +332,14 @@ def _find_subdir(raw_dirs: list[Path], word: str) -> Path:
     return found[0]
 
 
-def _checked_names(path: Path, names: list[str]) -> set[str]:
-    """Video names from a split file, refused if they could act as paths (`..`, `/`, `\\`, NUL, drive)."""
-    for name in names:
+def _train_names(path: Path) -> set[str]:
+    """Training video names of a split file; every name is refused if it could act as a path
+    (`..`, `/`, `\\`, NUL, a drive), although names are only ever compared, never joined to paths."""
+    train, test = read_pku_split(path)
+    for name in train + test:
         if "/" in name or "\\" in name or ".." in name or "\0" in name or (len(name) > 1 and name[1] == ":"):
             raise DataError(path, f"expected plain video names like A01N01-L, found '{name[:60]}' (path characters refused)")
-    return set(names)
+    return set(train)
 
 
 def _fingerprint(plan: _Plan, normalize: bool, max_frames: int) -> str:

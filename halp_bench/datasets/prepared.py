@@ -38,6 +38,7 @@ DATA_FILE = "data.npy"
 PARTIAL_DIR = ".halp-bench-partial"  # an unfinished prepare: its presence marks the directory as ours
 JOB_FILE = "job.json"
 ENV_DATA_ROOT = "HALP_BENCH_DATA"
+REQUIRED_META = ("dataset", "num_samples", "num_classes", "layout", "default_split", "splits", "metadata", "fingerprint")
 
 # name -> (description, what --raw must hold) of the datasets `prepare` builds.
 PREPARED_DATASETS: dict[str, tuple[str, str]] = {
@@ -91,6 +92,9 @@ def read_meta(path: Path) -> dict[str, Any] | None:
         raise DataError(
             file, f"format version {meta.get('format_version')} is not supported (expected {FORMAT_VERSION}); prepare it again"
         )
+    missing = [key for key in REQUIRED_META if key not in meta]
+    if missing:
+        raise DataError(file, f"expected the keys {', '.join(REQUIRED_META)}; missing {', '.join(missing)}")
     return meta
 
 

@@ -9,7 +9,6 @@ that names the file and what was refused.
 
 from __future__ import annotations
 
-import codecs
 import pickle
 import zipfile
 from pathlib import Path
@@ -24,8 +23,9 @@ PLAIN_TYPES = "tuples, lists, str, int, float, numpy arrays and scalars"
 
 
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
-    """What pickle protocol <= 2 stores bytes as (`_codecs.encode(text, 'latin1')`); other codecs refused."""
-    if codecs.lookup(encoding).name != "iso8859-1" or not isinstance(text, str):
+    """How pickle protocol <= 2 stores bytes (`_codecs.encode(text, 'latin1')`); any other codec is
+    refused without being looked up (a lookup imports modules)."""
+    if encoding != "latin1" or not isinstance(text, str):
         raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r}")
     return text.encode("latin1")
 
