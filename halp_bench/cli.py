@@ -151,7 +151,7 @@ def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no
         f"{summary.samples:,} samples in {out} ({'normalised' if summary.normalized else 'not normalised'}); "
         f"read {summary.read:,} files, resumed {summary.resumed:,} samples, {summary.skipped_missing:,} skipped as on "
         f"the official missing list, {summary.truncated:,} cut to {max_frames} frames, {len(summary.failed):,} failed; "
-        f"{summary.seconds:.1f}s"
+        f"{summary.seconds:.1f}s ({summary.samples_per_second:.0f} samples/s)"
     )
     for file, reason in summary.failed:
         err_console.print(f"[red]failed: {reason}[/red]" if file in reason else f"[red]failed: {file}: {reason}[/red]", highlight=False)

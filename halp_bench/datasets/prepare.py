@@ -127,8 +127,7 @@ class _Plan:
     splits: dict[str, np.ndarray]
     jobs: list[_Job]
     fingerprint_items: list[str]  # one line per sample source: what a resume must match
-    skipped: dict[str, Any] = field(default_factory=dict)
-    skipped_missing: int = 0
+    skipped: dict[str, Any] = field(default_factory=dict)  # left out before reading, and why
 
 
 def prepare_dataset(
@@ -147,7 +146,8 @@ def prepare_dataset(
 
     Rerunning the same command after an interruption finishes the job; rerunning it after it
     finished does nothing. `on_sample(done)` is called after each sample is stored (tests use it
-    to simulate an interruption).
+    to simulate an interruption). Workers are spawned processes, so a script calling this with
+    `workers > 1` needs the usual `if __name__ == "__main__":` guard.
     """
     started = time.perf_counter()
     if name not in PREPARED_DATASETS:
@@ -262,7 +262,6 @@ def _plan_ntu(dataset: str, raw_dirs: list[Path]) -> _Plan:
         fingerprint_items=[f"{p.name}:{p.stat().st_size}" for p in paths],
         skipped={"missing_skeletons": {"count": skipped, "list": missing_file.name,
                                        "why": "on the official list of samples with missing skeletons"}},
-        skipped_missing=skipped,
     )
 
 
