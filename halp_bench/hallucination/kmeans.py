@@ -47,7 +47,9 @@ def _kmeans_pp(x: Tensor, n_clusters: int, n_init: int, generator: torch.Generat
     centres = [x[first]]  # n_clusters x (n_init, D)
     best_cos = centres[0] @ x.T  # (n_init, n)
     for u in uniforms:
-        cdf = (1.0 - best_cos).cumsum(-1)  # (n_init, n); the factor 2 cancels
+        # (n_init, n); the factor 2 cancels; the clamp drops roundoff (cos = 1 + ulp) that would make
+        # the CDF non-monotone
+        cdf = (1.0 - best_cos).clamp_min(0.0).cumsum(-1)
         pick = (cdf < u * cdf[:, -1:]).sum(-1)  # first index with cdf >= u * total; u < 1
         centres.append(x[pick])
         best_cos = torch.maximum(best_cos, centres[-1] @ x.T)
