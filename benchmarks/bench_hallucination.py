@@ -17,6 +17,7 @@ geomstats' numpy code is effectively single-threaded anyway.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -83,15 +84,19 @@ def bench_kmeans(args: argparse.Namespace, device: torch.device) -> None:
         theirs_t, theirs = timed(lambda: geomstats_kmeans(x, args.clusters, seed=seed), args.repeats, device)
         x64 = x.double().cpu()
         inertias = (float(geodesic_inertia(x64, c.double().cpu())) for c in (ours, theirs))
-        rows.append((min(ours_t), min(theirs_t), statistics.median(ours_t), statistics.median(theirs_t), *inertias))
+        medians = statistics.median(ours_t), statistics.median(theirs_t)
+        rows.append((min(ours_t), min(theirs_t), *medians, *inertias))
     t_ours, t_theirs, med_ours, med_theirs, i_ours, i_theirs = (statistics.median(col) for col in zip(*rows))
     speedup = statistics.median(r[1] / r[0] for r in rows)
     speedup_med = statistics.median(r[3] / r[2] for r in rows)
     inertia_ratio = statistics.median(r[4] / r[5] for r in rows)
     print(f"\n[k-means] {args.points} x {args.dim} -> {args.clusters}, median over {args.seeds} seeds")
     print("  time = fastest of the repeats (robust to other processes); median of the repeats in ()")
-    print(f"  torch spherical_kmeans : {t_ours * 1e3:8.2f} ms ({med_ours * 1e3:7.2f})   inertia {i_ours:9.3f}")
-    print(f"  geomstats RiemannianKM : {t_theirs * 1e3:8.2f} ms ({med_theirs * 1e3:7.2f})   inertia {i_theirs:9.3f}")
+    for name, t, med, inertia in (
+        ("torch spherical_kmeans", t_ours, med_ours, i_ours),
+        ("geomstats RiemannianKM", t_theirs, med_theirs, i_theirs),
+    ):
+        print(f"  {name} : {t * 1e3:8.2f} ms ({med * 1e3:7.2f})   inertia {inertia:9.3f}")
     print(f"  speed-up (geomstats/torch time) : {speedup:6.1f}x ({speedup_med:.1f}x)   goal >= 20x")
     print(f"  inertia ratio (torch/geomstats) : {inertia_ratio:6.4f}   goal <= 1")
     print(f"  torch inertia <= geomstats on {sum(r[4] <= r[5] for r in rows)} of {args.seeds} seeds")
@@ -99,26 +104,29 @@ def bench_kmeans(args: argparse.Namespace, device: torch.device) -> None:
 
 def bench_hallucinate(args: argparse.Namespace, device: torch.device) -> None:
     gen = torch.Generator(device=device).manual_seed(0)
-    keys = F.normalize(torch.randn(args.batch, args.dim, generator=gen, device=device), dim=1)
-    prototypes = spherical_kmeans(clustered_keys(0, args.points, args.dim, args.clusters, device),
-                                  args.clusters, generator=gen)
+    # keys from the same distribution as the queue the prototypes are fitted to, as in training
+    data = clustered_keys(0, args.points + args.batch, args.dim, args.clusters, device)
+    queue, keys = data[: args.points], data[args.points :]
+    prototypes = spherical_kmeans(queue, args.clusters, generator=gen)
     sizes = f"B={args.batch}, G={args.positives}, N={args.clusters}, D={args.dim}, λ={args.lam}"
-    print(f"\n[hallucinate] {sizes}")
+    print(f"\n[hallucinate] {sizes}; fastest of the repeats, median in ()")
     for mode in ("paper", "official", "hardest"):
         times, (_, keep) = timed(
             lambda: hallucinate(keys, prototypes, args.positives, args.lam, t_sampling=mode, generator=gen),
             max(args.repeats, 20),
             device,
         )
-        print(f"  {mode:8s}: median {statistics.median(times) * 1e3:7.3f} ms, min {min(times) * 1e3:7.3f} ms,"
-              f" kept {keep.float().mean():.3f}")
+        median, fastest = statistics.median(times) * 1e3, min(times) * 1e3
+        print(f"  {mode:8s}: {fastest:7.3f} ms ({median:7.3f}), kept {keep.float().mean():.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} torch thread(s)")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} torch thread(s), "
+          f"{os.cpu_count()} CPUs, load average {load}")
     bench_kmeans(args, device)
     bench_hallucinate(args, device)
     # ---- Extension point: further sections (e.g. the HaLP vs MoCo training-step comparison) are
