@@ -35,18 +35,21 @@ class MoCo(Method):
         generator = torch.Generator().manual_seed(cfg.seed)
         self.queue = KeyQueue(cfg.method.queue_size, embed_dim, banks=len(self.streams), generator=generator)
 
+    @torch.no_grad()
+    def update_key_encoders(self) -> None:
+        """EMA step of every key encoder; MoCo does it before the keys are computed."""
+        for s in self.streams:
+            ema_update(self.encoders_k[s], self.encoders_q[s], self.cfg.method.momentum)
+
     def embed(self, batch: Batch) -> tuple[Streams, Streams]:
         """Per stream: normalised query embeddings (with grad) and keys (no grad)."""
-        q, k = {}, {}
-        for s in self.streams:
-            q[s] = self.encoders_q[s](modality(batch.view_q, s, self.info.layout))
+        q = {s: self.encoders_q[s](modality(batch.view_q, s, self.info.layout)) for s in self.streams}
         with torch.no_grad():
-            for s in self.streams:
-                ema_update(self.encoders_k[s], self.encoders_q[s], self.cfg.method.momentum)
-                k[s] = self.encoders_k[s](modality(batch.view_k, s, self.info.layout))
+            k = {s: self.encoders_k[s](modality(batch.view_k, s, self.info.layout)) for s in self.streams}
         return q, k
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
+        self.update_key_encoders()
         q, k = self.embed(batch)
         queues = {s: self.queue.read(i) for i, s in enumerate(self.streams)}
         student = {s: q[s] @ queues[s].t() for s in self.streams}  # (B, K) cosines, computed once
