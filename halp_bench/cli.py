@@ -50,9 +50,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--seed", type=int, default=None, help="One seed (default 0).")
 @click.option("--seeds", default=None, help="Several seeds, e.g. 0,1,2 (each repeats every cell).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Output directory: results.jsonl, runs/, tables/.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
 @click.option("--force", is_flag=True, help="Redo cells already in the results store (and retrain).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def run(methods, dataset, split, protocols, preset, overrides, device, seed, seeds, out, force, no_progress) -> None:
+def run(methods, dataset, split, protocols, preset, overrides, device, seed, seeds, out, data_root, force, no_progress) -> None:
     """Pretrain each method once, evaluate it with every protocol, store rows, print the table."""
     from halp_bench.results.store import RESULTS_FILE, load_results
     from halp_bench.results.tables import markdown_table
@@ -64,6 +65,8 @@ def run(methods, dataset, split, protocols, preset, overrides, device, seed, see
     if preset == "auto":
         preset = "cpu" if dataset.startswith("synthetic") else "paper"
         console.print(f"[dim]preset: {preset} (auto for dataset '{dataset}')[/dim]")
+    if data_root is not None:
+        overrides = (*overrides, f"data.data_root={data_root}")
     spec = RunSpec(
         methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), preset=preset,
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
@@ -79,7 +82,7 @@ def run(methods, dataset, split, protocols, preset, overrides, device, seed, see
     console.print(summary)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
     console.print(f"{counts['ran']} ran, {counts['skipped']} skipped, {counts['failed']} failed")
-    console.print(markdown_table(load_results(out / RESULTS_FILE)))
+    click.echo("\n" + markdown_table(load_results(out / RESULTS_FILE)))
     if counts["failed"]:
         sys.exit(1)
 
@@ -113,7 +116,7 @@ def table(out: Path, results_file: Path | None) -> None:
     path = results_file or out / RESULTS_FILE
     if not path.exists():
         raise HalpBenchError(f"{path}: no results file; run `halp-bench run --out {out}` first")
-    console.print(markdown_table(load_results(path)))
+    click.echo(markdown_table(load_results(path)))
 
 
 @cli.command()

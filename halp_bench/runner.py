@@ -67,6 +67,15 @@ def config_id(cfg: RunConfig) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode()).hexdigest()[:10]
 
 
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a dataset or split name (a dataset may be a path): never a path."""
+    stem = Path(text).name.split(".")[0] if ("/" in text or "\\" in text or "." in text) else text
+    clean = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem)[:40] or "data"
+    if clean != text:
+        clean += "-" + hashlib.sha256(text.encode()).hexdigest()[:6]
+    return clean
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(
@@ -116,7 +125,7 @@ def run_grid(spec: RunSpec, say: Callable[[str], None] = print) -> list[CellOutc
                     outcomes.append(CellOutcome(method_name, seed, p, "skipped", "already in the results store"))
             if not todo:
                 continue
-            run_dir = Path(spec.out) / "runs" / f"{method_name}_{spec.dataset}_{split}_{spec.preset}_seed{seed}_{cid}"
+            run_dir = Path(spec.out) / "runs" / f"{method_name}_{safe_name(spec.dataset)}_{safe_name(split)}_{spec.preset}_seed{seed}_{cid}"
             try:
                 seed_everything(seed)
                 method = create_method(method_name, cfg, info)
