@@ -34,26 +34,31 @@ def _inverse_karcher_weight(cos: Tensor) -> Tensor:
 def _kmeans_pp(x: Tensor, n_clusters: int, n_init: int, generator: torch.Generator | None) -> Tensor:
     """k-means++ seeding for `n_init` restarts at once: each new centre is a data point drawn with
     probability ∝ its squared chordal distance 2(1 - cos θ) to the nearest chosen centre. That is
-    within a factor π²/4 of θ², so k-means++'s O(log k) guarantee carries over, and it saves an
-    acos per point in a loop that runs n_clusters - 1 times. Returns (n_init, n_clusters, D).
+    within a factor π²/4 of θ², so k-means++'s O(log k) guarantee carries over, and it needs no
+    acos in a loop that runs n_clusters - 1 times. Returns (n_init, n_clusters, D).
 
-    Sampling is by inverse CDF with all uniforms drawn up front (torch.multinomial costs ~10x more
-    per call at this size). If every point already coincides with a centre (more clusters than
-    distinct points) the CDF is flat and index 0 is taken.
+    Sampling is by inverse CDF (searchsorted) with all uniforms drawn up front; torch.multinomial
+    costs ~10x more per call at this size. If every point already coincides with a centre (more
+    clusters than distinct points) the CDF is flat and index 0 is taken.
     """
     n = x.shape[0]
-    first = torch.randint(n, (n_init,), generator=generator, device=x.device)
+    one = x.new_ones(1)
+
+    def distance_to(centres: Tensor) -> Tensor:
+        # 1 - cos in one op; the factor 2 cancels in the sampling, and the clamp drops roundoff
+        # (cos = 1 + ulp) that would make a CDF non-monotone
+        return torch.addmm(one, centres, x.T, alpha=-1.0).clamp_min_(0.0)
+
+    pick = torch.randint(n, (n_init,), generator=generator, device=x.device)
     uniforms = torch.rand(n_clusters - 1, n_init, 1, generator=generator, device=x.device, dtype=x.dtype)
-    centres = [x[first]]  # n_clusters x (n_init, D)
-    best_cos = centres[0] @ x.T  # (n_init, n)
+    picks = [pick]
+    nearest = distance_to(x[pick])  # (n_init, n): distance to the nearest chosen centre
     for u in uniforms:
-        # (n_init, n); the factor 2 cancels; the clamp drops roundoff (cos = 1 + ulp) that would make
-        # the CDF non-monotone
-        cdf = (1.0 - best_cos).clamp_min(0.0).cumsum(-1)
-        pick = (cdf < u * cdf[:, -1:]).sum(-1)  # first index with cdf >= u * total; u < 1
-        centres.append(x[pick])
-        best_cos = torch.maximum(best_cos, centres[-1] @ x.T)
-    return torch.stack(centres, dim=1)
+        cdf = nearest.cumsum(-1)
+        pick = torch.searchsorted(cdf, u * cdf[:, -1:]).squeeze(1)  # first cdf >= u * total; u < 1
+        picks.append(pick)
+        nearest = torch.minimum(nearest, distance_to(x[pick]))
+    return x[torch.stack(picks, dim=1)]
 
 
 def _cosines(x: Tensor, centroids: Tensor) -> Tensor:
