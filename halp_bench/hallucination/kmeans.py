@@ -28,7 +28,7 @@ def _inverse_karcher_weight(cos: Tensor) -> Tensor:
     sinc(θ/π) = sin θ / θ has no 0/0 at θ = 0; clamping c >= -1 + 1e-6 keeps antipodal points (which
     are never cluster members) from getting an infinite weight.
     """
-    return torch.sinc(torch.acos(cos.clamp(-1.0 + 1e-6, 1.0)) / math.pi)
+    return torch.sinc(torch.acos(cos.clamp(-1.0 + 1e-6, 1.0)) * (1.0 / math.pi))
 
 
 def _kmeans_pp(x: Tensor, n_clusters: int, n_init: int, generator: torch.Generator | None) -> Tensor:
@@ -70,7 +70,7 @@ def _cosines(x: Tensor, centroids: Tensor) -> Tensor:
     return (x @ centroids.reshape(-1, dim).T).view(x.shape[0], *centroids.shape[:-1])
 
 
-def _lloyd_step(x: Tensor, centroids: Tensor) -> Tensor:
+def _lloyd_step(x: Tensor, centroids: Tensor, offsets: Tensor) -> Tensor:
     """One Riemannian Lloyd iteration for every restart: assign each point to its geodesically nearest
     centroid (max cosine), then move each centroid one fixed-point step toward its cluster's Karcher
     (Fréchet) mean, c <- normalise(Σ_i w_i x_i), w_i = θ_i / sin θ_i.
@@ -79,19 +79,18 @@ def _lloyd_step(x: Tensor, centroids: Tensor) -> Tensor:
     = 0); it is a Riemannian gradient step with a Newton-like step size, so it converges in a few
     iterations (Buss & Fillmore 2001) and, warm-started from the previous centroid, needs no inner loop.
     The cluster sums are one index_add (a dense one-hot matmul would cost k times more).
-    Shapes: x (n, D), centroids (I, k, D) -> (I, k, D).
+    Shapes: x (n, D), centroids (I, k, D), offsets = k * arange(I) -> (I, k, D).
     """
     n_init, k, dim = centroids.shape
     cos, labels = _cosines(x, centroids).max(dim=-1)  # (n, I)
-    segment = (labels + k * torch.arange(n_init, device=x.device)).flatten()  # cluster id in I*k
-    weighted = (x.unsqueeze(1) / _inverse_karcher_weight(cos).unsqueeze(-1)).flatten(0, 1)  # (n*I, D)
-    new = centroids.new_zeros(n_init * k, dim).index_add_(0, segment, weighted).view(n_init, k, dim)
+    weighted = (x.unsqueeze(1) / _inverse_karcher_weight(cos).unsqueeze(-1)).view(-1, dim)  # (n*I, D)
+    new = centroids.new_zeros(n_init * k, dim).index_add_(0, (labels + offsets).view(-1), weighted)
     norm = new.norm(dim=-1, keepdim=True)
-    new = new / norm
+    new = (new / norm).view(n_init, k, dim)
     # Empty clusters (and the measure-zero case of members that cancel out) have norm 0: move them to
     # the points farthest from their own centroid.
-    empty = norm.squeeze(-1) <= 1e-12  # (I, k)
-    if bool(empty.any()):
+    if float(norm.min()) <= 1e-12:
+        empty = norm.view(n_init, k) <= 1e-12
         farthest = cos.T.argsort(dim=1, stable=True)  # (I, n), least similar first
         rank = (empty.cumsum(-1) - 1).clamp_min(0) % x.shape[0]
         new = torch.where(empty.unsqueeze(-1), x[farthest.gather(1, rank)], new)
@@ -140,8 +139,9 @@ def spherical_kmeans(
         )
     x = _unit(x.to(torch.promote_types(x.dtype, torch.float32)))
     centroids = _kmeans_pp(x, n_clusters, n_init, generator)
+    offsets = n_clusters * torch.arange(n_init, device=x.device)  # restart i's clusters in a flat index
     for _ in range(max_iter):
-        new = _lloyd_step(x, centroids)
+        new = _lloyd_step(x, centroids, offsets)
         # chord |c' - c| = 2 sin(θ/2) equals the angle θ to 1e-5 relative at the scale of tol
         shift = (new - centroids).norm(dim=-1).mean(-1)  # (I,)
         centroids = new
