@@ -130,9 +130,10 @@ class OfficialBiGRU(_CMDBiGRU):
 
     Layer k is two forward GRUs: `gru_fwd[k]` holds the official `*_l{k}` weights and `gru_rev[k]`
     the `*_l{k}_reverse` ones (which the per-frame loop also runs forward in time). Two plain
-    unidirectional calls per layer keep the weights in cuDNN's flat layout and do no extra work; the
-    fused alternatives measured in benchmarks/bench_encoder.py (one bidirectional call on the batch
-    plus its time-reversed copy, or one 2H-wide block-diagonal GRU) cost up to twice the arithmetic.
+    unidirectional calls per layer keep the weights in cuDNN's flat layout and do no extra work. The
+    fused alternatives in benchmarks/bench_encoder.py (one bidirectional call on the batch plus its
+    time-reversed copy; one 2H-wide block-diagonal GRU) do up to twice the arithmetic and were slower
+    on a CPU from hidden 128 up; on a GPU the first runs both directions concurrently (unmeasured).
     """
 
     def __init__(self, in_channels: int, cfg: EncoderConfig):
