@@ -101,6 +101,8 @@ class EvalConfig:
     report: str = "final"
     eval_every: int = 5  # epochs between test evaluations when report == "best"
     stream: str = "joint"
+    semi_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2)  # labelled fractions of the `semi` protocol
+    monitor_every: int = 0  # pretraining epochs between kNN checks written to monitor.csv (0: off)
 
 
 @dataclass

@@ -62,11 +62,14 @@ def pretrain(
     *,
     show_progress: bool = True,
     say: Callable[[str], None] = print,
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> PretrainResult:
     """Train `method` on `train` for `cfg.pretrain.epochs`, resuming from `run_dir/checkpoint.pt`.
 
     The checkpoint (written every `cfg.checkpoint_every` epochs and at the end) holds the method's
     state (networks, queues, prototypes), optimiser, scheduler, generators and the history.
+    `on_epoch_end(epoch)` (1-based) runs after each epoch's log and checkpoint, outside the timed
+    part, e.g. the runner's kNN monitor; it must not draw from the training generators.
     """
     epochs = cfg.pretrain.epochs
     result = PretrainResult(epochs=epochs)
@@ -144,6 +147,8 @@ def pretrain(
                     },
                     ckpt_path,
                 )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1)
     result.peak_mb, result.increase_mb = memory.peak_mb, memory.increase_mb
     return result
 

@@ -1,5 +1,5 @@
 """Append-only results store: one JSON object per finished (method, dataset, split, protocol,
-preset, seed) cell in `<out>/results.jsonl`.
+preset, seed, transfer source) cell in `<out>/results.jsonl`.
 
 Appends are serialised by an exclusive file lock and fsynced, so runs sharing an output directory
 never interleave or lose rows; a torn last line (power cut mid-write) is skipped with a warning.
@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 RESULTS_FILE = "results.jsonl"
-CELL_FIELDS = ("method", "dataset", "split", "protocol", "preset", "seed")
+# `transfer_from` (source "dataset/split" of a transfer cell, else None) keeps NTU-60 -> PKU and
+# NTU-120 -> PKU apart: both have dataset pku2.
+CELL_FIELDS = ("method", "dataset", "split", "protocol", "preset", "seed", "transfer_from")
 
 
 @contextmanager
