@@ -15,3 +15,5 @@ import halp_bench.methods.moco  # noqa: F401
 import halp_bench.methods.random_init  # noqa: F401
 import halp_bench.protocols.knn  # noqa: F401
 import halp_bench.protocols.linear  # noqa: F401
+import halp_bench.protocols.semi  # noqa: F401
+import halp_bench.protocols.transfer  # noqa: F401

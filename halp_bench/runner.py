@@ -1,8 +1,12 @@
 """The run grid: methods x seeds, each pretrained once, then every requested protocol.
 
-Cells already in the results store (same method, dataset, split, protocol, preset, seed and
-settings) are skipped; an unfinished pretraining resumes from its checkpoint; a failing cell is
-reported in the summary and does not stop the others.
+A pretraining lives in `runs/<method>_<dataset>_<split>_<preset>_seed<s>_<pretrain id>/`, the id
+hashing only the settings pretraining depends on, so every protocol reuses it, and so does a later
+transfer from that dataset (`run --dataset pku2 --protocols transfer --transfer-from ntu60` after
+`run --dataset ntu60`). Cells already in the results store (same method, dataset, split, protocol,
+transfer source, preset, seed and settings) are skipped; an unfinished pretraining resumes from its
+checkpoint; a failing cell, or a protocol that does not apply, is reported in the summary and does
+not stop the others.
 """
 
 from __future__ import annotations
@@ -23,15 +27,20 @@ import torch
 
 import halp_bench
 from halp_bench.config import RunConfig, flat_items, make_config
+from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine.device import device_name, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain, pretrain_signature
-from halp_bench.errors import HalpBenchError
-from halp_bench.methods.base import DataInfo, create_method
+from halp_bench.errors import ConfigError, DataError, HalpBenchError
+from halp_bench.methods.base import DataInfo, Method, create_method
 from halp_bench.protocols.base import ProtocolContext
+from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.store import RESULTS_FILE, append_result, cell_key, load_results
 from halp_bench.skeleton import chain_layout, get_layout
+
+DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
+MONITOR_FILE = "monitor.csv"
 
 
 @dataclass
@@ -41,7 +50,8 @@ class RunSpec:
     methods: list[str] | None = None  # None: every registered method
     dataset: str = "synthetic"
     split: str | None = None  # None: the dataset's default split
-    protocols: list[str] | None = None  # None: every registered protocol
+    protocols: list[str] | None = None  # None: DEFAULT_PROTOCOLS
+    transfer_from: str | None = None  # transfer source "NAME" or "NAME:split"; None: TRANSFER_PAIRS
     preset: str = "cpu"
     overrides: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -94,67 +104,112 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def run_grid(spec: RunSpec, say: Callable[[str], None] = print) -> list[CellOutcome]:
-    """Run every (method, seed, protocol) cell of `spec`; return what ran, was skipped or failed."""
+@dataclass
+class Stage:
+    """One dataset split as the grid uses it: pretraining data, evaluation data or both."""
+
+    dataset: str  # as given (a registered name or a path)
+    split: str
+    data: SkeletonData
+    train: SkeletonSubset
+    test: SkeletonSubset
+    info: DataInfo
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.split}"
+
+
+@dataclass
+class Plan:
+    """Where a protocol's encoder is pretrained and where it is evaluated (differ for transfer)."""
+
+    pretrain_on: Stage
+    evaluate_on: Stage
+    transfer_from: str | None = None
+
+
+def stage_config(spec: RunSpec, stage: Stage, seed: int) -> RunConfig:
+    return make_config(spec.preset, [*spec.overrides, f"data.dataset={stage.dataset}", f"data.split={stage.split}",
+                                     f"device={spec.device}", f"seed={seed}"])
+
+
+def pretrain_id(cfg: RunConfig) -> str:
+    """A short hash of the settings pretraining depends on: every protocol, and a transfer from
+    this dataset, whatever its own settings, reuses the same checkpoint."""
+    return hashlib.sha256(json.dumps(pretrain_signature(cfg), sort_keys=True, default=list).encode()).hexdigest()[:10]
+
+
+def run_dir_for(spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig) -> Path:
+    name = f"{method_name}_{safe_name(stage.dataset)}_{safe_name(stage.split)}_{spec.preset}_seed{cfg.seed}_{pretrain_id(cfg)}"
+    return Path(spec.out) / "runs" / name
+
+
+def run_grid(spec: RunSpec, say: Callable[[str], None] = print, retrained: set[Path] | None = None) -> list[CellOutcome]:
+    """Run every (method, seed, protocol) cell of `spec`; return what ran, was skipped or failed.
+
+    Each (method, seed) is pretrained once per pretraining dataset and shared by its protocols.
+    `retrained` collects the run directories `--force` has already retrained (pass one set to
+    several calls, e.g. the entries of a suite, so a shared checkpoint is retrained only once).
+    """
     load_plugins()
     methods = spec.methods or METHODS.names()
-    protocols = spec.protocols or PROTOCOLS.names()
+    protocols = spec.protocols or list(DEFAULT_PROTOCOLS)
     for name in methods:
         METHODS.get(name)  # unknown names fail before any work starts
     for name in protocols:
         PROTOCOLS.get(name)
-    base_cfg = make_config(spec.preset, [*spec.overrides, f"data.dataset={spec.dataset}", f"device={spec.device}"])
-    device = resolve_device(base_cfg.device)
-    data = load_dataset(base_cfg.data)
-    split = spec.split or base_cfg.data.split or data.default_split
-    train, test = data.split(split)
-    base_cfg.data.split = split
-    layout = get_layout(data.layout) if data.layout else chain_layout(data.shape[3])
-    info = DataInfo(in_channels=data.in_channels, num_joints=data.shape[3], layout=layout)
+    if spec.transfer_from and "transfer" not in protocols:
+        raise ConfigError("--transfer-from applies to the transfer protocol, which is not among --protocols")
+    retrained = set() if retrained is None else retrained
+    stages: dict[tuple[str, str | None], Stage] = {}
+
+    def stage(dataset: str, split: str | None) -> Stage:
+        if (dataset, split) not in stages:
+            cfg = make_config(spec.preset, [*spec.overrides, f"data.dataset={dataset}", f"device={spec.device}"])
+            data = load_dataset(cfg.data)
+            name = split or (cfg.data.split if dataset == spec.dataset else "") or data.default_split
+            train, test = data.split(name)
+            layout = get_layout(data.layout) if data.layout else chain_layout(data.shape[3])
+            info = DataInfo(in_channels=data.in_channels, num_joints=data.shape[3], layout=layout)
+            stages[(dataset, split)] = Stage(dataset, name, data, train, test, info)
+        return stages[(dataset, split)]
+
+    device = resolve_device(make_config(spec.preset, [*spec.overrides, f"device={spec.device}"]).device)
+    main = stage(spec.dataset, spec.split)
+    plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
     results_path = Path(spec.out) / RESULTS_FILE
     done = {cell_key(row) for row in load_results(results_path)}
     outcomes: list[CellOutcome] = []
     for seed in spec.seeds:
-        cfg = make_config(spec.preset, [*spec.overrides, f"data.dataset={spec.dataset}", f"data.split={split}", f"device={spec.device}", f"seed={seed}"])
-        cid = config_id(cfg)
         for method_name in methods:
-            keys = {p: (method_name, spec.dataset, split, p, spec.preset, seed, cid) for p in protocols}
-            todo = [p for p in protocols if spec.force or keys[p] not in done]
-            for p in protocols:
-                if p not in todo:
-                    outcomes.append(CellOutcome(method_name, seed, p, "skipped", "already in the results store"))
-            if not todo:
-                continue
-            run_dir = Path(spec.out) / "runs" / f"{method_name}_{safe_name(spec.dataset)}_{safe_name(split)}_{spec.preset}_seed{seed}_{cid}"
-            try:
-                seed_everything(seed)
-                method = create_method(method_name, cfg, info)
-                if method.pretrains:
-                    if spec.force:
-                        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-                        (run_dir / "log.csv").unlink(missing_ok=True)
-                    started = time.perf_counter()
-                    result = pretrain(method_name, method, train, cfg, device, run_dir, show_progress=spec.show_progress, say=say)
-                    if result.resumed_from < cfg.pretrain.epochs:
-                        say(f"pretrained {method_name} in {time.perf_counter() - started:.1f}s ({result.time_per_epoch:.2f}s/epoch)")
-                else:
-                    result = PretrainResult(epochs=0)
-                    method.to(device)
-            except HalpBenchError:
-                raise
-            except Exception as exc:  # one broken cell must not cost the others
-                detail = f"pretraining failed: {type(exc).__name__}: {exc}"
-                (run_dir / "error.log").parent.mkdir(parents=True, exist_ok=True)
-                (run_dir / "error.log").write_text(traceback.format_exc())
-                outcomes.extend(CellOutcome(method_name, seed, p, "failed", detail) for p in todo)
-                continue
-            ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say)
-            for protocol in todo:
+            pretrained: dict[Path, tuple[Method, PretrainResult] | str] = {}  # run dir -> model, or why it failed
+            for protocol in protocols:
+                plan = plans[protocol]
+                if isinstance(plan, str):
+                    outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", plan))
+                    continue
+                cfg = stage_config(spec, plan.evaluate_on, seed)
+                cid = config_id(cfg)
+                target = plan.evaluate_on
+                key = (method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from, cid)
+                if not spec.force and key in done:
+                    outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
+                    continue
+                pre_cfg = cfg if plan.pretrain_on is target else stage_config(spec, plan.pretrain_on, seed)
+                run_dir = run_dir_for(spec, method_name, plan.pretrain_on, pre_cfg)
+                if run_dir not in pretrained:
+                    pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained)
+                if isinstance(pretrained[run_dir], str):
+                    outcomes.append(CellOutcome(method_name, seed, protocol, "failed", pretrained[run_dir]))
+                    continue
+                method, result = pretrained[run_dir]
+                ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say)
                 started_at = _now()
                 t0 = time.perf_counter()
                 try:
                     seed_everything(seed)
-                    metrics = PROTOCOLS.get(protocol)(method.encoder_for_eval(), train, test, ctx)
+                    metrics = PROTOCOLS.get(protocol)(method.encoder_for_eval(), target.train, target.test, ctx)
                 except HalpBenchError:
                     raise
                 except Exception as exc:
@@ -162,9 +217,10 @@ def run_grid(spec: RunSpec, say: Callable[[str], None] = print) -> list[CellOutc
                     continue
                 row = {
                     "method": method_name,
-                    "dataset": spec.dataset,
-                    "split": split,
+                    "dataset": target.dataset,
+                    "split": target.split,
                     "protocol": protocol,
+                    "transfer_from": plan.transfer_from,
                     "preset": spec.preset,
                     "seed": seed,
                     "config_id": cid,
@@ -173,6 +229,7 @@ def run_grid(spec: RunSpec, say: Callable[[str], None] = print) -> list[CellOutc
                     "protocol_seconds": round(time.perf_counter() - t0, 3),
                     "pretrain": {
                         "epochs": result.epochs,
+                        "resumed_from": result.resumed_from,
                         "time_per_epoch_s": result.time_per_epoch,
                         "peak_memory_mb": result.peak_mb,
                         "peak_memory_increase_mb": result.increase_mb,
@@ -180,7 +237,7 @@ def run_grid(spec: RunSpec, say: Callable[[str], None] = print) -> list[CellOutc
                     },
                     "settings": settings_summary(cfg),
                     "config": cfg.to_dict(),
-                    "pretrain_config": pretrain_signature(cfg),
+                    "pretrain_config": pretrain_signature(pre_cfg),
                     "git_commit": git_commit(),
                     "versions": versions(),
                     "device": device_name(device),
@@ -189,8 +246,73 @@ def run_grid(spec: RunSpec, say: Callable[[str], None] = print) -> list[CellOutc
                     "finished": _now(),
                 }
                 append_result(results_path, row)
-                outcomes.append(CellOutcome(method_name, seed, protocol, "ran", metrics=metrics))
+                detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
+                outcomes.append(CellOutcome(method_name, seed, protocol, "ran", detail, metrics=metrics))
     return outcomes
+
+
+def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None], Stage]) -> Plan | str:
+    """The transfer cell's source and target (see protocols/transfer.py), or why it does not apply."""
+    if spec.transfer_from:
+        name, split = parse_source(spec.transfer_from)
+        source, target = stage(name, split), main
+    elif main.dataset in TRANSFER_PAIRS:
+        source = main
+        try:
+            target = stage(TRANSFER_PAIRS[main.dataset], None)
+        except DataError as exc:
+            return f"default transfer target '{TRANSFER_PAIRS[main.dataset]}' is not available ({exc})"
+    else:
+        return f"no default transfer target for '{main.dataset}'; give --transfer-from SOURCE"
+    check_same_input(source.data, target.data)
+    return Plan(source, target, source.label)
+
+
+def pretrain_cell(
+    spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig, device: torch.device, run_dir: Path,
+    say: Callable[[str], None], retrained: set[Path],
+) -> tuple[Method, PretrainResult] | str:
+    """Build the method and pretrain it (or load its finished checkpoint); a failure is returned as
+    its reason so that one broken method does not cost the other cells."""
+    try:
+        seed_everything(cfg.seed)
+        method = create_method(method_name, cfg, stage.info)
+        if not method.pretrains:
+            method.to(device)
+            return method, PretrainResult(epochs=0)
+        if spec.force and run_dir not in retrained:
+            retrained.add(run_dir)
+            for name in ("checkpoint.pt", "log.csv", MONITOR_FILE):
+                (run_dir / name).unlink(missing_ok=True)
+        monitor = knn_monitor(method, stage, cfg, device, run_dir / MONITOR_FILE) if cfg.eval.monitor_every > 0 else None
+        started = time.perf_counter()
+        result = pretrain(method_name, method, stage.train, cfg, device, run_dir, show_progress=spec.show_progress,
+                          say=say, on_epoch_end=monitor)
+        if result.resumed_from < cfg.pretrain.epochs:
+            say(f"pretrained {method_name} on {stage.label} in {time.perf_counter() - started:.1f}s ({result.time_per_epoch:.2f}s/epoch)")
+        return method, result
+    except HalpBenchError:
+        raise
+    except Exception as exc:  # one broken cell must not cost the others
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        return f"pretraining failed: {type(exc).__name__}: {exc}"
+
+
+def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.device, path: Path) -> Callable[[int], None]:
+    """An `on_epoch_end` hook: kNN top-1 on the pretraining split every `eval.monitor_every` epochs,
+    appended to `path` (epoch, knn_top1), like the official code's monitor. A resumed run may
+    repeat an epoch; readers keep its last row."""
+    ctx = ProtocolContext(cfg=cfg, device=device, show_progress=False)
+
+    def check(epoch: int) -> None:
+        if epoch % cfg.eval.monitor_every == 0:
+            top1 = PROTOCOLS.get("knn")(method.encoder_for_eval(), stage.train, stage.test, ctx)["top1"]
+            new = not path.exists()
+            with path.open("a") as handle:
+                handle.write(("epoch,knn_top1\n" if new else "") + f"{epoch},{top1:.4f}\n")
+
+    return check
 
 
 def settings_summary(cfg: RunConfig) -> dict[str, object]:
@@ -201,6 +323,7 @@ def settings_summary(cfg: RunConfig) -> dict[str, object]:
         "frames": cfg.data.frames,
         "pretrain_epochs": cfg.pretrain.epochs,
         "linear_epochs": cfg.linear.epochs,
+        "transfer_epochs": cfg.transfer.epochs,
         "knn_k": cfg.eval.knn_k,
         "stream": cfg.eval.stream,
         "report": cfg.eval.report,
