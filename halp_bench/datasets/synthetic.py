@@ -1,24 +1,31 @@
 """Built-in synthetic skeleton actions: a dataset that needs no download and is made in ~1 s.
 
 Why it exists: every protocol must run on a fresh machine, and the benchmark needs a dataset whose
-difficulty is known. Bodies are NTU-25 skeletons from forward kinematics (per-subject bone lengths,
+difficulty is known. Bodies are NTU-25 skeletons from forward kinematics (per-subject bone lengths;
 joint angles driven by a per-class motion program), filmed by Kinect-like cameras.
 
-Nuisances that hide the motion from raw-pose matching: camera view (yaw about the vertical, tilt,
-distance, height), subject proportions and size, handedness (left-handed subjects mirror every
-program; classes are "dominant hand" actions, so mirroring never makes two classes alike), tempo,
-amplitude, phase and start/end of the action, facing and position jitter, sensor noise and
-occasional dropped joints (zeros, like Kinect losses). Samples are zero-padded after their length.
+Nuisances hide the motion from raw-pose matching: camera view (yaw about the vertical, tilt,
+distance, height), subject size and proportions, handedness (left-handed subjects mirror every
+program; classes are "dominant hand" actions, so mirroring never turns one class into another),
+tempo, a time warp within the clip, amplitude, phase, where in the clip the action happens,
+facing and position jitter, idle postures and brief gestures of the limbs the action leaves
+alone, sensor noise and a few dropped joints (zeros, like Kinect losses). Samples are
+zero-padded after their length. Two classes of each dataset differ only in their dynamics
+("wave" / "raise hand", "walk" / "jog in place"), which frame-by-frame matching cannot see.
 
-Splits: `xsub` (odd subject ids train, even ids test; default) and `xview` (views 2, 3 train,
-view 1 test). Metadata: `subject`, `view` (1-based, as in NTU).
+Splits: `xsub` (odd subject ids train, even ids test; the default) and `xview` (views 2, 3 train,
+view 1 test). Metadata: `subject`, `view` (1-based, as in NTU). `synthetic-target` is the transfer
+target (an NTU -> PKU-MMD stand-in): ten other motion programs, other camera angles, other subjects.
 
-Difficulty, measured by `raw_pose_knn_accuracy` (cosine 1-NN on raw poses resized to 32 frames)
-with the default `synthetic` dataset (1800 samples, seed 0): xsub 50.7 %, xview 45.2 % (chance 10 %).
-`synthetic-target` (seed 1): xsub 53.4 %, xview 41.3 %.
+Difficulty, measured by `raw_pose_knn_accuracy` (cosine 1-NN on raw poses resized to 32 frames;
+chance 10 %), 1800 samples:
 
-`synthetic-target` is the transfer target (an NTU -> PKU-MMD stand-in): ten other motion programs,
-other camera angles and other subjects (another seed).
+    dataset (seed)          xsub    xview   same after 2s-AGCN pre-normalisation (xsub, xview)
+    synthetic (0)           47.4 %  46.8 %  79.9 %, 81.7 %
+    synthetic-target (1)    49.8 %  46.2 %  89.6 %, 92.2 %
+
+A supervised BiGRU (1x128, 60 epochs, pre-normalised input) reaches about 88-90 % on synthetic
+xsub; its remaining errors are almost all "wave" / "raise hand".
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ class SyntheticSpec:
     facing_jitter_deg: float = 20.0  # std of where a performer faces, relative to the script
     view_jitter_deg: float = 5.0  # std of the camera yaw around its view angle
     position_jitter: float = 0.55  # metres, std of the sideways position in the camera frame
-    action_span: tuple[float, float] = (0.5, 0.9)  # fraction of the clip the action takes, at a random start
+    action_span: tuple[float, float] = (0.5, 0.9)  # share of the clip the action takes (random start)
     style_gain: float = 0.15  # std of the log of each limb's movement gain per sample
     distractor_prob: float = 0.4  # chance that a limb the action leaves alone makes a brief gesture
     time_warp: float = 0.5  # < 1: the largest change of speed within a clip (0.5 = +-50 %)
@@ -100,7 +107,8 @@ class _Limb:
 
     def __init__(self, shape: tuple[int, int], rest: np.ndarray):
         # rest: (n, 4) per-sample (t1, p1, t2, p2)
-        self.t1, self.p1, self.t2, self.p2 = (np.broadcast_to(rest[:, i, None], shape).copy() for i in range(4))
+        angles = (np.broadcast_to(rest[:, i, None], shape).copy() for i in range(4))
+        self.t1, self.p1, self.t2, self.p2 = angles
 
 
 class _Body:
@@ -109,7 +117,8 @@ class _Body:
 
     def __init__(self, shape: tuple[int, int], rest: np.ndarray):
         # rest: (n, 4, 4) idle (t1, p1, t2, p2) of the dominant arm, off arm, dominant leg, off leg
-        self.dom_arm, self.off_arm, self.dom_leg, self.off_leg = (_Limb(shape, rest[:, k]) for k in range(4))
+        limbs = (_Limb(shape, rest[:, k]) for k in range(4))
+        self.dom_arm, self.off_arm, self.dom_leg, self.off_leg = limbs
         self.pitch = np.zeros(shape)  # torso bend forward
         self.yaw = np.zeros(shape)  # torso turn toward the dominant side
         self.roll = np.zeros(shape)  # torso lean toward the dominant side
@@ -173,12 +182,13 @@ def _program(name: str, base_frames: int, two_person: bool = False) -> Callable[
 # -- source classes ---------------------------------------------------------------------------
 
 
-@_program("wave", 75)
+@_program("wave", 80)
 def _wave(c: _Context, a: _Body, b: _Body | None) -> None:
-    h, arm = c.hold(), a.dom_arm
-    arm.t1 = _blend(arm.t1, 2.2, h)
-    arm.p1 = _blend(arm.p1, 1.2, h)
-    arm.t2 = _blend(arm.t2, 2.6 + 0.55 * c.amp * c.osc(1.6), h)
+    """The hand of "raise hand", swaying side to side: only the dynamics tell the two apart."""
+    h, arm, sway = c.hold(), a.dom_arm, c.amp * c.osc(2.0)
+    arm.t1 = _blend(arm.t1, 2.3, h)
+    arm.p1 = _blend(arm.p1, 1.2 + 0.15 * sway, h)
+    arm.t2 = _blend(arm.t2, 2.55 + 0.7 * sway, h)
     arm.p2 = _blend(arm.p2, 1.3, h)
 
 
@@ -245,7 +255,7 @@ def _raise_hand(c: _Context, a: _Body, b: _Body | None) -> None:
     h, arm = c.hold(), a.dom_arm
     arm.t1 = _blend(arm.t1, 2.3, h)
     arm.p1 = _blend(arm.p1, 1.2, h)
-    arm.t2 = _blend(arm.t2, 2.75 + 0.05 * c.osc(0.3), h)
+    arm.t2 = _blend(arm.t2, 2.65, h)
     arm.p2 = _blend(arm.p2, 1.3, h)
 
 
@@ -454,7 +464,9 @@ GESTURES = np.array([
 ])
 
 
-def _restyle(ctx: _Context, body: _Body, rest: np.ndarray, rng: np.random.Generator, spec: "SyntheticSpec") -> None:
+def _restyle(
+    ctx: _Context, body: _Body, rest: np.ndarray, rng: np.random.Generator, spec: "SyntheticSpec"
+) -> None:
     """Per-sample style on top of the program: each limb's movement scaled by its own gain, and
     a brief gesture of an idle arm or a weight shift of idle legs (with `spec.distractor_prob`)."""
     n = len(ctx.u)
@@ -468,7 +480,8 @@ def _restyle(ctx: _Context, body: _Body, rest: np.ndarray, rng: np.random.Genera
         idle = ~moved & (rng.random(n) < spec.distractor_prob)
         duration = rng.uniform(0.15, 0.35, (n, 1))
         start = rng.uniform(0.0, 1.0, (n, 1)) * (1.0 - duration)
-        w = _smoothstep((ctx.u - start) / 0.07) * _smoothstep((start + duration - ctx.u) / 0.07) * idle[:, None]
+        w = _smoothstep((ctx.u - start) / 0.07) * _smoothstep((start + duration - ctx.u) / 0.07)
+        w *= idle[:, None]
         if k < 2:
             pose = GESTURES[rng.integers(0, len(GESTURES), n)] + rng.normal(0.0, 0.1, (n, 4))
             for a, name in enumerate(("t1", "p1", "t2", "p2")):
@@ -548,7 +561,8 @@ def _forward_kinematics(body: _Body, bones: np.ndarray) -> np.ndarray:
         local[:, :, j_wr] = local[:, :, j_el] + bone("forearm", lower)
         local[:, :, j_ha] = local[:, :, j_wr] + bone("hand", lower)
         local[:, :, j_tip] = local[:, :, j_ha] + bone("hand_tip", lower)
-        local[:, :, j_th] = local[:, :, j_ha] + bone("thumb", 0.5 * lower + np.array([-0.6 * side[0, 0], 0.0, 0.3]))
+        inward = np.array([-0.6 * side[0, 0], 0.0, 0.3])
+        local[:, :, j_th] = local[:, :, j_ha] + bone("thumb", 0.5 * lower + inward)
     # torso: turn and lean toward the dominant (right, -x) side, bend forward (+z)
     torso = _rot_y(-body.yaw) @ _rot_x(body.pitch) @ _rot_z(body.roll)
     joints = local @ torso.swapaxes(-1, -2)
@@ -702,7 +716,7 @@ def _perform(
         ctx = clock.take(idx)
         bodies = [_Body(ctx.u.shape, rest_all[idx, m]) for m in range(2 if pair else 1)]
         program(ctx, bodies[0], bodies[1] if pair else None)
-        distance = rng.uniform(0.85, 1.15, len(idx)) * (0.55 if name == "hug" else 1.0)
+        distance = rng.uniform(0.85, 1.15, len(idx))  # between the two bodies, before they step
         for m, body in enumerate(bodies):
             _restyle(ctx, body, rest_all[idx, m], rng, spec)
             sway = np.sin(2 * np.pi * sway_freq[idx, m] * ctx.u + sway_phase[idx, m])  # (n, T)
@@ -731,10 +745,13 @@ def _film(
     """Kinect-like camera coordinates (x, y up, z depth) of every row, with the sensor's faults:
     noise (1.5x on the hands, which Kinect tracks worst), a few dropped joints, zero padding."""
     n = len(views)
-    yaw = np.deg2rad(np.asarray(spec.view_yaw_deg))[views] + rng.normal(0.0, np.deg2rad(spec.view_jitter_deg), n)
+    yaw = np.deg2rad(np.asarray(spec.view_yaw_deg))[views]
+    yaw = yaw + rng.normal(0.0, np.deg2rad(spec.view_jitter_deg), n)
     tilt = np.deg2rad(np.asarray(spec.view_tilt_deg))[views] + rng.normal(0.0, np.deg2rad(2.0), n)
     camera = (_rot_x(tilt) @ _rot_y(yaw)).swapaxes(-1, -2).astype(np.float32)
-    shift = np.stack([rng.normal(0.0, spec.position_jitter, n), -rng.uniform(0.7, 1.1, n), rng.uniform(2.6, 3.6, n)], -1)
+    sideways = rng.normal(0.0, spec.position_jitter, n)
+    height, depth = rng.uniform(0.7, 1.1, n), rng.uniform(2.6, 3.6, n)
+    shift = np.stack([sideways, -height, depth], -1)  # the floor lies `height` below the camera
     cam = (room.reshape(len(room), -1, 3) @ camera[sample_of_row]).reshape(room.shape)
     cam += shift.astype(np.float32)[sample_of_row, None, None, :]
 
