@@ -110,7 +110,8 @@ class RunConfig:
     preset: str = "paper"
     seed: int = 0
     device: str = "auto"
-    checkpoint_every: int = 10  # epochs
+    checkpoint_every: int = 10  # epochs (0 = only at the end)
+    checkpoint_every_iters: int = 0  # iterations, for long epochs (0 = off)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -45,3 +45,11 @@ class CheckpointError(HalpBenchError):
 
 class TrainingError(HalpBenchError):
     """Training cannot continue (e.g. the loss became NaN/Inf)."""
+
+
+class OutputError(HalpBenchError):
+    """An output file or directory that cannot be written (not a directory, read-only, disk full)."""
+
+    def __init__(self, path: str | Path, message: str):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")

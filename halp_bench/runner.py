@@ -29,14 +29,15 @@ import halp_bench
 from halp_bench.config import RunConfig, flat_items, make_config
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.engine.device import device_name, resolve_device, seed_everything
+from halp_bench.engine.checkpoint import atomic_write_bytes
+from halp_bench.engine.device import device_name, deterministic_mode, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain, pretrain_signature
-from halp_bench.errors import ConfigError, DataError, HalpBenchError
+from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
 from halp_bench.methods.base import DataInfo, Method, create_method
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
-from halp_bench.results.store import RESULTS_FILE, append_result, cell_key, load_results
+from halp_bench.results.store import RESULTS_FILE, append_result, cell_key, ensure_output_dir, load_results
 from halp_bench.skeleton import chain_layout, get_layout
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
@@ -59,6 +60,7 @@ class RunSpec:
     out: Path = Path("results")
     force: bool = False
     show_progress: bool = True
+    deterministic: bool = False  # deterministic kernels (engine/device.py: deterministic_mode)
 
 
 @dataclass
@@ -69,11 +71,12 @@ class CellOutcome:
     status: str  # "ran", "skipped" or "failed"
     detail: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    user_error: bool = False  # failed for a reason the user can fix (e.g. a NaN loss): CLI exit code 2
 
 
 def config_id(cfg: RunConfig) -> str:
     """A short hash of every setting that can change a number (not the device)."""
-    settings = {k: v for k, v in flat_items(cfg).items() if k not in ("device", "checkpoint_every")}
+    settings = {k: v for k, v in flat_items(cfg).items() if k not in ("device", "checkpoint_every", "checkpoint_every_iters")}
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode()).hexdigest()[:10]
 
 
@@ -146,6 +149,14 @@ def run_dir_for(spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig) -
 
 
 def run_grid(spec: RunSpec, say: Callable[[str], None] = print, retrained: set[Path] | None = None) -> list[CellOutcome]:
+    """`_run_cells` into a writable output directory (checked before any work), with deterministic
+    kernels when `spec.deterministic`."""
+    ensure_output_dir(Path(spec.out))
+    with deterministic_mode(spec.deterministic):
+        return _run_cells(spec, say, retrained)
+
+
+def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] | None) -> list[CellOutcome]:
     """Run every (method, seed, protocol) cell of `spec`; return what ran, was skipped or failed.
 
     Each (method, seed) is pretrained once per pretraining dataset and shared by its protocols.
@@ -200,8 +211,9 @@ def run_grid(spec: RunSpec, say: Callable[[str], None] = print, retrained: set[P
                 run_dir = run_dir_for(spec, method_name, plan.pretrain_on, pre_cfg)
                 if run_dir not in pretrained:
                     pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained)
-                if isinstance(pretrained[run_dir], str):
-                    outcomes.append(CellOutcome(method_name, seed, protocol, "failed", pretrained[run_dir]))
+                if not isinstance(pretrained[run_dir], tuple):
+                    failure = pretrained[run_dir]
+                    outcomes.append(CellOutcome(method_name, seed, protocol, "failed", str(failure), user_error=isinstance(failure, TrainingError)))
                     continue
                 method, result = pretrained[run_dir]
                 ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say)
@@ -241,6 +253,7 @@ def run_grid(spec: RunSpec, say: Callable[[str], None] = print, retrained: set[P
                     "git_commit": git_commit(),
                     "versions": versions(),
                     "device": device_name(device),
+                    "deterministic": spec.deterministic,
                     "run_dir": str(run_dir),
                     "started": started_at,
                     "finished": _now(),
@@ -271,9 +284,10 @@ def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None],
 def pretrain_cell(
     spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig, device: torch.device, run_dir: Path,
     say: Callable[[str], None], retrained: set[Path],
-) -> tuple[Method, PretrainResult] | str:
+) -> tuple[Method, PretrainResult] | str | TrainingError:
     """Build the method and pretrain it (or load its finished checkpoint); a failure is returned as
-    its reason so that one broken method does not cost the other cells."""
+    its reason (a TrainingError, e.g. a NaN loss, as itself) so that one broken method does not
+    cost the other cells."""
     try:
         seed_everything(cfg.seed)
         method = create_method(method_name, cfg, stage.info)
@@ -291,11 +305,13 @@ def pretrain_cell(
         if result.resumed_from < cfg.pretrain.epochs:
             say(f"pretrained {method_name} on {stage.label} in {time.perf_counter() - started:.1f}s ({result.time_per_epoch:.2f}s/epoch)")
         return method, result
+    except TrainingError as exc:  # the last good checkpoint is kept; the other cells go on
+        return exc
     except HalpBenchError:
         raise
     except Exception as exc:  # one broken cell must not cost the others
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "error.log").write_text(traceback.format_exc())
+        trace = traceback.format_exc().encode()
+        atomic_write_bytes(run_dir / "error.log", lambda handle: handle.write(trace))
         return f"pretraining failed: {type(exc).__name__}: {exc}"
 
 

@@ -50,9 +50,15 @@ class BatchLoader:
         return tensors[0], tensors[1], tensors[2]
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        return self.batches()
+
+    def batches(self, start: int = 0) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        """The epoch's batches from batch `start` on. The whole order is drawn (so the generator
+        advances exactly as in a full epoch) and the first `start` batches are never read: this is
+        how a run resumed in the middle of an epoch sees the rest of that epoch unchanged."""
         order = self._order()
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        batches = batches[: len(self)]
+        batches = batches[start : len(self)]
         if not batches:
             return
         with ThreadPoolExecutor(max_workers=1) as pool:

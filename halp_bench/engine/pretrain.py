@@ -1,27 +1,39 @@
 """One pretraining loop for every method: SGD with step decay, augmentation on the device,
-a progress bar with loss and ETA, atomic checkpoints, resume, time per epoch and peak memory."""
+a progress bar with loss and ETA, atomic checkpoints, exact resume, time per epoch and peak memory.
+
+Exact resume: a checkpoint holds everything the rest of the run depends on (networks, optimiser,
+scheduler, the method's queues, prototypes and generators, every global and explicit RNG, the
+position (epoch, iteration), the running loss sums and timings), so a run killed at any point and
+rerun continues bit-for-bit as if it had never stopped, on the same machine.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch import Tensor
 
 from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.transforms import pretrain_view
-from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
+from halp_bench.engine.checkpoint import atomic_write_bytes, load_checkpoint, remove_temporaries, save_checkpoint
+from halp_bench.engine.device import rng_states, set_rng_states
 from halp_bench.engine.loader import BatchLoader
 from halp_bench.engine.meters import PeakMemory, Stopwatch
 from halp_bench.engine.progress import progress_bar
-from halp_bench.errors import CheckpointError, TrainingError
+from halp_bench.errors import CheckpointError, ConfigError, OutputError, TrainingError
 from halp_bench.methods.base import Batch, Method, check_finite
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "log.csv"
 # Settings that change what pretraining computes; a checkpoint made with others is not resumed.
 PRETRAIN_SECTIONS = ("seed", "encoder", "data", "augment", "method", "pretrain")
 
@@ -31,13 +43,27 @@ class PretrainResult:
     epochs: int
     epoch_times: list[float] = field(default_factory=list)  # seconds of training per epoch
     losses: list[dict[str, float]] = field(default_factory=list)  # mean of each loss per epoch
-    peak_mb: float = 0.0
+    peak_mb: float = 0.0  # over every process that worked on this run (resumed runs included)
     increase_mb: float = 0.0
     resumed_from: int = 0  # epochs already done when this call started
 
     @property
     def time_per_epoch(self) -> float:
         return sum(self.epoch_times) / len(self.epoch_times) if self.epoch_times else 0.0
+
+
+@dataclass
+class _Position:
+    """Where training stands, and the partial state of the epoch in progress."""
+
+    epoch: int = 0  # epochs completed
+    iteration: int = 0  # batches completed in the epoch in progress
+    shuffle_state: Tensor | None = None  # data-order generator before this epoch's permutation
+    loss_sums: dict[str, Tensor] = field(default_factory=dict)  # running sums over this epoch's batches
+    seconds: float = 0.0  # training time spent in this epoch so far
+
+    def describe(self) -> str:
+        return f"epoch {self.epoch + 1}, iteration {self.iteration}" if self.iteration else f"the end of epoch {self.epoch}"
 
 
 def pretrain_signature(cfg: RunConfig) -> dict[str, Any]:
@@ -66,45 +92,88 @@ def pretrain(
 ) -> PretrainResult:
     """Train `method` on `train` for `cfg.pretrain.epochs`, resuming from `run_dir/checkpoint.pt`.
 
-    The checkpoint (written every `cfg.checkpoint_every` epochs and at the end) holds the method's
-    state (networks, queues, prototypes), optimiser, scheduler, generators and the history.
+    A checkpoint is written every `cfg.checkpoint_every` epochs, every `cfg.checkpoint_every_iters`
+    iterations (0 turns either off) and at the end. A non-finite loss (or parameters) stops training
+    with a TrainingError that names the epoch; the last checkpoint on disk is then still a good one.
     `on_epoch_end(epoch)` (1-based) runs after each epoch's log and checkpoint, outside the timed
     part, e.g. the runner's kNN monitor; it must not draw from the training generators.
     """
     epochs = cfg.pretrain.epochs
+    every_epochs, every_iters = cfg.checkpoint_every, cfg.checkpoint_every_iters
+    if every_epochs < 0 or every_iters < 0:
+        raise ConfigError(f"checkpoint_every={every_epochs}, checkpoint_every_iters={every_iters}: expected counts >= 0 (0 = off)")
     result = PretrainResult(epochs=epochs)
     method.to(device)
     optimizer, scheduler = make_optimizer(method, cfg)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)
     augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    ckpt_path = run_dir / "checkpoint.pt"
-    start_epoch = 0
+    loader = BatchLoader(train, cfg.pretrain.batch_size, device, shuffle=True, drop_last=True, generator=shuffle_gen)
+    ckpt_path = run_dir / CHECKPOINT_FILE
+    remove_temporaries(ckpt_path)
+    at = _Position(shuffle_state=shuffle_gen.get_state())
+    last_saved: _Position | None = None
+    earlier_peak = earlier_increase = 0.0  # memory of the processes that ran earlier parts
     if ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         check_compatible(state, method_name, cfg, ckpt_path)
+        if not 0 <= int(state["iteration"]) < max(len(loader), 1):
+            raise CheckpointError(ckpt_path, f"stopped at iteration {state['iteration']} but an epoch now has {len(loader)}; did the dataset change? use --force")
         method.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        shuffle_gen.set_state(state["shuffle_rng"])
-        augment_gen.set_state(state["augment_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch = int(state["epoch"])
-        result.epoch_times = list(state["history"]["epoch_times"])
-        result.losses = [dict(d) for d in state["history"]["losses"]]
-        result.resumed_from = start_epoch
-        if start_epoch < epochs:
-            say(f"resuming {method_name} from epoch {start_epoch} of {epochs} ({ckpt_path})")
+        augment_gen.set_state(state["rng"]["augment"])
+        set_rng_states(state["rng"]["global"])
+        at = _Position(int(state["epoch"]), int(state["iteration"]), state["rng"]["shuffle"],
+                       {k: v.to(device) for k, v in state["epoch_loss_sums"].items()}, float(state["epoch_seconds"]))
+        last_saved = at
+        history = state["history"]
+        result.epoch_times = list(history["epoch_times"])
+        result.losses = [dict(d) for d in history["losses"]]
+        earlier_peak, earlier_increase = float(history["peak_mb"]), float(history["increase_mb"])
+        result.resumed_from = at.epoch
+        if at.epoch < epochs:
+            say(f"resuming {method_name} from epoch {at.epoch} of {epochs}, iteration {at.iteration} of {len(loader)} ({ckpt_path})")
+        write_log(run_dir / LOG_FILE, result)  # drop epochs logged after this checkpoint was written
 
-    loader = BatchLoader(train, cfg.pretrain.batch_size, device, shuffle=True, drop_last=True, generator=shuffle_gen)
     frames = cfg.data.frames
     watch = Stopwatch(device)
     with PeakMemory(device) as memory, progress_bar(show_progress) as bar:
-        task = bar.add_task(f"pretrain {method_name}", total=(epochs - start_epoch) * len(loader))
-        for epoch in range(start_epoch, epochs):
+
+        def save(position: _Position) -> None:
+            nonlocal last_saved
+            _check_finite_state(method, method_name, position, last_saved, ckpt_path)
+            save_checkpoint(
+                {
+                    "format": CHECKPOINT_FORMAT,
+                    "method": method_name,
+                    "config": pretrain_signature(cfg),
+                    "epoch": position.epoch,
+                    "iteration": position.iteration,
+                    "model": method.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": {"shuffle": position.shuffle_state, "augment": augment_gen.get_state(), "global": rng_states()},
+                    "epoch_loss_sums": {k: v.detach().cpu() for k, v in position.loss_sums.items()},
+                    "epoch_seconds": position.seconds,
+                    "history": {
+                        "epoch_times": result.epoch_times,
+                        "losses": result.losses,
+                        "peak_mb": max(earlier_peak, memory.peak_mb),
+                        "increase_mb": max(earlier_increase, memory.increase_mb),
+                    },
+                },
+                ckpt_path,
+            )
+            last_saved = position
+
+        shuffle_gen.set_state(at.shuffle_state)
+        task = bar.add_task(f"pretrain {method_name}", total=max((epochs - at.epoch) * len(loader) - at.iteration, 0))
+        for epoch in range(at.epoch, epochs):
             method.train()
-            sums: dict[str, torch.Tensor] = {}
+            if epoch > at.epoch:  # a new epoch starts from scratch; the first may be a resumed one
+                at = _Position(epoch, 0, shuffle_gen.get_state())
             watch.start()
-            for iteration, (x, lengths, _) in enumerate(loader):
+            for iteration, (x, lengths, _) in enumerate(loader.batches(at.iteration), start=at.iteration):
                 batch = Batch(
                     view_q=pretrain_view(x, lengths, frames, cfg.augment, augment_gen),
                     view_k=pretrain_view(x, lengths, frames, cfg.augment, augment_gen),
@@ -115,48 +184,57 @@ def pretrain(
                 try:
                     check_finite(losses)
                 except FloatingPointError as exc:
-                    raise TrainingError(
-                        f"{method_name}: {exc} at epoch {epoch + 1}, iteration {iteration}; "
-                        f"the last good checkpoint is kept at {ckpt_path}"
-                    ) from None
+                    raise TrainingError(f"{method_name}: {exc} at epoch {epoch + 1}, iteration {iteration}; {_kept(last_saved, ckpt_path)}") from None
                 optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
                 optimizer.step()
                 for name, value in losses.items():  # summed on the device: no sync per step
-                    sums[name] = sums[name] + value.detach() if name in sums else value.detach().clone()
+                    at.loss_sums[name] = at.loss_sums[name] + value.detach() if name in at.loss_sums else value.detach().clone()
+                at.iteration = iteration + 1
                 text = f"loss {float(losses['loss'].detach()):.3f}" if iteration % 20 == 0 else None
                 bar.update(task, advance=1, **({"description": f"pretrain {method_name} ep {epoch + 1}/{epochs} {text}"} if text else {}))
+                step = epoch * len(loader) + at.iteration
+                if every_iters and step % every_iters == 0 and at.iteration < len(loader):
+                    at.seconds += watch.elapsed()  # checkpoint writes are not training time
+                    save(_Position(epoch, at.iteration, at.shuffle_state, dict(at.loss_sums), at.seconds))
+                    watch.start()
             scheduler.step()
-            result.epoch_times.append(watch.elapsed())
-            result.losses.append({k: float(v) / max(len(loader), 1) for k, v in sums.items()})
-            append_log(run_dir / "log.csv", epoch + 1, result.epoch_times[-1], result.losses[-1])
-            if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == epochs:
-                save_checkpoint(
-                    {
-                        "format": CHECKPOINT_FORMAT,
-                        "method": method_name,
-                        "config": pretrain_signature(cfg),
-                        "epoch": epoch + 1,
-                        "model": method.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "shuffle_rng": shuffle_gen.get_state(),
-                        "augment_rng": augment_gen.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                        "history": {"epoch_times": result.epoch_times, "losses": result.losses},
-                    },
-                    ckpt_path,
-                )
+            result.epoch_times.append(at.seconds + watch.elapsed())
+            result.losses.append({k: float(v) / max(len(loader), 1) for k, v in at.loss_sums.items()})
+            write_log(run_dir / LOG_FILE, result)
+            step = (epoch + 1) * len(loader)
+            if (every_epochs and (epoch + 1) % every_epochs == 0) or epoch + 1 == epochs or (every_iters and step % every_iters == 0):
+                save(_Position(epoch + 1, 0, shuffle_gen.get_state()))
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1)
-    result.peak_mb, result.increase_mb = memory.peak_mb, memory.increase_mb
+        result.peak_mb = max(earlier_peak, memory.peak_mb)
+        result.increase_mb = max(earlier_increase, memory.increase_mb)
     return result
+
+
+def _kept(last_saved: _Position | None, path: Path) -> str:
+    if last_saved is None:
+        return "no checkpoint had been written yet"
+    return f"the last good checkpoint (at {last_saved.describe()}) is kept at {path}"
+
+
+def _check_finite_state(method: Method, method_name: str, position: _Position, last_saved: _Position | None, path: Path) -> None:
+    """Refuse to checkpoint NaN/Inf weights or buffers (a finite loss can still come with an
+    overflowing step), so that the checkpoint on disk is always one worth resuming from."""
+    floats = [(name, t) for name, t in method.state_dict().items() if isinstance(t, Tensor) and t.is_floating_point()]
+    finite = torch.stack([torch.isfinite(t).all() for _, t in floats]) if floats else torch.ones(0, dtype=torch.bool)
+    if not bool(finite.all()):
+        bad = [name for (name, _), ok in zip(floats, finite.tolist()) if not ok]
+        raise TrainingError(
+            f"{method_name}: non-finite values in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} at {position.describe()}; "
+            f"{_kept(last_saved, path)}"
+        )
 
 
 def check_compatible(state: dict[str, Any], method_name: str, cfg: RunConfig, path: Path) -> None:
     """Refuse to resume a checkpoint made by another method or with other pretraining settings."""
     if state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(path, f"checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT}")
+        raise CheckpointError(path, f"checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT} (written by another halp-bench version); use another --out or --force")
     if state.get("method") != method_name:
         raise CheckpointError(path, f"was made by method '{state.get('method')}', not '{method_name}'; use another --out or --force")
     ours, theirs = pretrain_signature(cfg), state.get("config", {})
@@ -177,12 +255,34 @@ def _normalise(value: Any) -> Any:
     return list(value) if isinstance(value, (tuple, list)) else value
 
 
-def append_log(path: Path, epoch: int, seconds: float, losses: dict[str, float]) -> None:
-    """One CSV row per epoch (epoch, seconds, each loss) for curves and quick inspection."""
-    new = not path.exists()
+def _csv_text(rows: list[list[Any]]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerows([[f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v for v in row] for row in rows])
+    return text.getvalue().encode()
+
+
+def write_log(path: Path, result: PretrainResult) -> None:
+    """log.csv: one row per finished epoch (epoch, seconds, each loss), rewritten atomically from
+    the history, so that it always matches the checkpoint after a resume and a loss that starts
+    later (HaLP's term) gets its own column instead of shifting the others."""
+    names = list(dict.fromkeys(name for losses in result.losses for name in losses))
+    rows: list[list[Any]] = [["epoch", "seconds", *names]]
+    for epoch, (seconds, losses) in enumerate(zip(result.epoch_times, result.losses), start=1):
+        rows.append([epoch, f"{seconds:.4f}", *(losses.get(name, "") for name in names)])
+    data = _csv_text(rows)
+    atomic_write_bytes(path, lambda handle: handle.write(data))
+
+
+def append_log(path: Path, epoch: int, seconds: float, values: dict[str, float]) -> None:
+    """Append one CSV row (epoch, seconds, each value; a header first if the file is new) in a
+    single O_APPEND write, so that a kill never leaves half a line."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", newline="") as handle:
-        writer = csv.writer(handle)
-        if new:
-            writer.writerow(["epoch", "seconds", *losses])
-        writer.writerow([epoch, f"{seconds:.4f}", *(f"{v:.6g}" if math.isfinite(v) else v for v in losses.values())])
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        header = [["epoch", "seconds", *values]] if os.fstat(fd).st_size == 0 else []
+        os.write(fd, _csv_text([*header, [epoch, f"{seconds:.4f}", *values.values()]]))
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)

@@ -10,10 +10,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+from halp_bench.errors import OutputError
 
 RESULTS_FILE = "results.jsonl"
 # `transfer_from` (source "dataset/split" of a transfer cell, else None) keeps NTU-60 -> PKU and
@@ -33,22 +36,45 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def append_result(path: Path, row: dict[str, Any]) -> None:
-    """Append one row as a single write under the lock, then fsync."""
-    data = (json.dumps(row, sort_keys=True, default=_jsonable) + "\n").encode()
-    with _locked(path):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def ensure_output_dir(path: Path) -> None:
+    """Create `path` and prove it writable before any work starts, so that a bad `--out` (a file,
+    a path under a file, a read-only or full disk) costs one clear line, not an epoch of training."""
+    if path.exists() and not path.is_dir():
+        raise OutputError(path, "the output directory (--out) is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
         try:
-            size = os.fstat(fd).st_size
-            if size:  # a previous writer died mid-line: start ours on a fresh line
-                with open(path, "rb") as handle:
-                    handle.seek(size - 1)
-                    if handle.read(1) != b"\n":
-                        data = b"\n" + data
-            os.write(fd, data)
+            os.write(fd, b"x")
             os.fsync(fd)
         finally:
             os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(path, f"cannot write the output directory (--out): {exc.strerror or exc}") from None
+
+
+def append_result(path: Path, row: dict[str, Any]) -> None:
+    """Append one row as a single write under the lock, then fsync."""
+    data = (json.dumps(row, sort_keys=True, default=_jsonable) + "\n").encode()
+    try:
+        with _locked(path):
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                if size:  # a previous writer died mid-line: start ours on a fresh line
+                    with open(path, "rb") as handle:
+                        handle.seek(size - 1)
+                        if handle.read(1) != b"\n":
+                            data = b"\n" + data
+                view = memoryview(data)
+                while view:  # a short write (disk nearly full) goes on until it errors
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except OSError as exc:
+        raise OutputError(path, f"cannot append a result ({exc.strerror or exc}); is the disk full or the directory read-only?") from None
 
 
 def _jsonable(value: Any) -> Any:
