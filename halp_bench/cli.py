@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from halp_bench.errors import HalpBenchError
+from halp_bench.errors import ConfigError, DataError, HalpBenchError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,7 +42,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--methods", help="Comma-separated method names (default: every registered method; see `halp-bench list`).")
 @click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name.")
 @click.option("--split", default=None, help="Named split (default: the dataset's default, e.g. xsub).")
-@click.option("--protocols", help="Comma-separated protocols (default: all, e.g. knn,linear).")
+@click.option("--protocols", help="Comma-separated protocols (default: knn,linear,transfer; semi only when named).")
+@click.option("--transfer-from", default=None, metavar="SOURCE[:SPLIT]",
+              help="Transfer source: pretrain on SOURCE (or reuse its checkpoint), fine-tune on --dataset. Without it, "
+                   "synthetic transfers to synthetic-target and ntu60/ntu120 to pku2; other datasets skip transfer.")
+@click.option("--suite", default=None, help="Run every entry of a named suite (e.g. paper-table1, synthetic-all; an unknown "
+              "name lists them) or of a suite .json file; the suite sets datasets, splits and protocols.")
 @click.option("--preset", type=click.Choice(["auto", "cpu", "paper"]), default="auto", show_default=True,
               help="Recipe: `paper` (the published one) or `cpu` (minutes on a laptop). `auto`: cpu for the built-in synthetic data, paper otherwise.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. --set method.temperature=0.1 (repeatable).")
@@ -52,39 +57,97 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Output directory: results.jsonl, runs/, tables/.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
 @click.option("--force", is_flag=True, help="Redo cells already in the results store (and retrain).")
+@click.option("--logger", type=click.Choice(["csv", "tensorboard", "wandb"]), default="csv", show_default=True,
+              help="Training log: every run writes runs/<run>/log.csv; tensorboard and wandb are not implemented.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def run(methods, dataset, split, protocols, preset, overrides, device, seed, seeds, out, data_root, force, no_progress) -> None:
-    """Pretrain each method once, evaluate it with every protocol, store rows, print the table."""
+def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, device, seed, seeds, out, data_root, force,
+        logger, no_progress) -> None:
+    """Pretrain each method once, evaluate it with every protocol, store rows, print the tables.
+
+    Every method is pretrained once per (dataset, split, preset, seed, pretraining settings), in
+    <out>/runs/, and reused by every protocol and by later runs; cells already in
+    <out>/results.jsonl are skipped (--force redoes them). Transfer pretrains on a source and
+    fine-tunes on a target (see --transfer-from); its rows have the target as dataset and the
+    source in `transfer_from`. The tables are printed and written to <out>/tables/.
+    """
     from halp_bench.results.store import RESULTS_FILE, load_results
-    from halp_bench.results.tables import markdown_table
-    from halp_bench.runner import RunSpec, run_grid
+    from halp_bench.runner import CellOutcome, RunSpec, run_grid
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
+    if logger != "csv":
+        raise ConfigError(f"--logger {logger}: not implemented; every run writes runs/<run>/log.csv (and monitor.csv with "
+                          "--set eval.monitor_every=N); draw them with `halp-bench plot`")
     seed_list = _parse_seeds(seeds) if seeds else [seed if seed is not None else 0]
-    if preset == "auto":
-        preset = "cpu" if dataset.startswith("synthetic") else "paper"
-        console.print(f"[dim]preset: {preset} (auto for dataset '{dataset}')[/dim]")
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
     spec = RunSpec(
-        methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), preset=preset,
+        methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), transfer_from=transfer_from, preset=preset,
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
     )
-    outcomes = run_grid(spec, say=lambda msg: console.print(msg))
-    summary = Table(title="cells")
+    retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
+    outcomes = []
+    for entry in _suite_specs(suite, spec) if suite else [spec]:
+        if entry.preset == "auto":
+            entry.preset = "cpu" if entry.dataset.startswith("synthetic") else "paper"
+            console.print(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
+        where = f"{entry.dataset}{'/' + entry.split if entry.split else ''}"
+        try:
+            cells = run_grid(entry, say=lambda msg: console.print(msg), retrained=retrained)
+        except DataError as exc:
+            if not suite:
+                raise
+            cells = [CellOutcome("*", s, ",".join(entry.protocols or []), "failed", str(exc)) for s in entry.seeds]
+        _print_cells(cells, f"cells: {where}" + (f" (from {entry.transfer_from})" if entry.transfer_from else ""))
+        outcomes += cells
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
+    console.print(f"{counts['ran']} ran, {counts['skipped']} skipped, {counts['failed']} failed")
+    _print_tables(load_results(out / RESULTS_FILE), out, ("md",))
+    if counts["failed"]:
+        sys.exit(1)
+
+
+def _suite_specs(name: str, spec) -> list:
+    """The suite's entries over `spec`; options given on the command line win over the suite's."""
+    from click.core import ParameterSource
+
+    from halp_bench.suites import suite_specs
+
+    ctx = click.get_current_context()
+    given = {p for p in ("methods", "dataset", "split", "protocols", "transfer_from", "preset", "seed", "seeds")
+             if ctx.get_parameter_source(p) is not ParameterSource.DEFAULT}
+    clash = sorted(given & {"dataset", "split", "protocols", "transfer_from"})
+    if clash:
+        raise click.UsageError(f"--suite sets {', '.join('--' + c.replace('_', '-') for c in clash)}; leave them out")
+    keep = tuple(k for k in ("methods", "preset") if k in given) + (("seeds",) if given & {"seed", "seeds"} else ())
+    return suite_specs(name, spec, keep)
+
+
+def _print_cells(outcomes: list, title: str) -> None:
+    summary = Table(title=title)
     for column in ("method", "seed", "protocol", "status", "top1", "detail"):
         summary.add_column(column)
     for o in outcomes:
         style = {"ran": "green", "skipped": "dim", "failed": "red"}[o.status]
-        top1 = f"{o.metrics['top1']:.1f}" if "top1" in o.metrics else ""
-        summary.add_row(o.method, str(o.seed), o.protocol, f"[{style}]{o.status}[/{style}]", top1, o.detail)
+        top1s = [f"{v:.1f}" for k, v in o.metrics.items() if k == "top1" or k.startswith("top1@")]
+        summary.add_row(o.method, str(o.seed), o.protocol, f"[{style}]{o.status}[/{style}]", " / ".join(top1s), o.detail)
     console.print(summary)
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
-    console.print(f"{counts['ran']} ran, {counts['skipped']} skipped, {counts['failed']} failed")
-    click.echo("\n" + markdown_table(load_results(out / RESULTS_FILE)))
-    if counts["failed"]:
-        sys.exit(1)
+
+
+def _print_tables(rows: list, out: Path, formats: tuple[str, ...], names: tuple[str, ...] | None = None,
+                  with_paper: bool = False) -> None:
+    """Build the tables, write them to <out>/tables/ and print them."""
+    from halp_bench.results.tables import TABLES, build_tables, check_formats, write_tables
+
+    check_formats(formats)
+    tables = build_tables(rows, names or TABLES, with_paper)
+    if not tables:
+        click.echo("(no results for these tables)")
+        return
+    written = write_tables(tables, out / "tables", formats)
+    for _, text in written:
+        click.echo("\n" + text)
+    console.print(f"[dim]tables written to {out / 'tables'}: {', '.join(p.name for p, _ in written)}[/dim]")
 
 
 @cli.command("list")
@@ -105,18 +168,60 @@ def list_plugins() -> None:
     console.print(table)
 
 
-@cli.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Output directory of `run`.")
-@click.option("--results", "results_file", type=click.Path(path_type=Path), default=None, help="A results.jsonl file (default: <out>/results.jsonl).")
-def table(out: Path, results_file: Path | None) -> None:
-    """Print a Markdown table of the stored results."""
+def _results_rows(out: Path, results_files: tuple[Path, ...]) -> list[tuple[dict, Path]]:
+    """(row, its results file) for every row of the given files (default <out>/results.jsonl)."""
     from halp_bench.results.store import RESULTS_FILE, load_results
-    from halp_bench.results.tables import markdown_table
 
-    path = results_file or out / RESULTS_FILE
-    if not path.exists():
-        raise HalpBenchError(f"{path}: no results file; run `halp-bench run --out {out}` first")
-    click.echo(markdown_table(load_results(path)))
+    paths = list(results_files) or [out / RESULTS_FILE]
+    for path in paths:
+        if not path.exists():
+            raise HalpBenchError(f"{path}: no results file; run `halp-bench run --out {out}` first")
+    return [(row, path) for path in paths for row in load_results(path)]
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Output directory of `run`: reads <out>/results.jsonl (unless --results) and writes <out>/tables/<table>.<format>.")
+@click.option("--results", "results_files", multiple=True, type=click.Path(path_type=Path),
+              help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).")
+@click.option("--tables", "table_names", default=None,
+              help="Comma-separated: linear (Table 1), knn (Table 2), transfer (Table 3), cost (Table 4), semi, ablations "
+                   "(default: every table with something to show).")
+@click.option("--format", "formats", default="md,tex", show_default=True,
+              help="Comma-separated: md (Markdown) and/or tex (LaTeX, booktabs: needs \\usepackage{booktabs}).")
+@click.option("--with-paper", is_flag=True, help="Add the paper's published numbers as rows '<method> (paper)'; '–' where it has none.")
+def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, formats: str, with_paper: bool) -> None:
+    """Paper-style tables of the stored results, printed and written to <out>/tables/.
+
+    Rows are methods (HaLP variants labelled by their λ or N); a cell is top-1 % of the final
+    epoch, the mean ± std over seeds, the best of our rows in bold. † marks the best test accuracy
+    over evaluations (--set eval.report=best, the official code's reporting), with a footnote.
+    Cost: time per epoch and peak memory, absolute and relative to moco. Each table ends with the
+    settings that make its numbers comparable.
+    """
+    rows = [row for row, _ in _results_rows(out, results_files)]
+    names = _split_list(table_names)
+    _print_tables(rows, out, tuple(_split_list(formats) or ()), tuple(names) if names else None, with_paper)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Output directory of `run`: runs are found through <out>/results.jsonl; plots go to <out>/plots/.")
+@click.option("--results", "results_files", multiple=True, type=click.Path(path_type=Path),
+              help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).")
+@click.option("--methods", default=None, help="Only these methods (comma-separated; default: all).")
+@click.option("--format", "formats", default="png", show_default=True, help="Comma-separated: png and/or svg.")
+def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, formats: str) -> None:
+    """Training curves of the runs behind the stored results: pretraining loss per epoch
+    (runs/<run>/log.csv) and kNN top-1 during pretraining (monitor.csv, with --set
+    eval.monitor_every=N on `run`). Needs matplotlib: pip install 'halp-bench[plot]'."""
+    from halp_bench.results.plots import find_runs, plot_curves
+
+    runs = find_runs(_results_rows(out, results_files), _split_list(methods))
+    if not runs:
+        raise HalpBenchError(f"no training logs found for the runs in the results of {out}")
+    for path in plot_curves(runs, out / "plots" / "curves", tuple(_split_list(formats) or ())):
+        click.echo(str(path))
 
 
 @cli.command()

@@ -1,0 +1,88 @@
+"""Cost of each method relative to the MoCo baseline (the paper's Table 4 layout), in one run.
+
+    python benchmarks/bench_cost.py                   # cpu preset encoder, a few epochs
+    python benchmarks/bench_cost.py --paper-size      # also the paper's 3x1024 BiGRU, a short run
+
+For each size, every method pretrains on the same synthetic samples with the same settings; we
+report the time per epoch (training only) and the peak memory the run added, absolute and relative
+to `moco`. Paper: HaLP 1.13x time / 1x memory, CMD 3.0x / 1.94x, HaLP+CMD 3.32x / 1.94x.
+HaLP is measured with its term active from the first step (start_epoch 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from halp_bench.config import make_config
+from halp_bench.datasets.catalog import load_dataset
+from halp_bench.engine.device import resolve_device, seed_everything
+from halp_bench.engine.pretrain import pretrain
+from halp_bench.methods.base import DataInfo, create_method
+from halp_bench.registry import load_plugins
+from halp_bench.skeleton import get_layout
+
+METHODS = ("moco", "halp", "cmd", "halp_cmd")
+PAPER = {"moco": (1.0, 1.0), "halp": (1.13, 1.0), "cmd": (3.0, 1.94), "halp_cmd": (3.32, 1.94)}
+
+
+def measure(size: str, samples: int, epochs: int, device: torch.device) -> dict[str, tuple[float, float]]:
+    """{method: (seconds per epoch, peak MB added)} for one encoder size."""
+    overrides = [f"pretrain.epochs={epochs}", "pretrain.milestones=1000", "method.start_epoch=0", f"data.synthetic_samples={samples}"]
+    if size == "paper":
+        overrides += ["encoder.hidden_size=1024", "encoder.num_layers=3", "encoder.proj_hidden=2048", "encoder.proj_dim=128",
+                      "data.frames=64", "augment.min_crop_frames=64"]
+    cfg = make_config("cpu", overrides)
+    data = load_dataset(cfg.data)
+    train, _ = data.split()
+    # HaLP needs prototype_queue real keys before its term switches on: fill that before timing
+    warm_up = -(-cfg.method.prototype_queue // cfg.pretrain.batch_size)
+    train = train.subset(np.arange(min(len(train), cfg.pretrain.batch_size * max(warm_up, 2))))
+    info = DataInfo(data.in_channels, data.shape[3], get_layout(data.layout))
+    out = {}
+    for name in METHODS:
+        seed_everything(0)
+        method = create_method(name, cfg, info)
+        with tempfile.TemporaryDirectory() as tmp:
+            result = pretrain(name, method, train, cfg, device, Path(tmp), show_progress=False, say=lambda _: None)
+        # the first epoch pays one-off costs (allocation, thread pools): report the later ones
+        times = result.epoch_times[1:] or result.epoch_times
+        out[name] = (float(np.median(times)), result.increase_mb)
+        del method
+    return out
+
+
+def report(size: str, rows: dict[str, tuple[float, float]]) -> None:
+    base_t, base_m = rows["moco"]
+    print(f"\n## encoder size: {size}")
+    print(f"| method | time/epoch (s) | x moco | paper | peak +MB | x moco | paper |")
+    print("|---|---|---|---|---|---|---|")
+    for name, (t, m) in rows.items():
+        pt, pm = PAPER[name]
+        print(f"| {name} | {t:.3f} | {t / base_t:.2f}x | {pt:.2f}x | {m:.0f} | {m / max(base_m, 1e-9):.2f}x | {pm:.2f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs per method at the cpu size")
+    parser.add_argument("--paper-size", action="store_true", help="also measure the paper's 3x1024 BiGRU (slow on CPU)")
+    parser.add_argument("--paper-epochs", type=int, default=2)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_plugins()
+    device = resolve_device(args.device)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    report("cpu preset (1x128 BiGRU, 32 frames, batch 64)", measure("cpu", 1800, args.epochs, device))
+    if args.paper_size:
+        report("paper (3x1024 BiGRU, 64 frames, batch 64)", measure("paper", 1800, args.paper_epochs, device))
+
+
+if __name__ == "__main__":
+    main()
