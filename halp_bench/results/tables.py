@@ -1,83 +1,422 @@
-"""Tables from the results store: rows are methods, columns dataset/split x protocol, plus cost.
+"""The paper's tables from the results store, in Markdown (tabulate) and LaTeX (booktabs).
 
-Every table carries the settings that make its numbers comparable (preset, encoder, frames, kNN k,
-epochs, seeds, final vs best epoch) so that a pasted table never loses them.
+Tables: `linear` (Table 1: rows methods, columns dataset/split), `knn` (Table 2), `transfer`
+(Table 3: columns "source -> target"), `cost` (Table 4: time per epoch and peak memory, absolute and
+relative to `moco`, the paper's baseline), `semi` (columns dataset/split and labelled fraction) and
+`ablations` (HaLP's variants, linear).
+
+A cell is the mean over seeds, "mean ± std" when there are several; the best of our rows in each
+column is bold. Rows differing in a HaLP setting the ablations vary (λ, N) get their own label,
+e.g. "halp (λ=0.6)". Numbers reported as the best test accuracy over evaluations (`eval.report=best`,
+the official code's way) carry a dagger and a footnote, and every table ends with the settings that
+make its numbers comparable, so a pasted table never loses them. `with_paper` adds the published
+numbers (`paper_results.json`) as rows labelled "(paper)"; a cell nobody measured shows "–".
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from halp_bench.config import make_config
+from halp_bench.engine.checkpoint import atomic_write_bytes
+from halp_bench.errors import ConfigError
 from halp_bench.results.store import CELL_FIELDS
+
+TABLES = ("linear", "knn", "transfer", "cost", "semi", "ablations")
+FORMATS = ("md", "tex")
+BASELINE = "moco"
+ROW_ORDER = ("random", "moco", "halp", "cmd", "halp_cmd", "halp_hardest", "halp_qk", "halp_zq")
+ABLATION_METHODS = ("halp", "halp_hardest", "halp_qk", "halp_zq")
+VARIANT_KEYS = {"lam": "λ", "num_prototypes": "N"}  # HaLP settings the paper's ablations vary
+PAPER_COLUMNS = ("ntu60/xsub", "ntu60/xview", "ntu120/xsub", "ntu120/xset", "pku2/xsub")
+PAPER_FILE = Path(__file__).with_name("paper_results.json")
+MISSING = "–"
+DAGGER = "†"
+SETTINGS = {  # results-row setting -> how the settings line names it
+    "encoder": "encoder", "frames": "frames", "pretrain_epochs": "pretrain epochs", "linear_epochs": "linear epochs",
+    "transfer_epochs": "fine-tune epochs", "knn_k": "kNN k", "stream": "stream",
+}
+TABLE_SETTINGS = {
+    "linear": ("encoder", "frames", "pretrain_epochs", "linear_epochs", "stream"),
+    "knn": ("encoder", "frames", "pretrain_epochs", "knn_k", "stream"),
+    "transfer": ("encoder", "frames", "pretrain_epochs", "transfer_epochs", "stream"),
+    "cost": ("encoder", "frames", "pretrain_epochs"),
+    "semi": ("encoder", "frames", "pretrain_epochs", "transfer_epochs", "stream"),
+    "ablations": ("encoder", "frames", "pretrain_epochs", "linear_epochs", "stream"),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One number: its values over seeds, shown as the mean (± std over several seeds)."""
+
+    values: tuple[float, ...]
+    digits: int = 1
+    suffix: str = ""
+    dagger: bool = False
+
+    @property
+    def mean(self) -> float:
+        return sum(self.values) / len(self.values)
+
+    def text(self) -> str:
+        out = f"{self.mean:.{self.digits}f}"
+        if len(self.values) > 1:
+            std = math.sqrt(sum((v - self.mean) ** 2 for v in self.values) / (len(self.values) - 1))
+            out += f" ± {std:.{self.digits}f}"
+        return out + self.suffix + (DAGGER if self.dagger else "")
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[tuple[str, dict[str, Cell | str]]]  # (label, column -> cell); ours first
+    paper_rows: int = 0  # the last `paper_rows` rows are published numbers
+    notes: list[str] = field(default_factory=list)
+    bold_best: bool = True  # higher is better: bold the best of our rows in each column
+    first_column: str = "method"
+    text_columns: tuple[str, ...] = ()  # left-aligned columns of words, not numbers
+
+
+# ---------------------------------------------------------------------------------------------
+# Results -> frame
+# ---------------------------------------------------------------------------------------------
+
+
+FRAME_COLUMNS = [*CELL_FIELDS, "config_id", "label", "data", "pretrained_on", "top1", "metrics", "report", "eval_every",
+                 "pretrain_epochs_run", "time_per_epoch_s", "peak_memory_increase_mb", "device", "finished"]
 
 
 def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One line per stored row, the latest row winning when a cell was run twice."""
+    """One line per stored row (FRAME_COLUMNS and `setting.*`), the latest row winning when a
+    cell was run twice."""
     records = []
     for row in rows:
         metrics = row.get("metrics", {})
         pre = row.get("pretrain", {})
+        data = f"{row.get('dataset')}/{row.get('split')}"
         records.append(
             {
                 **{f: row.get(f) for f in CELL_FIELDS},
                 "config_id": row.get("config_id"),
+                "label": variant_label(row),
+                "data": data,
+                "pretrained_on": row.get("transfer_from") or data,
                 "top1": metrics.get("top1"),
-                "top5": metrics.get("top5"),
+                "metrics": metrics,
                 "report": row.get("report", "final"),
+                "eval_every": row.get("config", {}).get("eval", {}).get("eval_every"),
+                "pretrain_epochs_run": pre.get("epochs", 0),
                 "time_per_epoch_s": pre.get("time_per_epoch_s"),
-                "peak_memory_mb": pre.get("peak_memory_mb"),
                 "peak_memory_increase_mb": pre.get("peak_memory_increase_mb"),
+                "device": row.get("device", ""),
                 "finished": row.get("finished", ""),
                 **{f"setting.{k}": v for k, v in row.get("settings", {}).items()},
             }
         )
-    frame = pd.DataFrame.from_records(records)
-    if frame.empty:
-        return frame
-    frame = frame.sort_values("finished").drop_duplicates([*CELL_FIELDS, "config_id"], keep="last")
-    return frame.reset_index(drop=True)
+    if not records:
+        return pd.DataFrame(columns=FRAME_COLUMNS)
+    frame = pd.DataFrame.from_records(records).sort_values("finished", kind="stable")
+    frame = frame.drop_duplicates([*CELL_FIELDS, "config_id"], keep="last", ignore_index=True)
+    return frame
 
 
-def _cell(values: pd.Series) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "–"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.1f}"
-    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+@functools.lru_cache(maxsize=None)
+def _preset_method_defaults(preset: str) -> dict[str, Any]:
+    try:
+        return make_config(preset).to_dict()["method"]
+    except ConfigError:
+        return {}
 
 
-def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Top-1 (%) per method (rows) and dataset/split/protocol (columns); mean ± std over seeds."""
-    frame = frame.assign(column=frame["dataset"] + "/" + frame["split"] + " " + frame["protocol"])
-    table = frame.pivot_table(index="method", columns="column", values="top1", aggfunc=_cell, sort=False)
-    cost = frame.groupby("method", sort=False).agg(
-        time_per_epoch_s=("time_per_epoch_s", "max"), peak_memory_mb=("peak_memory_mb", "max")
-    )
-    table["time/epoch (s)"] = cost["time_per_epoch_s"].map(lambda v: f"{v:.2f}" if v else "–")
-    table["peak mem (MB)"] = cost["peak_memory_mb"].map(lambda v: f"{v:.0f}" if v else "–")
-    return table.fillna("–")
+def variant_label(row: dict[str, Any]) -> str:
+    """The method's name, plus the HaLP settings (λ, N) that differ from its preset's defaults."""
+    method = str(row.get("method"))
+    if not method.startswith("halp"):
+        return method
+    ours = row.get("config", {}).get("method", {})
+    defaults = _preset_method_defaults(str(row.get("preset")))
+    changed = [f"{symbol}={ours[key]}" for key, symbol in VARIANT_KEYS.items() if key in ours and key in defaults and ours[key] != defaults[key]]
+    return f"{method} ({', '.join(changed)})" if changed else method
 
 
-def settings_line(frame: pd.DataFrame) -> str:
-    """The comparability settings of the rows, as one line under the table."""
-    parts = [f"preset {', '.join(sorted(frame['preset'].astype(str).unique()))}"]
-    for key, label in (("encoder", "encoder"), ("frames", "frames"), ("pretrain_epochs", "pretrain epochs"),
-                       ("linear_epochs", "linear epochs"), ("knn_k", "kNN k"), ("stream", "stream")):
-        col = f"setting.{key}"
-        if col in frame:
-            parts.append(f"{label} {', '.join(str(v) for v in frame[col].dropna().unique())}")
-    parts.append(f"seeds {', '.join(str(s) for s in sorted(frame['seed'].unique()))}")
-    reports = set(frame["report"])
-    parts.append("accuracy of the final epoch" if reports == {"final"} else "† best test accuracy over evaluations (official code's reporting)")
-    return "Top-1 %. " + "; ".join(parts) + "."
+# ---------------------------------------------------------------------------------------------
+# Frame -> tables
+# ---------------------------------------------------------------------------------------------
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
+def build_tables(rows: list[dict[str, Any]], names: tuple[str, ...] = TABLES, with_paper: bool = False) -> list[Table]:
+    """The requested tables that have something to show (our rows, or published ones with_paper)."""
+    unknown = [n for n in names if n not in TABLES]
+    if unknown:
+        raise ConfigError(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
     frame = results_frame(rows)
+    paper = json.loads(PAPER_FILE.read_text(encoding="utf-8")) if with_paper else None
+    builders = {"linear": _linear, "knn": _knn, "transfer": _transfer, "cost": _cost, "semi": _semi, "ablations": _ablations}
+    tables = []
+    for name in names:
+        table = builders[name](frame)
+        if paper is not None:
+            _add_paper(table, paper)
+        if table.rows:
+            tables.append(table)
+    return tables
+
+
+def _floats(values: pd.Series) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def _row_key(label: str) -> tuple[int, str]:
+    method = label.split(" ")[0]
+    return (ROW_ORDER.index(method) if method in ROW_ORDER else len(ROW_ORDER), label)
+
+
+def _column_key(column: str) -> tuple[int, str]:
+    data = column.split(" ")[0]
+    return (PAPER_COLUMNS.index(data) if data in PAPER_COLUMNS else -1, column)
+
+
+def _accuracy(name: str, title: str, sub: pd.DataFrame, column: pd.Series, value: pd.Series,
+              columns: list[str] | None = None) -> Table:
+    """Rows = labels, columns = `column`, cells = `value` over seeds (latest row per seed)."""
+    sub = sub.assign(column=column, value=value).dropna(subset=["value"])
+    latest = sub.drop_duplicates(["label", "column", "seed"], keep="last")
+    cells: dict[str, dict[str, Cell | str]] = {}
+    for (label, col), group in latest.groupby(["label", "column"], sort=False):
+        cells.setdefault(label, {})[col] = Cell(_floats(group["value"]), dagger=bool((group["report"] == "best").any()))
+    order = columns if columns is not None else sorted(set(latest["column"]), key=_column_key)
+    rows = [(label, cells[label]) for label in sorted(cells, key=_row_key)]
+    return Table(name, title, list(order), rows, notes=_notes(name, latest))
+
+
+def _linear(frame: pd.DataFrame) -> Table:
+    sub = frame[(frame["protocol"] == "linear") & frame["transfer_from"].isna()]
+    return _accuracy("linear", "Table 1: linear evaluation, top-1 (%)", sub, sub["data"], sub["top1"])
+
+
+def _knn(frame: pd.DataFrame) -> Table:
+    sub = frame[(frame["protocol"] == "knn") & frame["transfer_from"].isna()]
+    return _accuracy("knn", "Table 2: kNN, top-1 (%)", sub, sub["data"], sub["top1"])
+
+
+def _transfer(frame: pd.DataFrame) -> Table:
+    sub = frame[frame["protocol"] == "transfer"]
+    return _accuracy("transfer", "Table 3: transfer (fine-tuned on the target), top-1 (%)", sub,
+                     transfer_column(sub["transfer_from"], sub["data"]), sub["top1"])
+
+
+def transfer_column(source: pd.Series, target: pd.Series) -> pd.Series:
+    return source.astype(str) + " → " + target.astype(str)
+
+
+def _ablations(frame: pd.DataFrame) -> Table:
+    sub = frame[(frame["protocol"] == "linear") & frame["transfer_from"].isna() & frame["method"].isin(ABLATION_METHODS)]
+    return _accuracy("ablations", "Ablations of HaLP: linear evaluation, top-1 (%)", sub, sub["data"], sub["top1"])
+
+
+def _semi(frame: pd.DataFrame) -> Table:
+    """One row of `semi` metrics (`top1@1%`, ...) becomes one line per labelled fraction."""
+    sub = frame[frame["protocol"] == "semi"]
+    lines = [
+        {**row, "fraction": float(key[len("top1@"):-1]), "value": value}
+        for row in sub.to_dict("records")
+        for key, value in row["metrics"].items()
+        if key.startswith("top1@") and key.endswith("%")
+    ]
+    long = pd.DataFrame(lines, columns=[*sub.columns, "fraction", "value"])
+    long = long.assign(column=long["data"] + " " + long["fraction"].map(lambda f: f"{f:g}%"))
+    order = list(dict.fromkeys(long.sort_values(["data", "fraction"])["column"]))
+    return _accuracy("semi", "Semi-supervised fine-tuning with a fraction of the training labels, top-1 (%)",
+                     long, long["column"], long["value"], columns=order)
+
+
+def _cost(frame: pd.DataFrame) -> Table:
+    """Per pretraining (method, data): time per epoch and peak memory, and their ratio to `moco`."""
+    sub = frame[(frame["pretrain_epochs_run"] > 0) & (frame["time_per_epoch_s"].fillna(0) > 0)]
+    per_seed = sub.groupby(["pretrained_on", "label", "seed"], sort=False).agg(
+        time=("time_per_epoch_s", "max"), memory=("peak_memory_increase_mb", "max")
+    ).reset_index()
+    columns = ["pretrained on", "time/epoch (s)", f"time ×{BASELINE}", "peak mem (MB)", f"mem ×{BASELINE}"]
+    rows: list[tuple[str, dict[str, Cell | str]]] = []
+    for data in sorted(set(per_seed["pretrained_on"]), key=_column_key):
+        group = per_seed[per_seed["pretrained_on"] == data]
+        base = group[group["label"] == BASELINE]
+        for label in sorted(set(group["label"]), key=_row_key):
+            mine = group[group["label"] == label]
+            cells: dict[str, Cell | str] = {
+                "pretrained on": data,
+                "time/epoch (s)": Cell(_floats(mine["time"]), digits=2),
+                "peak mem (MB)": Cell(_floats(mine["memory"].fillna(0)), digits=0),
+            }
+            for col, key in ((f"time ×{BASELINE}", "time"), (f"mem ×{BASELINE}", "memory")):
+                if not base.empty and base[key].mean() > 0:
+                    cells[col] = Cell((mine[key].mean() / base[key].mean(),), digits=2, suffix="×")
+            rows.append((label, cells))
+    latest = sub.drop_duplicates(["pretrained_on", "label", "seed"], keep="last")
+    notes = _notes("cost", latest)
+    if rows:
+        devices = ", ".join(sorted(set(latest["device"].astype(str))))
+        notes.insert(0, f"Pretraining on {devices}. Time per epoch: training only (no evaluation, no checkpoint "
+                        f"writes). Peak mem: the most memory pretraining added to the process (CUDA: allocated "
+                        f"tensors; CPU: resident set). Ratios are to {BASELINE} (the paper's baseline) on the same data.")
+    return Table("cost", "Table 4: pretraining cost", columns, rows, notes=notes, bold_best=False, text_columns=("pretrained on",))
+
+
+def _notes(name: str, frame: pd.DataFrame) -> list[str]:
+    """The settings line (and the dagger's footnote) for the rows of one table."""
     if frame.empty:
-        return "(no results yet)"
-    table = accuracy_table(frame)
-    return table.to_markdown() + "\n\n" + settings_line(frame)
+        return []
+    parts = [f"preset {', '.join(sorted(frame['preset'].astype(str).unique()))}"]
+    for key in TABLE_SETTINGS[name]:
+        col = f"setting.{key}"
+        if col in frame and frame[col].notna().any():
+            parts.append(f"{SETTINGS[key]} {', '.join(str(v) for v in frame[col].dropna().unique())}")
+    parts.append(f"seeds {', '.join(str(s) for s in sorted(frame['seed'].unique()))}")
+    if name != "cost":
+        reports = set(frame["report"])
+        parts.append("accuracy of the final epoch" if reports == {"final"} else "mixed reporting (see †)")
+    notes = ["Settings: " + "; ".join(parts) + "."]
+    if name != "cost" and "best" in set(frame["report"]):
+        every = ", ".join(str(int(v)) for v in frame.loc[frame["report"] == "best", "eval_every"].dropna().unique())
+        notes.append(f"{DAGGER} Best test accuracy over evaluations every {every} epochs (eval.report=best, the official "
+                     "code's reporting; optimistic). Numbers without † are the final epoch's.")
+    return notes
+
+
+def _add_paper(table: Table, paper: dict[str, Any]) -> None:
+    """Append the published rows ("<method> (paper)") and a note saying where they come from."""
+    published = paper.get(table.name, {})
+    if not published:
+        table.notes.append("No published numbers for this table in the paper's main text.")
+        return
+    dagger = table.name in paper.get("best_over_evaluations", [])
+    for label, values in published.items():  # in the paper's order
+        if table.name == "cost":
+            cells: dict[str, Cell | str] = {"pretrained on": MISSING}
+            for col, key in ((f"time ×{BASELINE}", "time_x"), (f"mem ×{BASELINE}", "memory_x")):
+                cells[col] = Cell((float(values[key]),), digits=2, suffix="×")
+        else:
+            cells = {col: Cell((float(v),), dagger=dagger) for col, v in values.items()}
+            table.columns += [col for col in sorted(cells, key=_column_key) if col not in table.columns]
+        table.rows.append((f"{label} (paper)", cells))
+        table.paper_rows += 1
+    note = f"Rows “(paper)”: published numbers ({paper['source']})"
+    note += "; the official code reports the best test accuracy over evaluations (†)." if dagger else "."
+    if table.name == "cost":
+        note += " The paper gives only ratios to its baseline."
+    table.notes.append(note)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+
+def _best(table: Table) -> dict[str, float]:
+    """The best mean of our rows per column (only where at least two of our rows compete)."""
+    if not table.bold_best:
+        return {}
+    ours = table.rows[: len(table.rows) - table.paper_rows]
+    best = {}
+    for col in table.columns:
+        means = [cells[col].mean for _, cells in ours if isinstance(cells.get(col), Cell)]
+        if len(means) >= 2:
+            best[col] = max(means)
+    return best
+
+
+def _texts(table: Table) -> list[list[tuple[str, bool]]]:
+    """Every row as (text, bold) pairs: the label, then each column's cell; bold on the best."""
+    best = _best(table)
+    ours = len(table.rows) - table.paper_rows
+    lines = []
+    for index, (label, cells) in enumerate(table.rows):
+        line = [(label, False)]
+        for col in table.columns:
+            cell = cells.get(col, MISSING)
+            if isinstance(cell, Cell):
+                bold = index < ours and col in best and round(cell.mean, cell.digits) == round(best[col], cell.digits)
+                line.append((cell.text(), bold))
+            else:
+                line.append((cell, False))
+        lines.append(line)
+    return lines
+
+
+def _align(table: Table, column: str) -> str:
+    return "left" if column in table.text_columns else "right"
+
+
+def to_markdown(table: Table) -> str:
+    lines = [[f"**{text}**" if bold else text for text, bold in line] for line in _texts(table)]
+    frame = pd.DataFrame(lines, columns=[table.first_column, *table.columns])
+    body = frame.to_markdown(index=False, colalign=["left", *(_align(table, col) for col in table.columns)])
+    return "\n\n".join([f"**{table.title}**", body, *table.notes]) + "\n"
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_SYMBOLS = {"±": r"$\pm$", DAGGER: r"$^\dagger$", "×": r"$\times$", "→": r"$\rightarrow$", MISSING: "--",
+                  "λ": r"$\lambda$", "“": "``", "”": "''"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SYMBOLS.get(ch, _LATEX_ESCAPES.get(ch, ch)) for ch in text)
+
+
+def to_latex(table: Table) -> str:
+    """A `table` float with a booktabs `tabular`; needs only \\usepackage{booktabs}."""
+    lines = [
+        r"\begin{table}[ht]",
+        r"\centering",
+        rf"\caption{{{latex_escape(table.title)}}}",
+        rf"\label{{tab:halp-bench-{table.name}}}",
+        rf"\begin{{tabular}}{{l{''.join(_align(table, col)[0] for col in table.columns)}}}",
+        r"\toprule",
+        " & ".join(latex_escape(c) for c in [table.first_column, *table.columns]) + r" \\",
+        r"\midrule",
+    ]
+    ours = len(table.rows) - table.paper_rows
+    for index, line in enumerate(_texts(table)):
+        if index == ours and 0 < ours:
+            lines.append(r"\midrule")
+        cells = [rf"\textbf{{{latex_escape(text)}}}" if bold else latex_escape(text) for text, bold in line]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.notes:
+        lines += [r"\par\smallskip", r"\parbox{\linewidth}{\footnotesize " + r" \\ ".join(latex_escape(n) for n in table.notes) + "}"]
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"md": to_markdown, "tex": to_latex}
+
+
+def check_formats(formats: tuple[str, ...]) -> None:
+    unknown = [f for f in formats if f not in RENDERERS]
+    if unknown or not formats:
+        raise ConfigError(f"unknown format(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(FORMATS)}")
+
+
+def write_tables(tables: list[Table], out_dir: Path, formats: tuple[str, ...] = FORMATS) -> list[tuple[Path, str]]:
+    """`<out_dir>/<table>.<format>` for each table and format, each written atomically; returns
+    (path, text) pairs so that the caller can print what it wrote."""
+    check_formats(formats)
+    written = []
+    for table in tables:
+        for fmt in formats:
+            path = Path(out_dir) / f"{table.name}.{fmt}"
+            text = RENDERERS[fmt](table)
+            atomic_write_bytes(path, lambda handle, text=text: handle.write(text.encode("utf-8")))
+            written.append((path, text))
+    return written

@@ -1,0 +1,101 @@
+"""Tables from a fixed results file (tests/golden/results.jsonl) against golden Markdown and LaTeX.
+
+The results file covers: two seeds (mean ± std), a cell run twice (the later row wins), a HaLP
+variant (λ=0.6), an ablation method, a best-over-evaluations row (†), a method that does not
+pretrain (no cost row), transfer rows and one semi-supervised row per method.
+Set HALP_BENCH_UPDATE_GOLDEN=1 to rewrite the golden files after an intended change.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from halp_bench.results.store import load_results
+from halp_bench.results.tables import TABLES, build_tables, to_latex, to_markdown, write_tables
+
+GOLDEN = Path(__file__).parent / "golden"
+RESULTS = GOLDEN / "results.jsonl"
+UPDATE = os.environ.get("HALP_BENCH_UPDATE_GOLDEN") == "1"
+
+
+def _matches_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file (HALP_BENCH_UPDATE_GOLDEN=1 rewrites it)"
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return {t.name: t for t in build_tables(load_results(RESULTS))}
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_tables_match_golden_markdown_and_latex(tables, name):
+    _matches_golden(f"{name}.md", to_markdown(tables[name]))
+    _matches_golden(f"{name}.tex", to_latex(tables[name]))
+
+
+@pytest.mark.parametrize("name", ["linear", "cost", "ablations"])
+def test_tables_with_paper_match_golden(name):
+    (table,) = build_tables(load_results(RESULTS), (name,), with_paper=True)
+    _matches_golden(f"paper-{name}.md", to_markdown(table))
+    _matches_golden(f"paper-{name}.tex", to_latex(table))
+
+
+def test_what_the_golden_files_show(tables):
+    """The properties the golden files lock in, spelled out."""
+    linear = to_markdown(tables["linear"])
+    assert "| halp         |   **42.5 ± 0.7** |" in linear  # best of the column, mean ± std over 2 seeds
+    assert "**48.0†**" in linear and "† Best test accuracy over evaluations every 2 epochs" in linear
+    assert "halp (λ=0.6)" in linear and "seeds 0, 1" in linear
+    assert "99.0" not in to_markdown(tables["knn"])  # an earlier run of the same cell lost
+    cost = to_markdown(tables["cost"])
+    assert "1.13×" in cost and "1.94×" in cost and "random" not in cost
+    tex = to_latex(tables["linear"])
+    assert r"\textbf{42.5 $\pm$ 0.7}" in tex and r"\textbf{48.0$^\dagger$}" in tex
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"halp ($\lambda$=0.6)" in tex
+
+
+def test_latex_is_plain_ascii_with_balanced_braces():
+    for table in build_tables(load_results(RESULTS), with_paper=True):
+        tex = to_latex(table)
+        assert tex.isascii(), table.name
+        assert tex.count("{") == tex.count("}"), table.name
+        assert tex.count(r"\begin{") == tex.count(r"\end{"), table.name
+
+
+def test_paper_rows_are_labelled_and_missing_cells_are_dashes():
+    (table,) = build_tables(load_results(RESULTS), ("transfer",), with_paper=True)
+    text = to_markdown(table)
+    assert "| halp (paper)     |" in text and "54.8†" in text and "55.4†" in text
+    assert "ntu120/xsub → pku2/xsub" in text
+    assert "published numbers (Shah et al." in text
+    assert "–" in text  # our rows have no NTU numbers, the paper's no synthetic ones
+
+
+def test_no_results_gives_no_tables_but_the_paper_alone_renders():
+    assert build_tables([]) == []
+    names = {t.name for t in build_tables([], with_paper=True)}
+    assert names == {"linear", "knn", "transfer", "cost", "ablations"}  # the paper has no semi-supervised numbers
+
+
+def test_write_tables_writes_each_table_and_format(tmp_path, tables):
+    written = write_tables([tables["knn"]], tmp_path / "tables", ("md", "tex"))
+    assert [p.name for p, _ in written] == ["knn.md", "knn.tex"]
+    assert all(p.read_text(encoding="utf-8") == text for p, text in written)
+
+
+def test_table_command_with_paper(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "halp_bench.cli", "table", "--results", str(RESULTS), "--out", str(tmp_path), "--with-paper"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "moco (paper)" in result.stdout and r"\begin{tabular}" in result.stdout
+    assert {p.name for p in (tmp_path / "tables").iterdir()} == {f"{n}.{f}" for n in TABLES for f in ("md", "tex")}
