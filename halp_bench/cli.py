@@ -102,7 +102,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         outcomes += cells
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
     console.print(f"{counts['ran']} ran, {counts['skipped']} skipped, {counts['failed']} failed")
-    _print_tables(load_results(out / RESULTS_FILE), out, ("md",))
+    _print_tables(load_results(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
     if counts["failed"]:
         sys.exit(1)
 
@@ -135,8 +135,8 @@ def _print_cells(outcomes: list, title: str) -> None:
 
 
 def _print_tables(rows: list, out: Path, formats: tuple[str, ...], names: tuple[str, ...] | None = None,
-                  with_paper: bool = False) -> None:
-    """Build the tables, write them to <out>/tables/ and print them."""
+                  with_paper: bool = False, shown: tuple[str, ...] | None = None) -> None:
+    """Build the tables, write them to <out>/tables/ in `formats` and print those in `shown` (default: all)."""
     from halp_bench.results.tables import TABLES, build_tables, check_formats, write_tables
 
     check_formats(formats)
@@ -145,8 +145,9 @@ def _print_tables(rows: list, out: Path, formats: tuple[str, ...], names: tuple[
         click.echo("(no results for these tables)")
         return
     written = write_tables(tables, out / "tables", formats)
-    for _, text in written:
-        click.echo("\n" + text)
+    for path, text in written:
+        if shown is None or path.suffix[1:] in shown:
+            click.echo("\n" + text)
     console.print(f"[dim]tables written to {out / 'tables'}: {', '.join(p.name for p, _ in written)}[/dim]")
 
 

@@ -62,6 +62,13 @@ def test_what_the_golden_files_show(tables):
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"halp ($\lambda$=0.6)" in tex
 
 
+def test_numbers_keep_their_digits_in_markdown():
+    """tabulate would print a column of plain "20.0" cells as "20"; the decimals must stay."""
+    row = next(r for r in load_results(RESULTS) if r["method"] == "random" and r["protocol"] == "linear")
+    (table,) = build_tables([row], ("linear",))
+    assert "|             20.0 |" in to_markdown(table)
+
+
 def test_latex_is_plain_ascii_with_balanced_braces():
     for table in build_tables(load_results(RESULTS), with_paper=True):
         tex = to_latex(table)

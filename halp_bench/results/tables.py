@@ -360,7 +360,7 @@ def _align(table: Table, column: str) -> str:
 def to_markdown(table: Table) -> str:
     lines = [[f"**{text}**" if bold else text for text, bold in line] for line in _texts(table)]
     frame = pd.DataFrame(lines, columns=[table.first_column, *table.columns])
-    body = frame.to_markdown(index=False, colalign=["left", *(_align(table, col) for col in table.columns)])
+    body = frame.to_markdown(index=False, colalign=["left", *(_align(table, col) for col in table.columns)], disable_numparse=True)
     return "\n\n".join([f"**{table.title}**", body, *table.notes]) + "\n"
 
 
