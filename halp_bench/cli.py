@@ -94,7 +94,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         where = f"{entry.dataset}{'/' + entry.split if entry.split else ''}"
         try:
             cells = run_grid(entry, say=lambda msg: console.print(msg), retrained=retrained)
-        except DataError as exc:
+        except (ConfigError, DataError) as exc:  # in a suite, e.g. a dataset not prepared: the other entries go on
             if not suite:
                 raise
             cells = [CellOutcome("*", s, ",".join(entry.protocols or []), "failed", str(exc)) for s in entry.seeds]

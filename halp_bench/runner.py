@@ -273,7 +273,7 @@ def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None],
         source = main
         try:
             target = stage(TRANSFER_PAIRS[main.dataset], None)
-        except DataError as exc:
+        except (ConfigError, DataError) as exc:  # e.g. not prepared: the other protocols go on
             return f"default transfer target '{TRANSFER_PAIRS[main.dataset]}' is not available ({exc})"
     else:
         return f"no default transfer target for '{main.dataset}'; give --transfer-from SOURCE"

@@ -143,6 +143,14 @@ def test_transfer_without_a_source_is_skipped_with_a_reason(tmp_path):
     assert "give --transfer-from" in outcomes[1].detail
 
 
+def test_a_default_target_that_is_not_prepared_skips_transfer_only(tmp_path, monkeypatch):
+    monkeypatch.setitem(TRANSFER_PAIRS, "tiny-src", "pku2")
+    overrides = [*TINY_OVERRIDES, f"data.data_root={tmp_path / 'no-data'}"]
+    outcomes = run_grid(_spec(tmp_path, methods=["random"], overrides=overrides), say=lambda _: None)
+    assert [(o.protocol, o.status) for o in outcomes] == [("knn", "ran"), ("linear", "ran"), ("transfer", "skipped")]
+    assert "default transfer target 'pku2' is not available" in outcomes[2].detail and "not prepared" in outcomes[2].detail
+
+
 def test_transfer_needs_the_same_encoder_input(tmp_path):
     with pytest.raises(ConfigError, match=r"encoder input differs .*3\*25\*2 = 150.*3\*20\*2 = 120"):
         run_grid(_spec(tmp_path, methods=["random"], dataset="tiny-20-joints", protocols=["transfer"], transfer_from="tiny-src"))
