@@ -26,7 +26,7 @@ def _parse_seeds(value: str) -> list[int]:
     try:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(f"'{value}': expected comma-separated integers, e.g. 0,1,2") from None
+        raise click.BadParameter(f"'{value}': expected comma-separated integers, e.g. 0,1,2", param_hint="'--seeds'") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,11 +57,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Output directory: results.jsonl, runs/, tables/.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
 @click.option("--force", is_flag=True, help="Redo cells already in the results store (and retrain).")
+@click.option("--deterministic", is_flag=True, help="Deterministic kernels (and CUBLAS_WORKSPACE_CONFIG on CUDA): the same seed on the same machine gives identical results rows. May be slower.")
 @click.option("--logger", type=click.Choice(["csv", "tensorboard", "wandb"]), default="csv", show_default=True,
               help="Training log: every run writes runs/<run>/log.csv; tensorboard and wandb are not implemented.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, device, seed, seeds, out, data_root, force,
-        logger, no_progress) -> None:
+        deterministic, logger, no_progress) -> None:
     """Pretrain each method once, evaluate it with every protocol, store rows, print the tables.
 
     Every method is pretrained once per (dataset, split, preset, seed, pretraining settings), in
@@ -84,6 +85,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     spec = RunSpec(
         methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), transfer_from=transfer_from, preset=preset,
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
+        deterministic=deterministic,
     )
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []
@@ -103,8 +105,11 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
     console.print(f"{counts['ran']} ran, {counts['skipped']} skipped, {counts['failed']} failed")
     _print_tables(load_results(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
+    user_errors = dict.fromkeys(o.detail for o in outcomes if o.status == "failed" and o.user_error)
+    for detail in user_errors:  # e.g. a NaN loss: one line each, as for any other user error
+        err_console.print(f"[red]error: {detail}[/red]", highlight=False, soft_wrap=True)
     if counts["failed"]:
-        sys.exit(1)
+        sys.exit(2 if user_errors else 1)
 
 
 def _suite_specs(name: str, spec) -> list:
@@ -277,8 +282,13 @@ def main() -> None:
     except click.exceptions.Abort:
         err_console.print("[red]aborted[/red]")
         sys.exit(130)
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:
         exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # one line, like our own errors, with where to look
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        err_console.print(f"[red]error: {exc.format_message()}{hint}[/red]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except HalpBenchError as exc:
         if debug:

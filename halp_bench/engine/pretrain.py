@@ -12,8 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +27,7 @@ from halp_bench.engine.device import rng_states, set_rng_states
 from halp_bench.engine.loader import BatchLoader
 from halp_bench.engine.meters import PeakMemory, Stopwatch
 from halp_bench.engine.progress import progress_bar
-from halp_bench.errors import CheckpointError, ConfigError, OutputError, TrainingError
+from halp_bench.errors import CheckpointError, ConfigError, TrainingError
 from halp_bench.methods.base import Batch, Method, check_finite
 
 CHECKPOINT_FORMAT = 2
@@ -125,7 +124,7 @@ def pretrain(
         set_rng_states(state["rng"]["global"])
         at = _Position(int(state["epoch"]), int(state["iteration"]), state["rng"]["shuffle"],
                        {k: v.to(device) for k, v in state["epoch_loss_sums"].items()}, float(state["epoch_seconds"]))
-        last_saved = at
+        last_saved = replace(at, loss_sums=dict(at.loss_sums))  # `at` moves on as training does
         history = state["history"]
         result.epoch_times = list(history["epoch_times"])
         result.losses = [dict(d) for d in history["losses"]]
@@ -255,34 +254,16 @@ def _normalise(value: Any) -> Any:
     return list(value) if isinstance(value, (tuple, list)) else value
 
 
-def _csv_text(rows: list[list[Any]]) -> bytes:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerows([[f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v for v in row] for row in rows])
-    return text.getvalue().encode()
-
-
 def write_log(path: Path, result: PretrainResult) -> None:
     """log.csv: one row per finished epoch (epoch, seconds, each loss), rewritten atomically from
     the history, so that it always matches the checkpoint after a resume and a loss that starts
     later (HaLP's term) gets its own column instead of shifting the others."""
     names = list(dict.fromkeys(name for losses in result.losses for name in losses))
-    rows: list[list[Any]] = [["epoch", "seconds", *names]]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["epoch", "seconds", *names])
     for epoch, (seconds, losses) in enumerate(zip(result.epoch_times, result.losses), start=1):
-        rows.append([epoch, f"{seconds:.4f}", *(losses.get(name, "") for name in names)])
-    data = _csv_text(rows)
+        values = (losses.get(name, "") for name in names)
+        writer.writerow([epoch, f"{seconds:.4f}", *(f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v for v in values)])
+    data = text.getvalue().encode()
     atomic_write_bytes(path, lambda handle: handle.write(data))
-
-
-def append_log(path: Path, epoch: int, seconds: float, values: dict[str, float]) -> None:
-    """Append one CSV row (epoch, seconds, each value; a header first if the file is new) in a
-    single O_APPEND write, so that a kill never leaves half a line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        header = [["epoch", "seconds", *values]] if os.fstat(fd).st_size == 0 else []
-        os.write(fd, _csv_text([*header, [epoch, f"{seconds:.4f}", *values.values()]]))
-    except OSError as exc:
-        raise OutputError(path, f"cannot write ({exc.strerror or exc})") from None
-    finally:
-        os.close(fd)
