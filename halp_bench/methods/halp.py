@@ -50,21 +50,25 @@ class PrototypeState(nn.Module):
         self.register_buffer("ready", torch.zeros((), dtype=torch.bool))
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))
         self._generator: torch.Generator | None = None
-        self._pending_state: Tensor | None = None
+        self._pending_state: dict[str, Any] | None = None
 
     def generator(self, device: torch.device) -> torch.Generator:
+        """The hallucination generator on `device`, continuing a restored state of the same device type."""
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device).manual_seed(self.seed)
-            if self._pending_state is not None and device.type == "cpu":
-                self._generator.set_state(self._pending_state)
+            pending = self._pending_state
+            if pending is not None and pending.get("generator") is not None and pending.get("device") == device.type:
+                self._generator.set_state(pending["generator"])
             self._pending_state = None
         return self._generator
 
     def get_extra_state(self) -> Any:
-        return {"generator": self._generator.get_state() if self._generator is not None and self._generator.device.type == "cpu" else None}
+        if self._generator is None:
+            return self._pending_state or {"generator": None, "device": None}
+        return {"generator": self._generator.get_state(), "device": self._generator.device.type}
 
     def set_extra_state(self, state: Any) -> None:
-        self._generator, self._pending_state = None, state.get("generator")
+        self._generator, self._pending_state = None, dict(state)
 
     @torch.no_grad()
     def refresh_if_due(self, queue: KeyQueue, bank: int) -> None:
@@ -103,6 +107,8 @@ class HallucinatedPositives:
             raise ConfigError(f"method.t_sampling '{sampling}': choose one of {', '.join(T_SAMPLINGS)}")
         if m.kmeans_backend not in KMEANS_BACKENDS:
             raise ConfigError(f"method.kmeans_backend '{m.kmeans_backend}': choose one of {', '.join(KMEANS_BACKENDS)}")
+        if not 0.0 <= m.lam <= 1.0 or m.num_positives < 1:
+            raise ConfigError(f"method.lam must be in [0, 1] and method.num_positives >= 1 (got {m.lam}, {m.num_positives})")
         if m.num_prototypes < 2 or m.prototype_queue < m.num_prototypes:
             raise ConfigError("method.num_prototypes must be >= 2 and <= method.prototype_queue")
         if m.prototype_queue > m.queue_size:
