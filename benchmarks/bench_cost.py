@@ -12,7 +12,9 @@ HaLP is measured with its term active from the first step (start_epoch 0).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,29 +32,43 @@ METHODS = ("moco", "halp", "cmd", "halp_cmd")
 PAPER = {"moco": (1.0, 1.0), "halp": (1.13, 1.0), "cmd": (3.0, 1.94), "halp_cmd": (3.32, 1.94)}
 
 
-def measure(size: str, samples: int, epochs: int, device: torch.device) -> dict[str, tuple[float, float]]:
-    """{method: (seconds per epoch, peak MB added)} for one encoder size."""
+def _overrides(size: str, samples: int, epochs: int) -> list[str]:
     overrides = [f"pretrain.epochs={epochs}", "pretrain.milestones=1000", "method.start_epoch=0", f"data.synthetic_samples={samples}"]
     if size == "paper":
         overrides += ["encoder.hidden_size=1024", "encoder.num_layers=3", "encoder.proj_hidden=2048", "encoder.proj_dim=128",
                       "data.frames=64", "augment.min_crop_frames=64"]
-    cfg = make_config("cpu", overrides)
+    return overrides
+
+
+def measure_one(name: str, size: str, samples: int, epochs: int, device_name: str, threads: int) -> tuple[float, float]:
+    """(median seconds per epoch after the first, peak MB added) of one method, in a fresh process
+    so that no other method's allocations are counted."""
+    if threads:
+        torch.set_num_threads(threads)
+    load_plugins()
+    device = resolve_device(device_name)
+    cfg = make_config("cpu", _overrides(size, samples, epochs))
     data = load_dataset(cfg.data)
     train, _ = data.split()
-    # HaLP needs prototype_queue real keys before its term switches on: fill that before timing
+    # HaLP needs prototype_queue real keys before its term switches on: epoch 1 fills that, untimed
     warm_up = -(-cfg.method.prototype_queue // cfg.pretrain.batch_size)
     train = train.subset(np.arange(min(len(train), cfg.pretrain.batch_size * max(warm_up, 2))))
     info = DataInfo(data.in_channels, data.shape[3], get_layout(data.layout))
+    seed_everything(0)
+    method = create_method(name, cfg, info)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = pretrain(name, method, train, cfg, device, Path(tmp), show_progress=False, say=lambda _: None)
+    times = result.epoch_times[1:] or result.epoch_times
+    return float(np.median(times)), result.increase_mb
+
+
+def measure(size: str, samples: int, epochs: int, device: str, threads: int) -> dict[str, tuple[float, float]]:
+    """{method: (seconds per epoch, peak MB added)} for one encoder size, one process per method."""
+    context = multiprocessing.get_context("spawn")
     out = {}
     for name in METHODS:
-        seed_everything(0)
-        method = create_method(name, cfg, info)
-        with tempfile.TemporaryDirectory() as tmp:
-            result = pretrain(name, method, train, cfg, device, Path(tmp), show_progress=False, say=lambda _: None)
-        # the first epoch pays one-off costs (allocation, thread pools): report the later ones
-        times = result.epoch_times[1:] or result.epoch_times
-        out[name] = (float(np.median(times)), result.increase_mb)
-        del method
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            out[name] = pool.submit(measure_one, name, size, samples, epochs, device, threads).result()
     return out
 
 
@@ -74,14 +90,11 @@ def main() -> None:
     parser.add_argument("--paper-size", action="store_true", help="also measure the paper's 3x1024 BiGRU (slow on CPU)")
     parser.add_argument("--paper-epochs", type=int, default=2)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    load_plugins()
     device = resolve_device(args.device)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    report("cpu preset (1x128 BiGRU, 32 frames, batch 64)", measure("cpu", 1800, args.epochs, device))
+    print(f"device {device}, torch {torch.__version__}, {args.threads or torch.get_num_threads()} threads, one process per method")
+    report("cpu preset (1x128 BiGRU, 16 frames, batch 64)", measure("cpu", 1800, args.epochs, args.device, args.threads))
     if args.paper_size:
-        report("paper (3x1024 BiGRU, 64 frames, batch 64)", measure("paper", 1800, args.paper_epochs, device))
+        report("paper (3x1024 BiGRU, 64 frames, batch 64)", measure("paper", 1800, args.paper_epochs, args.device, args.threads))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ from halp_bench.hallucination import geodesic_inertia, geomstats_kmeans, halluci
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--device", default="cpu", help="torch device for the torch code (default: cpu)")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per method (0: skip; default 20)")
+    parser.add_argument("--batch", type=int, default=64, help="training-step batch (default 64)")
+    parser.add_argument("--frames", type=int, default=16, help="training-step frames (default 16)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
     parser.add_argument("--seeds", type=int, default=10, help="k-means problems / seeds (default: 10)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (default: 5)")
@@ -120,6 +123,54 @@ def bench_hallucinate(args: argparse.Namespace, device: torch.device) -> None:
         print(f"  {mode:8s}: {fastest:7.3f} ms ({median:7.3f}), kept {keep.float().mean():.3f}")
 
 
+def bench_training_step(args: argparse.Namespace, device: torch.device) -> None:
+    """Training step of `halp` over `moco` at the paper's hallucination settings (G=100, N=20,
+    K=256, refresh every 5 iterations, term active from the first step, queue 16384 of real keys),
+    steps interleaved so both see the same machine load; the mean over a multiple of the refresh
+    period includes the k-means refreshes. Paper: 1.13x time per epoch."""
+    from halp_bench.config import make_config
+    from halp_bench.methods.base import Batch, DataInfo, create_method
+    from halp_bench.registry import load_plugins
+    from halp_bench.skeleton import NTU25
+
+    load_plugins()
+    sizes = {
+        "small projection (BiGRU 1x128, head 256->256->64)": ["encoder.hidden_size=128", "encoder.proj_hidden=256", "encoder.proj_dim=64"],
+        "paper projection (BiGRU 1x1024, head 2048->2048->128)": ["encoder.hidden_size=1024", "encoder.proj_hidden=2048", "encoder.proj_dim=128"],
+    }
+    common = ["encoder.num_layers=1", "method.queue_size=16384", "method.start_epoch=0", "method.prototype_refresh=5",
+              "method.num_positives=100", "method.num_prototypes=20", "method.prototype_queue=256", "method.mu=1",
+              f"data.frames={args.frames}", f"device={device.type}"]
+    print(f"\n## training step, halp vs moco (batch {args.batch}, {args.frames} frames, {args.steps} steps each, interleaved)")
+    print("| encoder | moco ms/step | halp ms/step | halp / moco |")
+    print("|---|---|---|---|")
+    for label, overrides in sizes.items():
+        cfg = make_config("cpu", [*common, *overrides])
+        info = DataInfo(in_channels=150, num_joints=25, layout=NTU25)
+        methods = {}
+        for name in ("moco", "halp"):
+            torch.manual_seed(0)
+            method = create_method(name, cfg, info).to(device)
+            method.queue.filled.fill_(method.queue.size)  # hallucination active from the first step
+            methods[name] = (method, torch.optim.SGD(method.parameters(), lr=0.01, momentum=0.9))
+        g = torch.Generator(device=device).manual_seed(0)
+        x = torch.randn(args.batch, 3, args.frames, 25, 2, generator=g, device=device)
+        times: dict[str, list[float]] = {name: [] for name in methods}
+        for step in range(args.steps + 5):
+            for name, (method, optimizer) in methods.items():
+                _sync(device)
+                start = time.perf_counter()
+                losses = method.training_step(Batch(x, x.flip(2), epoch=0, iteration=step))
+                optimizer.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                optimizer.step()
+                _sync(device)
+                if step >= 5:  # warm-up steps are not timed
+                    times[name].append(time.perf_counter() - start)
+        moco_ms, halp_ms = (1000 * statistics.fmean(times[n]) for n in ("moco", "halp"))
+        print(f"| {label} | {moco_ms:.1f} | {halp_ms:.1f} | {halp_ms / moco_ms:.3f}x |")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -129,8 +180,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{os.cpu_count()} CPUs, load average {load}")
     bench_kmeans(args, device)
     bench_hallucinate(args, device)
-    # ---- Extension point: further sections (e.g. the HaLP vs MoCo training-step comparison) are
-    # ---- added here as `bench_<name>(args, device)` functions, with their options in parse_args().
+    if args.steps:
+        bench_training_step(args, device)
 
 
 if __name__ == "__main__":

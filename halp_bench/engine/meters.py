@@ -1,12 +1,15 @@
 """Peak memory of one grid cell (not of the whole process) and wall-time per epoch.
 
 CUDA: `max_memory_allocated` after a reset. CPU on Linux: the kernel's resident high-water mark
-(VmHWM), reset at the start of the cell by writing 5 to /proc/self/clear_refs; where that is not
+(VmHWM), reset at the start of the cell (after returning freed heap to the OS) by writing 5 to
+/proc/self/clear_refs; where that is not
 possible, a background thread samples the resident size every few milliseconds.
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import threading
 import time
 from pathlib import Path
@@ -34,6 +37,16 @@ def _reset_hwm() -> bool:
     return _status_kb("VmHWM") is not None
 
 
+def _release_free_heap() -> None:
+    """Return freed heap pages to the OS (glibc `malloc_trim`), so that memory an earlier cell
+    freed but the allocator kept resident is not counted as this cell's."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the measurement is only less tight
+        pass
+
+
 class PeakMemory:
     """Use as a context manager around one cell; then read `peak_mb` and `increase_mb`."""
 
@@ -51,6 +64,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.start_mb = torch.cuda.memory_allocated(self.device) / 2**20
         else:
+            _release_free_heap()
             self.start_mb = (_status_kb("VmRSS") or 0) / 1024
             if not _reset_hwm():
                 self._sampling = True
