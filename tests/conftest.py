@@ -32,6 +32,15 @@ def _plugins() -> None:
 
 
 @pytest.fixture
+def one_thread():
+    """Single-threaded torch: steadier in-process runs on a shared 2-core CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tiny_cfg() -> RunConfig:
     return make_config("cpu", TINY_OVERRIDES)
 

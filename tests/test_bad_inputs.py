@@ -170,12 +170,6 @@ def cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
     return info.value.code, out, err
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -211,12 +211,6 @@ def test_sigkill_mid_checkpoint_write_then_rerun_gives_identical_results(workdir
 # --- in-process: many interruption points, determinism, NaN -----------------------------------
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module", autouse=True)

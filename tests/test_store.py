@@ -66,3 +66,12 @@ def test_an_output_directory_that_cannot_be_written_is_one_clear_error(tmp_path)
         append_result(tmp_path / "file" / "results.jsonl", {"i": 0})
     ensure_output_dir(tmp_path / "new" / "out")
     assert (tmp_path / "new" / "out").is_dir() and not list((tmp_path / "new" / "out").iterdir())
+
+
+def test_a_foreign_non_empty_output_directory_is_refused_unless_forced(tmp_path):
+    (tmp_path / "thesis.tex").write_text("mine")
+    with pytest.raises(OutputError, match="not empty and holds no halp-bench results"):
+        ensure_output_dir(tmp_path)
+    ensure_output_dir(tmp_path, force=True)
+    (tmp_path / "results.jsonl").write_text("")
+    ensure_output_dir(tmp_path)  # an earlier output is fine

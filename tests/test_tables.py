@@ -9,6 +9,7 @@ Set HALP_BENCH_UPDATE_GOLDEN=1 to rewrite the golden files after an intended cha
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,15 @@ def test_table_command_with_paper(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "moco (paper)" in result.stdout and r"\begin{tabular}" in result.stdout
     assert {p.name for p in (tmp_path / "tables").iterdir()} == {f"{n}.{f}" for n in TABLES for f in ("md", "tex")}
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_tables_compile_in_a_booktabs_article(tmp_path):
+    """Every golden LaTeX table (ours and --with-paper) compiles in a standard article with booktabs."""
+    body = "\n".join(rf"\input{{{path}}}" for path in sorted(GOLDEN.glob("*.tex")))
+    doc = tmp_path / "doc.tex"
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=1cm]{geometry}\n"
+                   "\\begin{document}\n" + body + "\n\\end{document}\n")
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:]

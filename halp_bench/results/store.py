@@ -36,11 +36,18 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def ensure_output_dir(path: Path) -> None:
+OUTPUT_MARKERS = (RESULTS_FILE, "runs", "tables")  # what makes a directory a halp-bench output
+
+
+def ensure_output_dir(path: Path, force: bool = False) -> None:
     """Create `path` and prove it writable before any work starts, so that a bad `--out` (a file,
-    a path under a file, a read-only or full disk) costs one clear line, not an epoch of training."""
+    a path under a file, a read-only or full disk) costs one clear line, not an epoch of training.
+    A non-empty directory that is not a halp-bench output is refused unless `force`: a typo in
+    `--out` must not scatter run folders among someone's other files."""
     if path.exists() and not path.is_dir():
         raise OutputError(path, "the output directory (--out) is a file, not a directory")
+    if path.is_dir() and not force and any(path.iterdir()) and not any((path / m).exists() for m in OUTPUT_MARKERS):
+        raise OutputError(path, "the output directory (--out) is not empty and holds no halp-bench results; choose another or use --force")
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
