@@ -76,3 +76,31 @@ def test_bone_hand_computed_and_official_list():
     assert torch.equal(b[:, 20], torch.zeros(3))  # (21, 21): the zero bone
     assert torch.equal(b[:, 22], torch.tensor([15.0, 150.0, 1500.0]))  # joint 23 minus joint 8
     assert bone(torch.randn(2, 3, 4, 20, 1), KINECT_V1_20).shape == (2, 3, 4, 20, 1)
+
+
+def test_eval_stream_selects_one_stream_or_the_ensemble(tiny_cfg):
+    import pytest
+    import torch.nn.functional as F
+
+    from halp_bench.config import apply_override
+    from halp_bench.errors import ConfigError
+    from halp_bench.methods.base import DataInfo, create_method
+
+    info = DataInfo(in_channels=150, num_joints=25, layout=NTU25)
+    torch.manual_seed(0)
+    method = create_method("cmd", tiny_cfg, info).eval()
+    x = torch.randn(3, 3, 8, 25, 2)
+    assert method.encoder_for_eval() is method.encoders_q["joint"]
+    apply_override(tiny_cfg, "eval.stream=motion")
+    assert torch.allclose(method.encoder_for_eval().features(x), method.encoders_q["motion"].features(motion(x)))
+    apply_override(tiny_cfg, "eval.stream=ensemble")
+    expected = torch.stack([
+        F.normalize(method.encoders_q["joint"].features(x), dim=1),
+        F.normalize(method.encoders_q["motion"].features(motion(x)), dim=1),
+        F.normalize(method.encoders_q["bone"].features(bone(x, NTU25)), dim=1),
+    ]).mean(dim=0)
+    assert torch.allclose(method.encoder_for_eval().features(x), expected, atol=1e-6)
+    moco = create_method("moco", tiny_cfg, info)
+    apply_override(tiny_cfg, "eval.stream=bone")
+    with pytest.raises(ConfigError, match="trains only the joint stream"):
+        moco.encoder_for_eval()
