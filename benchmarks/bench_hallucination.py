@@ -32,8 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--device", default="cpu", help="torch device for the torch code (default: cpu)")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per method (0: skip; default 20)")
-    parser.add_argument("--batch", type=int, default=64, help="training-step batch (default 64)")
-    parser.add_argument("--frames", type=int, default=16, help="training-step frames (default 16)")
+    parser.add_argument("--step-batch", type=int, default=64, help="training-step batch (default 64)")
+    parser.add_argument("--step-frames", type=int, default=16, help="training-step frames (default 16)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default: 1)")
     parser.add_argument("--seeds", type=int, default=10, help="k-means problems / seeds (default: 10)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (default: 5)")
@@ -140,8 +140,8 @@ def bench_training_step(args: argparse.Namespace, device: torch.device) -> None:
     }
     common = ["encoder.num_layers=1", "method.queue_size=16384", "method.start_epoch=0", "method.prototype_refresh=5",
               "method.num_positives=100", "method.num_prototypes=20", "method.prototype_queue=256", "method.mu=1",
-              f"data.frames={args.frames}", f"device={device.type}"]
-    print(f"\n## training step, halp vs moco (batch {args.batch}, {args.frames} frames, {args.steps} steps each, interleaved)")
+              f"data.frames={args.step_frames}", f"device={device.type}"]
+    print(f"\n## training step, halp vs moco (batch {args.step_batch}, {args.step_frames} frames, {args.steps} steps each, interleaved)")
     print("| encoder | moco ms/step | halp ms/step | halp / moco |")
     print("|---|---|---|---|")
     for label, overrides in sizes.items():
@@ -154,7 +154,7 @@ def bench_training_step(args: argparse.Namespace, device: torch.device) -> None:
             method.queue.filled.fill_(method.queue.size)  # hallucination active from the first step
             methods[name] = (method, torch.optim.SGD(method.parameters(), lr=0.01, momentum=0.9))
         g = torch.Generator(device=device).manual_seed(0)
-        x = torch.randn(args.batch, 3, args.frames, 25, 2, generator=g, device=device)
+        x = torch.randn(args.step_batch, 3, args.step_frames, 25, 2, generator=g, device=device)
         times: dict[str, list[float]] = {name: [] for name in methods}
         for step in range(args.steps + 5):
             for name, (method, optimizer) in methods.items():
