@@ -52,6 +52,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="Recipe: `paper` (the published one) or `cpu` (minutes on a laptop). `auto`: cpu for the built-in synthetic data, paper otherwise.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. --set method.temperature=0.1 (repeatable).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
+@click.option("--precision", type=click.Choice(["32", "bf16", "16-mixed"]), default=None,
+              help="Pretraining precision (default 32): bf16 autocast (CPU and GPU) or 16-mixed (float16 with a gradient "
+                   "scaler, CUDA only); losses and hallucination stay in float32. Part of the settings: its cells are separate.")
 @click.option("--seed", type=int, default=None, help="One seed (default 0).")
 @click.option("--seeds", default=None, help="Several seeds, e.g. 0,1,2 (each repeats every cell).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Output directory: results.jsonl, runs/, tables/.")
@@ -61,8 +64,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--logger", type=click.Choice(["csv", "tensorboard", "wandb"]), default="csv", show_default=True,
               help="Training log: every run writes runs/<run>/log.csv; tensorboard and wandb are not implemented.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, device, seed, seeds, out, data_root, force,
-        deterministic, logger, no_progress) -> None:
+def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, device, precision, seed, seeds, out, data_root,
+        force, deterministic, logger, no_progress) -> None:
     """Pretrain each method once, evaluate it with every protocol, store rows, print the tables.
 
     Every method is pretrained once per (dataset, split, preset, seed, pretraining settings), in
@@ -70,7 +73,9 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     <out>/results.jsonl are skipped (--force redoes them). Transfer pretrains on a source and
     fine-tunes on a target (see --transfer-from); its rows have the target as dataset and the
     source in `transfer_from`. The tables are printed and written to <out>/tables/.
+    Under torchrun every process trains its share of each global batch; rank 0 alone prints and writes.
     """
+    from halp_bench.engine.distributed import is_main_process
     from halp_bench.results.store import RESULTS_FILE, load_results
     from halp_bench.runner import CellOutcome, RunSpec, run_grid
 
@@ -82,6 +87,9 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     seed_list = _parse_seeds(seeds) if seeds else [seed if seed is not None else 0]
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
+    if precision is not None:
+        overrides = (*overrides, f"precision={precision}")
+    main = is_main_process()
     spec = RunSpec(
         methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), transfer_from=transfer_from, preset=preset,
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
@@ -92,19 +100,22 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     for entry in _suite_specs(suite, spec) if suite else [spec]:
         if entry.preset == "auto":
             entry.preset = "cpu" if entry.dataset.startswith("synthetic") else "paper"
-            console.print(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
+            if main:
+                console.print(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
         where = f"{entry.dataset}{'/' + entry.split if entry.split else ''}"
         try:
-            cells = run_grid(entry, say=lambda msg: console.print(msg), retrained=retrained)
+            cells = run_grid(entry, say=lambda msg: console.print(msg) if main else None, retrained=retrained)
         except (ConfigError, DataError) as exc:  # in a suite, e.g. a dataset not prepared: the other entries go on
             if not suite:
                 raise
             cells = [CellOutcome("*", s, ",".join(entry.protocols or []), "failed", str(exc)) for s in entry.seeds]
-        _print_cells(cells, f"cells: {where}" + (f" (from {entry.transfer_from})" if entry.transfer_from else ""))
+        if main:
+            _print_cells(cells, f"cells: {where}" + (f" (from {entry.transfer_from})" if entry.transfer_from else ""))
         outcomes += cells
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
-    console.print(f"{counts['ran']} ran, {counts['skipped']} skipped, {counts['failed']} failed")
-    _print_tables(load_results(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
+    if main:
+        console.print(f"{counts['ran']} ran, {counts['skipped']} skipped, {counts['failed']} failed")
+        _print_tables(load_results(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
     user_errors = dict.fromkeys(o.detail for o in outcomes if o.status == "failed" and o.user_error)
     for detail in user_errors:  # e.g. a NaN loss: one line each, as for any other user error
         err_console.print(f"[red]error: {detail}[/red]", highlight=False, soft_wrap=True)

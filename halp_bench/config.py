@@ -112,6 +112,8 @@ class RunConfig:
     device: str = "auto"
     checkpoint_every: int = 10  # epochs (0 = only at the end)
     checkpoint_every_iters: int = 0  # iterations, for long epochs (0 = off)
+    precision: str = "32"  # pretraining: 32 | bf16 | 16-mixed (engine/precision.py)
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -29,6 +29,7 @@ import halp_bench
 from halp_bench.config import RunConfig, flat_items, make_config
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
+from halp_bench.engine import distributed
 from halp_bench.engine.checkpoint import atomic_write_bytes
 from halp_bench.engine.device import device_name, deterministic_mode, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain, pretrain_signature
@@ -186,7 +187,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
             stages[(dataset, split)] = Stage(dataset, name, data, train, test, info)
         return stages[(dataset, split)]
 
-    device = resolve_device(make_config(spec.preset, [*spec.overrides, f"device={spec.device}"]).device)
+    device = distributed.setup(resolve_device(make_config(spec.preset, [*spec.overrides, f"device={spec.device}"]).device))
+    world = distributed.info()
     main = stage(spec.dataset, spec.split)
     plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
     results_path = Path(spec.out) / RESULTS_FILE
@@ -246,6 +248,11 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                         "peak_memory_mb": result.peak_mb,
                         "peak_memory_increase_mb": result.increase_mb,
                         "final_loss": result.losses[-1] if result.losses else {},
+                        "processes": world.world_size,
+                        "batch_per_process": pre_cfg.pretrain.batch_size // world.world_size,
+                        "effective_batch": pre_cfg.pretrain.batch_size,
+                        "lr": pre_cfg.pretrain.lr,
+                        "precision": pre_cfg.precision,
                     },
                     "settings": settings_summary(cfg),
                     "config": cfg.to_dict(),
@@ -258,7 +265,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                     "started": started_at,
                     "finished": _now(),
                 }
-                append_result(results_path, row)
+                if world.is_main:
+                    append_result(results_path, row)
                 detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
                 outcomes.append(CellOutcome(method_name, seed, protocol, "ran", detail, metrics=metrics))
     return outcomes
@@ -296,7 +304,7 @@ def pretrain_cell(
             return method, PretrainResult(epochs=0)
         if spec.force and run_dir not in retrained:
             retrained.add(run_dir)
-            for name in ("checkpoint.pt", "log.csv", MONITOR_FILE):
+            for name in ("checkpoint.pt", "log.csv", MONITOR_FILE) if distributed.info().is_main else ():
                 (run_dir / name).unlink(missing_ok=True)
         monitor = knn_monitor(method, stage, cfg, device, run_dir / MONITOR_FILE) if cfg.eval.monitor_every > 0 else None
         started = time.perf_counter()
@@ -311,7 +319,8 @@ def pretrain_cell(
         raise
     except Exception as exc:  # one broken cell must not cost the others
         trace = traceback.format_exc().encode()
-        atomic_write_bytes(run_dir / "error.log", lambda handle: handle.write(trace))
+        if distributed.info().is_main:
+            atomic_write_bytes(run_dir / "error.log", lambda handle: handle.write(trace))
         return f"pretraining failed: {type(exc).__name__}: {exc}"
 
 
@@ -322,7 +331,7 @@ def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.devi
     ctx = ProtocolContext(cfg=cfg, device=device, show_progress=False)
 
     def check(epoch: int) -> None:
-        if epoch % cfg.eval.monitor_every == 0:
+        if epoch % cfg.eval.monitor_every == 0 and distributed.info().is_main:
             top1 = PROTOCOLS.get("knn")(method.encoder_for_eval(), stage.train, stage.test, ctx)["top1"]
             new = not path.exists()
             with path.open("a") as handle:

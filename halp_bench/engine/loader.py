@@ -13,10 +13,16 @@ import torch
 from torch import Tensor
 
 from halp_bench.datasets.base import SkeletonSubset
+from halp_bench.errors import ConfigError
 
 
 class BatchLoader:
-    """Yields (x (B,C,T,V,M), lengths (B,), labels (B,)) tensors on `device`."""
+    """Yields (x (B,C,T,V,M), lengths (B,), labels (B,)) tensors on `device`.
+
+    With `world_size` > 1 (DistributedSampler's role) every rank draws the same permutation from
+    the shared seed and takes its disjoint slice of each global batch of `batch_size`: the epoch,
+    its length and a resume position mean the same on every rank and in one process.
+    """
 
     def __init__(
         self,
@@ -27,9 +33,15 @@ class BatchLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         generator: torch.Generator | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         self.subset, self.batch_size, self.device = subset, batch_size, device
         self.shuffle, self.drop_last, self.generator = shuffle, drop_last, generator
+        self.rank, self.world_size = rank, world_size
+        if world_size > 1 and (batch_size % world_size or not drop_last or len(subset) < batch_size):
+            raise ConfigError(f"{world_size} processes: the global batch ({batch_size}) must be a multiple of the number of "
+                              f"processes and at most the {len(subset)} training samples, with drop_last")
         if drop_last and len(subset) < batch_size:
             self.drop_last = False  # a tiny dataset still yields one (smaller) batch
 
@@ -59,6 +71,9 @@ class BatchLoader:
         order = self._order()
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         batches = batches[start : len(self)]
+        if self.world_size > 1:
+            per_rank = self.batch_size // self.world_size
+            batches = [b[self.rank * per_rank : (self.rank + 1) * per_rank] for b in batches]
         if not batches:
             return
         with ThreadPoolExecutor(max_workers=1) as pool:

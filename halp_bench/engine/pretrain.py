@@ -22,10 +22,12 @@ from torch import Tensor
 from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.transforms import pretrain_view
+from halp_bench.engine import distributed
 from halp_bench.engine.checkpoint import atomic_write_bytes, load_checkpoint, remove_temporaries, save_checkpoint
 from halp_bench.engine.device import rng_states, set_rng_states
 from halp_bench.engine.loader import BatchLoader
 from halp_bench.engine.meters import PeakMemory, Stopwatch
+from halp_bench.engine.precision import Precision
 from halp_bench.engine.progress import progress_bar
 from halp_bench.errors import CheckpointError, ConfigError, TrainingError
 from halp_bench.methods.base import Batch, Method, check_finite
@@ -34,7 +36,7 @@ CHECKPOINT_FORMAT = 2
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "log.csv"
 # Settings that change what pretraining computes; a checkpoint made with others is not resumed.
-PRETRAIN_SECTIONS = ("seed", "encoder", "data", "augment", "method", "pretrain")
+PRETRAIN_SECTIONS = ("seed", "precision", "sync_batchnorm", "encoder", "data", "augment", "method", "pretrain")
 
 
 @dataclass
@@ -96,6 +98,8 @@ def pretrain(
     with a TrainingError that names the epoch; the last checkpoint on disk is then still a good one.
     `on_epoch_end(epoch)` (1-based) runs after each epoch's log and checkpoint, outside the timed
     part, e.g. the runner's kNN monitor; it must not draw from the training generators.
+    Under torchrun (engine/distributed.py) each rank trains on its slice of every global batch of
+    `cfg.pretrain.batch_size`; rank 0 alone writes the checkpoint and the log.
     """
     epochs = cfg.pretrain.epochs
     every_epochs, every_iters = cfg.checkpoint_every, cfg.checkpoint_every_iters
@@ -103,12 +107,18 @@ def pretrain(
         raise ConfigError(f"checkpoint_every={every_epochs}, checkpoint_every_iters={every_iters}: expected counts >= 0 (0 = off)")
     result = PretrainResult(epochs=epochs)
     method.to(device)
+    where = distributed.info()
+    precision = Precision(cfg.precision, device)
+    distributed.prepare(method, cfg.sync_batchnorm)
     optimizer, scheduler = make_optimizer(method, cfg)
-    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
-    augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    loader = BatchLoader(train, cfg.pretrain.batch_size, device, shuffle=True, drop_last=True, generator=shuffle_gen)
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
+    augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1_000_003 * where.rank)
+    loader = BatchLoader(train, cfg.pretrain.batch_size, device, shuffle=True, drop_last=True, generator=shuffle_gen,
+                         rank=where.rank, world_size=where.world_size)
     ckpt_path = run_dir / CHECKPOINT_FILE
-    remove_temporaries(ckpt_path)
+    if where.is_main:
+        remove_temporaries(ckpt_path)
+    distributed.barrier()  # no rank looks for the checkpoint while rank 0 tidies
     at = _Position(shuffle_state=shuffle_gen.get_state())
     last_saved: _Position | None = None
     earlier_peak = earlier_increase = 0.0  # memory of the processes that ran earlier parts
@@ -120,8 +130,11 @@ def pretrain(
         method.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        augment_gen.set_state(state["rng"]["augment"])
-        set_rng_states(state["rng"]["global"])
+        precision.load_state_dict(state.get("grad_scaler", {}))
+        ranks = state.get("rng_ranks") or [state["rng"]]  # each rank's generators (one in a single process)
+        own = ranks[where.rank] if len(ranks) == where.world_size else state["rng"]  # another world size: not bit-exact
+        augment_gen.set_state(own["augment"])
+        set_rng_states(own["global"])
         at = _Position(int(state["epoch"]), int(state["iteration"]), state["rng"]["shuffle"],
                        {k: v.to(device) for k, v in state["epoch_loss_sums"].items()}, float(state["epoch_seconds"]))
         last_saved = replace(at, loss_sums=dict(at.loss_sums))  # `at` moves on as training does
@@ -132,15 +145,21 @@ def pretrain(
         result.resumed_from = at.epoch
         if at.epoch < epochs:
             say(f"resuming {method_name} from epoch {at.epoch} of {epochs}, iteration {at.iteration} of {len(loader)} ({ckpt_path})")
-        write_log(run_dir / LOG_FILE, result)  # drop epochs logged after this checkpoint was written
+        if where.is_main:
+            write_log(run_dir / LOG_FILE, result)  # drop epochs logged after this checkpoint was written
 
+    step_fn = distributed.training_step_fn(method)  # after loading: DDP starts from rank 0's weights
     frames = cfg.data.frames
     watch = Stopwatch(device)
-    with PeakMemory(device) as memory, progress_bar(show_progress) as bar:
+    with PeakMemory(device) as memory, progress_bar(show_progress and where.is_main) as bar:
 
         def save(position: _Position) -> None:
             nonlocal last_saved
             _check_finite_state(method, method_name, position, last_saved, ckpt_path)
+            generators = distributed.gather_objects({"augment": augment_gen.get_state(), "global": rng_states()})
+            if not where.is_main:
+                last_saved = position
+                return
             save_checkpoint(
                 {
                     "format": CHECKPOINT_FORMAT,
@@ -151,7 +170,9 @@ def pretrain(
                     "model": method.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "rng": {"shuffle": position.shuffle_state, "augment": augment_gen.get_state(), "global": rng_states()},
+                    "rng": {"shuffle": position.shuffle_state, **generators[0]},
+                    **({"rng_ranks": generators} if where.world_size > 1 else {}),
+                    "grad_scaler": precision.state_dict(),
                     "epoch_loss_sums": {k: v.detach().cpu() for k, v in position.loss_sums.items()},
                     "epoch_seconds": position.seconds,
                     "history": {
@@ -179,14 +200,18 @@ def pretrain(
                     epoch=epoch,
                     iteration=iteration,
                 )
-                losses = method.training_step(batch)
+                with precision.autocast():
+                    losses = step_fn(batch)
                 try:
                     check_finite(losses)
+                    problem = ""
                 except FloatingPointError as exc:
-                    raise TrainingError(f"{method_name}: {exc} at epoch {epoch + 1}, iteration {iteration}; {_kept(last_saved, ckpt_path)}") from None
+                    problem = str(exc)
+                if distributed.any_rank(bool(problem), device):  # all ranks stop together
+                    raise TrainingError(f"{method_name}: {problem or 'a loss is not finite on another rank'} at epoch {epoch + 1}, "
+                                        f"iteration {iteration}; {_kept(last_saved, ckpt_path)}")
                 optimizer.zero_grad(set_to_none=True)
-                losses["loss"].backward()
-                optimizer.step()
+                precision.backward_and_step(losses["loss"], optimizer)
                 for name, value in losses.items():  # summed on the device: no sync per step
                     at.loss_sums[name] = at.loss_sums[name] + value.detach() if name in at.loss_sums else value.detach().clone()
                 at.iteration = iteration + 1
@@ -199,8 +224,9 @@ def pretrain(
                     watch.start()
             scheduler.step()
             result.epoch_times.append(at.seconds + watch.elapsed())
-            result.losses.append({k: float(v) / max(len(loader), 1) for k, v in at.loss_sums.items()})
-            write_log(run_dir / LOG_FILE, result)
+            result.losses.append({k: float(v) / max(len(loader), 1) for k, v in distributed.mean_over_ranks(at.loss_sums).items()})
+            if where.is_main:
+                write_log(run_dir / LOG_FILE, result)
             step = (epoch + 1) * len(loader)
             if (every_epochs and (epoch + 1) % every_epochs == 0) or epoch + 1 == epochs or (every_iters and step % every_iters == 0):
                 save(_Position(epoch + 1, 0, shuffle_gen.get_state()))
@@ -244,8 +270,8 @@ def check_compatible(state: dict[str, Any], method_name: str, cfg: RunConfig, pa
         for key, value in ours[section].items()
         if _normalise(theirs.get(section, {}).get(key)) != _normalise(value)
     ]
-    if not isinstance(ours["seed"], dict) and theirs.get("seed") != ours["seed"]:
-        diffs.append(f"seed: checkpoint {theirs.get('seed')} vs now {ours['seed']}")
+    diffs += [f"{key}: checkpoint {theirs.get(key)!r} vs now {value!r}" for key, value in ours.items()
+              if not isinstance(value, dict) and theirs.get(key) != value]
     if diffs:
         raise CheckpointError(path, "was made with other pretraining settings (" + "; ".join(diffs[:4]) + "); use another --out or --force")
 

@@ -8,6 +8,8 @@ from torch import Tensor, nn
 from halp_bench.config import RunConfig
 from halp_bench.datasets.modalities import modality
 from halp_bench.encoders import SequenceEncoder, build_encoder
+from halp_bench.engine.distributed import gather_keys
+from halp_bench.engine.precision import full_precision
 from halp_bench.methods.base import Batch, DataInfo, Method
 from halp_bench.methods.components import KeyQueue, ema_update, info_nce_from_similarities, make_key_encoder
 from halp_bench.methods.stream_encoders import eval_encoder
@@ -50,7 +52,14 @@ class MoCo(Method):
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         self.update_key_encoders()
-        q, k = self.embed(batch)
+        q, k = self.embed(batch)  # in the engine's precision (autocast)
+        with full_precision(batch.view_q):  # losses, queue and hallucination math in float32
+            return self.contrastive_losses(
+                {s: v.float() for s, v in q.items()}, {s: v.float() for s, v in k.items()}, batch
+            )
+
+    def contrastive_losses(self, q: Streams, k: Streams, batch: Batch) -> dict[str, Tensor]:
+        """Every term from the embeddings; the batch's keys (all ranks' under DDP) are enqueued."""
         queues = {s: self.queue.read(i) for i, s in enumerate(self.streams)}
         student = {s: q[s] @ queues[s].t() for s in self.streams}  # (B, K) cosines, computed once
         temperature = self.cfg.method.temperature
@@ -59,7 +68,7 @@ class MoCo(Method):
             for s in self.streams
         }
         losses.update(self.queue_losses(k, queues, student))
-        self.queue.push(*(k[s] for s in self.streams))
+        self.queue.push(*(gather_keys(k[s]) for s in self.streams))
         losses.update(self.extra_losses(q, k, batch))
         losses["loss"] = torch.stack(list(losses.values())).sum()
         return losses
