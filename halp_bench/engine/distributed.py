@@ -12,6 +12,7 @@ generators are the same everywhere (tests/test_ddp.py compares them). Rank 0 alo
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -99,7 +100,8 @@ def training_step_fn(method: nn.Module) -> Callable[[Any], dict[str, Tensor]]:
     every rank computes the same ones."""
     if not active():
         return method.training_step
-    return DistributedDataParallel(_Step(method), broadcast_buffers=False)
+    newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters  # newer torch renamed it
+    return DistributedDataParallel(_Step(method), **{"forward_sync_buffers" if newer else "broadcast_buffers": False})
 
 
 @torch.no_grad()

@@ -1,0 +1,83 @@
+"""Data-parallel scaling: the same pretraining (global batch fixed) in 1 and in 2 processes.
+
+    python benchmarks/bench_ddp.py                        # gloo on CPU, moco, cpu preset encoder
+    python benchmarks/bench_ddp.py --methods moco,halp --epochs 3 --threads 1
+    python benchmarks/bench_ddp.py --device cuda          # NCCL, one GPU per process
+
+Each process runs the engine's `pretrain` (loader shards, DDP gradients, gathered keys) on the
+synthetic data with `--threads` torch threads (CPU), so two processes use twice the cores of one.
+Printed: samples/s over the timed epochs (the first epoch is warm-up), and the scaling
+efficiency = samples/s with 2 processes / (2 x samples/s with 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+
+from halp_bench.config import make_config
+from halp_bench.datasets.catalog import load_dataset
+from halp_bench.engine import distributed
+from halp_bench.engine.device import device_name, resolve_device, seed_everything
+from halp_bench.engine.pretrain import pretrain
+from halp_bench.methods.base import DataInfo, create_method
+from halp_bench.registry import load_plugins
+from halp_bench.skeleton import get_layout
+
+
+def _worker(rank: int, world: int, port: int, args: argparse.Namespace, out: mp.Queue) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(args.threads)
+    load_plugins()
+    cfg = make_config("cpu", [f"pretrain.epochs={args.epochs}", "pretrain.milestones=1000", "method.start_epoch=0",
+                              f"data.synthetic_samples={args.samples}", "checkpoint_every=0"])
+    device = distributed.setup(resolve_device(args.device))
+    data = load_dataset(cfg.data)
+    train, _ = data.split(data.default_split)
+    info = DataInfo(in_channels=data.in_channels, num_joints=data.shape[3], layout=get_layout(data.layout))
+    for name in args.methods.split(","):
+        seed_everything(cfg.seed)
+        method = create_method(name, cfg, info)
+        with tempfile.TemporaryDirectory() as run_dir:
+            result = pretrain(name, method, train, cfg, device, Path(run_dir), show_progress=False, say=lambda _: None)
+        timed = result.epoch_times[1:]  # the first epoch warms up
+        per_epoch = len(train) // cfg.pretrain.batch_size * cfg.pretrain.batch_size
+        if rank == 0:
+            out.put((name, per_epoch * len(timed) / sum(timed), device_name(device)))
+    distributed.barrier()
+
+
+def run(world: int, args: argparse.Namespace) -> dict[str, tuple[float, str]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    mp.start_processes(_worker, args=(world, port, args, queue), nprocs=world, start_method="spawn", join=True)
+    return {name: (sps, dev) for name, sps, dev in (queue.get() for _ in args.methods.split(","))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--methods", default="moco")
+    parser.add_argument("--epochs", type=int, default=3, help="including one warm-up epoch")
+    parser.add_argument("--samples", type=int, default=1200, help="synthetic samples (train split ~2/3)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process (CPU)")
+    args = parser.parse_args()
+    one, two = run(1, args), run(2, args)
+    print(f"device: {one[next(iter(one))][1]}; {args.threads} thread(s) per process; global batch 64")
+    print(f"{'method':9} {'1 proc samples/s':>17} {'2 procs samples/s':>18} {'speed-up':>9} {'efficiency':>11}")
+    for name in one:
+        a, b = one[name][0], two[name][0]
+        print(f"{name:9} {a:17.1f} {b:18.1f} {b / a:8.2f}x {b / (2 * a):10.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Training-step throughput of every method, per precision, against this machine's matmul peak.
+
+    python benchmarks/bench_throughput.py                       # cpu preset encoder (1x128 BiGRU)
+    python benchmarks/bench_throughput.py --paper --methods moco,halp --steps 2   # + the paper's 3x1024 (slow on CPU)
+    python benchmarks/bench_throughput.py --device cuda --paper
+
+One step = what the engine does per batch: augmentation of both views, the method's forward and
+losses under autocast, backward and SGD step. Printed per (size, method, precision): samples/s,
+step time relative to MoCo at the same size and precision (the goal: HaLP <= 1.03x), speed relative
+to fp32, model FLOPs per step and the achieved fraction of the fp32 matmul peak measured in the
+same run (a large square matmul). FLOPs are counted analytically (matmuls of the GRU gates and the
+heads, backward = 2x forward, key encoder forward only, queue similarities); the elementwise work
+and the hallucination are not counted, so the fraction is that of useful model arithmetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from halp_bench.config import RunConfig, make_config
+from halp_bench.datasets.transforms import pretrain_view
+from halp_bench.engine.device import device_name, resolve_device
+from halp_bench.engine.pretrain import make_optimizer
+from halp_bench.engine.precision import Precision
+from halp_bench.methods.base import Batch, DataInfo, create_method
+from halp_bench.registry import METHODS, load_plugins
+from halp_bench.skeleton import NTU25
+
+PAPER_SIZE = ["encoder.hidden_size=1024", "encoder.num_layers=3", "encoder.proj_hidden=2048", "encoder.proj_dim=128",
+              "data.frames=64", "augment.min_crop_frames=64"]
+IN_CHANNELS = 3 * 25 * 2  # NTU: C x V x M
+
+
+def matmul_peak(device: torch.device, n: int = 2048, reps: int = 10) -> float:
+    """Achieved fp32 FLOP/s of an n x n matmul (the machine's practical peak for this arithmetic)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+def step_flops(cfg: RunConfig, streams: int, batch: int) -> float:
+    """Matmul FLOPs of one training step (see the module docstring)."""
+    e, t = cfg.encoder, cfg.data.frames
+    gru = sum(2 * 3 * ((IN_CHANNELS if layer == 0 else 2 * e.hidden_size) + e.hidden_size) * e.hidden_size * 2 * t
+              for layer in range(e.num_layers))  # per sample: 3 gates, 2 directions, t frames
+    head = 2 * (2 * e.hidden_size * e.proj_hidden + e.proj_hidden * e.proj_dim)
+    queue = 2 * cfg.method.queue_size * e.proj_dim
+    return streams * batch * (3 * (gru + head + queue) + gru + head)  # query fwd + bwd, key fwd
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, steps: int) -> float:
+    """Seconds per training step (after one warm-up step)."""
+    torch.manual_seed(0)
+    method = create_method(name, cfg, DataInfo(in_channels=IN_CHANNELS, num_joints=25, layout=NTU25)).to(device)
+    optimizer, _ = make_optimizer(method, cfg)
+    amp = Precision(precision, device)
+    b, frames = cfg.pretrain.batch_size, cfg.data.frames
+    x = torch.randn(b, 3, frames * 2, 25, 2, device=device)
+    lengths = torch.full((b,), frames * 2, device=device)
+    gen = torch.Generator(device=device).manual_seed(1)
+    method.train()
+    elapsed = 0.0
+    for i in range(steps + 1):
+        _sync(device)
+        start = time.perf_counter()
+        batch = Batch(pretrain_view(x, lengths, frames, cfg.augment, gen), pretrain_view(x, lengths, frames, cfg.augment, gen), 0, i)
+        with amp.autocast():
+            losses = method.training_step(batch)
+        optimizer.zero_grad(set_to_none=True)
+        amp.backward_and_step(losses["loss"], optimizer)
+        _sync(device)
+        elapsed += (time.perf_counter() - start) if i else 0.0
+    return elapsed / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--methods", default="moco,halp,cmd,halp_cmd")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per cell (cpu size); paper size: max(1, steps // 5)")
+    parser.add_argument("--paper", action="store_true", help="also the paper's 3x1024 BiGRU, 64 frames, batch 64, queue 16384")
+    args = parser.parse_args()
+    load_plugins()
+    device = resolve_device(args.device)
+    precisions = ["32", "bf16"] + (["16-mixed"] if device.type == "cuda" else [])
+    peak = matmul_peak(device)
+    print(f"device: {device_name(device)}; measured fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
+    sizes = {"cpu": []} | ({"paper": PAPER_SIZE} if args.paper else {})
+    header = f"{'size':6} {'method':9} {'precision':9} {'samples/s':>10} {'step s':>8} {'vs moco':>8} {'vs fp32':>8} {'GFLOP/step':>11} {'of peak':>8}"
+    print(header)
+    for size, overrides in sizes.items():
+        # the paper preset's optimiser and queue; the `cpu` preset's otherwise (start_epoch 0: HaLP's term is on)
+        cfg = make_config("paper" if size == "paper" else "cpu", [*overrides, "method.start_epoch=0", "device=cpu"])
+        steps = args.steps if size == "cpu" else max(1, args.steps // 5)
+        times: dict[tuple[str, str], float] = {}
+        for name in args.methods.split(","):
+            streams = len(getattr(METHODS.get(name), "streams", ("joint",)))
+            flops = step_flops(cfg, streams, cfg.pretrain.batch_size)
+            for precision in precisions:
+                seconds = times[name, precision] = measure(name, cfg, precision, device, steps)
+                base = times.get(("moco", precision))
+                print(f"{size:6} {name:9} {precision:9} {cfg.pretrain.batch_size / seconds:10.1f} {seconds:8.4f} "
+                      f"{seconds / base if base else float('nan'):8.2f}x {times[name, '32'] / seconds:7.2f}x "
+                      f"{flops / 1e9:11.2f} {flops / seconds / peak:8.1%}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
