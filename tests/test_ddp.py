@@ -22,7 +22,9 @@ WORLD = 2
 METHODS = ["moco", "halp"]
 
 
-def _worker(rank: int, root: str, port: int) -> None:
+def _worker(rank: int, root: str, port: int, out: str = "out", methods: tuple[str, ...] = tuple(METHODS), stop_at: int = -1) -> None:
+    """One rank of a `run_grid` call; with `stop_at` >= 0 the first attempt fails at that global step on
+    every rank (as a preempted job would stop) and a second one resumes from the checkpoint."""
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port), OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
@@ -36,15 +38,31 @@ def _worker(rank: int, root: str, port: int) -> None:
         result = real_pretrain(method_name, method, *args, **kwargs)
         state = {k: v for k, v in method.state_dict().items() if k.startswith(("queue.", "prototype_states."))}
         state["params"] = torch.cat([p.detach().flatten() for p in method.parameters()])
-        torch.save(state, Path(root) / f"{method_name}_rank{rank}.pt")
+        torch.save(state, Path(root) / out / f"{method_name}_rank{rank}.pt")
         return result
 
     runner.pretrain = recording_pretrain
-    outcomes = runner.run_grid(
-        runner.RunSpec(methods=METHODS, dataset=str(Path(root) / "tiny.npz"), protocols=["knn"], preset="cpu",
-                       overrides=[*TINY_OVERRIDES, "pretrain.batch_size=8"], out=Path(root) / "out", show_progress=False),
-        say=lambda _: None,
-    )
+    spec = runner.RunSpec(methods=list(methods), dataset=str(Path(root) / "tiny.npz"), protocols=["knn"], preset="cpu",
+                          overrides=[*TINY_OVERRIDES, "pretrain.batch_size=8", "checkpoint_every_iters=1"],
+                          out=Path(root) / out, show_progress=False)
+    if stop_at >= 0:
+        from halp_bench.methods.moco import MoCo
+
+        real_step, steps = MoCo.training_step, [0]
+
+        def stopping_step(self, batch):
+            steps[0] += 1
+            if steps[0] > stop_at:
+                raise RuntimeError("preempted")
+            return real_step(self, batch)
+
+        MoCo.training_step = stopping_step
+        assert [o.status for o in runner.run_grid(spec, say=lambda _: None)] == ["failed"]
+        MoCo.training_step = real_step
+    said: list[str] = []
+    outcomes = runner.run_grid(spec, say=said.append)
+    if rank == 0:
+        (Path(root) / out / "said.txt").write_text("\n".join(said))
     assert all(o.status == "ran" for o in outcomes), outcomes
 
 
@@ -67,7 +85,7 @@ def ddp_run(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_ranks_hold_identical_queues_prototypes_and_weights(ddp_run, method):
-    states = [torch.load(ddp_run / f"{method}_rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    states = [torch.load(ddp_run / "out" / f"{method}_rank{r}.pt", weights_only=True) for r in range(WORLD)]
     assert states[0].keys() == states[1].keys()
     for key in states[0]:
         a, b = states[0][key], states[1][key]
@@ -91,3 +109,17 @@ def test_rank_zero_alone_writes_one_row_and_one_checkpoint(ddp_run):
         assert [p.name for p in run_dir.glob("checkpoint*")] == ["checkpoint.pt"]
         state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
         assert state["epoch"] == 2 and len(state["rng_ranks"]) == WORLD
+
+
+def test_a_stopped_run_resumes_bit_for_bit(ddp_run):
+    """Stopped on every rank after step 8 of 12 (mid-epoch 2) and rerun: the same weights, queue and
+    prototypes as the uninterrupted run (each rank's generators come back from the checkpoint)."""
+    mp.start_processes(_worker, args=(str(ddp_run), _free_port(), "resumed", ("halp",), 8), nprocs=WORLD,
+                       start_method="spawn", join=True)
+    (straight,) = (ddp_run / "out" / "runs").glob("halp_*")
+    (resumed,) = (ddp_run / "resumed" / "runs").glob("halp_*")
+    a, b = (torch.load(d / "checkpoint.pt", weights_only=True)["model"] for d in (straight, resumed))
+    assert "resuming halp from epoch 1 of 2, iteration 2" in (ddp_run / "resumed" / "said.txt").read_text()
+    for key, value in a.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, b[key]), key
