@@ -173,7 +173,26 @@ def make_config(preset: str = "cpu", overrides: list[str] | tuple[str, ...] = ()
     cfg = PRESETS[preset]()
     for item in overrides:
         apply_override(cfg, item)
+    check_choices(cfg)
     return cfg
+
+
+# Settings that take one of a few words; checked when the config is made, not hours later when
+# the part that reads them runs. The parts keep their own lists; tests keep both in step.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "precision": ("32", "bf16", "16-mixed"),
+    "method.t_sampling": ("paper", "official", "hardest"),
+    "method.kmeans_backend": ("torch", "geomstats"),
+    "eval.report": ("final", "best"),
+    "eval.stream": ("joint", "motion", "bone", "ensemble"),
+}
+
+
+def check_choices(cfg: RunConfig) -> None:
+    values = flat_items(cfg)
+    for key, allowed in CHOICES.items():
+        if values[key] not in allowed:
+            raise ConfigError(f"--set {key}={values[key]}: choose one of {', '.join(allowed)}")
 
 
 def apply_override(cfg: RunConfig, item: str) -> None:

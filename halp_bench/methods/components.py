@@ -5,6 +5,8 @@ State changes are explicit named steps (`queue.push`, `ema_update`); the loss is
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -77,8 +79,6 @@ def info_nce_from_similarities(positive: Tensor, negatives: Tensor, temperature:
 
 def make_key_encoder(query_encoder: nn.Module) -> nn.Module:
     """A frozen copy that only `ema_update` changes."""
-    import copy
-
     key_encoder = copy.deepcopy(query_encoder)
     for p in key_encoder.parameters():
         p.requires_grad_(False)

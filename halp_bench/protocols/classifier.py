@@ -19,6 +19,7 @@ from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.transforms import center_crop_resize, random_crop_resize
 from halp_bench.encoders import SequenceEncoder
 from halp_bench.engine.loader import BatchLoader
+from halp_bench.errors import ConfigError
 from halp_bench.engine.progress import progress_bar
 from halp_bench.protocols.base import Metrics, ProtocolContext, topk_accuracy
 
@@ -70,8 +71,6 @@ def train_classifier(
     """
     cfg = ctx.cfg
     if cfg.eval.report not in REPORT_CHOICES:
-        from halp_bench.errors import ConfigError
-
         raise ConfigError(f"eval.report '{cfg.eval.report}': choose one of {', '.join(REPORT_CHOICES)}")
     encoder = copy.deepcopy(encoder).to(ctx.device) if finetune else encoder.to(ctx.device)
     before = None if finetune else state_fingerprint(encoder)
