@@ -56,3 +56,10 @@ def test_finished_pretraining_is_reused_by_a_later_protocol(tmp_path, monkeypatc
     outcomes = run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn", "linear"]), say=lambda _: None)
     assert [o.status for o in outcomes] == ["skipped", "ran"]
     assert calls == []  # the complete checkpoint was loaded, no training step ran
+
+
+def test_the_cost_of_a_pretraining_is_said_after_its_first_epoch(tmp_path):
+    said: list[str] = []
+    run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn"], overrides=[*TINY_OVERRIDES, "pretrain.epochs=3"]), say=said.append)
+    estimates = [line for line in said if "first epoch" in line]
+    assert len(estimates) == 1 and "for the 2 epochs left" in estimates[0] and "peak memory" in estimates[0]

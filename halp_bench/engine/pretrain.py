@@ -187,6 +187,7 @@ def pretrain(
             last_saved = position
 
         shuffle_gen.set_state(at.shuffle_state)
+        at_start = at.epoch
         task = bar.add_task(f"pretrain {method_name}", total=max((epochs - at.epoch) * len(loader) - at.iteration, 0))
         for epoch in range(at.epoch, epochs):
             method.train()
@@ -227,6 +228,8 @@ def pretrain(
             result.losses.append({k: float(v) / max(len(loader), 1) for k, v in distributed.mean_over_ranks(at.loss_sums).items()})
             if where.is_main:
                 write_log(run_dir / LOG_FILE, result)
+                if epoch == at_start and epoch + 1 < epochs:  # say the cost early, not after hours
+                    say(estimate_line(method_name, result.epoch_times[-1], epochs - epoch - 1, memory.peak_mb))
             step = (epoch + 1) * len(loader)
             if (every_epochs and (epoch + 1) % every_epochs == 0) or epoch + 1 == epochs or (every_iters and step % every_iters == 0):
                 save(_Position(epoch + 1, 0, shuffle_gen.get_state()))
@@ -235,6 +238,15 @@ def pretrain(
         result.peak_mb = max(earlier_peak, memory.peak_mb)
         result.increase_mb = max(earlier_increase, memory.increase_mb)
     return result
+
+
+def estimate_line(method_name: str, epoch_seconds: float, epochs_left: int, peak_mb: float) -> str:
+    """The cost of the rest of a pretraining, from its first epoch (printed once per cell)."""
+    left = epoch_seconds * epochs_left
+    hours, rest = divmod(int(left), 3600)
+    duration = f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
+    return (f"{method_name}: first epoch {epoch_seconds:.2f} s, peak memory {peak_mb:.0f} MB; "
+            f"about {duration} for the {epochs_left} epochs left")
 
 
 def _kept(last_saved: _Position | None, path: Path) -> str:
