@@ -75,7 +75,7 @@ def measure(size: str, samples: int, epochs: int, device: str, threads: int) -> 
 def report(size: str, rows: dict[str, tuple[float, float]]) -> None:
     base_t, base_m = rows["moco"]
     print(f"\n## encoder size: {size}")
-    print(f"| method | time/epoch (s) | x moco | paper | peak +MB | x moco | paper |")
+    print("| method | time/epoch (s) | x moco | paper | peak +MB | x moco | paper |")
     print("|---|---|---|---|---|---|---|")
     for name, (t, m) in rows.items():
         pt, pm = PAPER[name]

@@ -30,7 +30,7 @@ from halp_bench.config import RunConfig, flat_items, make_config
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine import distributed
-from halp_bench.engine.checkpoint import atomic_write_bytes
+from halp_bench.engine.atomic import atomic_write_bytes
 from halp_bench.engine.device import device_name, deterministic_mode, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain, pretrain_signature
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError

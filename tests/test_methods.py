@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from conftest import random_skeletons
-from halp_bench.config import make_config
 from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.methods.base import Batch, DataInfo, create_method
 from halp_bench.registry import METHODS, load_plugins

@@ -50,9 +50,9 @@ from halp_bench.datasets.prepared import (
     read_job,
     read_meta,
     save_array,
-    write_atomic,
     write_meta,
 )
+from halp_bench.engine.atomic import atomic_write_bytes
 from halp_bench.engine.progress import progress_bar
 from halp_bench.errors import ConfigError, DataError, UnknownNameError
 
@@ -172,7 +172,7 @@ def prepare_dataset(
         partial.mkdir(parents=True, exist_ok=True)
         command = _command(name, raw_dirs, out, normalize, max_frames)
         job = {"dataset": name, "fingerprint": fingerprint, "num_samples": len(plan.names), "command": command}
-        write_atomic(partial / JOB_FILE, lambda handle: handle.write(json.dumps(job, indent=2).encode()))
+        atomic_write_bytes(partial / JOB_FILE, lambda handle: handle.write(json.dumps(job, indent=2).encode()))
     shape = (len(plan.names), 3, max_frames, NUM_JOINTS, NUM_BODIES)
     data, done, source = _open_partial(out, shape)
     resumed = int((done[:, 0] >= 0).sum())

@@ -28,6 +28,7 @@ import numpy as np
 from halp_bench.config import DataConfig
 from halp_bench.datasets.base import SkeletonData
 from halp_bench.datasets.safe_load import load_npy
+from halp_bench.engine.atomic import atomic_write_bytes
 from halp_bench.errors import ConfigError, DataError
 from halp_bench.registry import register_dataset
 
@@ -57,16 +58,8 @@ PREPARED_DATASETS: dict[str, tuple[str, str]] = {
 }
 
 
-def write_atomic(path: Path, write: Callable[[Any], None]) -> None:
-    """`atomic_write_bytes`, imported here because its module pulls in torch, which prepare's
-    worker processes (that import this module) must not pay for."""
-    from halp_bench.engine.checkpoint import atomic_write_bytes
-
-    atomic_write_bytes(path, write)
-
-
 def save_array(path: Path, array: np.ndarray) -> None:
-    write_atomic(path, lambda handle: np.save(handle, array, allow_pickle=False))
+    atomic_write_bytes(path, lambda handle: np.save(handle, array, allow_pickle=False))
 
 
 def array_files(meta: dict[str, Any]) -> list[str]:
@@ -101,7 +94,7 @@ def read_meta(path: Path) -> dict[str, Any] | None:
 def write_meta(path: Path, meta: dict[str, Any]) -> None:
     """Write meta.json atomically: the last file of a prepare, the mark of a complete directory."""
     text = json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **meta}, indent=2)
-    write_atomic(path / META_FILE, lambda handle: handle.write(text.encode("utf-8")))
+    atomic_write_bytes(path / META_FILE, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def read_job(path: Path) -> dict[str, Any] | None:

@@ -23,7 +23,8 @@ from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.engine import distributed
-from halp_bench.engine.checkpoint import atomic_write_bytes, load_checkpoint, remove_temporaries, save_checkpoint
+from halp_bench.engine.atomic import atomic_write_bytes, remove_temporaries
+from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
 from halp_bench.engine.device import rng_states, set_rng_states
 from halp_bench.engine.loader import BatchLoader
 from halp_bench.engine.meters import PeakMemory, Stopwatch

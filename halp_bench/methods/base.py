@@ -65,7 +65,12 @@ def create_method(name: str, cfg: RunConfig, info: DataInfo) -> Method:
 
 
 def check_finite(losses: dict[str, Tensor]) -> None:
-    """Raise FloatingPointError naming the first non-finite loss (the engine reports the epoch)."""
+    """Raise FloatingPointError naming the first non-finite loss (the engine reports the epoch).
+
+    One device-to-host sync per step (all losses checked together), not one per loss."""
+    values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
+    if bool(torch.isfinite(values).all()):
+        return
     for name, value in losses.items():
         if not torch.isfinite(value).all():
             raise FloatingPointError(f"loss '{name}' is {value.item()}")

@@ -12,7 +12,7 @@ import hashlib
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from halp_bench.config import OptimConfig
 from halp_bench.datasets.base import SkeletonSubset
