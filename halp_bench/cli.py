@@ -61,11 +61,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
 @click.option("--force", is_flag=True, help="Redo cells already in the results store (and retrain).")
 @click.option("--deterministic", is_flag=True, help="Deterministic kernels (and CUBLAS_WORKSPACE_CONFIG on CUDA): the same seed on the same machine gives identical results rows. May be slower.")
+@click.option("--compile", "compile_encoders", is_flag=True,
+              help="torch.compile the encoders while pretraining (CPU needs a C++ compiler). The first step compiles (about a "
+                   "minute; reported apart from the epoch times); the results are those of the eager code to float rounding.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: one per core). Give each process "
+              "its share when several run on one machine.")
 @click.option("--logger", type=click.Choice(["csv", "tensorboard", "wandb"]), default="csv", show_default=True,
               help="Training log: every run writes runs/<run>/log.csv; tensorboard and wandb are not implemented.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, device, precision, seed, seeds, out, data_root,
-        force, deterministic, logger, no_progress) -> None:
+        force, deterministic, compile_encoders, threads, logger, no_progress) -> None:
     """Pretrain each method once, evaluate it with every protocol, store rows, print the tables.
 
     Every method is pretrained once per (dataset, split, preset, seed, pretraining settings), in
@@ -93,7 +98,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     spec = RunSpec(
         methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), transfer_from=transfer_from, preset=preset,
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
-        deterministic=deterministic,
+        deterministic=deterministic, compile=compile_encoders, threads=threads,
     )
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []

@@ -31,7 +31,7 @@ from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine import distributed
 from halp_bench.engine.atomic import atomic_write_bytes
-from halp_bench.engine.device import device_name, deterministic_mode, resolve_device, seed_everything
+from halp_bench.engine.device import device_name, deterministic_mode, resolve_device, seed_everything, torch_threads
 from halp_bench.engine.pretrain import PretrainResult, pretrain, pretrain_signature
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
 from halp_bench.methods.base import DataInfo, Method, create_method
@@ -62,6 +62,8 @@ class RunSpec:
     force: bool = False
     show_progress: bool = True
     deterministic: bool = False  # deterministic kernels (engine/device.py: deterministic_mode)
+    compile: bool = False  # torch.compile the encoders while pretraining (engine/compile.py); not a setting of the results
+    threads: int | None = None  # CPU threads (engine/device.py: torch_threads); None: torch's default
 
 
 @dataclass
@@ -151,9 +153,9 @@ def run_dir_for(spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig) -
 
 def run_grid(spec: RunSpec, say: Callable[[str], None] = print, retrained: set[Path] | None = None) -> list[CellOutcome]:
     """`_run_cells` into a writable output directory (checked before any work), with deterministic
-    kernels when `spec.deterministic`."""
+    kernels when `spec.deterministic` and `spec.threads` CPU threads."""
     ensure_output_dir(Path(spec.out), spec.force)
-    with deterministic_mode(spec.deterministic):
+    with deterministic_mode(spec.deterministic), torch_threads(spec.threads):
         return _run_cells(spec, say, retrained)
 
 
@@ -253,6 +255,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                         "effective_batch": pre_cfg.pretrain.batch_size,
                         "lr": pre_cfg.pretrain.lr,
                         "precision": pre_cfg.precision,
+                        "compile_seconds": round(result.compile_seconds, 3),  # > 0: this call pretrained with --compile
                     },
                     "settings": settings_summary(cfg),
                     "config": cfg.to_dict(),
@@ -309,7 +312,7 @@ def pretrain_cell(
         monitor = knn_monitor(method, stage, cfg, device, run_dir / MONITOR_FILE) if cfg.eval.monitor_every > 0 else None
         started = time.perf_counter()
         result = pretrain(method_name, method, stage.train, cfg, device, run_dir, show_progress=spec.show_progress,
-                          say=say, on_epoch_end=monitor)
+                          say=say, on_epoch_end=monitor, compile_encoders=spec.compile)
         if result.resumed_from < cfg.pretrain.epochs:
             say(f"pretrained {method_name} on {stage.label} in {time.perf_counter() - started:.1f}s ({result.time_per_epoch:.2f}s/epoch)")
         return method, result

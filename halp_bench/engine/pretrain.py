@@ -25,6 +25,7 @@ from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.engine import distributed
 from halp_bench.engine.atomic import atomic_write_bytes, remove_temporaries
 from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
+from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import rng_states, set_rng_states
 from halp_bench.engine.loader import BatchLoader
 from halp_bench.engine.meters import PeakMemory, Stopwatch
@@ -48,6 +49,7 @@ class PretrainResult:
     peak_mb: float = 0.0  # over every process that worked on this run (resumed runs included)
     increase_mb: float = 0.0
     resumed_from: int = 0  # epochs already done when this call started
+    compile_seconds: float = 0.0  # with compile_encoders: this call's first step, compilation included (not in epoch_times)
 
     @property
     def time_per_epoch(self) -> float:
@@ -91,6 +93,7 @@ def pretrain(
     show_progress: bool = True,
     say: Callable[[str], None] = print,
     on_epoch_end: Callable[[int], None] | None = None,
+    compile_encoders: bool = False,
 ) -> PretrainResult:
     """Train `method` on `train` for `cfg.pretrain.epochs`, resuming from `run_dir/checkpoint.pt`.
 
@@ -101,6 +104,7 @@ def pretrain(
     part, e.g. the runner's kNN monitor; it must not draw from the training generators.
     Under torchrun (engine/distributed.py) each rank trains on its slice of every global batch of
     `cfg.pretrain.batch_size`; rank 0 alone writes the checkpoint and the log.
+    `compile_encoders` runs the encoders through torch.compile while training (engine/compile.py).
     """
     epochs = cfg.pretrain.epochs
     every_epochs, every_iters = cfg.checkpoint_every, cfg.checkpoint_every_iters
@@ -152,7 +156,11 @@ def pretrain(
     step_fn = distributed.training_step_fn(method)  # after loading: DDP starts from rank 0's weights
     frames = cfg.data.frames
     watch = Stopwatch(device)
-    with PeakMemory(device) as memory, progress_bar(show_progress and where.is_main) as bar:
+    with (
+        PeakMemory(device) as memory,
+        compiled_encoders(method, device, compile_encoders),
+        progress_bar(show_progress and where.is_main) as bar,
+    ):
 
         def save(position: _Position) -> None:
             nonlocal last_saved
@@ -214,6 +222,9 @@ def pretrain(
                                         f"iteration {iteration}; {_kept(last_saved, ckpt_path)}")
                 optimizer.zero_grad(set_to_none=True)
                 precision.backward_and_step(losses["loss"], optimizer)
+                if compile_encoders and not result.compile_seconds:  # the first step compiles: not an epoch's cost
+                    result.compile_seconds = watch.elapsed()
+                    watch.start()
                 for name, value in losses.items():  # summed on the device: no sync per step
                     at.loss_sums[name] = at.loss_sums[name] + value.detach() if name in at.loss_sums else value.detach().clone()
                 at.iteration = iteration + 1
@@ -230,7 +241,8 @@ def pretrain(
             if where.is_main:
                 write_log(run_dir / LOG_FILE, result)
                 if epoch == at_start and epoch + 1 < epochs:  # say the cost early, not after hours
-                    say(estimate_line(method_name, result.epoch_times[-1], epochs - epoch - 1, memory.peak_mb))
+                    say(estimate_line(method_name, result.epoch_times[-1], epochs - epoch - 1, memory.peak_mb)
+                        + (f" (compiling took {result.compile_seconds:.0f} s)" if compile_encoders else ""))
             step = (epoch + 1) * len(loader)
             if (every_epochs and (epoch + 1) % every_epochs == 0) or epoch + 1 == epochs or (every_iters and step % every_iters == 0):
                 save(_Position(epoch + 1, 0, shuffle_gen.get_state()))
