@@ -1,11 +1,15 @@
 """Batches gathered by index from a (possibly memory-mapped) subset and sent to the device.
 
-One background thread reads the next batch while the current one trains; no per-sample Python work.
+One background thread, kept for the loader's whole life (across epochs, like DataLoader's
+persistent workers), reads `prefetch` batches ahead of the one training (pinned on CUDA, so the
+copy to the GPU is asynchronous). A batch is one fancy-indexing gather: no per-sample Python work.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import weakref
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterator
 
 import numpy as np
@@ -35,8 +39,12 @@ class BatchLoader:
         generator: torch.Generator | None = None,
         rank: int = 0,
         world_size: int = 1,
+        prefetch: int = 2,
     ):
-        self.subset, self.batch_size, self.device = subset, batch_size, device
+        if prefetch < 1:
+            raise ConfigError(f"prefetch={prefetch}: expected at least one batch read ahead")
+        self.subset, self.batch_size, self.device, self.prefetch = subset, batch_size, device, prefetch
+        self._pool: ThreadPoolExecutor | None = None
         self.shuffle, self.drop_last, self.generator = shuffle, drop_last, generator
         self.rank, self.world_size = rank, world_size
         if world_size > 1 and (batch_size % world_size or not drop_last or len(subset) < batch_size):
@@ -61,6 +69,24 @@ class BatchLoader:
             tensors = [t.pin_memory() for t in tensors]
         return tensors[0], tensors[1], tensors[2]
 
+    def _reader(self) -> ThreadPoolExecutor:
+        """The read-ahead thread, started on first use and shut down by `close` or with the loader."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="halp-bench-loader")
+            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "BatchLoader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         return self.batches()
 
@@ -74,14 +100,17 @@ class BatchLoader:
         if self.world_size > 1:
             per_rank = self.batch_size // self.world_size
             batches = [b[self.rank * per_rank : (self.rank + 1) * per_rank] for b in batches]
-        if not batches:
-            return
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self._load, batches[0])
-            for i in range(len(batches)):
-                x, lengths, labels = pending.result()
-                if i + 1 < len(batches):
-                    pending = pool.submit(self._load, batches[i + 1])
-                nb = self.device.type == "cuda"
-                yield (x.to(self.device, non_blocking=nb), lengths.to(self.device, non_blocking=nb),
-                       labels.to(self.device, non_blocking=nb))
+        reader, upcoming = self._reader(), iter(batches)
+        pending: deque[Future[tuple[Tensor, Tensor, Tensor]]] = deque()
+        for positions in upcoming:
+            pending.append(reader.submit(self._load, positions))
+            if len(pending) == self.prefetch:
+                break
+        nb = self.device.type == "cuda"
+        while pending:
+            x, lengths, labels = pending.popleft().result()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append(reader.submit(self._load, following))
+            yield (x.to(self.device, non_blocking=nb), lengths.to(self.device, non_blocking=nb),
+                   labels.to(self.device, non_blocking=nb))

@@ -160,6 +160,7 @@ def pretrain(
         PeakMemory(device) as memory,
         compiled_encoders(method, device, compile_encoders),
         progress_bar(show_progress and where.is_main) as bar,
+        loader,  # its read-ahead thread lives across epochs and ends with the pretraining
     ):
 
         def save(position: _Position) -> None:

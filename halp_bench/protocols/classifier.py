@@ -87,7 +87,7 @@ def train_classifier(
     best: dict[str, float] | None = None
     final: dict[str, float] = {}
     try:
-        with progress_bar(ctx.show_progress) as bar:
+        with progress_bar(ctx.show_progress) as bar, loader:
             task = bar.add_task(label, total=optim.epochs * len(loader))
             for epoch in range(optim.epochs):
                 encoder.train(finetune)
