@@ -3,6 +3,7 @@
     python benchmarks/bench_ddp.py                        # gloo on CPU, moco, cpu preset encoder
     python benchmarks/bench_ddp.py --methods moco,halp --epochs 3 --threads 1
     python benchmarks/bench_ddp.py --device cuda          # NCCL, one GPU per process
+    python benchmarks/bench_ddp.py --paper --samples 300  # the paper's 3x1024 BiGRU, 64 frames (compute-bound)
 
 Each process runs the engine's `pretrain` (loader shards, DDP gradients, gathered keys) on the
 synthetic data with `--threads` torch threads (CPU), so two processes use twice the cores of one.
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
+from bench_throughput import PAPER_SIZE
 from halp_bench.config import make_config
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine import distributed
@@ -36,7 +38,7 @@ def _worker(rank: int, world: int, port: int, args: argparse.Namespace, out: mp.
     torch.set_num_threads(args.threads)
     load_plugins()
     cfg = make_config("cpu", [f"pretrain.epochs={args.epochs}", "pretrain.milestones=1000", "method.start_epoch=0",
-                              f"data.synthetic_samples={args.samples}", "checkpoint_every=0"])
+                              f"data.synthetic_samples={args.samples}", "checkpoint_every=0", *(PAPER_SIZE if args.paper else [])])
     device = distributed.setup(resolve_device(args.device))
     data = load_dataset(cfg.data)
     train, _ = data.split(data.default_split)
@@ -70,9 +72,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="including one warm-up epoch")
     parser.add_argument("--samples", type=int, default=1200, help="synthetic samples (train split ~2/3)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (CPU)")
+    parser.add_argument("--paper", action="store_true", help="the paper's encoder size instead of the cpu preset's")
     args = parser.parse_args()
     one, two = run(1, args), run(2, args)
-    print(f"device: {one[next(iter(one))][1]}; {args.threads} thread(s) per process; global batch 64")
+    size = "paper encoder (3x1024 BiGRU, 64 frames)" if args.paper else "cpu preset encoder (1x128 BiGRU, 16 frames)"
+    print(f"device: {one[next(iter(one))][1]}; {args.threads} thread(s) per process; global batch 64; {size}")
     print(f"{'method':9} {'1 proc samples/s':>17} {'2 procs samples/s':>18} {'speed-up':>9} {'efficiency':>11}")
     for name in one:
         a, b = one[name][0], two[name][0]

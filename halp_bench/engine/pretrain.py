@@ -49,7 +49,7 @@ class PretrainResult:
     peak_mb: float = 0.0  # over every process that worked on this run (resumed runs included)
     increase_mb: float = 0.0
     resumed_from: int = 0  # epochs already done when this call started
-    compile_seconds: float = 0.0  # with compile_encoders: this call's first step, compilation included (not in epoch_times)
+    compile_seconds: float = 0.0  # with compile_encoders: first steps, compilation included, of every call (not in epoch_times)
 
     @property
     def time_per_epoch(self) -> float:
@@ -147,6 +147,7 @@ def pretrain(
         result.epoch_times = list(history["epoch_times"])
         result.losses = [dict(d) for d in history["losses"]]
         earlier_peak, earlier_increase = float(history["peak_mb"]), float(history["increase_mb"])
+        result.compile_seconds = float(history.get("compile_seconds", 0.0))
         result.resumed_from = at.epoch
         if at.epoch < epochs:
             say(f"resuming {method_name} from epoch {at.epoch} of {epochs}, iteration {at.iteration} of {len(loader)} ({ckpt_path})")
@@ -154,6 +155,11 @@ def pretrain(
             write_log(run_dir / LOG_FILE, result)  # drop epochs logged after this checkpoint was written
 
     step_fn = distributed.training_step_fn(method)  # after loading: DDP starts from rank 0's weights
+    compiling = compile_encoders
+    if at.epoch < epochs and where.is_main:
+        batch = cfg.pretrain.batch_size
+        say(f"{method_name}: global batch {batch}" + (f" ({where.world_size} processes x {batch // where.world_size})" if where.world_size > 1 else "")
+            + f", lr {cfg.pretrain.lr:g}, precision {cfg.precision}{', compiled encoders' if compile_encoders else ''}, {len(loader)} steps per epoch")
     frames = cfg.data.frames
     watch = Stopwatch(device)
     with (
@@ -190,6 +196,7 @@ def pretrain(
                         "losses": result.losses,
                         "peak_mb": max(earlier_peak, memory.peak_mb),
                         "increase_mb": max(earlier_increase, memory.increase_mb),
+                        "compile_seconds": result.compile_seconds,
                     },
                 },
                 ckpt_path,
@@ -223,8 +230,9 @@ def pretrain(
                                         f"iteration {iteration}; {_kept(last_saved, ckpt_path)}")
                 optimizer.zero_grad(set_to_none=True)
                 precision.backward_and_step(losses["loss"], optimizer)
-                if compile_encoders and not result.compile_seconds:  # the first step compiles: not an epoch's cost
-                    result.compile_seconds = watch.elapsed()
+                if compiling:  # this process's first step compiles: not an epoch's cost
+                    result.compile_seconds += watch.elapsed()
+                    compiling = False
                     watch.start()
                 for name, value in losses.items():  # summed on the device: no sync per step
                     at.loss_sums[name] = at.loss_sums[name] + value.detach() if name in at.loss_sums else value.detach().clone()
@@ -243,7 +251,7 @@ def pretrain(
                 write_log(run_dir / LOG_FILE, result)
                 if epoch == at_start and epoch + 1 < epochs:  # say the cost early, not after hours
                     say(estimate_line(method_name, result.epoch_times[-1], epochs - epoch - 1, memory.peak_mb)
-                        + (f" (compiling took {result.compile_seconds:.0f} s)" if compile_encoders else ""))
+                        + (f" (and {result.compile_seconds:.0f} s compiling)" if compile_encoders else ""))
             step = (epoch + 1) * len(loader)
             if (every_epochs and (epoch + 1) % every_epochs == 0) or epoch + 1 == epochs or (every_iters and step % every_iters == 0):
                 save(_Position(epoch + 1, 0, shuffle_gen.get_state()))

@@ -118,7 +118,7 @@ def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 "pretrain_epochs_run": pre.get("epochs", 0),
                 "time_per_epoch_s": pre.get("time_per_epoch_s"),
                 "peak_memory_increase_mb": pre.get("peak_memory_increase_mb"),
-                "device": row.get("device", ""),
+                "device": row.get("device", "") + (f" x {pre['processes']} processes" if pre.get("processes", 1) > 1 else ""),
                 "finished": row.get("finished", ""),
                 **{f"setting.{k}": v for k, v in row.get("settings", {}).items()},
             }
