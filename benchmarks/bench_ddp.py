@@ -8,7 +8,9 @@
 Each process runs the engine's `pretrain` (loader shards, DDP gradients, gathered keys) on the
 synthetic data with `--threads` torch threads (CPU), so two processes use twice the cores of one.
 Printed: samples/s over the timed epochs (the first epoch is warm-up), and the scaling
-efficiency = samples/s with 2 processes / (2 x samples/s with 1).
+efficiency = samples/s with 2 processes / (2 x samples/s with 1). On CPU it also prints the
+machine's own ceiling: the summed fp32 matmul rate of 2 independent processes (no communication)
+over that of 1, since cores that share a host core or memory bandwidth cap any data-parallel gain.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import argparse
 import os
 import socket
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.multiprocessing as mp
@@ -65,6 +69,25 @@ def run(world: int, args: argparse.Namespace) -> dict[str, tuple[float, str]]:
     return {name: (sps, dev) for name, sps, dev in (queue.get() for _ in args.methods.split(","))}
 
 
+def _matmul_worker(rank: int, args: argparse.Namespace, start: Any, out: mp.Queue) -> None:
+    torch.set_num_threads(args.threads)
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    start.wait()  # every process computes at the same time
+    began = time.perf_counter()
+    for _ in range(60):
+        a @ b
+    out.put(2 * 1024**3 * 60 / (time.perf_counter() - began))
+
+
+def machine_ceiling(world: int, args: argparse.Namespace) -> float:
+    """Summed FLOP/s of `world` processes each running the same matmuls at once."""
+    ctx = mp.get_context("spawn")
+    queue, start = ctx.Queue(), ctx.Barrier(world)
+    mp.start_processes(_matmul_worker, args=(args, start, queue), nprocs=world, start_method="spawn", join=True)
+    return sum(queue.get() for _ in range(world))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
@@ -74,6 +97,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (CPU)")
     parser.add_argument("--paper", action="store_true", help="the paper's encoder size instead of the cpu preset's")
     args = parser.parse_args()
+    if args.device == "cpu":
+        ceiling = machine_ceiling(2, args) / machine_ceiling(1, args)
+        print(f"machine ceiling: 2 independent processes compute {ceiling:.2f}x the matmul rate of 1")
     one, two = run(1, args), run(2, args)
     size = "paper encoder (3x1024 BiGRU, 64 frames)" if args.paper else "cpu preset encoder (1x128 BiGRU, 16 frames)"
     print(f"device: {one[next(iter(one))][1]}; {args.threads} thread(s) per process; global batch 64; {size}")
