@@ -66,8 +66,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, steps: int, compile_encoders: bool = False) -> float:
-    """Seconds per training step (after one warm-up step, which also compiles)."""
+def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, steps: int,
+            compile_encoders: bool = False) -> tuple[float, float]:
+    """Seconds per training step (after one warm-up step), and the warm-up step's seconds (compilation included)."""
     torch.manual_seed(0)
     method = create_method(name, cfg, DataInfo(in_channels=IN_CHANNELS, num_joints=25, layout=NTU25)).to(device)
     optimizer, _ = make_optimizer(method, cfg)
@@ -77,7 +78,7 @@ def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, ste
     lengths = torch.full((b,), frames * 2, device=device)
     gen = torch.Generator(device=device).manual_seed(1)
     method.train()
-    elapsed = 0.0
+    elapsed = first = 0.0
     with compiled_encoders(method, device, compile_encoders):
         for i in range(steps + 1):
             _sync(device)
@@ -88,8 +89,11 @@ def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, ste
             optimizer.zero_grad(set_to_none=True)
             amp.backward_and_step(losses["loss"], optimizer)
             _sync(device)
-            elapsed += (time.perf_counter() - start) if i else 0.0
-    return elapsed / steps
+            if i:
+                elapsed += time.perf_counter() - start
+            else:
+                first = time.perf_counter() - start
+    return elapsed / steps, first
 
 
 def main() -> None:
@@ -120,12 +124,14 @@ def main() -> None:
             streams = len(getattr(METHODS.get(name), "streams", ("joint",)))
             flops = step_flops(cfg, streams, cfg.pretrain.batch_size)
             for precision, compiled in variants:
-                seconds = times[name, precision, compiled] = measure(name, cfg, precision, device, steps, compiled)
+                seconds, first = measure(name, cfg, precision, device, steps, compiled)
+                times[name, precision, compiled] = seconds
                 base = times.get(("moco", precision, compiled))
                 label = precision + ("+compile" if compiled else "")
                 print(f"{size:6} {name:9} {label:13} {cfg.pretrain.batch_size / seconds:10.1f} {seconds:8.4f} "
                       f"{seconds / base if base else float('nan'):8.2f}x {times[name, '32', compiled] / seconds:7.2f}x "
-                      f"{times[name, precision, False] / seconds:8.2f}x {flops / 1e9:11.2f} {flops / seconds / peak:8.1%}", flush=True)
+                      f"{times[name, precision, False] / seconds:8.2f}x {flops / 1e9:11.2f} {flops / seconds / peak:8.1%}"
+                      + (f"  (first step, compiling: {first:.0f} s)" if compiled else ""), flush=True)
         if size == "paper":  # the paper preset's epochs and batch; the last partial batch is dropped
             recipe_steps = NTU60_XSUB_TRAIN // cfg.pretrain.batch_size * cfg.pretrain.epochs
             for name in args.methods.split(","):
