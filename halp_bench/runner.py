@@ -153,8 +153,10 @@ def run_dir_for(spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig) -
 
 def run_grid(spec: RunSpec, say: Callable[[str], None] = print, retrained: set[Path] | None = None) -> list[CellOutcome]:
     """`_run_cells` into a writable output directory (checked before any work), with deterministic
-    kernels when `spec.deterministic` and `spec.threads` CPU threads."""
-    ensure_output_dir(Path(spec.out), spec.force)
+    kernels when `spec.deterministic` and `spec.threads` CPU threads. Under torchrun rank 0 alone
+    checks (and creates) the directory: another rank would find rank 0's write probe in it."""
+    if distributed.is_main_process():
+        ensure_output_dir(Path(spec.out), spec.force)
     with deterministic_mode(spec.deterministic), torch_threads(spec.threads):
         return _run_cells(spec, say, retrained)
 

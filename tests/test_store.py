@@ -75,3 +75,18 @@ def test_a_foreign_non_empty_output_directory_is_refused_unless_forced(tmp_path)
     ensure_output_dir(tmp_path, force=True)
     (tmp_path / "results.jsonl").write_text("")
     ensure_output_dir(tmp_path)  # an earlier output is fine
+
+
+def test_under_torchrun_only_rank_0_checks_the_output_directory(tmp_path, monkeypatch):
+    """Another rank would find rank 0's write probe in a fresh directory and refuse it."""
+    from halp_bench.errors import ConfigError
+    from halp_bench.runner import RunSpec, run_grid
+
+    (tmp_path / ".write-test.abc123").write_text("x")  # rank 0's probe, caught in the act
+    spec = RunSpec(methods=["no-such-method"], out=tmp_path, show_progress=False)
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(ConfigError, match="no-such-method"):  # past the directory check
+        run_grid(spec, say=lambda _: None)
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(OutputError, match="not empty"):
+        run_grid(spec, say=lambda _: None)
