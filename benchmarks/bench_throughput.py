@@ -10,9 +10,11 @@ losses under autocast, backward and SGD step. Printed per (size, method, precisi
 step time relative to MoCo at the same size and precision (the goal: HaLP <= 1.03x), speed relative
 to fp32, model FLOPs per step and the achieved fraction of the fp32 matmul peak measured in the
 same run (a large square matmul). With --compile, every cell is also measured with the encoders
-compiled (engine/compile.py; its first step, which compiles, is the untimed warm-up). FLOPs are counted analytically (matmuls of the GRU gates and the
-heads, backward = 2x forward, key encoder forward only, queue similarities); the elementwise work
-and the hallucination are not counted, so the fraction is that of useful model arithmetic.
+compiled (engine/compile.py; its first step, which compiles, is the untimed warm-up). FLOPs are
+counted analytically (matmuls of the GRU gates and the heads, backward = 2x forward, key encoder
+forward only, queue similarities); the elementwise work and the hallucination are not counted, so
+the fraction is that of useful model arithmetic. With --paper, the full NTU-60 recipe's time at
+the fastest measured step of each method is printed too.
 """
 
 from __future__ import annotations

@@ -62,8 +62,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--force", is_flag=True, help="Redo cells already in the results store (and retrain).")
 @click.option("--deterministic", is_flag=True, help="Deterministic kernels (and CUBLAS_WORKSPACE_CONFIG on CUDA): the same seed on the same machine gives identical results rows. May be slower.")
 @click.option("--compile", "compile_encoders", is_flag=True,
-              help="torch.compile the encoders while pretraining (CPU needs a C++ compiler). The first step compiles (about a "
-                   "minute; reported apart from the epoch times); the results are those of the eager code to float rounding.")
+              help="torch.compile the encoders while pretraining (CPU needs a C++ compiler). The first step compiles (about a minute "
+                   "at the cpu preset's size, several at the paper's; reported apart from the epoch times); the results are "
+                   "those of the eager code to float rounding.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: one per core). Give each process "
               "its share when several run on one machine.")
 @click.option("--logger", type=click.Choice(["csv", "tensorboard", "wandb"]), default="csv", show_default=True,

@@ -257,7 +257,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                         "effective_batch": pre_cfg.pretrain.batch_size,
                         "lr": pre_cfg.pretrain.lr,
                         "precision": pre_cfg.precision,
-                        "compile_seconds": round(result.compile_seconds, 3),  # > 0: this call pretrained with --compile
+                        "compile_seconds": round(result.compile_seconds, 3),  # > 0: pretrained (in part) with --compile
                     },
                     "settings": settings_summary(cfg),
                     "config": cfg.to_dict(),
