@@ -63,3 +63,15 @@ def test_the_cost_of_a_pretraining_is_said_after_its_first_epoch(tmp_path):
     run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn"], overrides=[*TINY_OVERRIDES, "pretrain.epochs=3"]), say=said.append)
     estimates = [line for line in said if "first epoch" in line]
     assert len(estimates) == 1 and "for the 2 epochs left" in estimates[0] and "peak memory" in estimates[0]
+
+
+def test_long_epochs_get_their_cost_said_after_a_few_steps(tmp_path, monkeypatch):
+    import halp_bench.engine.pretrain as pretrain_module
+
+    monkeypatch.setattr(pretrain_module, "ESTIMATE_AFTER_STEPS", 3)
+    said: list[str] = []
+    overrides = [*TINY_OVERRIDES, "pretrain.epochs=3", "pretrain.batch_size=2"]  # 16 training samples: 8 steps an epoch
+    run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn"], overrides=overrides), say=said.append)
+    estimates = [line for line in said if "peak memory" in line]
+    # the first step is not timed; after 3 more, 24 - 4 = 20 steps are left
+    assert len(estimates) == 1 and "s per step over 3 steps" in estimates[0] and "for the 20 steps left" in estimates[0], said

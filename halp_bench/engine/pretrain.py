@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -168,6 +169,8 @@ def pretrain(
         progress_bar(show_progress and where.is_main) as bar,
         loader,  # its read-ahead thread lives across epochs and ends with the pretraining
     ):
+        estimate = CostEstimate(method_name, say if where.is_main else lambda _: None, memory,
+                                lambda: f" (and {result.compile_seconds:.0f} s compiling)" if compile_encoders else "")
 
         def save(position: _Position) -> None:
             nonlocal last_saved
@@ -237,6 +240,7 @@ def pretrain(
                 for name, value in losses.items():  # summed on the device: no sync per step
                     at.loss_sums[name] = at.loss_sums[name] + value.detach() if name in at.loss_sums else value.detach().clone()
                 at.iteration = iteration + 1
+                estimate.after_step((epochs - epoch) * len(loader) - at.iteration)
                 text = f"loss {float(losses['loss'].detach()):.3f}" if iteration % 20 == 0 else None
                 bar.update(task, advance=1, **({"description": f"pretrain {method_name} ep {epoch + 1}/{epochs} {text}"} if text else {}))
                 step = epoch * len(loader) + at.iteration
@@ -249,9 +253,8 @@ def pretrain(
             result.losses.append({k: float(v) / max(len(loader), 1) for k, v in distributed.mean_over_ranks(at.loss_sums).items()})
             if where.is_main:
                 write_log(run_dir / LOG_FILE, result)
-                if epoch == at_start and epoch + 1 < epochs:  # say the cost early, not after hours
-                    say(estimate_line(method_name, result.epoch_times[-1], epochs - epoch - 1, memory.peak_mb)
-                        + (f" (and {result.compile_seconds:.0f} s compiling)" if compile_encoders else ""))
+            if epoch == at_start:
+                estimate.after_first_epoch(result.epoch_times[-1], epochs - epoch - 1)
             step = (epoch + 1) * len(loader)
             if (every_epochs and (epoch + 1) % every_epochs == 0) or epoch + 1 == epochs or (every_iters and step % every_iters == 0):
                 save(_Position(epoch + 1, 0, shuffle_gen.get_state()))
@@ -262,13 +265,40 @@ def pretrain(
     return result
 
 
-def estimate_line(method_name: str, epoch_seconds: float, epochs_left: int, peak_mb: float) -> str:
-    """The cost of the rest of a pretraining, from its first epoch (printed once per cell)."""
-    left = epoch_seconds * epochs_left
-    hours, rest = divmod(int(left), 3600)
-    duration = f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
-    return (f"{method_name}: first epoch {epoch_seconds:.2f} s, peak memory {peak_mb:.0f} MB; "
-            f"about {duration} for the {epochs_left} epochs left")
+ESTIMATE_AFTER_STEPS = 20  # timed steps before the cost of the rest of a pretraining is said
+
+
+class CostEstimate:
+    """Says once per call what the rest of a pretraining will cost, early: after
+    ESTIMATE_AFTER_STEPS steps (the call's first step, which warms up or compiles, is not timed) or
+    at the end of the first epoch if that comes sooner. A paper-size epoch on a slow device can
+    take hours; the estimate must not wait for it."""
+
+    def __init__(self, method_name: str, say: Callable[[str], None], memory: PeakMemory, note: Callable[[], str]):
+        self.method_name, self.say, self.memory, self.note = method_name, say, memory, note
+        self.done, self.timed, self.clock = False, -1, 0.0
+
+    def after_step(self, steps_left: int) -> None:
+        if self.done:
+            return
+        self.timed += 1
+        if self.timed == 0:
+            self.clock = time.perf_counter()
+        elif self.timed == ESTIMATE_AFTER_STEPS and steps_left > 0:
+            per_step = (time.perf_counter() - self.clock) / self.timed
+            self._say(f"{per_step:.3f} s per step over {self.timed} steps", per_step * steps_left, f"{steps_left} steps left")
+
+    def after_first_epoch(self, epoch_seconds: float, epochs_left: int) -> None:
+        if not self.done and epochs_left > 0:
+            self._say(f"first epoch {epoch_seconds:.2f} s", epoch_seconds * epochs_left, f"{epochs_left} epochs left")
+        self.done = True
+
+    def _say(self, measured: str, seconds_left: float, what_left: str) -> None:
+        hours, rest = divmod(int(seconds_left), 3600)
+        duration = f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
+        self.say(f"{self.method_name}: {measured}, peak memory {self.memory.peak_mb:.0f} MB; "
+                 f"about {duration} for the {what_left}{self.note()}")
+        self.done = True
 
 
 def _kept(last_saved: _Position | None, path: Path) -> str:
