@@ -178,7 +178,9 @@ def make_config(preset: str = "cpu", overrides: list[str] | tuple[str, ...] = ()
 
 
 # Settings that take one of a few words; checked when the config is made, not hours later when
-# the part that reads them runs. The parts keep their own lists; tests keep both in step.
+# the part that reads them runs. Precision, k-means backend and report are read from here by their
+# parts; t_sampling and stream follow the hallucination math and the modalities (a test keeps those
+# two in step, since config must not import torch).
 CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("32", "bf16", "16-mixed"),
     "method.t_sampling": ("paper", "official", "hardest"),

@@ -51,16 +51,11 @@ def test_unknown_preset():
 
 def test_word_settings_are_checked_when_the_config_is_made_and_match_the_parts():
     from halp_bench.config import CHOICES
-    from halp_bench.engine.precision import PRECISIONS
     from halp_bench.hallucination import T_SAMPLINGS
-    from halp_bench.methods.halp import KMEANS_BACKENDS
     from halp_bench.methods.stream_encoders import STREAM_CHOICES
-    from halp_bench.protocols.classifier import REPORT_CHOICES
 
-    assert CHOICES["precision"] == PRECISIONS
+    # the two lists config cannot import (their modules import torch)
     assert CHOICES["method.t_sampling"] == T_SAMPLINGS
-    assert CHOICES["method.kmeans_backend"] == KMEANS_BACKENDS
     assert CHOICES["eval.stream"] == STREAM_CHOICES
-    assert CHOICES["eval.report"] == REPORT_CHOICES
     with pytest.raises(ConfigError, match="eval.report=latest: choose one of final, best"):
         make_config("cpu", ["eval.report=latest"])

@@ -14,9 +14,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from halp_bench.config import CHOICES
 from halp_bench.errors import ConfigError
 
-PRECISIONS = ("32", "bf16", "16-mixed")
+PRECISIONS = CHOICES["precision"]
 
 
 class Precision:

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from halp_bench.config import MethodConfig, RunConfig
+from halp_bench.config import CHOICES, MethodConfig, RunConfig
 from halp_bench.errors import ConfigError
 from halp_bench.hallucination import T_SAMPLINGS, geomstats_kmeans, hallucinate, spherical_kmeans
 from halp_bench.methods.base import Batch, DataInfo
@@ -20,7 +20,7 @@ from halp_bench.methods.components import KeyQueue
 from halp_bench.methods.moco import MoCo, Streams
 from halp_bench.registry import register_method
 
-KMEANS_BACKENDS = ("torch", "geomstats")
+KMEANS_BACKENDS = CHOICES["method.kmeans_backend"]
 
 
 def halp_weight(cfg: MethodConfig, epoch: int) -> float:
