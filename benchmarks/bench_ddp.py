@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 import torch.multiprocessing as mp
-
 from bench_throughput import PAPER_SIZE
+
 from halp_bench.config import make_config
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine import distributed

@@ -22,9 +22,9 @@ import torch
 
 from halp_bench.config import make_config
 from halp_bench.datasets.base import SkeletonData
+from halp_bench.datasets.loader import BatchLoader
 from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.engine.device import device_name, resolve_device
-from halp_bench.engine.loader import BatchLoader
 
 
 def ntu_shaped(path: Path, samples: int) -> SkeletonData:

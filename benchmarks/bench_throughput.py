@@ -29,8 +29,8 @@ from halp_bench.datasets.ntu import PUBLISHED_SPLIT_COUNTS
 from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import device_name, resolve_device
-from halp_bench.engine.pretrain import make_optimizer
 from halp_bench.engine.precision import Precision
+from halp_bench.engine.pretrain import make_optimizer
 from halp_bench.methods.base import Batch, DataInfo, create_method
 from halp_bench.registry import METHODS, load_plugins
 from halp_bench.skeleton import NTU25

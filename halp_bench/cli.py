@@ -65,8 +65,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="torch.compile the encoders while pretraining (CPU needs a C++ compiler). The first step compiles (about a minute "
                    "at the cpu preset's size, several at the paper's; reported apart from the epoch times); the results are "
                    "those of the eager code to float rounding.")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: one per core). Give each process "
-              "its share when several run on one machine.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: this process's fair share of the "
+              "cores, re-checked every second: all of them alone, half each beside another halp-bench run; fixed for --deterministic).")
 @click.option("--logger", type=click.Choice(["csv", "tensorboard", "wandb"]), default="csv", show_default=True,
               help="Training log: every run writes runs/<run>/log.csv; tensorboard and wandb are not implemented.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
@@ -252,21 +252,23 @@ def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, format
 @click.option("--raw", "raw_dirs", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Folder of raw files (repeatable: NTU-120 ships as two archives). NTU: .skeleton files + the official missing-skeleton list; PKU-MMD II: skeleton/, label/, cross_subject_v2.txt, cross_view_v2.txt.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory, e.g. data/ntu60 (see --data-root of `run`).")
-@click.option("--workers", type=int, default=None, help="Parallel worker processes (default: CPU count, at most 8).")
+@click.option("--workers", type=int, default=None, help="Parallel worker processes (default: this process's share of the "
+              "cores, at most 8: all of them unless other halp-bench processes run on the machine).")
 @click.option("--no-normalize", is_flag=True, help="Skip the official 2s-AGCN pre-normalisation (centre, rotate).")
 @click.option("--max-frames", type=int, default=300, show_default=True, help="Frames kept per sample (longer ones are cut).")
 @click.option("--force", is_flag=True, help="Start over, or write into a non-empty directory that is not a prepared one.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no_progress) -> None:
     """Raw NTU RGB+D 60/120 or PKU-MMD II files -> a memory-mapped prepared dataset; rerun to resume."""
-    import os
-
+    from halp_bench.common.cpu_share import fair_share, share_cpus
     from halp_bench.datasets.prepare import prepare_dataset
 
-    summary = prepare_dataset(
-        dataset, list(raw_dirs), out, workers=workers or min(os.cpu_count() or 1, 8), normalize=not no_normalize,
-        max_frames=max_frames, progress=not no_progress, force=force,
-    )
+    workers = workers or min(fair_share(), 8)
+    with share_cpus(workers):  # other halp-bench processes count our workers' cores
+        summary = prepare_dataset(
+            dataset, list(raw_dirs), out, workers=workers, normalize=not no_normalize,
+            max_frames=max_frames, progress=not no_progress, force=force,
+        )
     splits = Table(title=f"{summary.dataset} splits (train / test)")
     for column in ("split", "ours", "published", "match"):
         splits.add_column(column)

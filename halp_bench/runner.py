@@ -26,12 +26,13 @@ import numpy as np
 import torch
 
 import halp_bench
+from halp_bench.common.atomic import atomic_write_bytes
+from halp_bench.common.cpu_share import share_cpus
 from halp_bench.config import RunConfig, flat_items, make_config
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine import distributed
-from halp_bench.engine.atomic import atomic_write_bytes
-from halp_bench.engine.device import device_name, deterministic_mode, resolve_device, seed_everything, torch_threads
+from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain, pretrain_signature
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
 from halp_bench.methods.base import DataInfo, Method, create_method
@@ -63,7 +64,7 @@ class RunSpec:
     show_progress: bool = True
     deterministic: bool = False  # deterministic kernels (engine/device.py: deterministic_mode)
     compile: bool = False  # torch.compile the encoders while pretraining (engine/compile.py); not a setting of the results
-    threads: int | None = None  # CPU threads (engine/device.py: torch_threads); None: torch's default
+    threads: int | None = None  # CPU threads; None: a fair share of the cores (common/cpu_share.py)
 
 
 @dataclass
@@ -153,11 +154,12 @@ def run_dir_for(spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig) -
 
 def run_grid(spec: RunSpec, say: Callable[[str], None] = print, retrained: set[Path] | None = None) -> list[CellOutcome]:
     """`_run_cells` into a writable output directory (checked before any work), with deterministic
-    kernels when `spec.deterministic` and `spec.threads` CPU threads. Under torchrun rank 0 alone
+    kernels when `spec.deterministic`, on `spec.threads` CPU threads or this process's fair share of
+    the cores among halp-bench processes (fixed for a deterministic run). Under torchrun rank 0 alone
     checks (and creates) the directory: another rank would find rank 0's write probe in it."""
     if distributed.is_main_process():
         ensure_output_dir(Path(spec.out), spec.force)
-    with deterministic_mode(spec.deterministic), torch_threads(spec.threads):
+    with deterministic_mode(spec.deterministic), share_cpus(spec.threads, adapt=not spec.deterministic):
         return _run_cells(spec, say, retrained)
 
 

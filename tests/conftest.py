@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
 import torch
 
+from halp_bench.common.cpu_share import share_cpus
 from halp_bench.config import RunConfig, make_config
 from halp_bench.datasets.base import SkeletonData
 from halp_bench.registry import load_plugins
@@ -25,10 +28,18 @@ TINY_OVERRIDES = [
 ]
 
 
+# One torch thread for the test process and the CLI processes it starts: counted as fixed in the
+# machine's CPU share (common/cpu_share.py), so a run beside the suite takes the other cores, and
+# results of subprocesses do not depend on what else runs.
+TEST_THREADS = 1
+os.environ["OMP_NUM_THREADS"] = str(TEST_THREADS)
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _plugins() -> None:
+def _plugins() -> Iterator[None]:
     load_plugins()
-    torch.set_num_threads(2)
+    with share_cpus(TEST_THREADS):
+        yield
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`--compile` and `--threads`: a compiled pretraining computes what the eager one does (to float
+"""`--compile`: a compiled pretraining computes what the eager one does (to float
 rounding) and leaves checkpoints, resume and the protocols' eager code untouched."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from conftest import TINY_OVERRIDES, random_skeletons
 from halp_bench.config import make_config
 from halp_bench.engine import compile as compile_module
 from halp_bench.engine.compile import compiled_encoders, outermost_encoders
-from halp_bench.engine.device import torch_threads
 from halp_bench.engine.pretrain import pretrain
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import DataInfo, create_method
@@ -74,13 +73,3 @@ def test_compile_without_a_cpp_compiler_is_a_clear_error(tiny_cfg, monkeypatch):
         with compiled_encoders(method, CPU, True):
             pass
     assert all(e._compiled_call_impl is None for e in outermost_encoders(method))
-
-
-def test_threads_are_set_for_the_run_and_restored():
-    before = torch.get_num_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with pytest.raises(ConfigError, match="threads 0"):
-        with torch_threads(0):
-            pass

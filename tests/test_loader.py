@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import random_skeletons
-from halp_bench.engine.loader import BatchLoader
+from halp_bench.datasets.loader import BatchLoader
 from halp_bench.errors import ConfigError
 
 CPU = torch.device("cpu")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from halp_bench.datasets.ntu import (
-    NTU120_TRAIN_SUBJECTS,
     NTU60_TRAIN_SUBJECTS,
+    NTU120_TRAIN_SUBJECTS,
     PUBLISHED_SPLIT_COUNTS,
     NtuId,
     get_spec,

@@ -28,6 +28,8 @@ from typing import Any, Callable
 import numpy as np
 
 import halp_bench
+from halp_bench.common.atomic import atomic_write_bytes
+from halp_bench.common.progress import progress_bar
 from halp_bench.datasets.normalize import pre_normalize
 from halp_bench.datasets.ntu import (
     PUBLISHED_SPLIT_COUNTS,
@@ -52,8 +54,6 @@ from halp_bench.datasets.prepared import (
     save_array,
     write_meta,
 )
-from halp_bench.engine.atomic import atomic_write_bytes
-from halp_bench.engine.progress import progress_bar
 from halp_bench.errors import ConfigError, DataError, UnknownNameError
 
 NUM_JOINTS, NUM_BODIES = 25, 2

@@ -1,4 +1,4 @@
-"""Checkpoints: written atomically (engine/atomic.py) and loaded without running code
+"""Checkpoints: written atomically (common/atomic.py) and loaded without running code
 (`weights_only=True`)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from halp_bench.engine.atomic import atomic_write_bytes
+from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.errors import CheckpointError
 
 

@@ -85,24 +85,6 @@ def deterministic_mode(enabled: bool) -> Iterator[None]:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2], previous[3]
 
 
-@contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """`--threads N`: N intra-op CPU threads while a run lasts (None: torch's default, one per
-    core), restored afterwards. Two torch processes that each use every core slow each other
-    down many times over; give each its share."""
-    if count is None:
-        yield
-        return
-    if count < 1:
-        raise ConfigError(f"--threads {count}: expected a count >= 1")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def device_name(device: torch.device) -> str:
     """A human name for result rows: the GPU model or the CPU."""
     if device.type == "cuda":

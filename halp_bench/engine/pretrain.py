@@ -20,18 +20,18 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from halp_bench.common.atomic import atomic_write_bytes, remove_temporaries
+from halp_bench.common.progress import progress_bar
 from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
+from halp_bench.datasets.loader import BatchLoader
 from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.engine import distributed
-from halp_bench.engine.atomic import atomic_write_bytes, remove_temporaries
 from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import rng_states, set_rng_states
-from halp_bench.engine.loader import BatchLoader
 from halp_bench.engine.meters import PeakMemory, Stopwatch
 from halp_bench.engine.precision import Precision
-from halp_bench.engine.progress import progress_bar
 from halp_bench.errors import CheckpointError, ConfigError, TrainingError
 from halp_bench.methods.base import Batch, Method, check_finite
 

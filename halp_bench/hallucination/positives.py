@@ -14,14 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from halp_bench.hallucination.sphere import (
-    cell_step,
-    cell_tables,
-    pair_step,
-    sine_from_cosine,
-    slerp_coefficients,
-    to_working_dtype,
-)
+from halp_bench.hallucination.sphere import cell_step, cell_tables, pair_step, sine_from_cosine, slerp_coefficients, to_working_dtype
 
 TSampling = Literal["paper", "official", "hardest"]
 Boundary = Literal["pair", "cell", "none"]

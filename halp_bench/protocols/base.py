@@ -11,9 +11,9 @@ from torch import Tensor
 
 from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
+from halp_bench.datasets.loader import BatchLoader
 from halp_bench.datasets.transforms import center_crop_resize
 from halp_bench.encoders import SequenceEncoder
-from halp_bench.engine.loader import BatchLoader
 
 Metrics = dict[str, float]
 

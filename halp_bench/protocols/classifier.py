@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from halp_bench.common.progress import progress_bar
 from halp_bench.config import CHOICES, OptimConfig
 from halp_bench.datasets.base import SkeletonSubset
+from halp_bench.datasets.loader import BatchLoader
 from halp_bench.datasets.transforms import center_crop_resize, random_crop_resize
 from halp_bench.encoders import SequenceEncoder
-from halp_bench.engine.loader import BatchLoader
-from halp_bench.engine.progress import progress_bar
 from halp_bench.errors import ConfigError
 from halp_bench.protocols.base import Metrics, ProtocolContext, topk_accuracy
 

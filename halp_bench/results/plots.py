@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from halp_bench.engine.atomic import atomic_write_bytes
+from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.errors import ConfigError
 
 PLOT_FORMATS = ("png", "svg")

@@ -24,8 +24,8 @@ from typing import Any
 
 import pandas as pd
 
+from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.config import make_config
-from halp_bench.engine.atomic import atomic_write_bytes
 from halp_bench.errors import ConfigError
 from halp_bench.results.store import CELL_FIELDS
 

@@ -3,6 +3,8 @@
 One background thread, kept for the loader's whole life (across epochs, like DataLoader's
 persistent workers), reads `prefetch` batches ahead of the one training (pinned on CUDA, so the
 copy to the GPU is asynchronous). A batch is one fancy-indexing gather: no per-sample Python work.
+Every batch handed out is also the moment the process re-checks its share of the CPU cores
+(common/cpu_share.py), since every training and evaluation loop runs through a loader.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from halp_bench.common import cpu_share
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.errors import ConfigError
 
@@ -112,5 +115,6 @@ class BatchLoader:
             following = next(upcoming, None)
             if following is not None:
                 pending.append(reader.submit(self._load, following))
+            cpu_share.rebalance()
             yield (x.to(self.device, non_blocking=nb), lengths.to(self.device, non_blocking=nb),
                    labels.to(self.device, non_blocking=nb))
