@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from halp_bench.config import make_config
+from halp_bench.config import make_configs
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine.device import resolve_device, seed_everything
 from halp_bench.engine.pretrain import pretrain
-from halp_bench.methods.base import DataInfo, create_method
+from halp_bench.methods.base import create_method
 from halp_bench.registry import load_plugins
-from halp_bench.skeleton import get_layout
 
 METHODS = ("moco", "halp", "cmd", "halp_cmd")
 PAPER = {"moco": (1.0, 1.0), "halp": (1.13, 1.0), "cmd": (3.0, 1.94), "halp_cmd": (3.32, 1.94)}
@@ -35,7 +34,7 @@ PAPER = {"moco": (1.0, 1.0), "halp": (1.13, 1.0), "cmd": (3.0, 1.94), "halp_cmd"
 def _overrides(size: str, samples: int, epochs: int) -> list[str]:
     overrides = [f"pretrain.epochs={epochs}", "pretrain.milestones=1000", "method.start_epoch=0", f"data.synthetic_samples={samples}"]
     if size == "paper":
-        overrides += ["encoder.hidden_size=1024", "encoder.num_layers=3", "encoder.proj_hidden=2048", "encoder.proj_dim=128",
+        overrides += ["encoder.hidden_size=1024", "encoder.num_layers=3", "method.proj_hidden=2048", "method.proj_dim=128",
                       "data.frames=64", "augment.min_crop_frames=64"]
     return overrides
 
@@ -47,15 +46,14 @@ def measure_one(name: str, size: str, samples: int, epochs: int, device_name: st
         torch.set_num_threads(threads)
     load_plugins()
     device = resolve_device(device_name)
-    cfg = make_config("cpu", _overrides(size, samples, epochs))
+    cfg = make_configs("cpu", _overrides(size, samples, epochs), list(METHODS))[name]
     data = load_dataset(cfg.data)
     train, _ = data.split()
     # HaLP needs prototype_queue real keys before its term switches on: epoch 1 fills that, untimed
-    warm_up = -(-cfg.method.prototype_queue // cfg.pretrain.batch_size)
+    warm_up = -(-getattr(cfg.method, "prototype_queue", 0) // cfg.pretrain.batch_size)
     train = train.subset(np.arange(min(len(train), cfg.pretrain.batch_size * max(warm_up, 2))))
-    info = DataInfo(data.in_channels, data.shape[3], get_layout(data.layout))
     seed_everything(0)
-    method = create_method(name, cfg, info)
+    method = create_method(name, cfg, data.spec(cfg.data.frames))
     with tempfile.TemporaryDirectory() as tmp:
         result = pretrain(name, method, train, cfg, device, Path(tmp), show_progress=False, say=lambda _: None)
     times = result.epoch_times[1:] or result.epoch_times

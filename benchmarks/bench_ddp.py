@@ -27,29 +27,33 @@ import torch
 import torch.multiprocessing as mp
 from bench_throughput import PAPER_SIZE
 
-from halp_bench.config import make_config
+from halp_bench.common import distributed
+from halp_bench.config import make_configs
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.engine import distributed
+from halp_bench.engine import parallel
 from halp_bench.engine.device import device_name, resolve_device, seed_everything
 from halp_bench.engine.pretrain import pretrain
-from halp_bench.methods.base import DataInfo, create_method
+from halp_bench.methods.base import create_method
 from halp_bench.registry import load_plugins
-from halp_bench.skeleton import get_layout
 
 
 def _worker(rank: int, world: int, port: int, args: argparse.Namespace, out: mp.Queue) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(args.threads)
     load_plugins()
-    cfg = make_config("cpu", [f"pretrain.epochs={args.epochs}", "pretrain.milestones=1000", "method.start_epoch=0",
-                              f"data.synthetic_samples={args.samples}", "checkpoint_every=0", *(PAPER_SIZE if args.paper else [])])
-    device = distributed.setup(resolve_device(args.device))
+    names = args.methods.split(",")
+    # HaLP's term on from the first step (resolved with halp among the methods, so that the key is known even for moco alone)
+    configs = make_configs("cpu", [f"pretrain.epochs={args.epochs}", "pretrain.milestones=1000", "method.start_epoch=0",
+                                   f"data.synthetic_samples={args.samples}", "checkpoint_every=0", *(PAPER_SIZE if args.paper else [])],
+                           [*names, "halp"])
+    cfg = configs[names[0]]
+    device = parallel.setup(resolve_device(args.device))
     data = load_dataset(cfg.data)
     train, _ = data.split(data.default_split)
-    info = DataInfo(in_channels=data.in_channels, num_joints=data.shape[3], layout=get_layout(data.layout))
-    for name in args.methods.split(","):
+    for name in names:
+        cfg = configs[name]
         seed_everything(cfg.seed)
-        method = create_method(name, cfg, info)
+        method = create_method(name, cfg, data.spec(cfg.data.frames))
         with tempfile.TemporaryDirectory() as run_dir:
             result = pretrain(name, method, train, cfg, device, Path(run_dir), show_progress=False, say=lambda _: None)
         timed = result.epoch_times[1:]  # the first epoch warms up

@@ -1,6 +1,6 @@
 """Training-step time of `bigru_official` (whole-sequence GRU calls) against the official per-frame loop.
 
-One step = forward + backward of `features(x).sum()` (input BatchNorm included) on a batch of
+One step = forward + backward of `encoder(x).sum()` (input BatchNorm included) on a batch of
 (N, 3, T, V, M) skeletons. Both models carry the same weights; the largest feature difference is
 printed next to the times. `--alternatives` adds two fused forms of the same math for comparison:
   stacked-bidir: one bidirectional GRU call per layer on [x; time-reversed x] (directions run in
@@ -23,8 +23,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from halp_bench.config import EncoderConfig
-from halp_bench.encoders import OfficialBiGRU
+from halp_bench.encoders import BiGRUSettings, OfficialBiGRU
+from halp_bench.skeleton import DataSpec, chain_layout
 
 LARGE_HIDDEN = 1024  # sizes from here on are slow per-frame on a CPU (seconds per step)
 
@@ -167,15 +167,16 @@ def main() -> None:
             continue
         reps = args.large_reps if hidden >= LARGE_HIDDEN else args.reps
         torch.manual_seed(0)
-        cfg = EncoderConfig(name="bigru_official", hidden_size=hidden, num_layers=layers)
+        settings = BiGRUSettings(name="bigru_official", hidden_size=hidden, num_layers=layers)
+        data = DataSpec(channels=3, frames=args.frames, joints=args.joints, persons=args.persons, layout=chain_layout(args.joints))
         reference = PerFrameBIGRU(channels, hidden, layers).to(device)
-        official = OfficialBiGRU(channels, cfg).to(device)
+        official = OfficialBiGRU(data, settings).to(device)
         official.load_official_state_dict(reference.official_state_dict())
         x = torch.randn(args.batch, 3, args.frames, args.joints, args.persons, device=device)
         with torch.no_grad():
             expected = reference(x)
-            diff = (official.features(x) - expected).abs().max().item()
-        fused_s = step_time(official, official.features, x, reps, clock)
+            diff = (official(x) - expected).abs().max().item()
+        fused_s = step_time(official, official, x, reps, clock)
         frame_s = step_time(reference, reference, x, reps, clock)
         row = f"{size:>8} {fused_s * 1e3:16.1f} {frame_s * 1e3:10.1f} {frame_s / fused_s:8.2f}x"
         if args.alternatives:

@@ -128,15 +128,15 @@ def bench_training_step(args: argparse.Namespace, device: torch.device) -> None:
     K=256, refresh every 5 iterations, term active from the first step, queue 16384 of real keys),
     steps interleaved so both see the same machine load; the mean over a multiple of the refresh
     period includes the k-means refreshes. Paper: 1.13x time per epoch."""
-    from halp_bench.config import make_config
-    from halp_bench.methods.base import Batch, DataInfo, create_method
+    from halp_bench.config import make_configs
+    from halp_bench.methods.base import Batch, create_method
     from halp_bench.registry import load_plugins
-    from halp_bench.skeleton import NTU25
+    from halp_bench.skeleton import NTU25, DataSpec
 
     load_plugins()
     sizes = {
-        "small projection (BiGRU 1x128, head 256->256->64)": ["encoder.hidden_size=128", "encoder.proj_hidden=256", "encoder.proj_dim=64"],
-        "paper projection (BiGRU 1x1024, head 2048->2048->128)": ["encoder.hidden_size=1024", "encoder.proj_hidden=2048", "encoder.proj_dim=128"],
+        "small projection (BiGRU 1x128, head 256->256->64)": ["encoder.hidden_size=128", "method.proj_hidden=256", "method.proj_dim=64"],
+        "paper projection (BiGRU 1x1024, head 2048->2048->128)": ["encoder.hidden_size=1024", "method.proj_hidden=2048", "method.proj_dim=128"],
     }
     common = ["encoder.num_layers=1", "method.queue_size=16384", "method.start_epoch=0", "method.prototype_refresh=5",
               "method.num_positives=100", "method.num_prototypes=20", "method.prototype_queue=256", "method.mu=1",
@@ -145,12 +145,12 @@ def bench_training_step(args: argparse.Namespace, device: torch.device) -> None:
     print("| encoder | moco ms/step | halp ms/step | halp / moco |")
     print("|---|---|---|---|")
     for label, overrides in sizes.items():
-        cfg = make_config("cpu", [*common, *overrides])
-        info = DataInfo(in_channels=150, num_joints=25, layout=NTU25)
+        configs = make_configs("cpu", [*common, *overrides], ["moco", "halp"])
+        spec = DataSpec(channels=3, frames=args.step_frames, joints=25, persons=2, layout=NTU25)
         methods = {}
         for name in ("moco", "halp"):
             torch.manual_seed(0)
-            method = create_method(name, cfg, info).to(device)
+            method = create_method(name, configs[name], spec).to(device)
             method.queue.filled.fill_(method.queue.size)  # hallucination active from the first step
             methods[name] = (method, torch.optim.SGD(method.parameters(), lr=0.01, momentum=0.9))
         g = torch.Generator(device=device).manual_seed(0)
@@ -160,7 +160,7 @@ def bench_training_step(args: argparse.Namespace, device: torch.device) -> None:
             for name, (method, optimizer) in methods.items():
                 _sync(device)
                 start = time.perf_counter()
-                losses = method.training_step(Batch(x, x.flip(2), epoch=0, iteration=step))
+                losses = method.training_step(Batch((x, x.flip(2)), epoch=0, iteration=step, step=step, total_steps=args.steps + 5))
                 optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
                 optimizer.step()

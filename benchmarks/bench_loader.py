@@ -23,8 +23,9 @@ import torch
 from halp_bench.config import make_config
 from halp_bench.datasets.base import SkeletonData
 from halp_bench.datasets.loader import BatchLoader
-from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.engine.device import device_name, resolve_device
+from halp_bench.methods.base import create_method
+from halp_bench.skeleton import NTU25, DataSpec
 
 
 def ntu_shaped(path: Path, samples: int) -> SkeletonData:
@@ -58,12 +59,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    cfg = make_config("paper")
+    cfg = make_config("paper", ["encoder.hidden_size=8", "encoder.num_layers=1"])  # the views do not depend on the encoder
+    method = create_method("moco", cfg, DataSpec(channels=3, frames=cfg.data.frames, joints=25, persons=2, layout=NTU25))
     gen = torch.Generator(device=device).manual_seed(0)
 
     def both_views(x: torch.Tensor, lengths: torch.Tensor) -> None:
-        pretrain_view(x, lengths, cfg.data.frames, cfg.augment, gen)
-        pretrain_view(x, lengths, cfg.data.frames, cfg.augment, gen)
+        method.make_views(x, lengths, gen)
 
     with tempfile.TemporaryDirectory() as tmp:
         data = ntu_shaped(Path(tmp) / "data.npy", args.samples)

@@ -24,18 +24,17 @@ import time
 
 import torch
 
-from halp_bench.config import RunConfig, make_config
+from halp_bench.common.optim import make_optimizer
+from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.ntu import PUBLISHED_SPLIT_COUNTS
-from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import device_name, resolve_device
 from halp_bench.engine.precision import Precision
-from halp_bench.engine.pretrain import make_optimizer
-from halp_bench.methods.base import Batch, DataInfo, create_method
+from halp_bench.methods.base import Batch, create_method
 from halp_bench.registry import METHODS, load_plugins
-from halp_bench.skeleton import NTU25
+from halp_bench.skeleton import NTU25, DataSpec
 
-PAPER_SIZE = ["encoder.hidden_size=1024", "encoder.num_layers=3", "encoder.proj_hidden=2048", "encoder.proj_dim=128",
+PAPER_SIZE = ["encoder.hidden_size=1024", "encoder.num_layers=3", "method.proj_hidden=2048", "method.proj_dim=128",
               "data.frames=64", "augment.min_crop_frames=64"]
 IN_CHANNELS = 3 * 25 * 2  # NTU: C x V x M
 NTU60_XSUB_TRAIN = PUBLISHED_SPLIT_COUNTS["ntu60"]["xsub"][0]
@@ -55,11 +54,11 @@ def matmul_peak(device: torch.device, n: int = 2048, reps: int = 10) -> float:
 
 def step_flops(cfg: RunConfig, streams: int, batch: int) -> float:
     """Matmul FLOPs of one training step (see the module docstring)."""
-    e, t = cfg.encoder, cfg.data.frames
+    e, m, t = cfg.encoder, cfg.method, cfg.data.frames
     gru = sum(2 * 3 * ((IN_CHANNELS if layer == 0 else 2 * e.hidden_size) + e.hidden_size) * e.hidden_size * 2 * t
               for layer in range(e.num_layers))  # per sample: 3 gates, 2 directions, t frames
-    head = 2 * (2 * e.hidden_size * e.proj_hidden + e.proj_hidden * e.proj_dim)
-    queue = 2 * cfg.method.queue_size * e.proj_dim
+    head = 2 * (2 * e.hidden_size * m.proj_hidden + m.proj_hidden * m.proj_dim)
+    queue = 2 * m.queue_size * m.proj_dim
     return streams * batch * (3 * (gru + head + queue) + gru + head)  # query fwd + bwd, key fwd
 
 
@@ -72,8 +71,8 @@ def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, ste
             compile_encoders: bool = False) -> tuple[float, float]:
     """Seconds per training step (after one warm-up step), and the warm-up step's seconds (compilation included)."""
     torch.manual_seed(0)
-    method = create_method(name, cfg, DataInfo(in_channels=IN_CHANNELS, num_joints=25, layout=NTU25)).to(device)
-    optimizer, _ = make_optimizer(method, cfg)
+    method = create_method(name, cfg, DataSpec(channels=3, frames=cfg.data.frames, joints=25, persons=2, layout=NTU25)).to(device)
+    optimizer = make_optimizer(method.param_groups(), cfg.pretrain)
     amp = Precision(precision, device)
     b, frames = cfg.pretrain.batch_size, cfg.data.frames
     x = torch.randn(b, 3, frames * 2, 25, 2, device=device)
@@ -85,7 +84,7 @@ def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, ste
         for i in range(steps + 1):
             _sync(device)
             start = time.perf_counter()
-            batch = Batch(pretrain_view(x, lengths, frames, cfg.augment, gen), pretrain_view(x, lengths, frames, cfg.augment, gen), 0, i)
+            batch = Batch(method.make_views(x, lengths, gen), epoch=0, iteration=i, step=i, total_steps=steps + 1)
             with amp.autocast():
                 losses = method.training_step(batch)
             optimizer.zero_grad(set_to_none=True)
@@ -118,11 +117,13 @@ def main() -> None:
     variants = [(p, c) for p in precisions for c in ((False, True) if args.compile else (False,))]
     for size, overrides in sizes.items():
         # the paper preset's optimiser and queue; the `cpu` preset's otherwise (start_epoch 0: HaLP's term is on)
-        cfg = make_config("paper" if size == "paper" else "cpu", [*overrides, "method.start_epoch=0", "device=cpu"])
+        names = args.methods.split(",")
+        configs = make_configs("paper" if size == "paper" else "cpu", [*overrides, "method.start_epoch=0", "device=cpu"], ["moco", *names])
         steps = args.steps if size == "cpu" else max(1, args.steps // 5)
-        measure("moco", cfg, "32", device, steps)  # unreported: the first cell measured would otherwise pay the process's warm-up
+        measure("moco", configs["moco"], "32", device, steps)  # unreported: the first cell measured would otherwise pay the process's warm-up
         times: dict[tuple[str, str, bool], float] = {}
-        for name in args.methods.split(","):
+        for name in names:
+            cfg = configs[name]
             streams = len(getattr(METHODS.get(name), "streams", ("joint",)))
             flops = step_flops(cfg, streams, cfg.pretrain.batch_size)
             for precision, compiled in variants:

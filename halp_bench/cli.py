@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from halp_bench.errors import ConfigError, DataError, HalpBenchError
+
+if TYPE_CHECKING:
+    from halp_bench.results.row import ResultRow
 
 console = Console()
 err_console = Console(stderr=True)
@@ -81,8 +85,9 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     source in `transfer_from`. The tables are printed and written to <out>/tables/.
     Under torchrun every process trains its share of each global batch; rank 0 alone prints and writes.
     """
-    from halp_bench.engine.distributed import is_main_process
-    from halp_bench.results.store import RESULTS_FILE, load_results
+    from halp_bench.common.distributed import is_main_process
+    from halp_bench.results.row import read_rows
+    from halp_bench.results.store import RESULTS_FILE
     from halp_bench.runner import CellOutcome, RunSpec, run_grid
 
     if seed is not None and seeds is not None:
@@ -121,7 +126,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
     if main:
         console.print(f"{counts['ran']} ran, {counts['skipped']} skipped, {counts['failed']} failed")
-        _print_tables(load_results(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
+        _print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
     user_errors = dict.fromkeys(o.detail for o in outcomes if o.status == "failed" and o.user_error)
     for detail in user_errors:  # e.g. a NaN loss: one line each, as for any other user error
         err_console.print(f"[red]error: {detail}[/red]", highlight=False, soft_wrap=True)
@@ -174,16 +179,32 @@ def _print_tables(rows: list, out: Path, formats: tuple[str, ...], names: tuple[
 
 
 @cli.command("list")
-def list_plugins() -> None:
-    """Registered methods, encoders, datasets, protocols, layouts and presets."""
-    from halp_bench.config import PRESET_DESCRIPTIONS
+@click.option("--settings/--no-settings", "show_settings", default=True, show_default=True,
+              help="Show each method's and encoder's settings (the --set method.* / encoder.* keys) with their paper values.")
+def list_plugins(show_settings: bool) -> None:
+    """Registered methods (with their settings), encoders (with theirs), datasets, protocols, layouts and presets."""
+    import dataclasses
+
+    from halp_bench.config import PRESET_DESCRIPTIONS, AugmentSettings
     from halp_bench.registry import DATASETS, ENCODERS, LAYOUTS, METHODS, PROTOCOLS, load_plugins
 
     load_plugins()
+
+    def settings_line(settings_class: type, section: str) -> str:
+        values = [f"{f.name}={getattr(settings_class(), f.name)}" for f in dataclasses.fields(settings_class) if f.name != "name"]
+        return f"\n[dim]{section}.*: {', '.join(values) or '(none)'}[/dim]" if show_settings else ""
+
     for registry in (METHODS, ENCODERS, DATASETS, PROTOCOLS, LAYOUTS):
         table = Table(title=f"{registry.kind}s", title_justify="left", show_header=False)
         for entry in registry.entries():
-            table.add_row(f"[bold]{entry.name}[/bold]", entry.description)
+            extra = ""
+            if registry is METHODS:
+                extra = settings_line(entry.factory.settings_class, "method")
+                if entry.factory.augment_class is not AugmentSettings:  # views of its own
+                    extra += settings_line(entry.factory.augment_class, "augment")
+            elif registry is ENCODERS:
+                extra = settings_line(entry.factory.settings_class, "encoder")
+            table.add_row(f"[bold]{entry.name}[/bold]", entry.description + extra)
         console.print(table)
     table = Table(title="presets", title_justify="left", show_header=False)
     for name, description in PRESET_DESCRIPTIONS.items():
@@ -191,15 +212,16 @@ def list_plugins() -> None:
     console.print(table)
 
 
-def _results_rows(out: Path, results_files: tuple[Path, ...]) -> list[tuple[dict, Path]]:
+def _results_rows(out: Path, results_files: tuple[Path, ...]) -> list[tuple[ResultRow, Path]]:
     """(row, its results file) for every row of the given files (default <out>/results.jsonl)."""
-    from halp_bench.results.store import RESULTS_FILE, load_results
+    from halp_bench.results.row import read_rows
+    from halp_bench.results.store import RESULTS_FILE
 
     paths = list(results_files) or [out / RESULTS_FILE]
     for path in paths:
         if not path.exists():
             raise HalpBenchError(f"{path}: no results file; run `halp-bench run --out {out}` first")
-    return [(row, path) for path in paths for row in load_results(path)]
+    return [(row, path) for path in paths for row in read_rows(path)]
 
 
 @cli.command()

@@ -1,9 +1,19 @@
-"""Typed run configuration: one dataclass per part, defaults in one place, two presets.
+"""Typed configuration of one cell: run-level sections, settings owned by each plugin, presets, `--set`.
 
-`paper` is the published recipe (papers/halp.md, official_code.md); `cpu` shrinks the encoder, the
-queue and the schedules so that a full default run finishes in minutes on a 2-core laptop.
-Overrides use dotted paths: `--set method.temperature=0.1`. Unknown keys and values of the wrong type
-are a `ConfigError` naming the key and what was expected.
+A cell's `RunConfig` has run-level sections (data, pretrain, linear, transfer, eval and a few
+scalars) and three sections whose type belongs to a plugin: `method` (the settings the method
+registered), `encoder` (those of the encoder chosen by `encoder.name`) and `augment` (the
+augmentation settings of the method's views). Defaults are the paper's values. Values are resolved
+in this order:
+
+1. the preset's run-level values (`paper_preset`, `cpu_preset`);
+2. each plugin settings class's `presets[preset]` (merged along its base classes, so a subclass
+   extends its parent's);
+3. the method's own run-level defaults (`Method.run_defaults`, e.g. its optimiser or encoder);
+4. `--set section.key=value`, checked against the selected method's settings. With several
+   methods, a key applies to the methods that have it and is an error only if none does.
+
+Unknown keys and values of the wrong type are a `ConfigError` naming the key and what is valid.
 """
 
 from __future__ import annotations
@@ -12,20 +22,84 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from halp_bench.errors import ConfigError
+from halp_bench.errors import ConfigError, UnknownNameError
+from halp_bench.registry import ENCODERS, METHODS, load_plugins
+
+DEFAULT_ENCODER = "bigru"
+PLUGIN_SECTIONS = ("method", "encoder", "augment")
 
 
 @dataclass
-class EncoderConfig:
-    """The CMD BiGRU and its projection head (feature = 2 * hidden_size)."""
+class Settings:
+    """Base of every plugin's settings. `presets` maps a preset name to field values; `choices`
+    maps a field to its allowed words (checked when the config is made, not hours later)."""
 
-    name: str = "bigru"
-    hidden_size: int = 1024
-    num_layers: int = 3
-    proj_hidden: int = 2048
-    proj_dim: int = 128
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @classmethod
+    def for_preset(cls, preset: str) -> "Settings":
+        """The defaults with every base class's values for `preset` applied, parents first."""
+        values: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            values.update(vars(klass).get("presets", {}).get(preset, {}))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{cls.__name__}.presets['{preset}'] sets unknown field(s) {', '.join(unknown)}")
+        return cls(**values)
+
+    def check(self) -> None:
+        """Refuse values the plugin cannot use; subclasses add their own rules (call super)."""
+        for key, allowed in self.choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"--set {self.section}.{key}={getattr(self, key)}: choose one of {', '.join(allowed)}")
+
+    section: ClassVar[str] = "settings"
+
+
+@dataclass
+class MethodSettings(Settings):
+    """Settings of a method with none of its own (the reference rows)."""
+
+    section: ClassVar[str] = "method"
+
+
+@dataclass
+class EncoderSettings(Settings):
+    """Settings of an encoder; `name` is the registered encoder they belong to."""
+
+    section: ClassVar[str] = "encoder"
+    name: str = DEFAULT_ENCODER
+
+    def describe(self) -> str:
+        """How tables and settings lines name this encoder (e.g. 'bigru 3x1024')."""
+        return self.name
+
+
+@dataclass
+class AugmentSettings(Settings):
+    """The standard pretraining views (official CMD/HaLP values): crop-resize, then shear or
+    joint corruption (datasets/transforms.py `pretrain_view`).
+
+    `cpu`: gentler augmentations, measured (README, "Presets"): with the official ones MoCo did
+    not beat the random encoder within the cpu preset's budget.
+    """
+
+    section: ClassVar[str] = "augment"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "cpu": {"crop_min_scale": 0.5, "min_crop_frames": 16, "shear_prob": 1.0, "shear_amplitude": 0.3},
+    }
+    crop_min_scale: float = 0.1
+    crop_max_scale: float = 1.0
+    min_crop_frames: int = 64
+    shear_prob: float = 0.5
+    shear_amplitude: float = 1.0
+    corrupt_joints: int = 15
+    corrupt_zero_prob: float = 0.5
+    corrupt_amplitude: float = 1.0
 
 
 @dataclass
@@ -38,47 +112,13 @@ class DataConfig:
 
 
 @dataclass
-class AugmentConfig:
-    """Pretraining augmentations (official values): crop-resize, then shear or joint corruption."""
-
-    crop_min_scale: float = 0.1
-    crop_max_scale: float = 1.0
-    min_crop_frames: int = 64
-    shear_prob: float = 0.5
-    shear_amplitude: float = 1.0
-    corrupt_joints: int = 15
-    corrupt_zero_prob: float = 0.5
-    corrupt_amplitude: float = 1.0
-
-
-@dataclass
-class MethodConfig:
-    """Hyper-parameters of every built-in method; each method reads the fields it needs."""
-
-    # MoCo v2
-    queue_size: int = 16384
-    momentum: float = 0.999
-    temperature: float = 0.07
-    # HaLP (paper values; the authors' scripts: refresh 10, mu 2 on NTU, t_sampling "official")
-    num_prototypes: int = 20
-    prototype_queue: int = 256
-    prototype_refresh: int = 5
-    num_positives: int = 100
-    lam: float = 0.8
-    mu: float = 1.0
-    start_epoch: int = 200
-    t_sampling: str = "paper"
-    kmeans_backend: str = "torch"
-    # CMD
-    cmd_topk: int = 8192
-    cmd_teacher_temperature: float = 0.05
-    cmd_student_temperature: float = 0.1
-    cmd_weight: float = 1.0
-
-
-@dataclass
 class OptimConfig:
-    """SGD with step decay."""
+    """Optimiser and learning-rate schedule of one training phase (common/optim.py).
+
+    `optimizer`: sgd (momentum, nesterov) or adamw (betas). `schedule`: multistep (x gamma at each
+    milestone epoch) or cosine (per step, from lr down to min_lr); either after `warmup_epochs` of
+    linear warm-up from 0.
+    """
 
     epochs: int = 451
     batch_size: int = 64
@@ -87,6 +127,12 @@ class OptimConfig:
     weight_decay: float = 1e-4
     milestones: tuple[int, ...] = (351,)
     gamma: float = 0.1
+    optimizer: str = "sgd"
+    nesterov: bool = False
+    betas: tuple[float, ...] = (0.9, 0.999)
+    schedule: str = "multistep"
+    warmup_epochs: int = 0
+    min_lr: float = 0.0
 
 
 @dataclass
@@ -107,6 +153,9 @@ class EvalConfig:
 
 @dataclass
 class RunConfig:
+    """One cell's configuration. `method`, `encoder` and `augment` are instances of the classes the
+    cell's method and encoder registered (filled in by `make_config`)."""
+
     preset: str = "paper"
     seed: int = 0
     device: str = "auto"
@@ -114,10 +163,10 @@ class RunConfig:
     checkpoint_every_iters: int = 0  # iterations, for long epochs (0 = off)
     precision: str = "32"  # pretraining: 32 | bf16 | 16-mixed (engine/precision.py)
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
     data: DataConfig = field(default_factory=DataConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    method: MethodConfig = field(default_factory=MethodConfig)
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    method: MethodSettings = field(default_factory=MethodSettings)
     pretrain: OptimConfig = field(default_factory=OptimConfig)
     linear: OptimConfig = field(
         default_factory=lambda: OptimConfig(epochs=80, lr=0.1, weight_decay=0.0, milestones=(50, 70))
@@ -139,22 +188,11 @@ def paper_preset() -> RunConfig:
 def cpu_preset() -> RunConfig:
     """Minutes on a 2-core CPU: 1x128 BiGRU, 16-frame views, queue 1024, 60 short epochs.
 
-    Measured choices (README, "Presets"): key momentum 0.99 instead of 0.999 (with a few hundred
-    steps a 0.999 key encoder barely leaves its random initialisation), lr 0.05, and gentler
-    augmentations (crop scale U(0.5, 1), shear amplitude 0.3, no joint corruption): with the
-    official ones MoCo did not beat the random encoder within this budget. HaLP starts at epoch 25
-    of 60 (the paper: 200 of 450) with mu = 1 and the paper's K=256, N=20, G=100.
+    Run-level values here; the method, encoder and augmentation values of this preset live with
+    their settings classes (`presets["cpu"]`). Measured choices: README, "Presets".
     """
     cfg = RunConfig(preset="cpu", checkpoint_every=10)
-    cfg.encoder = EncoderConfig(hidden_size=128, num_layers=1, proj_hidden=256, proj_dim=64)
     cfg.data.frames = 16
-    cfg.augment = AugmentConfig(
-        crop_min_scale=0.5, min_crop_frames=16, shear_prob=1.0, shear_amplitude=0.3,
-    )
-    cfg.method.queue_size = 1024
-    cfg.method.momentum = 0.99
-    cfg.method.cmd_topk = 512
-    cfg.method.start_epoch = 25
     cfg.pretrain = OptimConfig(epochs=60, batch_size=64, lr=0.05, milestones=(50,))
     cfg.linear = OptimConfig(epochs=20, batch_size=64, lr=0.1, weight_decay=0.0, milestones=(14, 18))
     cfg.transfer = OptimConfig(epochs=10, batch_size=64, lr=0.01, weight_decay=0.0, milestones=(7, 9))
@@ -165,61 +203,140 @@ def cpu_preset() -> RunConfig:
 PRESETS = {"paper": paper_preset, "cpu": cpu_preset}
 PRESET_DESCRIPTIONS = {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in PRESETS.items()}
 
-
-def make_config(preset: str = "cpu", overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """A preset with `key=value` overrides applied (dotted keys, e.g. `method.lam=0.6`)."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}")
-    cfg = PRESETS[preset]()
-    for item in overrides:
-        apply_override(cfg, item)
-    check_choices(cfg)
-    return cfg
-
-
-# Settings that take one of a few words; checked when the config is made, not hours later when
-# the part that reads them runs. Precision, k-means backend and report are read from here by their
-# parts; t_sampling and stream follow the hallucination math and the modalities (a test keeps those
-# two in step, since config must not import torch).
+# Run-level settings that take one of a few words; plugin settings declare their own (`choices`).
 CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("32", "bf16", "16-mixed"),
-    "method.t_sampling": ("paper", "official", "hardest"),
-    "method.kmeans_backend": ("torch", "geomstats"),
     "eval.report": ("final", "best"),
     "eval.stream": ("joint", "motion", "bone", "ensemble"),
+    "pretrain.optimizer": ("sgd", "adamw"),
+    "pretrain.schedule": ("multistep", "cosine"),
+    "linear.optimizer": ("sgd", "adamw"),
+    "linear.schedule": ("multistep", "cosine"),
+    "transfer.optimizer": ("sgd", "adamw"),
+    "transfer.schedule": ("multistep", "cosine"),
 }
 
 
-def check_choices(cfg: RunConfig) -> None:
-    values = flat_items(cfg)
-    for key, allowed in CHOICES.items():
-        if values[key] not in allowed:
-            raise ConfigError(f"--set {key}={values[key]}: choose one of {', '.join(allowed)}")
+def make_config(preset: str = "cpu", overrides: list[str] | tuple[str, ...] = (), method: str = "moco") -> RunConfig:
+    """The configuration of `method`'s cells: every override must be one of its keys."""
+    return make_configs(preset, overrides, [method])[method]
 
 
-def apply_override(cfg: RunConfig, item: str) -> None:
-    """Apply one `a.b=value` override in place, converting the value to the field's type."""
+def make_configs(preset: str, overrides: list[str] | tuple[str, ...], methods: list[str]) -> dict[str, RunConfig]:
+    """One configuration per method. A `--set` key applies to the methods whose settings have it
+    and is an error only if none of them does (the error lists their valid keys)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}")
+    load_plugins()
+    parsed = [_parse(item) for item in overrides]
+    configs, unknown = {}, {}
+    for name in methods:
+        configs[name], unknown[name] = _resolve(preset, parsed, name)
+    for key, raw in parsed:
+        if all(key in unknown[name] for name in methods):
+            raise ConfigError(_unknown_key_message(key, [configs[name] for name in methods], methods))
+    return configs
+
+
+def _parse(item: str) -> tuple[str, str]:
     if "=" not in item:
-        raise ConfigError(f"--set '{item}': expected KEY=VALUE, e.g. method.temperature=0.1")
+        raise ConfigError(f"--set '{item}': expected KEY=VALUE, e.g. pretrain.lr=0.1")
     key, raw = item.split("=", 1)
-    key, raw = key.strip(), raw.strip()
+    return key.strip(), raw.strip()
+
+
+def _resolve(preset: str, parsed: list[tuple[str, str]], method_name: str) -> tuple[RunConfig, dict[str, str]]:
+    """(config, {key: reason}) for one method; keys this method does not have are returned, not raised."""
+    method_cls = METHODS.get(method_name)
+    cfg = PRESETS[preset]()
+    defaults = method_cls.defaults_for(preset)
+    encoder_name = next((raw for key, raw in reversed(parsed) if key == "encoder.name"), defaults.get("encoder.name", DEFAULT_ENCODER))
+    try:
+        encoder_cls = ENCODERS.get(encoder_name)
+    except UnknownNameError as exc:
+        raise ConfigError(f"--set encoder.name={encoder_name}: {exc}") from None
+    cfg.encoder = dataclasses.replace(encoder_cls.settings_class.for_preset(preset), name=encoder_name)
+    cfg.method = method_cls.settings_class.for_preset(preset)
+    cfg.augment = method_cls.augment_class.for_preset(preset)
+    for key, value in defaults.items():
+        if key != "encoder.name":
+            _set(cfg, key, value, source=f"{method_cls.__name__}.run_defaults")
+    unknown: dict[str, str] = {}
+    for key, raw in parsed:
+        if key == "encoder.name":
+            continue
+        target, leaf = _locate(cfg, key)
+        if target is None:
+            unknown[key] = leaf
+            continue
+        hints = typing.get_type_hints(type(target))
+        setattr(target, leaf, _convert(key, raw, hints[leaf]))
+    check_config(cfg)
+    return cfg, unknown
+
+
+def _locate(cfg: RunConfig, key: str) -> tuple[Any, str]:
+    """(the dataclass holding `key`'s last part, that part), or (None, the unknown part)."""
     target: Any = cfg
     parts = key.split(".")
     for depth, part in enumerate(parts):
         names = [f.name for f in dataclasses.fields(target)]
         if part not in names:
-            prefix = ".".join(parts[:depth])
-            valid = ", ".join(f"{prefix}.{n}" if prefix else n for n in names)
-            raise ConfigError(f"--set '{key}': unknown key '{part}'; valid keys here: {valid}")
-        hints = typing.get_type_hints(type(target))
+            return None, part
         if depth == len(parts) - 1:
             if dataclasses.is_dataclass(getattr(target, part)):
                 raise ConfigError(f"--set '{key}': is a section; set one of its fields, e.g. {key}.<field>")
-            setattr(target, part, _convert(key, raw, hints[part]))
-        else:
-            target = getattr(target, part)
-            if not dataclasses.is_dataclass(target):
-                raise ConfigError(f"--set '{key}': '{part}' is a value, not a section")
+            return target, part
+        target = getattr(target, part)
+        if not dataclasses.is_dataclass(target):
+            raise ConfigError(f"--set '{key}': '{part}' is a value, not a section")
+    return None, key
+
+
+def has_key(cfg: RunConfig, key: str) -> bool:
+    """Whether `--set key=...` names a setting of this configuration."""
+    return _locate(cfg, key)[0] is not None or key == "encoder.name"
+
+
+def _set(cfg: RunConfig, key: str, value: Any, source: str) -> None:
+    target, leaf = _locate(cfg, key)
+    if target is None:
+        raise ConfigError(f"{source}: unknown key '{key}'")
+    setattr(target, leaf, value)
+
+
+def _unknown_key_message(key: str, configs: list[RunConfig], methods: list[str]) -> str:
+    """What `--set KEY` could have been: the valid keys at the level where KEY went wrong."""
+    section = key.split(".")[0]
+    if section in PLUGIN_SECTIONS and len(key.split(".")) == 2:
+        part = key.split(".")[1]
+        owner = "the encoder" if section == "encoder" else "the selected method" + ("s" if len(methods) > 1 else "")
+        valid = sorted({f"{section}.{f.name}" for cfg in configs for f in dataclasses.fields(getattr(cfg, section))})
+        which = ", ".join(f"{name} ({type(getattr(cfg, section)).__name__})" for name, cfg in zip(methods, configs))
+        return f"--set '{key}': unknown key '{part}' for {owner} ({which}); valid keys here: {', '.join(valid)}"
+    parts, target = key.split("."), configs[0]
+    for depth, part in enumerate(parts):
+        names = [f.name for f in dataclasses.fields(target)]
+        if part not in names:
+            prefix = ".".join(parts[:depth])
+            valid = ", ".join(f"{prefix}.{n}" if prefix else n for n in names)
+            return f"--set '{key}': unknown key '{part}'; valid keys here: {valid}"
+        target = getattr(target, part)
+    return f"--set '{key}': unknown key"
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Run-level word settings and each plugin section's own rules."""
+    values = flat_items(cfg)
+    for key, allowed in CHOICES.items():
+        if values[key] not in allowed:
+            raise ConfigError(f"--set {key}={values[key]}: choose one of {', '.join(allowed)}")
+    for name in ("pretrain", "linear", "transfer"):
+        opt = getattr(cfg, name)
+        if not 0 <= opt.warmup_epochs <= opt.epochs:
+            raise ConfigError(f"--set {name}.warmup_epochs={opt.warmup_epochs}: expected 0 to {name}.epochs ({opt.epochs})")
+    for section in PLUGIN_SECTIONS:
+        getattr(cfg, section).check()
 
 
 def _convert(key: str, raw: str, hint: Any) -> Any:
@@ -247,16 +364,23 @@ def _convert(key: str, raw: str, hint: Any) -> Any:
     raise ConfigError(f"--set {key}: unsupported field type {hint}")
 
 
-def flat_items(cfg: RunConfig) -> dict[str, Any]:
-    """Every setting as `section.key -> value` (for tables and result rows)."""
+def flat_items(cfg: Any) -> dict[str, Any]:
+    """Every setting of a configuration (or of its dict form) as `section.key -> value`."""
     out: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
         if dataclasses.is_dataclass(value):
-            for f in dataclasses.fields(value):
-                walk(f"{prefix}.{f.name}" if prefix else f.name, getattr(value, f.name))
+            value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, item)
         else:
             out[prefix] = value
 
     walk("", cfg)
     return out
+
+
+def settings_fields(settings_class: type) -> list[str]:
+    """The `--set` keys of a settings class (for `halp-bench list` and errors)."""
+    return [f.name for f in dataclasses.fields(settings_class) if f.name != "name"]

@@ -1,12 +1,15 @@
 """One small generic registry (name -> factory) for every kind of plugin.
 
 Methods, encoders, datasets, protocols and skeleton layouts each get a `Registry`. Discovery is an
-explicit import list (`halp_bench.plugins`) plus the `halp_bench.methods` entry-point group for
-methods that live in other packages; there is no import-time scanning.
+explicit import list (`halp_bench.plugins`) plus the entry-point groups `halp_bench.methods` and
+`halp_bench.encoders` for plugins that live in other packages (importing the module an entry point
+names registers what it defines); there is no import-time scanning.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Callable, Generic, TypeVar
@@ -15,7 +18,7 @@ from halp_bench.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
 
-ENTRY_POINT_GROUP = "halp_bench.methods"
+ENTRY_POINT_GROUPS = ("halp_bench.methods", "halp_bench.encoders")
 
 
 @dataclass(frozen=True)
@@ -72,21 +75,63 @@ PROTOCOLS: Registry = Registry("protocol")
 LAYOUTS: Registry = Registry("skeleton layout")
 
 
-def register_method(name: str, description: str = ""):
-    """Register a `Method` subclass under `name` (usable from external plugin packages too)."""
-    return METHODS.register(name, description)
+def _attach_settings(kind: str, name: str, cls: type, attribute: str, settings: type | None) -> None:
+    """Give a plugin class its settings class: its own, or its parent's (a subclass's own settings
+    must extend the parent's, so that every key the parent reads is still there)."""
+    if settings is None:
+        if getattr(cls, attribute, None) is None:
+            raise ConfigError(f"{kind} '{name}' ({cls.__name__}) has no settings class; pass settings=... to its register call")
+        return
+    if not dataclasses.is_dataclass(settings):
+        raise ConfigError(f"{kind} '{name}': settings {settings.__name__} must be a dataclass")
+    inherited = getattr(cls, attribute, None)
+    if inherited is not None and not issubclass(settings, inherited):
+        raise ConfigError(f"{kind} '{name}': settings {settings.__name__} must extend its parent's {inherited.__name__}")
+    setattr(cls, attribute, settings)
 
 
-def register_encoder(name: str, description: str = ""):
-    return ENCODERS.register(name, description)
+def register_method(name: str, description: str = "", *, settings: type | None = None, augment: type | None = None):
+    """Register a `Method` subclass under `name` with its own typed settings (`settings`, a
+    `config.MethodSettings` dataclass; default: its parent class's) and, if it makes views of its
+    own, their settings (`augment`, default: the standard views' `config.AugmentSettings`).
+    Usable from external plugin packages too."""
+
+    def add(cls: type) -> type:
+        _attach_settings("method", name, cls, "settings_class", settings)
+        if augment is not None:
+            _attach_settings("method", name, cls, "augment_class", augment)
+        METHODS.add(name, cls, description)
+        return cls
+
+    return add
+
+
+def register_encoder(name: str, description: str = "", *, settings: type | None = None):
+    """Register an `Encoder` subclass under `name` with its typed settings (a
+    `config.EncoderSettings` dataclass; default: its parent class's)."""
+
+    def add(cls: type) -> type:
+        _attach_settings("encoder", name, cls, "settings_class", settings)
+        ENCODERS.add(name, cls, description)
+        return cls
+
+    return add
 
 
 def register_dataset(name: str, description: str = ""):
     return DATASETS.register(name, description)
 
 
-def register_protocol(name: str, description: str = ""):
-    return PROTOCOLS.register(name, description)
+def register_protocol(name: str, description: str = "", *, uses: tuple[str, ...] = ()):
+    """Register a protocol function; `uses` names the config sections besides `eval` whose values
+    change its numbers (e.g. `linear`), so only they enter its cells' identity."""
+
+    def add(fn: Callable) -> Callable:
+        fn.uses = uses  # type: ignore[attr-defined]
+        PROTOCOLS.add(name, fn, description)
+        return fn
+
+    return add
 
 
 _loaded = False
@@ -100,8 +145,8 @@ def load_plugins() -> None:
     _loaded = True
     import halp_bench.plugins  # noqa: F401  (the explicit import list of built-ins)
 
-    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry_point.name in METHODS:
+    for entry_point in [ep for group in ENTRY_POINT_GROUPS for ep in metadata.entry_points(group=group)]:
+        if entry_point.module in sys.modules:  # one module may be named by several entry points
             continue
         try:
             entry_point.load()

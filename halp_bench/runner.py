@@ -11,8 +11,8 @@ not stop the others.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import platform
 import subprocess
 import time
@@ -26,21 +26,23 @@ import numpy as np
 import torch
 
 import halp_bench
+from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.cpu_share import share_cpus
-from halp_bench.config import RunConfig, flat_items, make_config
+from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.engine import distributed
+from halp_bench.engine import parallel
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
-from halp_bench.engine.pretrain import PretrainResult, pretrain, pretrain_signature
+from halp_bench.engine.pretrain import PretrainResult, pretrain
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
-from halp_bench.methods.base import DataInfo, Method, create_method
+from halp_bench.identity import config_id, pretrain_id, pretrain_signature
+from halp_bench.methods.base import Method, create_method
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
-from halp_bench.results.store import RESULTS_FILE, append_result, cell_key, ensure_output_dir, load_results
-from halp_bench.skeleton import chain_layout, get_layout
+from halp_bench.results.row import PretrainSummary, ResultRow, read_rows
+from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
 MONITOR_FILE = "monitor.csv"
@@ -76,12 +78,6 @@ class CellOutcome:
     detail: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     user_error: bool = False  # failed for a reason the user can fix (e.g. a NaN loss): CLI exit code 2
-
-
-def config_id(cfg: RunConfig) -> str:
-    """A short hash of every setting that can change a number (not the device)."""
-    settings = {k: v for k, v in flat_items(cfg).items() if k not in ("device", "checkpoint_every", "checkpoint_every_iters")}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode()).hexdigest()[:10]
 
 
 def safe_name(text: str) -> str:
@@ -120,7 +116,6 @@ class Stage:
     data: SkeletonData
     train: SkeletonSubset
     test: SkeletonSubset
-    info: DataInfo
 
     @property
     def label(self) -> str:
@@ -136,20 +131,31 @@ class Plan:
     transfer_from: str | None = None
 
 
-def stage_config(spec: RunSpec, stage: Stage, seed: int) -> RunConfig:
-    return make_config(spec.preset, [*spec.overrides, f"data.dataset={stage.dataset}", f"data.split={stage.split}",
-                                     f"device={spec.device}", f"seed={seed}"])
+class Configs:
+    """Every method's configuration per (dataset, split, seed) of one run, made once: a `--set` key
+    is checked against all the run's methods together."""
+
+    def __init__(self, spec: RunSpec, methods: list[str]):
+        self.spec, self.methods = spec, methods
+        self._made: dict[tuple[str, str, int], dict[str, RunConfig]] = {}
+
+    def get(self, method: str, stage: Stage, seed: int) -> RunConfig:
+        key = (stage.dataset, stage.split, seed)
+        if key not in self._made:
+            spec = self.spec
+            self._made[key] = make_configs(spec.preset, [*spec.overrides, f"data.dataset={stage.dataset}", f"data.split={stage.split}",
+                                                         f"device={spec.device}", f"seed={seed}"], self.methods)
+        return self._made[key][method]
 
 
-def pretrain_id(cfg: RunConfig) -> str:
-    """A short hash of the settings pretraining depends on: every protocol, and a transfer from
-    this dataset, whatever its own settings, reuses the same checkpoint."""
-    return hashlib.sha256(json.dumps(pretrain_signature(cfg), sort_keys=True, default=list).encode()).hexdigest()[:10]
+def run_dir_name(method_name: str, cfg: RunConfig) -> str:
+    """`<method>_<dataset>_<split>_<preset>_seed<s>_<pretrain id>` of the pretraining `cfg` describes."""
+    data = cfg.data
+    return f"{method_name}_{safe_name(data.dataset)}_{safe_name(data.split)}_{cfg.preset}_seed{cfg.seed}_{pretrain_id(method_name, cfg)}"
 
 
-def run_dir_for(spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig) -> Path:
-    name = f"{method_name}_{safe_name(stage.dataset)}_{safe_name(stage.split)}_{spec.preset}_seed{cfg.seed}_{pretrain_id(cfg)}"
-    return Path(spec.out) / "runs" / name
+def run_dir_for(spec: RunSpec, method_name: str, cfg: RunConfig) -> Path:
+    return Path(spec.out) / "runs" / run_dir_name(method_name, cfg)
 
 
 def run_grid(spec: RunSpec, say: Callable[[str], None] = print, retrained: set[Path] | None = None) -> list[CellOutcome]:
@@ -180,25 +186,25 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     if spec.transfer_from and "transfer" not in protocols:
         raise ConfigError("--transfer-from applies to the transfer protocol, which is not among --protocols")
     retrained = set() if retrained is None else retrained
+    base = make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], methods)[methods[0]]  # checks --set first
     stages: dict[tuple[str, str | None], Stage] = {}
 
     def stage(dataset: str, split: str | None) -> Stage:
         if (dataset, split) not in stages:
-            cfg = make_config(spec.preset, [*spec.overrides, f"data.dataset={dataset}", f"device={spec.device}"])
-            data = load_dataset(cfg.data)
-            name = split or (cfg.data.split if dataset == spec.dataset else "") or data.default_split
+            data_cfg = dataclasses.replace(base.data, dataset=dataset)
+            data = load_dataset(data_cfg)
+            name = split or (base.data.split if dataset == spec.dataset else "") or data.default_split
             train, test = data.split(name)
-            layout = get_layout(data.layout) if data.layout else chain_layout(data.shape[3])
-            info = DataInfo(in_channels=data.in_channels, num_joints=data.shape[3], layout=layout)
-            stages[(dataset, split)] = Stage(dataset, name, data, train, test, info)
+            stages[(dataset, split)] = Stage(dataset, name, data, train, test)
         return stages[(dataset, split)]
 
-    device = distributed.setup(resolve_device(make_config(spec.preset, [*spec.overrides, f"device={spec.device}"]).device))
+    device = parallel.setup(resolve_device(base.device))
     world = distributed.info()
     main = stage(spec.dataset, spec.split)
     plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
+    configs = Configs(spec, methods)
     results_path = Path(spec.out) / RESULTS_FILE
-    done = {cell_key(row) for row in load_results(results_path)}
+    done = {row.key for row in read_rows(results_path)}
     outcomes: list[CellOutcome] = []
     for seed in spec.seeds:
         for method_name in methods:
@@ -208,15 +214,15 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                 if isinstance(plan, str):
                     outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", plan))
                     continue
-                cfg = stage_config(spec, plan.evaluate_on, seed)
-                cid = config_id(cfg)
                 target = plan.evaluate_on
+                cfg = configs.get(method_name, target, seed)
+                pre_cfg = configs.get(method_name, plan.pretrain_on, seed)
+                cid = config_id(method_name, protocol, cfg, pre_cfg)
                 key = (method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from, cid)
                 if not spec.force and key in done:
                     outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
                     continue
-                pre_cfg = cfg if plan.pretrain_on is target else stage_config(spec, plan.pretrain_on, seed)
-                run_dir = run_dir_for(spec, method_name, plan.pretrain_on, pre_cfg)
+                run_dir = run_dir_for(spec, method_name, pre_cfg)
                 if run_dir not in pretrained:
                     pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained)
                 if not isinstance(pretrained[run_dir], tuple):
@@ -235,45 +241,23 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                 except Exception as exc:
                     outcomes.append(CellOutcome(method_name, seed, protocol, "failed", f"{type(exc).__name__}: {exc}"))
                     continue
-                row = {
-                    "method": method_name,
-                    "dataset": target.dataset,
-                    "split": target.split,
-                    "protocol": protocol,
-                    "transfer_from": plan.transfer_from,
-                    "preset": spec.preset,
-                    "seed": seed,
-                    "config_id": cid,
-                    "metrics": metrics,
-                    "report": cfg.eval.report,
-                    "protocol_seconds": round(time.perf_counter() - t0, 3),
-                    "pretrain": {
-                        "epochs": result.epochs,
-                        "resumed_from": result.resumed_from,
-                        "time_per_epoch_s": result.time_per_epoch,
-                        "peak_memory_mb": result.peak_mb,
-                        "peak_memory_increase_mb": result.increase_mb,
-                        "final_loss": result.losses[-1] if result.losses else {},
-                        "processes": world.world_size,
-                        "batch_per_process": pre_cfg.pretrain.batch_size // world.world_size,
-                        "effective_batch": pre_cfg.pretrain.batch_size,
-                        "lr": pre_cfg.pretrain.lr,
-                        "precision": pre_cfg.precision,
-                        "compile_seconds": round(result.compile_seconds, 3),  # > 0: pretrained (in part) with --compile
-                    },
-                    "settings": settings_summary(cfg),
-                    "config": cfg.to_dict(),
-                    "pretrain_config": pretrain_signature(pre_cfg),
-                    "git_commit": git_commit(),
-                    "versions": versions(),
-                    "device": device_name(device),
-                    "deterministic": spec.deterministic,
-                    "run_dir": str(run_dir),
-                    "started": started_at,
-                    "finished": _now(),
-                }
+                row = ResultRow(
+                    method=method_name, dataset=target.dataset, split=target.split, protocol=protocol, transfer_from=plan.transfer_from,
+                    preset=spec.preset, seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report,
+                    protocol_seconds=round(time.perf_counter() - t0, 3),
+                    pretrain=PretrainSummary(
+                        epochs=result.epochs, resumed_from=result.resumed_from, time_per_epoch_s=result.time_per_epoch,
+                        peak_memory_mb=result.peak_mb, peak_memory_increase_mb=result.increase_mb,
+                        final_loss=result.losses[-1] if result.losses else {}, processes=world.world_size,
+                        batch_per_process=pre_cfg.pretrain.batch_size // world.world_size, effective_batch=pre_cfg.pretrain.batch_size,
+                        lr=pre_cfg.pretrain.lr, precision=pre_cfg.precision, compile_seconds=round(result.compile_seconds, 3),
+                    ),
+                    settings=settings_summary(cfg), config=cfg.to_dict(), pretrain_config=pretrain_signature(method_name, pre_cfg),
+                    git_commit=git_commit(), versions=versions(), device=device_name(device), deterministic=spec.deterministic,
+                    run_dir=str(run_dir), started=started_at, finished=_now(),
+                )
                 if world.is_main:
-                    append_result(results_path, row)
+                    append_result(results_path, row.to_dict())
                 detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
                 outcomes.append(CellOutcome(method_name, seed, protocol, "ran", detail, metrics=metrics))
     return outcomes
@@ -305,7 +289,7 @@ def pretrain_cell(
     cost the other cells."""
     try:
         seed_everything(cfg.seed)
-        method = create_method(method_name, cfg, stage.info)
+        method = create_method(method_name, cfg, stage.data.spec(cfg.data.frames))
         if not method.pretrains:
             method.to(device)
             return method, PretrainResult(epochs=0)
@@ -349,15 +333,15 @@ def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.devi
 
 def settings_summary(cfg: RunConfig) -> dict[str, object]:
     """The settings that decide whether two numbers can be compared, shown beside every table."""
-    e = cfg.encoder
+    opt = cfg.pretrain
     return {
-        "encoder": f"{e.name} {e.num_layers}x{e.hidden_size}",
+        "encoder": cfg.encoder.describe(),
         "frames": cfg.data.frames,
-        "pretrain_epochs": cfg.pretrain.epochs,
+        "pretrain_epochs": opt.epochs,
+        "pretrain_optimizer": f"{opt.optimizer} {opt.schedule}" + (f" ({opt.warmup_epochs} warm-up)" if opt.warmup_epochs else ""),
         "linear_epochs": cfg.linear.epochs,
         "transfer_epochs": cfg.transfer.epochs,
         "knn_k": cfg.eval.knn_k,
         "stream": cfg.eval.stream,
         "report": cfg.eval.report,
-        "queue": cfg.method.queue_size,
     }

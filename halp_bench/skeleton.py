@@ -1,4 +1,5 @@
-"""Skeleton layouts as data: joint count, bone pairs and centre joint, registered by name.
+"""Skeleton layouts as data (joint count, bone pairs, centre joint, registered by name) and the
+description of the data that encoders and methods are built from.
 
 Datasets name their layout; modalities (bones) and normalisation read it from here, so no code
 branches on dataset names.
@@ -58,6 +59,23 @@ KINECT_V1_20 = SkeletonLayout(
 
 for _layout in (NTU25, KINECT_V1_20):
     LAYOUTS.add(_layout.name, _layout, f"{_layout.num_joints} joints, {len(_layout.bones)} bones")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What an encoder or a method is built from: the shape of the views it will see and the
+    skeleton they show (bones for modalities and graph encoders)."""
+
+    channels: int  # C: coordinates per joint
+    frames: int  # T of every view (data.frames)
+    joints: int  # V
+    persons: int  # M
+    layout: SkeletonLayout
+
+    @property
+    def in_channels(self) -> int:
+        """Features per frame of a sequence encoder: C * V * M."""
+        return self.channels * self.joints * self.persons
 
 
 def get_layout(name: str) -> SkeletonLayout:

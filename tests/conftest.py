@@ -11,14 +11,15 @@ import pytest
 import torch
 
 from halp_bench.common.cpu_share import share_cpus
-from halp_bench.config import RunConfig, make_config
+from halp_bench.config import RunConfig, has_key, make_config, make_configs
 from halp_bench.datasets.base import SkeletonData
 from halp_bench.registry import load_plugins
+from halp_bench.skeleton import NTU25, DataSpec
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 TINY_OVERRIDES = [
-    "encoder.hidden_size=16", "encoder.num_layers=1", "encoder.proj_hidden=32", "encoder.proj_dim=16",
+    "encoder.hidden_size=16", "encoder.num_layers=1", "method.proj_hidden=32", "method.proj_dim=16",
     "data.frames=8", "augment.min_crop_frames=8", "method.queue_size=64", "method.cmd_topk=16",
     "method.prototype_queue=32", "method.num_prototypes=4", "method.num_positives=8", "method.start_epoch=0",
     "pretrain.epochs=2", "pretrain.batch_size=8", "pretrain.milestones=1",
@@ -51,9 +52,20 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture
-def tiny_cfg() -> RunConfig:
-    return make_config("cpu", TINY_OVERRIDES)
+def tiny_overrides(*methods: str, encoder: str = "bigru") -> list[str]:
+    """TINY_OVERRIDES less the keys none of `methods` (with `encoder`) has: a --set key must fit
+    one of a run's methods. A non-default encoder is named in the result."""
+    configs = make_configs("cpu", [f"encoder.name={encoder}"], list(methods)).values()
+    kept = [item for item in TINY_OVERRIDES if any(has_key(cfg, item.split("=")[0]) for cfg in configs)]
+    return kept if encoder == "bigru" else [f"encoder.name={encoder}", *kept]
+
+
+def tiny_config(method: str, *more: str) -> RunConfig:
+    """`method`'s configuration at the tiny size, with `more` overrides."""
+    return make_config("cpu", [*tiny_overrides(method), *more], method=method)
+
+
+NTU_SPEC = DataSpec(channels=3, frames=8, joints=25, persons=2, layout=NTU25)  # what the tiny configs' encoders see
 
 
 def random_skeletons(n: int = 24, t: int = 12, v: int = 25, m: int = 2, classes: int = 3, seed: int = 0) -> SkeletonData:

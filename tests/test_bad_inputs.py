@@ -21,11 +21,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_OVERRIDES
+from conftest import tiny_overrides
 from halp_bench.cli import main
-from halp_bench.runner import RunSpec, run_grid
+from halp_bench.config import make_config
+from halp_bench.runner import RunSpec, run_dir_name, run_grid
 
-SETS = [arg for item in TINY_OVERRIDES for arg in ("--set", item)]
+SETS = [arg for item in tiny_overrides("moco") for arg in ("--set", item)]
 
 
 class WritesMarker:
@@ -48,7 +49,7 @@ def data(tmp_path_factory) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     spec = RunSpec(methods=["moco"], dataset=str(root / "good.npz"), protocols=["knn"], preset="cpu",
-                   overrides=TINY_OVERRIDES, out=root / "base", show_progress=False)
+                   overrides=tiny_overrides("moco"), out=root / "base", show_progress=False)
     assert [o.status for o in run_grid(spec, say=lambda _: None)] == ["ran"]
     torch.set_num_threads(threads)
     return root
@@ -82,12 +83,13 @@ def edited(change: Callable[[dict], None]) -> Callable[[Path], None]:
 
 
 def other_method(data: Path, tmp: Path) -> list[str]:
-    """moco's checkpoint where halp's would be (same settings: the run directories differ only in the method)."""
+    """moco's checkpoint where halp's would be."""
     checkpoint = copy_base(data, tmp)
-    halp_dir = checkpoint.parent.with_name(checkpoint.parent.name.replace("moco_", "halp_", 1))
+    halp = make_config("cpu", [*tiny_overrides("halp"), f"data.dataset={data / 'good.npz'}", "data.split=all"], method="halp")
+    halp_dir = checkpoint.parent.with_name(run_dir_name("halp", halp))
     halp_dir.mkdir()
     shutil.copy(checkpoint, halp_dir / "checkpoint.pt")
-    return run_args(data, tmp / "out", "--methods", "halp")
+    return run_args(data, tmp / "out", "--methods", "halp", *(arg for item in tiny_overrides("halp") for arg in ("--set", item)))
 
 
 def dataset_file(name: str, write: Callable[[Path], object]) -> Callable[[Path, Path], list[str]]:
@@ -146,7 +148,7 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
         lambda d, t: needs_checkpoint(d, t, edited(lambda s: s["config"]["method"].update(temperature=0.5))),
         "checkpoint.pt: was made with other pretraining settings (method.temperature: checkpoint 0.5 vs now 0.07)"),
     "checkpoint of an older format": (lambda d, t: needs_checkpoint(d, t, edited(lambda s: s.update(format=1))),
-                                      "checkpoint.pt: checkpoint format 1 is not 2"),
+                                      "checkpoint.pt: checkpoint format 1 is not 3 (written by another halp-bench version"),
     "truncated checkpoint": (lambda d, t: needs_checkpoint(d, t, truncate),
                              "checkpoint.pt: is corrupt or truncated (PytorchStreamReader failed reading zip archive"),
     "checkpoint that would run code": (

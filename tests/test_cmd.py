@@ -78,29 +78,29 @@ def test_bone_hand_computed_and_official_list():
     assert bone(torch.randn(2, 3, 4, 20, 1), KINECT_V1_20).shape == (2, 3, 4, 20, 1)
 
 
-def test_eval_stream_selects_one_stream_or_the_ensemble(tiny_cfg):
+def test_eval_stream_selects_one_stream_or_the_ensemble():
     import pytest
     import torch.nn.functional as F
 
-    from halp_bench.config import apply_override
+    from conftest import NTU_SPEC, tiny_config
     from halp_bench.errors import ConfigError
-    from halp_bench.methods.base import DataInfo, create_method
+    from halp_bench.methods.base import create_method
 
-    info = DataInfo(in_channels=150, num_joints=25, layout=NTU25)
     torch.manual_seed(0)
-    method = create_method("cmd", tiny_cfg, info).eval()
+    cfg = tiny_config("cmd")
+    method = create_method("cmd", cfg, NTU_SPEC).eval()
+    encoders = {s: e.encoder for s, e in method.encoders_q.items()}
     x = torch.randn(3, 3, 8, 25, 2)
-    assert method.encoder_for_eval() is method.encoders_q["joint"]
-    apply_override(tiny_cfg, "eval.stream=motion")
-    assert torch.allclose(method.encoder_for_eval().features(x), method.encoders_q["motion"].features(motion(x)))
-    apply_override(tiny_cfg, "eval.stream=ensemble")
+    assert method.encoder_for_eval() is encoders["joint"]
+    cfg.eval.stream = "motion"
+    assert torch.allclose(method.encoder_for_eval()(x), encoders["motion"](motion(x)))
+    cfg.eval.stream = "ensemble"
     expected = torch.stack([
-        F.normalize(method.encoders_q["joint"].features(x), dim=1),
-        F.normalize(method.encoders_q["motion"].features(motion(x)), dim=1),
-        F.normalize(method.encoders_q["bone"].features(bone(x, NTU25)), dim=1),
+        F.normalize(encoders["joint"](x), dim=1),
+        F.normalize(encoders["motion"](motion(x)), dim=1),
+        F.normalize(encoders["bone"](bone(x, NTU25)), dim=1),
     ]).mean(dim=0)
-    assert torch.allclose(method.encoder_for_eval().features(x), expected, atol=1e-6)
-    moco = create_method("moco", tiny_cfg, info)
-    apply_override(tiny_cfg, "eval.stream=bone")
+    assert torch.allclose(method.encoder_for_eval()(x), expected, atol=1e-6)
+    moco = create_method("moco", tiny_config("moco", "eval.stream=bone"), NTU_SPEC)
     with pytest.raises(ConfigError, match="trains only the joint stream"):
         moco.encoder_for_eval()

@@ -8,23 +8,20 @@ import shutil
 import pytest
 import torch
 
-from conftest import TINY_OVERRIDES, random_skeletons
-from halp_bench.config import make_config
+from conftest import NTU_SPEC, random_skeletons, tiny_config
 from halp_bench.engine import compile as compile_module
 from halp_bench.engine.compile import compiled_encoders, outermost_encoders
 from halp_bench.engine.pretrain import pretrain
 from halp_bench.errors import ConfigError
-from halp_bench.methods.base import DataInfo, create_method
-from halp_bench.skeleton import NTU25
+from halp_bench.methods.base import create_method
 
 CPU = torch.device("cpu")
-INFO = DataInfo(in_channels=150, num_joints=25, layout=NTU25)
 
 
 def _pretrain(tmp_path, compile_encoders: bool):
-    cfg = make_config("cpu", [*TINY_OVERRIDES, "pretrain.epochs=1"])
+    cfg = tiny_config("halp", "pretrain.epochs=1")
     torch.manual_seed(0)
-    method = create_method("halp", cfg, INFO)
+    method = create_method("halp", cfg, NTU_SPEC)
     train, _ = random_skeletons(n=48, t=16).split()
     result = pretrain("halp", method, train, cfg, CPU, tmp_path, show_progress=False, say=lambda _: None,
                       compile_encoders=compile_encoders)
@@ -38,7 +35,7 @@ def test_compiled_pretraining_matches_eager_and_keeps_checkpoints_and_eager_prot
     counters.clear()
     compiled, compiled_result = _pretrain(tmp_path / "compiled", True)
     assert counters["stats"]["unique_graphs"] >= 1 and not counters["graph_break"], dict(counters["graph_break"])
-    # HaLP's term is on from the first step (tiny config): GRU, head, queue and hallucination all ran compiled
+    # HaLP's term is on from the first step (tiny config): the compiled GRUs fed the head, queue and hallucination
     assert set(compiled_result.losses[-1]) == set(eager_result.losses[-1]) and "halp_joint" in compiled_result.losses[-1]
     for name, value in eager_result.losses[-1].items():
         assert compiled_result.losses[-1][name] == pytest.approx(value, rel=1e-4, abs=1e-5), name
@@ -53,8 +50,8 @@ def test_compiled_pretraining_matches_eager_and_keeps_checkpoints_and_eager_prot
     assert all(e._compiled_call_impl is None for e in outermost_encoders(compiled))  # protocols run eager code
 
 
-def test_every_stream_query_and_key_encoder_is_compiled_and_restored(tiny_cfg, monkeypatch):
-    method = create_method("cmd", tiny_cfg, INFO)
+def test_every_stream_query_and_key_encoder_is_compiled_and_restored(monkeypatch):
+    method = create_method("cmd", tiny_config("cmd"), NTU_SPEC)
     encoders = outermost_encoders(method)
     assert len(encoders) == 2 * len(method.streams)
     with compiled_encoders(method, CPU, True):
@@ -65,10 +62,10 @@ def test_every_stream_query_and_key_encoder_is_compiled_and_restored(tiny_cfg, m
         assert all(e._compiled_call_impl is None for e in encoders)
 
 
-def test_compile_without_a_cpp_compiler_is_a_clear_error(tiny_cfg, monkeypatch):
+def test_compile_without_a_cpp_compiler_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("CXX", raising=False)
     monkeypatch.setattr(compile_module.shutil, "which", lambda _: None)
-    method = create_method("moco", tiny_cfg, INFO)
+    method = create_method("moco", tiny_config("moco"), NTU_SPEC)
     with pytest.raises(ConfigError, match="C\\+\\+ compiler"):
         with compiled_encoders(method, CPU, True):
             pass

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from conftest import TINY_OVERRIDES
+from conftest import tiny_overrides
 
 WORLD = 2
 METHODS = ["moco", "halp"]
@@ -43,7 +43,7 @@ def _worker(rank: int, root: str, port: int, out: str = "out", methods: tuple[st
 
     runner.pretrain = recording_pretrain
     spec = runner.RunSpec(methods=list(methods), dataset=str(Path(root) / "tiny.npz"), protocols=["knn"], preset="cpu",
-                          overrides=[*TINY_OVERRIDES, "pretrain.batch_size=8", "checkpoint_every_iters=1"],
+                          overrides=[*tiny_overrides(*methods), "pretrain.batch_size=8", "checkpoint_every_iters=1"],
                           out=Path(root) / out, show_progress=False)
     if stop_at >= 0:
         from halp_bench.methods.moco import MoCo

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import tiny_overrides
 from halp_bench.config import DataConfig
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.errors import DataError, HalpBenchError
 from halp_bench.registry import LAYOUTS
 from halp_bench.results.store import load_results
 from halp_bench.runner import RunSpec, run_grid
-from tests.conftest import TINY_OVERRIDES
 
 KINECT_V1_CHAIN = [(j, max(j - 1, 0)) for j in range(20)]
 
@@ -66,7 +66,7 @@ def test_20_joints_1_body_runs_moco_end_to_end(tmp_path, monkeypatch):
     np.savez(tmp_path / "kinect.npz", **dataset(), bones=np.array(KINECT_V1_CHAIN))
     monkeypatch.chdir(tmp_path)
     spec = RunSpec(methods=["moco"], dataset="kinect.npz", split="mine", protocols=["knn"], preset="cpu",
-                   overrides=TINY_OVERRIDES, out=tmp_path / "out", show_progress=False)
+                   overrides=tiny_overrides("moco"), out=tmp_path / "out", show_progress=False)
     outcomes = run_grid(spec, say=lambda _: None)
     assert [o.status for o in outcomes] == ["ran"], outcomes
     (row,) = load_results(tmp_path / "out" / "results.jsonl")

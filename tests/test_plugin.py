@@ -1,39 +1,79 @@
-"""A method defined outside the package is found through the `halp_bench.methods` entry points."""
+"""Plugins defined outside the package (examples/plugin) are found through the entry points and
+run through every protocol with no edit under halp_bench/: a MoCo variant, a queue-free BYOL with
+its own settings and optimiser defaults, and a temporal-convolution encoder of its own."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plugin"
+MODULES = ("halp_bench_symmetric", "halp_bench_byol", "halp_bench_tcn")
 
 
 def _fake_install(site: Path) -> None:
-    """What `pip install examples/plugin` leaves behind: the module and its entry-point metadata."""
-    (site / "halp_bench_symmetric.py").write_text((EXAMPLE / "halp_bench_symmetric.py").read_text())
-    dist = site / "halp_bench_symmetric-0.1.0.dist-info"
+    """What `pip install examples/plugin` leaves behind: the modules and their entry-point metadata."""
+    for module in MODULES:
+        (site / f"{module}.py").write_text((EXAMPLE / f"{module}.py").read_text())
+    dist = site / "halp_bench_example_plugins-0.2.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: halp-bench-symmetric\nVersion: 0.1.0\n")
-    (dist / "entry_points.txt").write_text("[halp_bench.methods]\nmoco_symmetric = halp_bench_symmetric\n")
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: halp-bench-example-plugins\nVersion: 0.2.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[halp_bench.methods]\nmoco_symmetric = halp_bench_symmetric\nbyol = halp_bench_byol\n\n"
+        "[halp_bench.encoders]\ntcn = halp_bench_tcn\n"
+    )
 
 
-def test_external_method_is_listed_and_trains(tmp_path):
+def _env(site: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]), "COLUMNS": "200"}
+
+
+def test_external_plugins_are_listed_with_their_settings(tmp_path):
     _fake_install(tmp_path)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    listed = subprocess.run([sys.executable, "-m", "halp_bench.cli", "list"], capture_output=True, text=True, env=env, timeout=120)
-    assert listed.returncode == 0 and "moco_symmetric" in listed.stdout
-    script = (
-        "import sys; sys.path.insert(0, %r)\n"
-        "from conftest import TINY_OVERRIDES, random_skeletons\n"
-        "from halp_bench.registry import DATASETS, load_plugins\n"
-        "from halp_bench.runner import RunSpec, run_grid\n"
-        "load_plugins()\n"
-        "DATASETS.add('tiny', lambda cfg: random_skeletons())\n"
-        "out = run_grid(RunSpec(methods=['moco_symmetric'], dataset='tiny', protocols=['knn'], overrides=TINY_OVERRIDES,"
-        " out=%r, show_progress=False), say=lambda m: None)\n"
-        "assert [o.status for o in out] == ['ran'], out\n"
-    ) % (str(Path(__file__).parent), str(tmp_path / "out"))
-    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    listed = subprocess.run([sys.executable, "-m", "halp_bench.cli", "list"], capture_output=True, text=True, env=_env(tmp_path), timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    for text in ("moco_symmetric", "byol", "base_momentum=0.996", "tcn", "kernel_size=9"):
+        assert text in listed.stdout, text
+
+
+RUN = """
+import sys, json
+sys.path.insert(0, {tests!r})
+from conftest import random_skeletons, tiny_overrides
+from halp_bench.registry import DATASETS, load_plugins
+from halp_bench.results.row import read_rows
+from halp_bench.runner import RunSpec, run_grid
+load_plugins()
+DATASETS.add("tiny-src", lambda cfg: random_skeletons(n=32, t=12, classes=3, seed=0))
+DATASETS.add("tiny-tgt", lambda cfg: random_skeletons(n=32, t=12, classes=4, seed=1))
+methods = ["byol", "moco_symmetric"]
+overrides = [*tiny_overrides(*methods, encoder="tcn"), "encoder.channels=16", "encoder.layers=2", "encoder.kernel_size=3",
+             "method.mlp_hidden=32", "method.proj_dim=16", "pretrain.epochs=3"]
+out = run_grid(RunSpec(methods=methods, dataset="tiny-tgt", transfer_from="tiny-src", protocols=["knn", "linear", "transfer"],
+                       overrides=overrides, out={out!r}, show_progress=False), say=lambda m: None)
+assert [o.status for o in out] == ["ran"] * 6, out
+print(json.dumps([[r.method, r.protocol, r.metrics["top1"], r.settings["encoder"], r.settings["pretrain_optimizer"],
+                   r.config["pretrain"]["lr"], r.pretrain.final_loss] for r in read_rows({results!r})]))
+"""
+
+
+def test_external_method_and_encoder_run_through_every_protocol(tmp_path):
+    import json
+
+    _fake_install(tmp_path)
+    script = RUN.format(tests=str(Path(__file__).parent), out=str(tmp_path / "out"), results=str(tmp_path / "out" / "results.jsonl"))
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(tmp_path), timeout=600)
     assert ran.returncode == 0, ran.stderr
+    rows = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert {(method, protocol) for method, protocol, *_ in rows} == {
+        (m, p) for m in ("byol", "moco_symmetric") for p in ("knn", "linear", "transfer")}
+    for method, _, top1, encoder, optimiser, lr, final_loss in rows:
+        assert 0.0 <= top1 <= 100.0 and all(math.isfinite(v) for v in final_loss.values())
+        assert encoder == "tcn 2x16 k3"  # the plugin encoder describes itself in the tables
+        if method == "byol":  # its own optimiser defaults; MoCo's stay SGD
+            assert (optimiser, lr) == ("adamw cosine", 1e-3) and "regression" in final_loss
+        else:
+            assert (optimiser, lr) == ("sgd multistep", 0.05)

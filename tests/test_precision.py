@@ -12,15 +12,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import random_skeletons
+from conftest import NTU_SPEC, random_skeletons, tiny_config
 from halp_bench.config import make_config
-from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.engine.precision import Precision
 from halp_bench.errors import ConfigError
-from halp_bench.methods.base import Batch, DataInfo, check_finite, create_method
+from halp_bench.identity import config_id, pretrain_id
+from halp_bench.methods.base import Batch, check_finite, create_method
 from halp_bench.registry import METHODS, load_plugins
-from halp_bench.runner import RunSpec, config_id, run_grid
-from halp_bench.skeleton import NTU25
+from halp_bench.runner import RunSpec, run_grid
 
 load_plugins()
 TRAINABLE = [name for name in METHODS.names() if METHODS.get(name).pretrains]
@@ -28,9 +27,9 @@ MARGIN = 3.0
 
 
 @pytest.mark.parametrize("name", TRAINABLE)
-def test_losses_are_finite_float32_and_backpropagate_under_bf16(name, tiny_cfg):
+def test_losses_are_finite_float32_and_backpropagate_under_bf16(name):
     torch.manual_seed(0)
-    method = create_method(name, tiny_cfg, DataInfo(in_channels=150, num_joints=25, layout=NTU25))
+    method = create_method(name, tiny_config(name), NTU_SPEC)
     # the queue must be full enough for HaLP's prototypes: several steps
     data = random_skeletons(n=48, t=16)
     x, lengths = torch.from_numpy(data.data), torch.from_numpy(data.lengths)
@@ -39,8 +38,7 @@ def test_losses_are_finite_float32_and_backpropagate_under_bf16(name, tiny_cfg):
     optimizer = torch.optim.SGD(method.parameters(), lr=0.01)
     for i in range(6):
         sl = slice(i * 8, (i + 1) * 8)
-        batch = Batch(pretrain_view(x[sl], lengths[sl], tiny_cfg.data.frames, tiny_cfg.augment, g),
-                      pretrain_view(x[sl], lengths[sl], tiny_cfg.data.frames, tiny_cfg.augment, g), epoch=0, iteration=i)
+        batch = Batch(method.make_views(x[sl], lengths[sl], g), epoch=0, iteration=i, step=i, total_steps=6)
         with precision.autocast():
             losses = method.training_step(batch)
         check_finite(losses)
@@ -56,7 +54,9 @@ def test_fp16_needs_cuda_and_precision_is_a_setting():
         Precision("16-mixed", torch.device("cpu"))
     with pytest.raises(ConfigError, match="choose one of"):
         Precision("8", torch.device("cpu"))
-    assert config_id(make_config("cpu", ["precision=bf16"])) != config_id(make_config("cpu"))
+    bf16, fp32 = make_config("cpu", ["precision=bf16"]), make_config("cpu")
+    assert config_id("moco", "knn", bf16, bf16) != config_id("moco", "knn", fp32, fp32)
+    assert pretrain_id("moco", bf16) != pretrain_id("moco", fp32)
 
 
 def test_bf16_learns_as_well_as_fp32(tmp_path):

@@ -23,7 +23,7 @@ def test_builtin_methods_are_registered():
 
 
 def test_set_overrides_convert_types():
-    cfg = make_config("cpu", ["method.temperature=0.2", "pretrain.milestones=3,4", "encoder.num_layers=2", "eval.report=best"])
+    cfg = make_config("cpu", ["method.temperature=0.2", "pretrain.milestones=3,4", "encoder.num_layers=2", "eval.report=best"], method="halp")
     assert cfg.method.temperature == 0.2 and cfg.pretrain.milestones == (3, 4)
     assert cfg.encoder.num_layers == 2 and cfg.eval.report == "best"
 
@@ -51,11 +51,12 @@ def test_unknown_preset():
 
 def test_word_settings_are_checked_when_the_config_is_made_and_match_the_parts():
     from halp_bench.config import CHOICES
-    from halp_bench.hallucination import T_SAMPLINGS
     from halp_bench.methods.stream_encoders import STREAM_CHOICES
 
-    # the two lists config cannot import (their modules import torch)
-    assert CHOICES["method.t_sampling"] == T_SAMPLINGS
-    assert CHOICES["eval.stream"] == STREAM_CHOICES
+    assert CHOICES["eval.stream"] == STREAM_CHOICES  # the list config cannot import (its module imports torch)
     with pytest.raises(ConfigError, match="eval.report=latest: choose one of final, best"):
         make_config("cpu", ["eval.report=latest"])
+    with pytest.raises(ConfigError, match="method.t_sampling=later: choose one of paper, official, hardest"):
+        make_config("cpu", ["method.t_sampling=later"], method="halp")
+    with pytest.raises(ConfigError, match="pretrain.optimizer=adam: choose one of sgd, adamw"):
+        make_config("cpu", ["pretrain.optimizer=adam"])

@@ -16,22 +16,23 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_OVERRIDES, random_skeletons
-from halp_bench.config import make_config
+from conftest import NTU_SPEC, random_skeletons, tiny_config, tiny_overrides
 from halp_bench.engine.checkpoint import load_checkpoint
 from halp_bench.engine.device import seed_everything
 from halp_bench.engine.pretrain import pretrain
-from halp_bench.methods.base import DataInfo, create_method
-from halp_bench.registry import DATASETS
+from halp_bench.methods.base import create_method
+from halp_bench.registry import DATASETS, METHODS, load_plugins
 from halp_bench.results.store import load_results
 from halp_bench.runner import RunSpec, run_grid
-from halp_bench.skeleton import get_layout
+
+load_plugins()
+TRAINABLE = [name for name in METHODS.names() if METHODS.get(name).pretrains]
 
 EPOCHS, TRAIN, BATCH = 3, 48, 4
 ITERS = TRAIN // BATCH  # iterations per epoch
 # HaLP on CMD: three streams, three queue banks, prototypes and their generators, all resumed.
 METHOD = "halp_cmd"
-SETTINGS = [*TINY_OVERRIDES, f"pretrain.batch_size={BATCH}", f"pretrain.epochs={EPOCHS}", "checkpoint_every_iters=1"]
+SETTINGS = [*tiny_overrides(METHOD), f"pretrain.batch_size={BATCH}", f"pretrain.epochs={EPOCHS}", "checkpoint_every_iters=1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "COLUMNS": "300"}
 
 # The killed runs go through this launcher: the same CLI, made slow or made to hang at a chosen
@@ -223,22 +224,21 @@ class Interrupt(BaseException):
     """Stands in for a kill: nothing after it runs, nothing catches it."""
 
 
-@pytest.mark.parametrize("method_name", ["halp", "cmd"])
+@pytest.mark.parametrize("method_name", TRAINABLE)
 def test_interrupted_anywhere_and_resumed_in_process_is_bit_identical(tmp_path, monkeypatch, one_thread, method_name):
-    import halp_bench.methods.moco as moco
-
+    """Every registered method (plugins included): its whole state resumes bit-for-bit."""
     data = random_skeletons(n=32, t=12)
     train, _ = data.split("all")
-    cfg = make_config("cpu", [*TINY_OVERRIDES, "pretrain.batch_size=4", "pretrain.epochs=2", "checkpoint_every_iters=3"])
-    info = DataInfo(in_channels=data.in_channels, num_joints=25, layout=get_layout("ntu25"))
+    cfg = tiny_config(method_name, "pretrain.batch_size=4", "pretrain.epochs=2", "checkpoint_every_iters=3")
+    method_class = METHODS.get(method_name)
 
     def train_in(directory: Path):
         seed_everything(0)
-        method = create_method(method_name, cfg, info)
+        method = create_method(method_name, cfg, NTU_SPEC)
         return method, pretrain(method_name, method, train, cfg, torch.device("cpu"), directory, show_progress=False, say=lambda _: None)
 
     reference, ref_result = train_in(tmp_path / "reference")
-    original = moco.MoCo.training_step
+    original = method_class.training_step
     # 5 iterations an epoch, a checkpoint every 3 (and at epoch ends): steps each attempt gets
     # before it is stopped; each restarts from the last checkpoint and redoes the lost steps.
     for allowed in (4, 4, 2, 3):
@@ -250,10 +250,10 @@ def test_interrupted_anywhere_and_resumed_in_process_is_bit_identical(tmp_path, 
             steps.append(batch.iteration)
             return original(self, batch)
 
-        monkeypatch.setattr(moco.MoCo, "training_step", stopping_step)
+        monkeypatch.setattr(method_class, "training_step", stopping_step)
         with pytest.raises(Interrupt):
             train_in(tmp_path / "resumed")
-    monkeypatch.setattr(moco.MoCo, "training_step", original)
+    monkeypatch.setattr(method_class, "training_step", original)
     resumed, result = train_in(tmp_path / "resumed")
     assert result.resumed_from == 1 and len(result.epoch_times) == 2
     assert result.losses == ref_result.losses
@@ -264,9 +264,9 @@ def test_interrupted_anywhere_and_resumed_in_process_is_bit_identical(tmp_path, 
 
 def _spec(tmp_path: Path, **kw) -> RunSpec:
     base = dict(methods=["halp"], dataset="tiny-random", protocols=["knn", "linear"], preset="cpu",
-                overrides=TINY_OVERRIDES, out=tmp_path, show_progress=False, deterministic=True)
+                out=tmp_path, show_progress=False, deterministic=True)
     base.update(kw)
-    return RunSpec(**base)
+    return RunSpec(overrides=tiny_overrides(*base["methods"]), **base)
 
 
 def test_the_same_seed_twice_gives_identical_rows(tmp_path, one_thread):

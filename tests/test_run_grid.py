@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import TINY_OVERRIDES, random_skeletons
+from conftest import random_skeletons, tiny_overrides
 from halp_bench.registry import DATASETS
 from halp_bench.results.store import load_results
 from halp_bench.runner import RunSpec, run_grid
@@ -18,11 +18,12 @@ def _tiny_dataset():
         DATASETS.add("tiny-random", lambda cfg: random_skeletons(n=24, t=12), "test data")
 
 
-def _spec(tmp_path, **kw) -> RunSpec:
+def _spec(tmp_path, extra: tuple[str, ...] = (), **kw) -> RunSpec:
+    """A tiny run of `methods` (default moco, random) with the tiny settings they have, then `extra`."""
     base = dict(methods=["moco", "random"], dataset="tiny-random", protocols=["knn", "linear"], preset="cpu",
-                overrides=TINY_OVERRIDES, out=tmp_path, show_progress=False)
+                out=tmp_path, show_progress=False)
     base.update(kw)
-    return RunSpec(**base)
+    return RunSpec(overrides=[*tiny_overrides(*base["methods"]), *extra], **base)
 
 
 def test_run_writes_one_row_per_cell_and_skips_finished_cells(tmp_path):
@@ -42,7 +43,7 @@ def test_run_writes_one_row_per_cell_and_skips_finished_cells(tmp_path):
 
 def test_a_changed_setting_is_a_new_cell(tmp_path):
     run_grid(_spec(tmp_path, methods=["random"], protocols=["knn"]), say=lambda _: None)
-    outcomes = run_grid(_spec(tmp_path, methods=["random"], protocols=["knn"], overrides=[*TINY_OVERRIDES, "eval.knn_k=3"]), say=lambda _: None)
+    outcomes = run_grid(_spec(tmp_path, methods=["random"], protocols=["knn"], extra=("eval.knn_k=3",)), say=lambda _: None)
     assert [o.status for o in outcomes] == ["ran"]
 
 
@@ -60,7 +61,7 @@ def test_finished_pretraining_is_reused_by_a_later_protocol(tmp_path, monkeypatc
 
 def test_the_cost_of_a_pretraining_is_said_after_its_first_epoch(tmp_path):
     said: list[str] = []
-    run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn"], overrides=[*TINY_OVERRIDES, "pretrain.epochs=3"]), say=said.append)
+    run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn"], extra=("pretrain.epochs=3",)), say=said.append)
     estimates = [line for line in said if "first epoch" in line]
     assert len(estimates) == 1 and "for the 2 epochs left" in estimates[0] and "peak memory" in estimates[0]
 
@@ -70,8 +71,8 @@ def test_long_epochs_get_their_cost_said_after_a_few_steps(tmp_path, monkeypatch
 
     monkeypatch.setattr(pretrain_module, "ESTIMATE_AFTER_STEPS", 3)
     said: list[str] = []
-    overrides = [*TINY_OVERRIDES, "pretrain.epochs=3", "pretrain.batch_size=2"]  # 16 training samples: 8 steps an epoch
-    run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn"], overrides=overrides), say=said.append)
+    extra = ("pretrain.epochs=3", "pretrain.batch_size=2")  # 16 training samples: 8 steps an epoch
+    run_grid(_spec(tmp_path, methods=["moco"], protocols=["knn"], extra=extra), say=said.append)
     estimates = [line for line in said if "peak memory" in line]
     # the first step is not timed; after 3 more, 24 - 4 = 20 steps are left
     assert len(estimates) == 1 and "s per step over 3 steps" in estimates[0] and "for the 20 steps left" in estimates[0], said

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from halp_bench.results.store import load_results
+from halp_bench.results.row import read_rows
 from halp_bench.results.tables import TABLES, build_tables, to_latex, to_markdown, write_tables
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -33,7 +33,7 @@ def _matches_golden(name: str, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def tables():
-    return {t.name: t for t in build_tables(load_results(RESULTS))}
+    return {t.name: t for t in build_tables(read_rows(RESULTS))}
 
 
 @pytest.mark.parametrize("name", TABLES)
@@ -44,7 +44,7 @@ def test_tables_match_golden_markdown_and_latex(tables, name):
 
 @pytest.mark.parametrize("name", ["linear", "cost", "ablations"])
 def test_tables_with_paper_match_golden(name):
-    (table,) = build_tables(load_results(RESULTS), (name,), with_paper=True)
+    (table,) = build_tables(read_rows(RESULTS), (name,), with_paper=True)
     _matches_golden(f"paper-{name}.md", to_markdown(table))
     _matches_golden(f"paper-{name}.tex", to_latex(table))
 
@@ -52,8 +52,11 @@ def test_tables_with_paper_match_golden(name):
 def test_what_the_golden_files_show(tables):
     """The properties the golden files lock in, spelled out."""
     linear = to_markdown(tables["linear"])
-    assert "| halp         |   **42.5 ± 0.7** |" in linear  # best of the column, mean ± std over 2 seeds
+    assert "| halp                    |   **42.5 ± 0.7** |" in linear  # best of the column, mean ± std over 2 seeds
     assert "**48.0†**" in linear and "† Best test accuracy over evaluations every 2 epochs" in linear
+    # the same cell reported as its best and as its final epoch: two rows, never one number replacing the other
+    assert "| cmd [eval.report=best]  |                – |         **48.0†** |" in linear
+    assert "| cmd [eval.report=final] |       41.5 ± 0.7 |              35.0 |" in linear
     assert "halp (λ=0.6)" in linear and "seeds 0, 1" in linear
     assert "99.0" not in to_markdown(tables["knn"])  # an earlier run of the same cell lost
     cost = to_markdown(tables["cost"])
@@ -65,13 +68,13 @@ def test_what_the_golden_files_show(tables):
 
 def test_numbers_keep_their_digits_in_markdown():
     """tabulate would print a column of plain "20.0" cells as "20"; the decimals must stay."""
-    row = next(r for r in load_results(RESULTS) if r["method"] == "random" and r["protocol"] == "linear")
+    row = next(r for r in read_rows(RESULTS) if r.method == "random" and r.protocol == "linear")
     (table,) = build_tables([row], ("linear",))
     assert "|             20.0 |" in to_markdown(table)
 
 
 def test_latex_is_plain_ascii_with_balanced_braces():
-    for table in build_tables(load_results(RESULTS), with_paper=True):
+    for table in build_tables(read_rows(RESULTS), with_paper=True):
         tex = to_latex(table)
         assert tex.isascii(), table.name
         assert tex.count("{") == tex.count("}"), table.name
@@ -79,7 +82,7 @@ def test_latex_is_plain_ascii_with_balanced_braces():
 
 
 def test_paper_rows_are_labelled_and_missing_cells_are_dashes():
-    (table,) = build_tables(load_results(RESULTS), ("transfer",), with_paper=True)
+    (table,) = build_tables(read_rows(RESULTS), ("transfer",), with_paper=True)
     text = to_markdown(table)
     assert "| halp (paper)     |" in text and "54.8†" in text and "55.4†" in text
     assert "ntu120/xsub → pku2/xsub" in text

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_OVERRIDES, random_skeletons
-from halp_bench.config import make_config
+from conftest import random_skeletons, tiny_config, tiny_overrides
+from halp_bench.config import make_configs
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.errors import ConfigError, UnknownNameError
-from halp_bench.methods.base import DataInfo, create_method
+from halp_bench.methods.base import create_method
 from halp_bench.protocols import classifier
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.classifier import state_fingerprint
@@ -22,10 +22,8 @@ from halp_bench.protocols.transfer import TRANSFER_PAIRS
 from halp_bench.registry import DATASETS, METHODS, PROTOCOLS
 from halp_bench.results.store import load_results
 from halp_bench.runner import RunSpec, run_grid
-from halp_bench.skeleton import get_layout
+from halp_bench.skeleton import DataSpec, get_layout
 from halp_bench.suites import suite_names, suite_specs
-
-SYNTHETIC = [*TINY_OVERRIDES, "data.synthetic_samples=60"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,17 +39,23 @@ def _tiny_datasets():
 
 @pytest.fixture
 def synthetic_target():
-    cfg = make_config("cpu", [*SYNTHETIC, "data.dataset=synthetic-target"])
-    data = load_dataset(cfg.data)
-    info = DataInfo(in_channels=data.in_channels, num_joints=data.shape[3], layout=get_layout(data.layout))
-    train, test = data.split()
-    return cfg, info, train, test
+    """(config of a method, the data's description, train, test) of a small synthetic-target."""
+
+    def load(method: str):
+        cfg = tiny_config(method, "data.synthetic_samples=60", "data.dataset=synthetic-target")
+        data = load_dataset(cfg.data)
+        _, c, _, v, m = data.shape
+        spec = DataSpec(channels=c, frames=cfg.data.frames, joints=v, persons=m, layout=get_layout(data.layout))
+        train, test = data.split()
+        return cfg, spec, train, test
+
+    return load
 
 
 def test_transfer_finetunes_a_copy_of_the_encoder_and_linear_changes_nothing(synthetic_target, monkeypatch):
-    cfg, info, train, test = synthetic_target
+    cfg, spec, train, test = synthetic_target("moco")
     torch.manual_seed(0)
-    encoder = create_method("moco", cfg, info).encoder_for_eval()
+    encoder = create_method("moco", cfg, spec).encoder_for_eval()
     ctx = ProtocolContext(cfg=cfg, device=torch.device("cpu"), show_progress=False)
     original = state_fingerprint(encoder)
 
@@ -87,9 +91,9 @@ def test_stratified_subsets_are_seeded_nested_and_balanced():
 
 
 def test_semi_fine_tunes_once_per_fraction(synthetic_target, monkeypatch):
-    cfg, info, train, test = synthetic_target
+    cfg, spec, train, test = synthetic_target("random")
     cfg.eval.semi_fractions = (0.1, 0.5)
-    encoder = create_method("random", cfg, info).encoder_for_eval()
+    encoder = create_method("random", cfg, spec).encoder_for_eval()
     sizes = []
     real = classifier.train_classifier
     monkeypatch.setattr("halp_bench.protocols.semi.train_classifier", lambda enc, sub, *a, **k: sizes.append(len(sub)) or real(enc, sub, *a, **k))
@@ -100,9 +104,11 @@ def test_semi_fine_tunes_once_per_fraction(synthetic_target, monkeypatch):
     assert {"top1@10%", "top5@10%", "final_top1@10%", "top1@50%"} <= set(metrics)
 
 
-def _spec(tmp_path, **kw) -> RunSpec:
-    base = dict(methods=["moco"], dataset="tiny-src", preset="cpu", overrides=TINY_OVERRIDES, out=tmp_path, show_progress=False)
-    return RunSpec(**{**base, **kw})
+def _spec(tmp_path, extra: tuple[str, ...] = (), **kw) -> RunSpec:
+    """A tiny run of `methods` (default moco) with the tiny settings they have, then `extra`."""
+    base = dict(methods=["moco"], dataset="tiny-src", preset="cpu", out=tmp_path, show_progress=False)
+    base.update(kw)
+    return RunSpec(overrides=[*tiny_overrides(*base["methods"]), *extra], **base)
 
 
 def test_one_pretraining_serves_knn_linear_and_transfer(tmp_path, monkeypatch):
@@ -115,7 +121,7 @@ def test_one_pretraining_serves_knn_linear_and_transfer(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "pretrain", lambda *a, **k: pretrain_calls.append(a[0]) or real_pretrain(*a, **k))
     monkeypatch.setattr(moco_module.MoCo, "training_step", lambda self, b: steps.append(1) or real_step(self, b))
 
-    outcomes = run_grid(_spec(tmp_path, overrides=[*TINY_OVERRIDES, "eval.monitor_every=1"]), say=lambda _: None)
+    outcomes = run_grid(_spec(tmp_path, extra=("eval.monitor_every=1",)), say=lambda _: None)
     assert [(o.protocol, o.status) for o in outcomes] == [("knn", "ran"), ("linear", "ran"), ("transfer", "ran")]
     assert pretrain_calls == ["moco"]  # one pretraining for three protocols
     rows = {r["protocol"]: r for r in load_results(tmp_path / "results.jsonl")}
@@ -126,13 +132,13 @@ def test_one_pretraining_serves_knn_linear_and_transfer(tmp_path, monkeypatch):
 
     # The same cell named from the target's side is already done.
     again = run_grid(_spec(tmp_path, dataset="tiny-tgt", protocols=["transfer"], transfer_from="tiny-src",
-                           overrides=[*TINY_OVERRIDES, "eval.monitor_every=1"]), say=lambda _: None)
+                           extra=("eval.monitor_every=1",)), say=lambda _: None)
     assert [o.status for o in again] == ["skipped"]
 
     # Other fine-tuning settings make a new cell, but the source checkpoint is reused: no training step.
     steps.clear()
     later = run_grid(_spec(tmp_path, dataset="tiny-tgt", protocols=["transfer"], transfer_from="tiny-src:all",
-                           overrides=[*TINY_OVERRIDES, "eval.monitor_every=1", "transfer.epochs=2"]), say=lambda _: None)
+                           extra=("eval.monitor_every=1", "transfer.epochs=2")), say=lambda _: None)
     assert [o.status for o in later] == ["ran"] and steps == []
     assert len(load_results(tmp_path / "results.jsonl")) == 4
 
@@ -145,8 +151,7 @@ def test_transfer_without_a_source_is_skipped_with_a_reason(tmp_path):
 
 def test_a_default_target_that_is_not_prepared_skips_transfer_only(tmp_path, monkeypatch):
     monkeypatch.setitem(TRANSFER_PAIRS, "tiny-src", "pku2")
-    overrides = [*TINY_OVERRIDES, f"data.data_root={tmp_path / 'no-data'}"]
-    outcomes = run_grid(_spec(tmp_path, methods=["random"], overrides=overrides), say=lambda _: None)
+    outcomes = run_grid(_spec(tmp_path, methods=["random"], extra=(f"data.data_root={tmp_path / 'no-data'}",)), say=lambda _: None)
     assert [(o.protocol, o.status) for o in outcomes] == [("knn", "ran"), ("linear", "ran"), ("transfer", "skipped")]
     assert "default transfer target 'pku2' is not available" in outcomes[2].detail and "not prepared" in outcomes[2].detail
 
@@ -166,7 +171,7 @@ def test_every_suite_names_registered_methods_protocols_and_datasets(name):
         assert all(m in METHODS for m in spec.methods or [])
         assert all(p in PROTOCOLS for p in spec.protocols or [])
         assert spec.dataset in DATASETS and spec.overrides[-1] == "device=cpu"  # --set comes last and wins
-        make_config(spec.preset, spec.overrides)  # every override is a valid key
+        make_configs(spec.preset, spec.overrides, spec.methods or METHODS.names())  # every override is a valid key
 
 
 def test_suites_include_the_paper_tables_and_unknown_names_list_them():

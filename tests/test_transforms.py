@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from halp_bench.config import AugmentConfig
+from halp_bench.config import AugmentSettings
 from halp_bench.datasets.transforms import center_crop_resize, joint_corruption, pretrain_view, random_crop_resize, resize_segments, shear
 
 
@@ -49,7 +49,7 @@ def test_center_crop_is_centred_and_deterministic():
 
 def test_pretrain_view_is_seeded_and_shaped():
     x, lengths = torch.randn(6, 3, 40, 25, 2), torch.tensor([40, 30, 20, 40, 12, 40])
-    cfg = AugmentConfig(min_crop_frames=16)
+    cfg = AugmentSettings(min_crop_frames=16)
     a = pretrain_view(x, lengths, 16, cfg, torch.Generator().manual_seed(3))
     b = pretrain_view(x, lengths, 16, cfg, torch.Generator().manual_seed(3))
     c = pretrain_view(x, lengths, 16, cfg, torch.Generator().manual_seed(4))

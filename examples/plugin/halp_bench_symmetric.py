@@ -1,8 +1,9 @@
 """An external halp-bench method in one file: MoCo with a symmetrised loss.
 
 Both views serve once as query and once as key (as in MoCo v3 / SimCLR-style training), so every
-sample contributes two InfoNCE terms per step. Installed as its own package, it is found through the
-`halp_bench.methods` entry-point group (see pyproject.toml beside this file).
+sample contributes two InfoNCE terms per step. It keeps MoCo's settings (`--set method.*` as for
+`moco`). Installed as its own package, it is found through the `halp_bench.methods` entry-point
+group (see pyproject.toml beside this file).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from halp_bench.registry import register_method
 class SymmetricMoCo(MoCo):
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         self.update_key_encoders()
-        swapped = Batch(view_q=batch.view_k, view_k=batch.view_q, epoch=batch.epoch, iteration=batch.iteration)
-        (q1, k1), (q2, k2) = self.embed(batch), self.embed(swapped)
+        view_a, view_b = batch.views
+        (q1, k1), (q2, k2) = self.embed(view_a, view_b), self.embed(view_b, view_a)
         negatives = self.queue.read()
-        t = self.cfg.method.temperature
+        t = self.settings.temperature
         loss = 0.5 * (info_nce(q1["joint"], k1["joint"], negatives, t) + info_nce(q2["joint"], k2["joint"], negatives, t))
         self.queue.push(torch.cat([k1["joint"], k2["joint"]]))
         return {"contrastive_joint": loss, "loss": loss}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from halp_bench.errors import ConfigError, DataError
+from halp_bench.skeleton import DataSpec, SkeletonLayout, chain_layout, get_layout
 
 
 @dataclass
@@ -52,6 +53,15 @@ class SkeletonData:
         """Features per frame fed to a sequence encoder: C * V * M."""
         _, c, _, v, m = self.data.shape
         return c * v * m
+
+    def skeleton_layout(self) -> SkeletonLayout:
+        """The registered layout this data names, or a chain of its joints when it names none."""
+        return get_layout(self.layout) if self.layout else chain_layout(self.data.shape[3])
+
+    def spec(self, frames: int) -> DataSpec:
+        """What encoders and methods are built from: this data seen through `frames`-frame views."""
+        _, channels, _, joints, persons = self.data.shape
+        return DataSpec(channels=channels, frames=frames, joints=joints, persons=persons, layout=self.skeleton_layout())
 
     def split(self, name: str | None = None) -> tuple["SkeletonSubset", "SkeletonSubset"]:
         """(train, test) subsets of the named split (the dataset's default when None)."""

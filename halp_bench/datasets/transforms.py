@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from halp_bench.config import AugmentConfig
+from halp_bench.config import AugmentSettings
 
 
 def _uniform(shape: tuple[int, ...], low: float, high: float, like: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -99,7 +99,7 @@ def joint_corruption(
 
 
 def pretrain_view(
-    x: Tensor, lengths: Tensor, frames: int, cfg: AugmentConfig, generator: torch.Generator | None = None
+    x: Tensor, lengths: Tensor, frames: int, cfg: AugmentSettings, generator: torch.Generator | None = None
 ) -> Tensor:
     """One augmented view: crop-resize, then per sample shear (p=shear_prob) or joint corruption."""
     view = random_crop_resize(

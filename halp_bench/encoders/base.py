@@ -1,55 +1,52 @@
-"""The encoder interface every method and protocol relies on, and the registry lookup.
+"""The encoder interface every method and protocol relies on, and building one from its settings.
 
-Methods pretrain `forward` (the L2-normalised projection); protocols read `features` (the
-pre-projection vector, as the official kNN and linear evaluations do).
+An encoder maps skeleton sequences (N, C, T, V, M) to a feature vector (N, feature_dim): the
+pre-projection feature the protocols read (as the official kNN and linear evaluations do).
+Projection heads belong to the methods that train with them.
 """
 
 from __future__ import annotations
 
-from torch import Tensor, nn
-from torch.nn import functional as F
+from typing import ClassVar
 
-from halp_bench.config import EncoderConfig
+import torch
+from torch import Tensor, nn
+
+from halp_bench.config import EncoderSettings
 from halp_bench.errors import ConfigError
 from halp_bench.registry import ENCODERS
+from halp_bench.skeleton import DataSpec
 
 
-class SequenceEncoder(nn.Module):
-    """Maps skeleton sequences (N, C, T, V, M) to a feature vector and a unit-norm embedding.
+class Encoder(nn.Module):
+    """Base class: built from the data's description and the encoder's registered settings.
 
-    `in_channels` is the size of one flattened frame, C * V * M (150 for NTU: 3 coordinates x 25
-    joints x 2 persons), i.e. `SkeletonData.in_channels`. Subclasses build `self.head` (with
-    `projection_head`) and implement `features`.
+    Subclasses set `feature_dim` and implement `forward`. A sequence encoder flattens each frame
+    (`flatten_frames`); a graph encoder reads the joints and bones from `data.layout`.
     """
 
+    settings_class: ClassVar[type[EncoderSettings]] = EncoderSettings
     feature_dim: int
-    embed_dim: int
-    head: nn.Module
 
-    def __init__(self, in_channels: int, cfg: EncoderConfig):
+    def __init__(self, data: DataSpec, settings: EncoderSettings):
         super().__init__()
-        self.in_channels = in_channels
-        self.embed_dim = cfg.proj_dim
-
-    def features(self, x: Tensor) -> Tensor:
-        """(N, C, T, V, M) -> (N, feature_dim), before the projection head."""
-        raise NotImplementedError
-
-    def project(self, feats: Tensor) -> Tensor:
-        """(N, feature_dim) -> (N, embed_dim), L2-normalised (contrastive losses use cosines)."""
-        return F.normalize(self.head(feats), dim=1)
+        self.data, self.settings = data, settings
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.project(self.features(x))
+        """(N, C, T, V, M) -> (N, feature_dim)."""
+        raise NotImplementedError
 
 
-def projection_head(feature_dim: int, cfg: EncoderConfig) -> nn.Sequential:
-    """The MoCo v2 MLP head of the official code: Linear-ReLU-Linear, no BN, PyTorch default init."""
-    return nn.Sequential(
-        nn.Linear(feature_dim, cfg.proj_hidden),
-        nn.ReLU(inplace=True),
-        nn.Linear(cfg.proj_hidden, cfg.proj_dim),
-    )
+def build_encoder(data: DataSpec, settings: EncoderSettings) -> Encoder:
+    """The registered encoder `settings.name`; an unknown name is an `UnknownNameError` listing the known ones."""
+    return ENCODERS.get(settings.name)(data, settings)
+
+
+def encoder_feature_dim(data: DataSpec, settings: EncoderSettings) -> int:
+    """The feature size an encoder will have, without building its weights: it is built on the
+    meta device, which allocates nothing and draws no random numbers."""
+    with torch.device("meta"):
+        return build_encoder(data, settings).feature_dim
 
 
 def flatten_frames(x: Tensor, in_channels: int) -> Tensor:
@@ -67,8 +64,3 @@ def flatten_frames(x: Tensor, in_channels: int) -> Tensor:
             f"{tuple(x.shape)} has C*V*M = {c * v * m}"
         )
     return x.permute(0, 2, 3, 1, 4).reshape(n, t, v * c * m)
-
-
-def build_encoder(cfg: EncoderConfig, in_channels: int) -> SequenceEncoder:
-    """The registered encoder `cfg.name`; an unknown name is an `UnknownNameError` listing the known ones."""
-    return ENCODERS.get(cfg.name)(in_channels, cfg)

@@ -9,23 +9,40 @@ the feature is the top layer's output at the last frame (papers/official_code.md
 - `bigru` is what the architecture names: a true bidirectional GRU over the whole sequence.
 
 Both take the official weights (`load_official_state_dict`), so official checkpoints can be imported
-into either and the two readings compared on the same parameters.
+into either and the two readings compared on the same parameters. The official model's MLP head
+(`fc`) is the method's projection head here, not part of the encoder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from halp_bench.config import EncoderConfig
-from halp_bench.encoders.base import SequenceEncoder, flatten_frames, projection_head
+from halp_bench.config import EncoderSettings
+from halp_bench.encoders.base import Encoder, flatten_frames
 from halp_bench.errors import CheckpointError
 from halp_bench.registry import register_encoder
+from halp_bench.skeleton import DataSpec
 
 _GRU_TENSORS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 _BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+@dataclass
+class BiGRUSettings(EncoderSettings):
+    """CMD's BiGRU: `num_layers` bidirectional layers of `hidden_size`; feature = 2 * hidden_size.
+    `cpu` preset: 1 x 128."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"hidden_size": 128, "num_layers": 1}}
+    hidden_size: int = 1024
+    num_layers: int = 3
+
+    def describe(self) -> str:
+        return f"{self.name} {self.num_layers}x{self.hidden_size}"
 
 
 def _xavier_(gru: nn.GRU) -> None:
@@ -35,16 +52,17 @@ def _xavier_(gru: nn.GRU) -> None:
             nn.init.xavier_uniform_(p)
 
 
-class _CMDBiGRU(SequenceEncoder):
-    """What both flavours share: input BatchNorm, MLP head, feature = 2 * hidden, checkpoint import."""
+class _CMDBiGRU(Encoder):
+    """What both flavours share: input BatchNorm over the C*V*M frame features, feature = 2 *
+    hidden, checkpoint import."""
 
-    def __init__(self, in_channels: int, cfg: EncoderConfig):
-        super().__init__(in_channels, cfg)
-        self.hidden_size = cfg.hidden_size
-        self.num_layers = cfg.num_layers
-        self.feature_dim = 2 * cfg.hidden_size
-        self.input_norm = nn.BatchNorm1d(in_channels)
-        self.head = projection_head(self.feature_dim, cfg)
+    def __init__(self, data: DataSpec, settings: BiGRUSettings):
+        super().__init__(data, settings)
+        self.in_channels = data.in_channels
+        self.hidden_size = settings.hidden_size
+        self.num_layers = settings.num_layers
+        self.feature_dim = 2 * settings.hidden_size
+        self.input_norm = nn.BatchNorm1d(self.in_channels)
 
     def _frames(self, x: Tensor) -> Tensor:
         """(N, C, T, V, M) -> (N, T, V*C*M), BatchNorm'd per channel over (N, T) like the official code."""
@@ -56,10 +74,9 @@ class _CMDBiGRU(SequenceEncoder):
         raise NotImplementedError
 
     def official_key_map(self) -> dict[str, str]:
-        """Official `BIGRU` state_dict key -> this encoder's state_dict key (input BN, GRU, MLP head)."""
+        """Official `BIGRU` state_dict key -> this encoder's state_dict key (input BN and GRU)."""
         keys = {f"input_norm.{name}": f"input_norm.{name}" for name in _BN_TENSORS}
         keys.update({f"encoder.gru.{name}": own for name, own in self._gru_key_map().items()})
-        keys.update({f"fc.{i}.{name}": f"head.{i}.{name}" for i in (0, 2) for name in ("weight", "bias")})
         return keys
 
     def load_official_state_dict(
@@ -69,16 +86,12 @@ class _CMDBiGRU(SequenceEncoder):
 
         `prefix` picks one encoder out of a pretraining checkpoint, e.g. 'module.encoder_q.' in
         `torch.load(path)["state_dict"]`. The input BN and every GRU tensor are required (a different
-        layer count or size is a `CheckpointError`); the MLP head (`fc.0`, `fc.2`) is copied when
-        present, so a downstream checkpoint's classifier (`fc.weight`) comes back among the unused keys.
+        layer count or size is a `CheckpointError`); the MLP head (`fc.0`, `fc.2`) or a downstream
+        checkpoint's classifier (`fc.weight`) comes back among the unused keys.
         """
         entries = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
         mapping = self.official_key_map()
-        head = [key for key in mapping if key.startswith("fc.")]
-        optional = set(head) | {"input_norm.num_batches_tracked"}
-        missing = [key for key in mapping if key not in optional and key not in entries]
-        if any(key in entries for key in head):
-            missing += [key for key in head if key not in entries]
+        missing = [key for key in mapping if key != "input_norm.num_batches_tracked" and key not in entries]
         extra = [key for key in entries if key.startswith("encoder.gru.") and key not in mapping]
         if missing or extra:
             problems = [f"missing {', '.join(prefix + k for k in missing)}"] if missing else []
@@ -103,27 +116,27 @@ class _CMDBiGRU(SequenceEncoder):
         return sorted(prefix + key for key in entries if key not in mapping)
 
 
-@register_encoder("bigru", "CMD BiGRU as a true bidirectional GRU; feature = final states of both directions")
+@register_encoder("bigru", "CMD BiGRU as a true bidirectional GRU; feature = final states of both directions", settings=BiGRUSettings)
 class BiGRU(_CMDBiGRU):
     """A standard bidirectional GRU over the whole sequence: the backward direction reads the
     sequence from its last frame, and the feature joins both directions' final states of the top
     layer (forward after frame T-1, backward after frame 0)."""
 
-    def __init__(self, in_channels: int, cfg: EncoderConfig):
-        super().__init__(in_channels, cfg)
-        self.gru = nn.GRU(in_channels, cfg.hidden_size, cfg.num_layers, batch_first=True, bidirectional=True)
+    def __init__(self, data: DataSpec, settings: BiGRUSettings):
+        super().__init__(data, settings)
+        self.gru = nn.GRU(self.in_channels, settings.hidden_size, settings.num_layers, batch_first=True, bidirectional=True)
         _xavier_(self.gru)
 
     def _gru_key_map(self) -> dict[str, str]:
         return {name: f"gru.{name}" for name, _ in self.gru.named_parameters()}
 
-    def features(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         _, h_n = self.gru(self._frames(x))
         return torch.cat([h_n[-2], h_n[-1]], dim=1)
 
 
 @register_encoder(
-    "bigru_official", "CMD BiGRU with the official per-frame code's math (two forward GRUs per layer), fast"
+    "bigru_official", "CMD BiGRU with the official per-frame code's math (two forward GRUs per layer), fast", settings=BiGRUSettings
 )
 class OfficialBiGRU(_CMDBiGRU):
     """The official per-frame loop's exact function, computed with whole-sequence GRU calls.
@@ -136,11 +149,11 @@ class OfficialBiGRU(_CMDBiGRU):
     on a CPU from hidden 128 up; on a GPU the first runs both directions concurrently (unmeasured).
     """
 
-    def __init__(self, in_channels: int, cfg: EncoderConfig):
-        super().__init__(in_channels, cfg)
-        sizes = [in_channels] + [2 * cfg.hidden_size] * (cfg.num_layers - 1)
-        self.gru_fwd = nn.ModuleList(nn.GRU(size, cfg.hidden_size, batch_first=True) for size in sizes)
-        self.gru_rev = nn.ModuleList(nn.GRU(size, cfg.hidden_size, batch_first=True) for size in sizes)
+    def __init__(self, data: DataSpec, settings: BiGRUSettings):
+        super().__init__(data, settings)
+        sizes = [self.in_channels] + [2 * settings.hidden_size] * (settings.num_layers - 1)
+        self.gru_fwd = nn.ModuleList(nn.GRU(size, settings.hidden_size, batch_first=True) for size in sizes)
+        self.gru_rev = nn.ModuleList(nn.GRU(size, settings.hidden_size, batch_first=True) for size in sizes)
         for gru in (*self.gru_fwd, *self.gru_rev):
             _xavier_(gru)
 
@@ -152,7 +165,7 @@ class OfficialBiGRU(_CMDBiGRU):
             for tensor in _GRU_TENSORS
         }
 
-    def features(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         h = self._frames(x)
         for fwd, rev in zip(self.gru_fwd[:-1], self.gru_rev[:-1]):
             h = torch.cat([fwd(h)[0], rev(h)[0]], dim=2)

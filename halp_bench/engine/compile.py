@@ -1,6 +1,6 @@
 """`--compile`: torch.compile of the encoders while a pretraining runs.
 
-Each outermost `SequenceEncoder` of the method (query and key encoders of every stream) is
+Each outermost `Encoder` of the method (query and key encoders of every stream) is
 compiled in place with `nn.Module.compile`, which leaves parameter names, and so checkpoints and
 resume, unchanged. The eager forward is restored when pretraining ends, so the protocols run the
 same code as without `--compile`.
@@ -22,16 +22,16 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from halp_bench.encoders import SequenceEncoder
+from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 
 
-def outermost_encoders(method: nn.Module) -> list[SequenceEncoder]:
+def outermost_encoders(method: nn.Module) -> list[Encoder]:
     """The method's encoders, skipping those nested inside another encoder (e.g. a multi-stream one)."""
-    found: list[SequenceEncoder] = []
+    found: list[Encoder] = []
 
     def visit(module: nn.Module) -> None:
-        if isinstance(module, SequenceEncoder):
+        if isinstance(module, Encoder):
             found.append(module)
             return
         for child in module.children():
@@ -59,7 +59,7 @@ def compiled_encoders(method: nn.Module, device: torch.device, enabled: bool) ->
     _check_compiler(device)
     encoders = outermost_encoders(method)
     if not encoders:
-        raise ConfigError("--compile: this method has no SequenceEncoder to compile")
+        raise ConfigError("--compile: this method has no Encoder to compile")
     for encoder in encoders:
         encoder.compile()
     try:

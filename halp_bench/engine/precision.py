@@ -2,8 +2,8 @@
 (float16 autocast with a gradient scaler, CUDA only).
 
 Only the encoders run in low precision: methods compute their losses, queue similarities and the
-hallucination math inside `full_precision` (float32), where a bf16 cosine (3 significant digits)
-divided by a 0.07 temperature would otherwise move logits by ~0.1.
+hallucination math inside `methods.components.full_precision` (float32), where a bf16 cosine (3
+significant digits) divided by a 0.07 temperature would otherwise move logits by ~0.1.
 """
 
 from __future__ import annotations
@@ -54,7 +54,3 @@ class Precision:
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)
 
-
-def full_precision(like: Tensor) -> AbstractContextManager[Any]:
-    """Turn autocast off on `like`'s device inside the block (inputs must be cast to float32 there)."""
-    return torch.autocast(like.device.type, enabled=False)

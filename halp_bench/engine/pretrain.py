@@ -1,10 +1,12 @@
-"""One pretraining loop for every method: SGD with step decay, augmentation on the device,
-a progress bar with loss and ETA, atomic checkpoints, exact resume, time per epoch and peak memory.
+"""One pretraining loop for every method: the optimiser and schedule its settings name, the method's
+own views made on the device, a progress bar with loss and ETA, atomic checkpoints, exact resume,
+time per epoch and peak memory.
 
 Exact resume: a checkpoint holds everything the rest of the run depends on (networks, optimiser,
 scheduler, the method's queues, prototypes and generators, every global and explicit RNG, the
 position (epoch, iteration), the running loss sums and timings), so a run killed at any point and
-rerun continues bit-for-bit as if it had never stopped, on the same machine.
+rerun continues bit-for-bit as if it had never stopped, on the same machine. `TrainingState` is
+the one object that both writes and reads that state.
 """
 
 from __future__ import annotations
@@ -20,26 +22,26 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes, remove_temporaries
+from halp_bench.common.optim import Schedule, make_optimizer, make_schedule
 from halp_bench.common.progress import progress_bar
 from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.loader import BatchLoader
-from halp_bench.datasets.transforms import pretrain_view
-from halp_bench.engine import distributed
+from halp_bench.engine import parallel
 from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import rng_states, set_rng_states
 from halp_bench.engine.meters import PeakMemory, Stopwatch
 from halp_bench.engine.precision import Precision
 from halp_bench.errors import CheckpointError, ConfigError, TrainingError
+from halp_bench.identity import pretrain_signature
 from halp_bench.methods.base import Batch, Method, check_finite
 
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3  # 3: projection heads belong to the methods, settings per plugin
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "log.csv"
-# Settings that change what pretraining computes; a checkpoint made with others is not resumed.
-PRETRAIN_SECTIONS = ("seed", "precision", "sync_batchnorm", "encoder", "data", "augment", "method", "pretrain")
 
 
 @dataclass
@@ -58,7 +60,7 @@ class PretrainResult:
 
 
 @dataclass
-class _Position:
+class Position:
     """Where training stands, and the partial state of the epoch in progress."""
 
     epoch: int = 0  # epochs completed
@@ -70,17 +72,67 @@ class _Position:
     def describe(self) -> str:
         return f"epoch {self.epoch + 1}, iteration {self.iteration}" if self.iteration else f"the end of epoch {self.epoch}"
 
+    def snapshot(self) -> "Position":
+        """A copy that later training does not change."""
+        return replace(self, loss_sums=dict(self.loss_sums))
 
-def pretrain_signature(cfg: RunConfig) -> dict[str, Any]:
-    full = cfg.to_dict()
-    return {key: full[key] for key in PRETRAIN_SECTIONS}
 
+class TrainingState:
+    """Everything a checkpoint holds, written by `state_dict` and read back by `load`."""
 
-def make_optimizer(method: Method, cfg: RunConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    opt = cfg.pretrain
-    optimizer = torch.optim.SGD(method.param_groups(), lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(opt.milestones), gamma=opt.gamma)
-    return optimizer, scheduler
+    def __init__(self, method_name: str, method: Method, cfg: RunConfig, optimizer: torch.optim.Optimizer, schedule: Schedule,
+                 precision: Precision, shuffle_gen: torch.Generator, augment_gen: torch.Generator, result: PretrainResult):
+        self.method_name, self.method, self.cfg = method_name, method, cfg
+        self.optimizer, self.schedule, self.precision = optimizer, schedule, precision
+        self.shuffle_gen, self.augment_gen, self.result = shuffle_gen, augment_gen, result
+        self.earlier_peak = self.earlier_increase = 0.0  # memory of the processes that ran earlier parts
+
+    def generators(self) -> dict[str, Any]:
+        """This rank's explicit and global generators (each rank has its own augmentation stream)."""
+        return {"augment": self.augment_gen.get_state(), "global": rng_states()}
+
+    def state_dict(self, position: Position, ranks: list[dict[str, Any]], memory: PeakMemory) -> dict[str, Any]:
+        result = self.result
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "method": self.method_name,
+            "config": pretrain_signature(self.method_name, self.cfg),
+            "epoch": position.epoch,
+            "iteration": position.iteration,
+            "model": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.scheduler.state_dict(),
+            "rng": {"shuffle": position.shuffle_state, **ranks[0]},
+            **({"rng_ranks": ranks} if len(ranks) > 1 else {}),
+            "grad_scaler": self.precision.state_dict(),
+            "epoch_loss_sums": {k: v.detach().cpu() for k, v in position.loss_sums.items()},
+            "epoch_seconds": position.seconds,
+            "history": {
+                "epoch_times": result.epoch_times,
+                "losses": result.losses,
+                "peak_mb": max(self.earlier_peak, memory.peak_mb),
+                "increase_mb": max(self.earlier_increase, memory.increase_mb),
+                "compile_seconds": result.compile_seconds,
+            },
+        }
+
+    def load(self, state: dict[str, Any], device: torch.device, where: distributed.DistInfo) -> Position:
+        """Restore everything `state_dict` wrote; return the position to continue from."""
+        self.method.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.scheduler.load_state_dict(state["scheduler"])
+        self.precision.load_state_dict(state["grad_scaler"])
+        ranks = state.get("rng_ranks") or [state["rng"]]  # each rank's generators (one in a single process)
+        own = ranks[where.rank] if len(ranks) == where.world_size else state["rng"]  # another world size: not bit-exact
+        self.augment_gen.set_state(own["augment"])
+        set_rng_states(own["global"])
+        history = state["history"]
+        self.result.epoch_times = list(history["epoch_times"])
+        self.result.losses = [dict(d) for d in history["losses"]]
+        self.result.compile_seconds = float(history["compile_seconds"])
+        self.earlier_peak, self.earlier_increase = float(history["peak_mb"]), float(history["increase_mb"])
+        return Position(int(state["epoch"]), int(state["iteration"]), state["rng"]["shuffle"],
+                        {k: v.to(device) for k, v in state["epoch_loss_sums"].items()}, float(state["epoch_seconds"]))
 
 
 def pretrain(
@@ -103,166 +155,164 @@ def pretrain(
     with a TrainingError that names the epoch; the last checkpoint on disk is then still a good one.
     `on_epoch_end(epoch)` (1-based) runs after each epoch's log and checkpoint, outside the timed
     part, e.g. the runner's kNN monitor; it must not draw from the training generators.
-    Under torchrun (engine/distributed.py) each rank trains on its slice of every global batch of
+    Under torchrun (engine/parallel.py) each rank trains on its slice of every global batch of
     `cfg.pretrain.batch_size`; rank 0 alone writes the checkpoint and the log.
     `compile_encoders` runs the encoders through torch.compile while training (engine/compile.py).
     """
-    epochs = cfg.pretrain.epochs
-    every_epochs, every_iters = cfg.checkpoint_every, cfg.checkpoint_every_iters
-    if every_epochs < 0 or every_iters < 0:
-        raise ConfigError(f"checkpoint_every={every_epochs}, checkpoint_every_iters={every_iters}: expected counts >= 0 (0 = off)")
-    result = PretrainResult(epochs=epochs)
-    method.to(device)
-    where = distributed.info()
-    precision = Precision(cfg.precision, device)
-    distributed.prepare(method, cfg.sync_batchnorm)
-    optimizer, scheduler = make_optimizer(method, cfg)
-    shuffle_gen = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
-    augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1_000_003 * where.rank)
-    loader = BatchLoader(train, cfg.pretrain.batch_size, device, shuffle=True, drop_last=True, generator=shuffle_gen,
-                         rank=where.rank, world_size=where.world_size)
-    ckpt_path = run_dir / CHECKPOINT_FILE
-    if where.is_main:
-        remove_temporaries(ckpt_path)
-    distributed.barrier()  # no rank looks for the checkpoint while rank 0 tidies
-    at = _Position(shuffle_state=shuffle_gen.get_state())
-    last_saved: _Position | None = None
-    earlier_peak = earlier_increase = 0.0  # memory of the processes that ran earlier parts
-    if ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        check_compatible(state, method_name, cfg, ckpt_path)
-        if not 0 <= int(state["iteration"]) < max(len(loader), 1):
-            raise CheckpointError(ckpt_path, f"stopped at iteration {state['iteration']} but an epoch now has {len(loader)}; did the dataset change? use --force")
-        method.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        precision.load_state_dict(state.get("grad_scaler", {}))
-        ranks = state.get("rng_ranks") or [state["rng"]]  # each rank's generators (one in a single process)
-        own = ranks[where.rank] if len(ranks) == where.world_size else state["rng"]  # another world size: not bit-exact
-        augment_gen.set_state(own["augment"])
-        set_rng_states(own["global"])
-        at = _Position(int(state["epoch"]), int(state["iteration"]), state["rng"]["shuffle"],
-                       {k: v.to(device) for k, v in state["epoch_loss_sums"].items()}, float(state["epoch_seconds"]))
-        last_saved = replace(at, loss_sums=dict(at.loss_sums))  # `at` moves on as training does
-        history = state["history"]
-        result.epoch_times = list(history["epoch_times"])
-        result.losses = [dict(d) for d in history["losses"]]
-        earlier_peak, earlier_increase = float(history["peak_mb"]), float(history["increase_mb"])
-        result.compile_seconds = float(history.get("compile_seconds", 0.0))
-        result.resumed_from = at.epoch
-        if at.epoch < epochs:
-            say(f"resuming {method_name} from epoch {at.epoch} of {epochs}, iteration {at.iteration} of {len(loader)} ({ckpt_path})")
-        if where.is_main:
-            write_log(run_dir / LOG_FILE, result)  # drop epochs logged after this checkpoint was written
+    return _Pretraining(method_name, method, train, cfg, device, run_dir, show_progress, say, on_epoch_end, compile_encoders).run()
 
-    step_fn = distributed.training_step_fn(method)  # after loading: DDP starts from rank 0's weights
-    compiling = compile_encoders
-    if at.epoch < epochs and where.is_main:
-        batch = cfg.pretrain.batch_size
-        say(f"{method_name}: global batch {batch}" + (f" ({where.world_size} processes x {batch // where.world_size})" if where.world_size > 1 else "")
-            + f", lr {cfg.pretrain.lr:g}, precision {cfg.precision}{', compiled encoders' if compile_encoders else ''}, {len(loader)} steps per epoch")
-    frames = cfg.data.frames
-    watch = Stopwatch(device)
-    with (
-        PeakMemory(device) as memory,
-        compiled_encoders(method, device, compile_encoders),
-        progress_bar(show_progress and where.is_main) as bar,
-        loader,  # its read-ahead thread lives across epochs and ends with the pretraining
-    ):
-        estimate = CostEstimate(method_name, say if where.is_main else lambda _: None, memory,
-                                lambda: f" (and {result.compile_seconds:.0f} s compiling)" if compile_encoders else "")
 
-        def save(position: _Position) -> None:
-            nonlocal last_saved
-            _check_finite_state(method, method_name, position, last_saved, ckpt_path)
-            generators = distributed.gather_objects({"augment": augment_gen.get_state(), "global": rng_states()})
-            if not where.is_main:
-                last_saved = position
-                return
-            save_checkpoint(
-                {
-                    "format": CHECKPOINT_FORMAT,
-                    "method": method_name,
-                    "config": pretrain_signature(cfg),
-                    "epoch": position.epoch,
-                    "iteration": position.iteration,
-                    "model": method.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": {"shuffle": position.shuffle_state, **generators[0]},
-                    **({"rng_ranks": generators} if where.world_size > 1 else {}),
-                    "grad_scaler": precision.state_dict(),
-                    "epoch_loss_sums": {k: v.detach().cpu() for k, v in position.loss_sums.items()},
-                    "epoch_seconds": position.seconds,
-                    "history": {
-                        "epoch_times": result.epoch_times,
-                        "losses": result.losses,
-                        "peak_mb": max(earlier_peak, memory.peak_mb),
-                        "increase_mb": max(earlier_increase, memory.increase_mb),
-                        "compile_seconds": result.compile_seconds,
-                    },
-                },
-                ckpt_path,
-            )
-            last_saved = position
+class _Pretraining:
+    """The steps of one `pretrain` call: set up, resume, train epoch by epoch, checkpoint."""
 
-        shuffle_gen.set_state(at.shuffle_state)
-        at_start = at.epoch
-        task = bar.add_task(f"pretrain {method_name}", total=max((epochs - at.epoch) * len(loader) - at.iteration, 0))
-        for epoch in range(at.epoch, epochs):
-            method.train()
-            if epoch > at.epoch:  # a new epoch starts from scratch; the first may be a resumed one
-                at = _Position(epoch, 0, shuffle_gen.get_state())
-            watch.start()
-            for iteration, (x, lengths, _) in enumerate(loader.batches(at.iteration), start=at.iteration):
-                batch = Batch(
-                    view_q=pretrain_view(x, lengths, frames, cfg.augment, augment_gen),
-                    view_k=pretrain_view(x, lengths, frames, cfg.augment, augment_gen),
-                    epoch=epoch,
-                    iteration=iteration,
-                )
-                with precision.autocast():
-                    losses = step_fn(batch)
-                try:
-                    check_finite(losses)
-                    problem = ""
-                except FloatingPointError as exc:
-                    problem = str(exc)
-                if distributed.any_rank(bool(problem), device):  # all ranks stop together
-                    raise TrainingError(f"{method_name}: {problem or 'a loss is not finite on another rank'} at epoch {epoch + 1}, "
-                                        f"iteration {iteration}; {_kept(last_saved, ckpt_path)}")
-                optimizer.zero_grad(set_to_none=True)
-                precision.backward_and_step(losses["loss"], optimizer)
-                if compiling:  # this process's first step compiles: not an epoch's cost
-                    result.compile_seconds += watch.elapsed()
-                    compiling = False
-                    watch.start()
-                for name, value in losses.items():  # summed on the device: no sync per step
-                    at.loss_sums[name] = at.loss_sums[name] + value.detach() if name in at.loss_sums else value.detach().clone()
-                at.iteration = iteration + 1
-                estimate.after_step((epochs - epoch) * len(loader) - at.iteration)
-                text = f"loss {float(losses['loss'].detach()):.3f}" if iteration % 20 == 0 else None
-                bar.update(task, advance=1, **({"description": f"pretrain {method_name} ep {epoch + 1}/{epochs} {text}"} if text else {}))
-                step = epoch * len(loader) + at.iteration
-                if every_iters and step % every_iters == 0 and at.iteration < len(loader):
-                    at.seconds += watch.elapsed()  # checkpoint writes are not training time
-                    save(_Position(epoch, at.iteration, at.shuffle_state, dict(at.loss_sums), at.seconds))
-                    watch.start()
-            scheduler.step()
-            result.epoch_times.append(at.seconds + watch.elapsed())
-            result.losses.append({k: float(v) / max(len(loader), 1) for k, v in distributed.mean_over_ranks(at.loss_sums).items()})
-            if where.is_main:
-                write_log(run_dir / LOG_FILE, result)
-            if epoch == at_start:
-                estimate.after_first_epoch(result.epoch_times[-1], epochs - epoch - 1)
-            step = (epoch + 1) * len(loader)
-            if (every_epochs and (epoch + 1) % every_epochs == 0) or epoch + 1 == epochs or (every_iters and step % every_iters == 0):
-                save(_Position(epoch + 1, 0, shuffle_gen.get_state()))
-            if on_epoch_end is not None:
-                on_epoch_end(epoch + 1)
-        result.peak_mb = max(earlier_peak, memory.peak_mb)
-        result.increase_mb = max(earlier_increase, memory.increase_mb)
-    return result
+    def __init__(self, method_name: str, method: Method, train: SkeletonSubset, cfg: RunConfig, device: torch.device, run_dir: Path,
+                 show_progress: bool, say: Callable[[str], None], on_epoch_end: Callable[[int], None] | None, compile_encoders: bool):
+        if cfg.checkpoint_every < 0 or cfg.checkpoint_every_iters < 0:
+            raise ConfigError(f"checkpoint_every={cfg.checkpoint_every}, checkpoint_every_iters={cfg.checkpoint_every_iters}: "
+                              "expected counts >= 0 (0 = off)")
+        self.name, self.method, self.cfg, self.device, self.run_dir = method_name, method, cfg, device, run_dir
+        self.show_progress, self.on_epoch_end, self.compile_encoders = show_progress, on_epoch_end, compile_encoders
+        self.where = distributed.info()
+        self.say = say if self.where.is_main else (lambda _: None)
+        self.epochs = cfg.pretrain.epochs
+        self.ckpt_path = run_dir / CHECKPOINT_FILE
+        method.to(device)
+        precision = Precision(cfg.precision, device)
+        parallel.prepare(method, cfg.sync_batchnorm)
+        shuffle_gen = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
+        augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1_000_003 * self.where.rank)
+        self.loader = BatchLoader(train, cfg.pretrain.batch_size, device, shuffle=True, drop_last=True, generator=shuffle_gen,
+                                  rank=self.where.rank, world_size=self.where.world_size)
+        optimizer = make_optimizer(method.param_groups(), cfg.pretrain)
+        schedule = make_schedule(optimizer, cfg.pretrain, len(self.loader))
+        self.result = PretrainResult(epochs=self.epochs)
+        self.state = TrainingState(method_name, method, cfg, optimizer, schedule, precision, shuffle_gen, augment_gen, self.result)
+        self.last_saved: Position | None = None
+
+    # ------------------------------------------------------------------ resume and save
+
+    def resume(self) -> Position:
+        """The position to start from: the checkpoint's (after restoring it) or the beginning."""
+        if self.where.is_main:
+            remove_temporaries(self.ckpt_path)
+        distributed.barrier()  # no rank looks for the checkpoint while rank 0 tidies
+        if not self.ckpt_path.exists():
+            return Position(shuffle_state=self.state.shuffle_gen.get_state())
+        state = load_checkpoint(self.ckpt_path)
+        check_compatible(state, self.name, self.cfg, self.ckpt_path)
+        if not 0 <= int(state["iteration"]) < max(len(self.loader), 1):
+            raise CheckpointError(self.ckpt_path, f"stopped at iteration {state['iteration']} but an epoch now has {len(self.loader)}; "
+                                  "did the dataset change? use --force")
+        at = self.state.load(state, self.device, self.where)
+        self.last_saved = at.snapshot()  # `at` moves on as training does
+        self.result.resumed_from = at.epoch
+        if at.epoch < self.epochs:
+            self.say(f"resuming {self.name} from epoch {at.epoch} of {self.epochs}, iteration {at.iteration} of {len(self.loader)} ({self.ckpt_path})")
+        if self.where.is_main:
+            write_log(self.run_dir / LOG_FILE, self.result)  # drop epochs logged after this checkpoint was written
+        return at
+
+    def save(self, position: Position, memory: PeakMemory) -> None:
+        _check_finite_state(self.method, self.name, position, self.last_saved, self.ckpt_path)
+        ranks = distributed.gather_objects(self.state.generators())
+        if self.where.is_main:
+            save_checkpoint(self.state.state_dict(position, ranks, memory), self.ckpt_path)
+        self.last_saved = position
+
+    # ------------------------------------------------------------------ training
+
+    def run(self) -> PretrainResult:
+        at = self.resume()
+        self.step_fn = parallel.training_step_fn(self.method)  # after loading: DDP starts from rank 0's weights
+        if at.epoch < self.epochs:
+            self.announce()
+        self.watch = Stopwatch(self.device)
+        self.compiling = self.compile_encoders
+        with (
+            PeakMemory(self.device) as memory,
+            compiled_encoders(self.method, self.device, self.compile_encoders),
+            progress_bar(self.show_progress and self.where.is_main) as bar,
+            self.loader,  # its read-ahead thread lives across epochs and ends with the pretraining
+        ):
+            self.memory, self.bar = memory, bar
+            note = (lambda: f" (and {self.result.compile_seconds:.0f} s compiling)") if self.compile_encoders else (lambda: "")
+            self.estimate = CostEstimate(self.name, self.say, memory, note)
+            self.state.shuffle_gen.set_state(at.shuffle_state)
+            self.task = bar.add_task(f"pretrain {self.name}", total=max((self.epochs - at.epoch) * len(self.loader) - at.iteration, 0))
+            first = at.epoch
+            for epoch in range(at.epoch, self.epochs):
+                if epoch > first:  # a new epoch starts from scratch; the first may be a resumed one
+                    at = Position(epoch, 0, self.state.shuffle_gen.get_state())
+                self.train_epoch(epoch, at, first)
+            self.result.peak_mb = max(self.state.earlier_peak, memory.peak_mb)
+            self.result.increase_mb = max(self.state.earlier_increase, memory.increase_mb)
+        return self.result
+
+    def announce(self) -> None:
+        cfg, where, batch = self.cfg, self.where, self.cfg.pretrain.batch_size
+        shares = f" ({where.world_size} processes x {batch // where.world_size})" if where.world_size > 1 else ""
+        opt = cfg.pretrain
+        self.say(f"{self.name}: global batch {batch}{shares}, {opt.optimizer} lr {opt.lr:g} ({opt.schedule}"
+                 f"{f', {opt.warmup_epochs} warm-up epochs' if opt.warmup_epochs else ''}), precision {cfg.precision}"
+                 f"{', compiled encoders' if self.compile_encoders else ''}, {len(self.loader)} steps per epoch")
+
+    def train_epoch(self, epoch: int, at: Position, first: int) -> None:
+        """One epoch from `at.iteration` on, then its log line, checkpoint and `on_epoch_end`."""
+        loader, every_iters = self.loader, self.cfg.checkpoint_every_iters
+        self.method.train()
+        self.watch.start()
+        for iteration, (x, lengths, _) in enumerate(loader.batches(at.iteration), start=at.iteration):
+            losses = self.step(x, lengths, epoch, iteration)
+            for name, value in losses.items():  # summed on the device: no sync per step
+                at.loss_sums[name] = at.loss_sums[name] + value.detach() if name in at.loss_sums else value.detach().clone()
+            at.iteration = iteration + 1
+            self.estimate.after_step((self.epochs - epoch) * len(loader) - at.iteration)
+            text = f" loss {float(losses['loss'].detach()):.3f}" if iteration % 20 == 0 else None
+            self.bar.update(self.task, advance=1, **({"description": f"pretrain {self.name} ep {epoch + 1}/{self.epochs}{text}"} if text else {}))
+            step = epoch * len(loader) + at.iteration
+            if every_iters and step % every_iters == 0 and at.iteration < len(loader):
+                at.seconds += self.watch.elapsed()  # checkpoint writes are not training time
+                self.save(at.snapshot(), self.memory)
+                self.watch.start()
+        self.state.schedule.after_epoch()
+        self.result.epoch_times.append(at.seconds + self.watch.elapsed())
+        means = distributed.mean_over_ranks(at.loss_sums)
+        self.result.losses.append({k: float(v) / max(len(loader), 1) for k, v in means.items()})
+        if self.where.is_main:
+            write_log(self.run_dir / LOG_FILE, self.result)
+        if epoch == first:
+            self.estimate.after_first_epoch(self.result.epoch_times[-1], self.epochs - epoch - 1)
+        step = (epoch + 1) * len(loader)
+        every_epochs = self.cfg.checkpoint_every
+        if (every_epochs and (epoch + 1) % every_epochs == 0) or epoch + 1 == self.epochs or (every_iters and step % every_iters == 0):
+            self.save(Position(epoch + 1, 0, self.state.shuffle_gen.get_state()), self.memory)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(epoch + 1)
+
+    def step(self, x: Tensor, lengths: Tensor, epoch: int, iteration: int) -> dict[str, Tensor]:
+        """One optimisation step on the method's views of a batch; all ranks stop together on a
+        non-finite loss."""
+        state, per_epoch = self.state, len(self.loader)
+        views = self.method.make_views(x, lengths, state.augment_gen)
+        batch = Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.epochs * per_epoch)
+        with state.precision.autocast():
+            losses = self.step_fn(batch)
+        try:
+            check_finite(losses)
+            problem = ""
+        except FloatingPointError as exc:
+            problem = str(exc)
+        if distributed.any_rank(bool(problem), self.device):
+            raise TrainingError(f"{self.name}: {problem or 'a loss is not finite on another rank'} at epoch {epoch + 1}, "
+                                f"iteration {iteration}; {_kept(self.last_saved, self.ckpt_path)}")
+        state.optimizer.zero_grad(set_to_none=True)
+        state.precision.backward_and_step(losses["loss"], state.optimizer)
+        state.schedule.after_batch()
+        if self.compiling:  # this process's first step compiles: not an epoch's cost
+            self.result.compile_seconds += self.watch.elapsed()
+            self.compiling = False
+            self.watch.start()
+        return losses
 
 
 ESTIMATE_AFTER_STEPS = 20  # timed steps before the cost of the rest of a pretraining is said
@@ -301,13 +351,13 @@ class CostEstimate:
         self.done = True
 
 
-def _kept(last_saved: _Position | None, path: Path) -> str:
+def _kept(last_saved: Position | None, path: Path) -> str:
     if last_saved is None:
         return "no checkpoint had been written yet"
     return f"the last good checkpoint (at {last_saved.describe()}) is kept at {path}"
 
 
-def _check_finite_state(method: Method, method_name: str, position: _Position, last_saved: _Position | None, path: Path) -> None:
+def _check_finite_state(method: Method, method_name: str, position: Position, last_saved: Position | None, path: Path) -> None:
     """Refuse to checkpoint NaN/Inf weights or buffers (a finite loss can still come with an
     overflowing step), so that the checkpoint on disk is always one worth resuming from."""
     floats = [(name, t) for name, t in method.state_dict().items() if isinstance(t, Tensor) and t.is_floating_point()]
@@ -323,15 +373,16 @@ def _check_finite_state(method: Method, method_name: str, position: _Position, l
 def check_compatible(state: dict[str, Any], method_name: str, cfg: RunConfig, path: Path) -> None:
     """Refuse to resume a checkpoint made by another method or with other pretraining settings."""
     if state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(path, f"checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT} (written by another halp-bench version); use another --out or --force")
+        raise CheckpointError(path, f"checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT} (written by another halp-bench "
+                              "version, which cannot be resumed; its stored results still count); delete it, use another --out or --force")
     if state.get("method") != method_name:
         raise CheckpointError(path, f"was made by method '{state.get('method')}', not '{method_name}'; use another --out or --force")
-    ours, theirs = pretrain_signature(cfg), state.get("config", {})
+    ours, theirs = pretrain_signature(method_name, cfg), state.get("config", {})
     diffs = [
         f"{section}.{key}: checkpoint {theirs.get(section, {}).get(key)!r} vs now {value!r}"
-        for section in PRETRAIN_SECTIONS
-        if isinstance(ours[section], dict)
-        for key, value in ours[section].items()
+        for section, values in ours.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
         if _normalise(theirs.get(section, {}).get(key)) != _normalise(value)
     ]
     diffs += [f"{key}: checkpoint {theirs.get(key)!r} vs now {value!r}" for key, value in ours.items()

@@ -1,56 +1,82 @@
 """The thin contract every method fulfils; optimiser, precision, DDP and data belong to the engine.
 
-A method owns its networks (query/key encoders, heads, queues) and turns one batch of two augmented
-views into named losses. Variants subclass and override one named hook.
+A method owns its networks (encoders, projection heads, predictors, queues), its settings (a
+dataclass registered with it: `@register_method("name", settings=...)`), how it makes its views of
+a batch (`make_views`, default: the two standard augmented views) and its losses
+(`training_step`). Variants subclass and override one named hook.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from halp_bench.config import RunConfig
-from halp_bench.encoders import SequenceEncoder
+from halp_bench.config import AugmentSettings, MethodSettings, RunConfig
+from halp_bench.datasets.transforms import pretrain_view
+from halp_bench.encoders import Encoder
 from halp_bench.registry import METHODS
-from halp_bench.skeleton import SkeletonLayout
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """What a method needs to know about the data to build its networks."""
-
-    in_channels: int  # C * V * M features per frame
-    num_joints: int
-    layout: SkeletonLayout
+from halp_bench.skeleton import DataSpec
 
 
 @dataclass
 class Batch:
-    """Two augmented views of the same samples, on the training device, and where training is."""
+    """The views of one batch of samples, on the training device, and where training stands."""
 
-    view_q: Tensor  # (B, C, T, V, M)
-    view_k: Tensor  # (B, C, T, V, M)
+    views: tuple[Tensor, ...]  # each (B, C, T, V, M), as made by `Method.make_views`
     epoch: int  # 0-based
-    iteration: int  # within the epoch, 0-based
+    iteration: int  # batch within the epoch, 0-based
+    step: int = 0  # batches trained before this one, over the whole pretraining
+    total_steps: int = 1  # batches of the whole pretraining
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the pretraining done before this batch, in [0, 1) (for momentum or loss schedules)."""
+        return self.step / max(self.total_steps, 1)
 
 
 class Method(nn.Module):
-    """Base class. `pretrains = False` marks reference rows (e.g. `random`) the engine does not train."""
+    """Base class. `pretrains = False` marks reference rows (e.g. `random`) the engine does not train.
 
-    pretrains: bool = True
+    Class-level declarations read when a cell's config is made (config.py):
+    - `settings_class`: set by `register_method(settings=...)`; `cfg.method` is an instance of it;
+    - `augment_class`: the settings of this method's views (`cfg.augment`);
+    - `run_defaults`: run-level values this method needs, per preset name or "*" for every preset,
+      as `{"section.key": value}` (e.g. `{"*": {"pretrain.optimizer": "adamw"}}`); `--set` wins.
+    """
 
-    def __init__(self, cfg: RunConfig, info: DataInfo):
+    pretrains: ClassVar[bool] = True
+    settings_class: ClassVar[type[MethodSettings]] = MethodSettings
+    augment_class: ClassVar[type[AugmentSettings]] = AugmentSettings
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__()
-        self.cfg = cfg
-        self.info = info
+        self.cfg, self.data = cfg, data
+
+    @classmethod
+    def defaults_for(cls, preset: str) -> dict[str, Any]:
+        """`run_defaults` for `preset`, merged along the base classes (parents first, "*" before the preset)."""
+        values: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            declared = vars(klass).get("run_defaults", {})
+            values.update(declared.get("*", {}))
+            values.update(declared.get(preset, {}))
+        return values
+
+    def make_views(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """The views of one batch of raw sequences x (B, C, T_max, V, M) with valid `lengths` (B,),
+        drawn from `generator` only. Default: two standard augmented views (`cfg.augment`)."""
+        frames = self.cfg.data.frames
+        return tuple(pretrain_view(x, lengths, frames, self.cfg.augment, generator) for _ in range(2))
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         """Named losses for one batch; the entry `loss` is what the engine back-propagates."""
         raise NotImplementedError
 
-    def encoder_for_eval(self) -> SequenceEncoder:
+    def encoder_for_eval(self) -> Encoder:
         """The encoder the downstream protocols evaluate (the joint-stream query encoder)."""
         raise NotImplementedError
 
@@ -59,9 +85,9 @@ class Method(nn.Module):
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
 
-def create_method(name: str, cfg: RunConfig, info: DataInfo) -> Method:
+def create_method(name: str, cfg: RunConfig, data: DataSpec) -> Method:
     """Build a registered method by name."""
-    return METHODS.get(name)(cfg, info)
+    return METHODS.get(name)(cfg, data)
 
 
 def check_finite(losses: dict[str, Tensor]) -> None:

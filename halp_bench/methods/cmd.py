@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from halp_bench.methods.moco import MoCo, Streams
+from halp_bench.methods.moco import MoCo, MoCoSettings, Streams
 from halp_bench.registry import register_method
+
+
+@dataclass
+class CMDSettings(MoCoSettings):
+    """Cross-modal mutual distillation: each teacher's top-k queue slots, its temperature, the
+    students' temperature and the term's weight. `cpu` preset: top-k 512 (of a 1024 queue)."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"cmd_topk": 512}}
+    cmd_topk: int = 8192
+    cmd_teacher_temperature: float = 0.05
+    cmd_student_temperature: float = 0.1
+    cmd_weight: float = 1.0
 
 
 def cmd_distillation(
@@ -32,14 +47,15 @@ def cmd_distillation(
     return total
 
 
-@register_method("cmd", "CMD: joint/motion/bone MoCo with cross-modal mutual distillation (ECCV'22)")
+@register_method("cmd", "CMD: joint/motion/bone MoCo with cross-modal mutual distillation (ECCV'22)", settings=CMDSettings)
 class CMD(MoCo):
     """Three streams with one queue bank each (sharing one pointer) plus w * L_CMD."""
 
     streams = ("joint", "motion", "bone")
+    settings: CMDSettings
 
     def queue_losses(self, k: Streams, queues: Streams, student: Streams) -> dict[str, Tensor]:
-        m = self.cfg.method
+        m = self.settings
         with torch.no_grad():
             teacher = {s: k[s] @ queues[s].t() for s in self.streams}
         return {"cmd": m.cmd_weight * cmd_distillation(teacher, student, m.cmd_topk, m.cmd_teacher_temperature, m.cmd_student_temperature)}

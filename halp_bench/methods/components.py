@@ -1,4 +1,5 @@
-"""Building blocks shared by contrastive methods: the key queue, the EMA update and InfoNCE.
+"""Building blocks shared by contrastive methods: encoder + projection head, the key queue, the
+EMA update, InfoNCE and float32 islands under autocast.
 
 State changes are explicit named steps (`queue.push`, `ema_update`); the loss is a pure function.
 """
@@ -6,10 +7,47 @@ State changes are explicit named steps (`queue.push`, `ema_update`); the loss is
 from __future__ import annotations
 
 import copy
+from contextlib import AbstractContextManager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from halp_bench.config import EncoderSettings
+from halp_bench.encoders import Encoder, build_encoder, encoder_feature_dim
+from halp_bench.skeleton import DataSpec
+
+
+def projection_head(feature_dim: int, hidden: int, out: int) -> nn.Sequential:
+    """The MoCo v2 MLP head of the official code: Linear-ReLU-Linear, no BN, PyTorch default init."""
+    return nn.Sequential(nn.Linear(feature_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out))
+
+
+class Embedder(nn.Module):
+    """An encoder and a projection head: x (N, C, T, V, M) -> unit-norm embedding (N, out)."""
+
+    def __init__(self, encoder: Encoder, head: nn.Module):
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(self.head(self.encoder(x)), dim=1)
+
+
+def build_embedder(data: DataSpec, encoder: EncoderSettings, proj_hidden: int, proj_dim: int) -> Embedder:
+    """The encoder and its MLP head. The head is drawn from the random generator before the
+    encoder, the order of earlier versions (where the head lived inside the encoder), so that the
+    same seed gives the same initial weights and the stored results reproduce."""
+    head = projection_head(encoder_feature_dim(data, encoder), proj_hidden, proj_dim)
+    return Embedder(build_encoder(data, encoder), head)
+
+
+def full_precision(like: Tensor) -> AbstractContextManager[Any]:
+    """Turn autocast off on `like`'s device inside the block (inputs must be cast to float32 there):
+    losses and queue similarities of bf16 cosines divided by a 0.07 temperature would move logits
+    by ~0.1."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 class KeyQueue(nn.Module):

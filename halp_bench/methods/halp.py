@@ -7,23 +7,52 @@ so HaLP = that term on MoCo and HaLP+CMD = the same term on CMD, per stream.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from halp_bench.config import CHOICES, MethodConfig, RunConfig
+from halp_bench.config import RunConfig
 from halp_bench.errors import ConfigError
 from halp_bench.hallucination import T_SAMPLINGS, geomstats_kmeans, hallucinate, spherical_kmeans
-from halp_bench.methods.base import Batch, DataInfo
+from halp_bench.methods.base import Batch
 from halp_bench.methods.components import KeyQueue
-from halp_bench.methods.moco import MoCo, Streams
+from halp_bench.methods.moco import MoCo, MoCoSettings, Streams
 from halp_bench.registry import register_method
+from halp_bench.skeleton import DataSpec
 
-KMEANS_BACKENDS = CHOICES["method.kmeans_backend"]
+KMEANS_BACKENDS = ("torch", "geomstats")
 
 
-def halp_weight(cfg: MethodConfig, epoch: int) -> float:
+@dataclass
+class HaLPSettings(MoCoSettings):
+    """Hallucinated positives (paper values; the authors' scripts: refresh 10, mu 2 on NTU,
+    t_sampling "official"). `cpu` preset: the term starts at epoch 25 of 60 (paper: 200 of 450)."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"start_epoch": 25}}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"t_sampling": T_SAMPLINGS, "kmeans_backend": KMEANS_BACKENDS}
+    num_prototypes: int = 20
+    prototype_queue: int = 256
+    prototype_refresh: int = 5
+    num_positives: int = 100
+    lam: float = 0.8
+    mu: float = 1.0
+    start_epoch: int = 200
+    t_sampling: str = "paper"
+    kmeans_backend: str = "torch"
+
+    def check(self) -> None:
+        super().check()
+        if not 0.0 <= self.lam <= 1.0 or self.num_positives < 1:
+            raise ConfigError(f"method.lam must be in [0, 1] and method.num_positives >= 1 (got {self.lam}, {self.num_positives})")
+        if self.num_prototypes < 2 or self.prototype_queue < self.num_prototypes:
+            raise ConfigError("method.num_prototypes must be >= 2 and <= method.prototype_queue")
+        if self.prototype_queue > self.queue_size:
+            raise ConfigError(f"method.prototype_queue ({self.prototype_queue}) exceeds method.queue_size ({self.queue_size})")
+
+
+def halp_weight(cfg: HaLPSettings, epoch: int) -> float:
     """mu, switched on at `start_epoch` (paper: 0 for the first 200 epochs, then 1)."""
     return cfg.mu if epoch >= cfg.start_epoch else 0.0
 
@@ -43,7 +72,7 @@ class PrototypeState(nn.Module):
     `prototype_queue` queue entries (after the batch is enqueued), plus the generator that drives
     hallucination. All of it is checkpointed (buffers and extra state)."""
 
-    def __init__(self, cfg: MethodConfig, dim: int, seed: int):
+    def __init__(self, cfg: HaLPSettings, dim: int, seed: int):
         super().__init__()
         self.cfg, self.seed = cfg, seed
         self.register_buffer("prototypes", torch.zeros(cfg.num_prototypes, dim))
@@ -98,21 +127,11 @@ class HallucinatedPositives:
     streams: tuple[str, ...]
     queue: KeyQueue
     cfg: RunConfig
-    t_sampling: str | None = None  # None: cfg.method.t_sampling
+    settings: HaLPSettings
+    t_sampling: str | None = None  # None: settings.t_sampling
 
     def init_hallucination(self) -> None:
-        m = self.cfg.method
-        sampling = self.t_sampling or m.t_sampling
-        if sampling not in T_SAMPLINGS:
-            raise ConfigError(f"method.t_sampling '{sampling}': choose one of {', '.join(T_SAMPLINGS)}")
-        if m.kmeans_backend not in KMEANS_BACKENDS:
-            raise ConfigError(f"method.kmeans_backend '{m.kmeans_backend}': choose one of {', '.join(KMEANS_BACKENDS)}")
-        if not 0.0 <= m.lam <= 1.0 or m.num_positives < 1:
-            raise ConfigError(f"method.lam must be in [0, 1] and method.num_positives >= 1 (got {m.lam}, {m.num_positives})")
-        if m.num_prototypes < 2 or m.prototype_queue < m.num_prototypes:
-            raise ConfigError("method.num_prototypes must be >= 2 and <= method.prototype_queue")
-        if m.prototype_queue > m.queue_size:
-            raise ConfigError(f"method.prototype_queue ({m.prototype_queue}) exceeds method.queue_size ({m.queue_size})")
+        m = self.settings
         dim = self.queue.keys.shape[-1]
         self.prototype_states = nn.ModuleDict(
             {s: PrototypeState(m, dim, self.cfg.seed * 1000 + i) for i, s in enumerate(self.streams)}
@@ -120,7 +139,7 @@ class HallucinatedPositives:
 
     def extra_losses(self, q: Streams, k: Streams, batch: Batch) -> dict[str, Tensor]:
         losses = super().extra_losses(q, k, batch)  # type: ignore[misc]
-        weight = halp_weight(self.cfg.method, batch.epoch)
+        weight = halp_weight(self.settings, batch.epoch)
         if weight == 0.0:
             return losses
         for bank, s in enumerate(self.streams):
@@ -129,20 +148,20 @@ class HallucinatedPositives:
             if not bool(state.ready):
                 continue
             positives, keep = self.stream_positives(q[s].detach(), k[s], state)
-            losses[f"halp_{s}"] = weight * halp_loss(q[s], positives, keep, self.cfg.method.temperature)
+            losses[f"halp_{s}"] = weight * halp_loss(q[s], positives, keep, self.settings.temperature)
         return losses
 
     def stream_positives(self, q: Tensor, k: Tensor, state: PrototypeState) -> tuple[Tensor, Tensor]:
         """(positives (B, G, D), keep (B, G)) for one stream: the paper anchors on the key z_k."""
-        m = self.cfg.method
+        m = self.settings
         return hallucinate(
             k, state.prototypes, m.num_positives, m.lam,
             t_sampling=self.t_sampling or m.t_sampling, generator=state.generator(k.device),
         )
 
 
-@register_method("halp", "HaLP: MoCo + hallucinated latent positives (CVPR'23)")
+@register_method("halp", "HaLP: MoCo + hallucinated latent positives (CVPR'23)", settings=HaLPSettings)
 class HaLP(HallucinatedPositives, MoCo):
-    def __init__(self, cfg: RunConfig, info: DataInfo):
-        super().__init__(cfg, info)
+    def __init__(self, cfg: RunConfig, data: DataSpec):
+        super().__init__(cfg, data)
         self.init_hallucination()

@@ -15,7 +15,7 @@ class HaLPQueryKey(HaLP):
     keeps P* as its nearest prototype among all N (the exact cell boundary)."""
 
     def stream_positives(self, q: Tensor, k: Tensor, state: PrototypeState) -> tuple[Tensor, Tensor]:
-        m = self.cfg.method
+        m = self.settings
         targets = q.unsqueeze(1).expand(-1, m.num_positives, -1)
         return hallucinate_towards(
             k, targets, state.prototypes, m.lam, t_sampling=m.t_sampling, boundary="cell", generator=state.generator(k.device)

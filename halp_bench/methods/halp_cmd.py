@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from halp_bench.config import RunConfig
-from halp_bench.methods.base import DataInfo
-from halp_bench.methods.cmd import CMD
-from halp_bench.methods.halp import HallucinatedPositives
+from halp_bench.methods.cmd import CMD, CMDSettings
+from halp_bench.methods.halp import HallucinatedPositives, HaLPSettings
 from halp_bench.registry import register_method
+from halp_bench.skeleton import DataSpec
 
 
-@register_method("halp_cmd", "HaLP + CMD: hallucinated positives per stream on top of CMD")
+@dataclass
+class HaLPCMDSettings(CMDSettings, HaLPSettings):
+    """CMD's settings and HaLP's, both presets' values included."""
+
+
+@register_method("halp_cmd", "HaLP + CMD: hallucinated positives per stream on top of CMD", settings=HaLPCMDSettings)
 class HaLPCMD(HallucinatedPositives, CMD):
-    def __init__(self, cfg: RunConfig, info: DataInfo):
-        super().__init__(cfg, info)
+    def __init__(self, cfg: RunConfig, data: DataSpec):
+        super().__init__(cfg, data)
         self.init_hallucination()

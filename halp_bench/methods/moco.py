@@ -2,58 +2,87 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
 import torch
 from torch import Tensor, nn
 
-from halp_bench.config import RunConfig
+from halp_bench.common.distributed import gather_keys
+from halp_bench.config import MethodSettings, RunConfig
 from halp_bench.datasets.modalities import modality
-from halp_bench.encoders import SequenceEncoder, build_encoder
-from halp_bench.engine.distributed import gather_keys
-from halp_bench.engine.precision import full_precision
-from halp_bench.methods.base import Batch, DataInfo, Method
-from halp_bench.methods.components import KeyQueue, ema_update, info_nce_from_similarities, make_key_encoder
+from halp_bench.encoders import Encoder
+from halp_bench.methods.base import Batch, Method
+from halp_bench.methods.components import KeyQueue, build_embedder, ema_update, full_precision, info_nce_from_similarities, make_key_encoder
 from halp_bench.methods.stream_encoders import eval_encoder
 from halp_bench.registry import register_method
+from halp_bench.skeleton import DataSpec
 
 Streams = dict[str, Tensor]
 
 
-@register_method("moco", "MoCo v2, joint stream: EMA key encoder, key queue, InfoNCE (the paper's baseline)")
+@dataclass
+class ProjectionSettings(MethodSettings):
+    """The MLP projection head (feature -> proj_hidden -> proj_dim). `cpu` preset: 256 -> 64."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"proj_hidden": 256, "proj_dim": 64}}
+    proj_hidden: int = 2048
+    proj_dim: int = 128
+
+
+@dataclass
+class MoCoSettings(ProjectionSettings):
+    """MoCo v2: key queue, EMA key encoder, InfoNCE temperature.
+
+    `cpu` preset: queue 1024 and key momentum 0.99 (with a few hundred steps a 0.999 key encoder
+    barely leaves its random initialisation; measured, README "Presets")."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"queue_size": 1024, "momentum": 0.99}}
+    queue_size: int = 16384
+    momentum: float = 0.999
+    temperature: float = 0.07
+
+
+@register_method("moco", "MoCo v2, joint stream: EMA key encoder, key queue, InfoNCE (the paper's baseline)", settings=MoCoSettings)
 class MoCo(Method):
-    """One query encoder, EMA key encoder (updated before the keys are computed) and queue bank per
-    stream in `streams`; the queue is read before the batch is enqueued.
+    """One query encoder with its head, an EMA key copy (updated before the keys are computed) and
+    a queue bank per stream in `streams`; the queue is read before the batch is enqueued.
 
     Subclasses change `streams` (CMD), add terms that need the pre-push queue (`queue_losses`) or
     terms computed after the push (`extra_losses`, e.g. HaLP), and copy nothing else.
     """
 
     streams: tuple[str, ...] = ("joint",)
+    settings: MoCoSettings
 
-    def __init__(self, cfg: RunConfig, info: DataInfo):
-        super().__init__(cfg, info)
-        self.encoders_q = nn.ModuleDict({s: build_encoder(cfg.encoder, info.in_channels) for s in self.streams})
-        self.encoders_k = nn.ModuleDict({s: make_key_encoder(self.encoders_q[s]) for s in self.streams})
-        embed_dim = self.encoders_q[self.streams[0]].embed_dim
+    def __init__(self, cfg: RunConfig, data: DataSpec):
+        super().__init__(cfg, data)
+        self.settings = cfg.method
+        s = self.settings
+        self.encoders_q = nn.ModuleDict({name: build_embedder(data, cfg.encoder, s.proj_hidden, s.proj_dim) for name in self.streams})
+        self.encoders_k = nn.ModuleDict({name: make_key_encoder(self.encoders_q[name]) for name in self.streams})
         generator = torch.Generator().manual_seed(cfg.seed)
-        self.queue = KeyQueue(cfg.method.queue_size, embed_dim, banks=len(self.streams), generator=generator)
+        self.queue = KeyQueue(s.queue_size, s.proj_dim, banks=len(self.streams), generator=generator)
 
     @torch.no_grad()
     def update_key_encoders(self) -> None:
         """EMA step of every key encoder; MoCo does it before the keys are computed."""
         for s in self.streams:
-            ema_update(self.encoders_k[s], self.encoders_q[s], self.cfg.method.momentum)
+            ema_update(self.encoders_k[s], self.encoders_q[s], self.settings.momentum)
 
-    def embed(self, batch: Batch) -> tuple[Streams, Streams]:
-        """Per stream: normalised query embeddings (with grad) and keys (no grad)."""
-        q = {s: self.encoders_q[s](modality(batch.view_q, s, self.info.layout)) for s in self.streams}
+    def embed(self, view_q: Tensor, view_k: Tensor) -> tuple[Streams, Streams]:
+        """Per stream: normalised query embeddings of `view_q` (with grad) and keys of `view_k` (no grad)."""
+        layout = self.data.layout
+        q = {s: self.encoders_q[s](modality(view_q, s, layout)) for s in self.streams}
         with torch.no_grad():
-            k = {s: self.encoders_k[s](modality(batch.view_k, s, self.info.layout)) for s in self.streams}
+            k = {s: self.encoders_k[s](modality(view_k, s, layout)) for s in self.streams}
         return q, k
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         self.update_key_encoders()
-        q, k = self.embed(batch)  # in the engine's precision (autocast)
-        with full_precision(batch.view_q):  # losses, queue and hallucination math in float32
+        view_q, view_k = batch.views
+        q, k = self.embed(view_q, view_k)  # in the engine's precision (autocast)
+        with full_precision(view_q):  # losses, queue and hallucination math in float32
             return self.contrastive_losses(
                 {s: v.float() for s, v in q.items()}, {s: v.float() for s, v in k.items()}, batch
             )
@@ -62,7 +91,7 @@ class MoCo(Method):
         """Every term from the embeddings; the batch's keys (all ranks' under DDP) are enqueued."""
         queues = {s: self.queue.read(i) for i, s in enumerate(self.streams)}
         student = {s: q[s] @ queues[s].t() for s in self.streams}  # (B, K) cosines, computed once
-        temperature = self.cfg.method.temperature
+        temperature = self.settings.temperature
         losses = {
             f"contrastive_{s}": info_nce_from_similarities((q[s] * k[s]).sum(dim=1), student[s], temperature)
             for s in self.streams
@@ -81,5 +110,5 @@ class MoCo(Method):
         """Hook for (already weighted) terms computed after the batch is enqueued (HaLP)."""
         return {}
 
-    def encoder_for_eval(self) -> SequenceEncoder:
-        return eval_encoder(dict(self.encoders_q.items()), self.cfg.eval.stream, self.info.layout)
+    def encoder_for_eval(self) -> Encoder:
+        return eval_encoder({s: e.encoder for s, e in self.encoders_q.items()}, self.cfg.eval.stream, self.data.layout)

@@ -1,21 +1,27 @@
-"""The untrained encoder: the reference row every self-supervised table needs."""
+"""The reference row: the encoder as MoCo initialises it, never trained."""
 
 from __future__ import annotations
 
 from halp_bench.config import RunConfig
-from halp_bench.encoders import SequenceEncoder, build_encoder
-from halp_bench.methods.base import DataInfo, Method
+from halp_bench.encoders import Encoder
+from halp_bench.methods.base import Method
+from halp_bench.methods.components import build_embedder
+from halp_bench.methods.moco import ProjectionSettings
 from halp_bench.methods.stream_encoders import eval_encoder
 from halp_bench.registry import register_method
+from halp_bench.skeleton import DataSpec
 
 
-@register_method("random", "the randomly initialised encoder, not trained (reference row)")
+@register_method("random", "the randomly initialised encoder, not trained (reference row)", settings=ProjectionSettings)
 class RandomInit(Method):
+    """Built exactly as MoCo builds its joint query encoder (its projection head is drawn too,
+    though never used), so with the same seed this is the encoder MoCo starts from."""
+
     pretrains = False
 
-    def __init__(self, cfg: RunConfig, info: DataInfo):
-        super().__init__(cfg, info)
-        self.encoder_q = build_encoder(cfg.encoder, info.in_channels)
+    def __init__(self, cfg: RunConfig, data: DataSpec):
+        super().__init__(cfg, data)
+        self.encoder_q = build_embedder(data, cfg.encoder, cfg.method.proj_hidden, cfg.method.proj_dim)
 
-    def encoder_for_eval(self) -> SequenceEncoder:
-        return eval_encoder({"joint": self.encoder_q}, self.cfg.eval.stream, self.info.layout)
+    def encoder_for_eval(self) -> Encoder:
+        return eval_encoder({"joint": self.encoder_q.encoder}, self.cfg.eval.stream, self.data.layout)

@@ -7,45 +7,38 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from halp_bench.datasets.modalities import MODALITIES, modality
-from halp_bench.encoders import SequenceEncoder
+from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.skeleton import SkeletonLayout
 
 STREAM_CHOICES = (*MODALITIES, "ensemble")
 
 
-class StreamEncoder(SequenceEncoder):
+class StreamEncoder(Encoder):
     """An encoder of one modality that takes the joint stream and derives its input from it."""
 
-    def __init__(self, encoder: SequenceEncoder, stream: str, layout: SkeletonLayout):
+    def __init__(self, encoder: Encoder, stream: str, layout: SkeletonLayout):
         nn.Module.__init__(self)
         self.encoder, self.stream, self.layout = encoder, stream, layout
-        self.feature_dim, self.embed_dim = encoder.feature_dim, encoder.embed_dim
+        self.feature_dim = encoder.feature_dim
 
-    def features(self, x: Tensor) -> Tensor:
-        return self.encoder.features(modality(x, self.stream, self.layout))
-
-    def project(self, feats: Tensor) -> Tensor:
-        return self.encoder.project(feats)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.encoder(modality(x, self.stream, self.layout))
 
 
-class EnsembleEncoder(SequenceEncoder):
+class EnsembleEncoder(Encoder):
     """Mean of the streams' L2-normalised features (kNN and linear heads read this mean)."""
 
-    def __init__(self, encoders: dict[str, SequenceEncoder], layout: SkeletonLayout):
+    def __init__(self, encoders: dict[str, Encoder], layout: SkeletonLayout):
         nn.Module.__init__(self)
         self.streams = nn.ModuleDict({s: StreamEncoder(e, s, layout) for s, e in encoders.items()})
-        first = next(iter(encoders.values()))
-        self.feature_dim, self.embed_dim = first.feature_dim, first.embed_dim
+        self.feature_dim = next(iter(encoders.values())).feature_dim
 
-    def features(self, x: Tensor) -> Tensor:
-        return torch.stack([F.normalize(e.features(x), dim=1) for e in self.streams.values()]).mean(dim=0)
-
-    def project(self, feats: Tensor) -> Tensor:
-        raise NotImplementedError("the stream ensemble is for evaluation only; it has no projection head")
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([F.normalize(e(x), dim=1) for e in self.streams.values()]).mean(dim=0)
 
 
-def eval_encoder(encoders: dict[str, SequenceEncoder], stream: str, layout: SkeletonLayout) -> SequenceEncoder:
+def eval_encoder(encoders: dict[str, Encoder], stream: str, layout: SkeletonLayout) -> Encoder:
     """The encoder for `eval.stream`; asking for a stream the method did not train is an error."""
     if stream not in STREAM_CHOICES:
         raise ConfigError(f"eval.stream '{stream}': choose one of {', '.join(STREAM_CHOICES)}")

@@ -13,7 +13,7 @@ from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.loader import BatchLoader
 from halp_bench.datasets.transforms import center_crop_resize
-from halp_bench.encoders import SequenceEncoder
+from halp_bench.encoders import Encoder
 
 Metrics = dict[str, float]
 
@@ -30,7 +30,7 @@ class ProtocolContext:
 
 @torch.no_grad()
 def extract_features(
-    encoder: SequenceEncoder, subset: SkeletonSubset, ctx: ProtocolContext, *, normalise: bool = True
+    encoder: Encoder, subset: SkeletonSubset, ctx: ProtocolContext, *, normalise: bool = True
 ) -> tuple[Tensor, Tensor]:
     """Pre-projection features of every sample (centre crop, eval mode): ((N, F), labels (N,))."""
     was_training = encoder.training
@@ -38,7 +38,7 @@ def extract_features(
     feats, labels = [], []
     for x, lengths, y in BatchLoader(subset, ctx.cfg.eval.batch_size, ctx.device):
         view = center_crop_resize(x, lengths, ctx.cfg.data.frames, ctx.cfg.eval.test_crop)
-        f = encoder.features(view).float()
+        f = encoder(view).float()
         feats.append(F.normalize(f, dim=1) if normalise else f)
         labels.append(y)
     encoder.train(was_training)

@@ -14,12 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from halp_bench.common.optim import make_optimizer, make_schedule
 from halp_bench.common.progress import progress_bar
 from halp_bench.config import CHOICES, OptimConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.loader import BatchLoader
 from halp_bench.datasets.transforms import center_crop_resize, random_crop_resize
-from halp_bench.encoders import SequenceEncoder
+from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.protocols.base import Metrics, ProtocolContext, topk_accuracy
 
@@ -44,18 +45,18 @@ def new_head(feature_dim: int, num_classes: int) -> nn.Linear:
 
 
 @torch.no_grad()
-def evaluate(encoder: SequenceEncoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> dict[str, float]:
+def evaluate(encoder: Encoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> dict[str, float]:
     encoder.eval()
     logits, labels = [], []
     for x, lengths, y in BatchLoader(test, ctx.cfg.eval.batch_size, ctx.device):
         view = center_crop_resize(x, lengths, ctx.cfg.data.frames, ctx.cfg.eval.test_crop)
-        logits.append(head(encoder.features(view)).float())
+        logits.append(head(encoder(view)).float())
         labels.append(y)
     return topk_accuracy(torch.cat(logits), torch.cat(labels))
 
 
 def train_classifier(
-    encoder: SequenceEncoder,
+    encoder: Encoder,
     train: SkeletonSubset,
     test: SkeletonSubset,
     optim: OptimConfig,
@@ -79,11 +80,11 @@ def train_classifier(
     if not finetune:
         for p in encoder.parameters():
             p.requires_grad_(False)
-    optimizer = torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(optim.milestones), optim.gamma)
+    optimizer = make_optimizer([{"params": params}], optim)
     generator = torch.Generator().manual_seed(cfg.seed + 7)
     crop_gen = torch.Generator(device=ctx.device).manual_seed(cfg.seed + 8)
     loader = BatchLoader(train, optim.batch_size, ctx.device, shuffle=True, generator=generator)
+    schedule = make_schedule(optimizer, optim, len(loader))
     best: dict[str, float] | None = None
     final: dict[str, float] = {}
     try:
@@ -96,17 +97,18 @@ def train_classifier(
                         x, lengths, cfg.data.frames, (cfg.eval.train_crop_min, cfg.eval.train_crop_max), cfg.data.frames, crop_gen
                     )
                     if finetune:
-                        logits = head(encoder.features(view))
+                        logits = head(encoder(view))
                     else:
                         with torch.no_grad():
-                            feats = encoder.features(view)
+                            feats = encoder(view)
                         logits = head(feats)
                     loss = F.cross_entropy(logits, y)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
+                    schedule.after_batch()
                     bar.update(task, advance=1, description=f"{label} ep {epoch + 1}/{optim.epochs} loss {loss.item():.3f}")
-                scheduler.step()
+                schedule.after_epoch()
                 last = epoch + 1 == optim.epochs
                 if cfg.eval.report == "best" and ((epoch + 1) % cfg.eval.eval_every == 0 or last):
                     acc = evaluate(encoder, head, test, ctx)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from halp_bench.datasets.base import SkeletonSubset
-from halp_bench.encoders import SequenceEncoder
+from halp_bench.encoders import Encoder
 from halp_bench.protocols.base import Metrics, ProtocolContext, extract_features
 from halp_bench.registry import register_protocol
 
@@ -24,8 +24,8 @@ def knn_predict(train_feats: Tensor, train_labels: Tensor, test_feats: Tensor, k
     return torch.cat(preds)
 
 
-@register_protocol("knn", "k-NN (cosine, k=1 by default) on frozen pre-projection features")
-def run_knn(encoder: SequenceEncoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
+@register_protocol("knn", "k-NN (cosine, k=1 by default) on frozen pre-projection features", uses=("eval.knn_k",))
+def run_knn(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     train_feats, train_labels = extract_features(encoder, train, ctx)
     test_feats, test_labels = extract_features(encoder, test, ctx)
     pred = knn_predict(train_feats, train_labels, test_feats, ctx.cfg.eval.knn_k, train.num_classes)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from halp_bench.datasets.base import SkeletonSubset
-from halp_bench.encoders import SequenceEncoder
+from halp_bench.encoders import Encoder
 from halp_bench.protocols.base import Metrics, ProtocolContext
 from halp_bench.protocols.classifier import train_classifier
 from halp_bench.registry import register_protocol
 
 
-@register_protocol("linear", "linear probe on the frozen encoder (final-epoch top-1/top-5)")
-def run_linear(encoder: SequenceEncoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
+@register_protocol("linear", "linear probe on the frozen encoder (final-epoch top-1/top-5)",
+                   uses=("linear", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every"))
+def run_linear(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     return train_classifier(encoder, train, test, ctx.cfg.linear, ctx, finetune=False, label="linear")

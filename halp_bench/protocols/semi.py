@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from halp_bench.datasets.base import SkeletonSubset
-from halp_bench.encoders import SequenceEncoder
+from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.protocols.base import Metrics, ProtocolContext
 from halp_bench.protocols.classifier import train_classifier
@@ -49,8 +49,9 @@ def stratified_subsets(labels: np.ndarray, fractions: tuple[float, ...], seed: i
     }
 
 
-@register_protocol("semi", "semi-supervised fine-tuning on 1/5/10/20 % of the labels (class-stratified, seeded)")
-def run_semi(encoder: SequenceEncoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
+@register_protocol("semi", "semi-supervised fine-tuning on 1/5/10/20 % of the labels (class-stratified, seeded)",
+                   uses=("transfer", "eval.semi_fractions", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every"))
+def run_semi(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     metrics: Metrics = {}
     subsets = stratified_subsets(train.labels, ctx.cfg.eval.semi_fractions, ctx.cfg.seed)
     for fraction, positions in subsets.items():

@@ -19,7 +19,7 @@ Either way a transfer row has the target as `dataset`/`split` and `transfer_from
 from __future__ import annotations
 
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
-from halp_bench.encoders import SequenceEncoder
+from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.protocols.base import Metrics, ProtocolContext
 from halp_bench.protocols.classifier import train_classifier
@@ -49,6 +49,7 @@ def check_same_input(source: SkeletonData, target: SkeletonData) -> None:
         )
 
 
-@register_protocol("transfer", "fine-tune the whole encoder pretrained on a source dataset, new head, on the target")
-def run_transfer(encoder: SequenceEncoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
+@register_protocol("transfer", "fine-tune the whole encoder pretrained on a source dataset, new head, on the target",
+                   uses=("transfer", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every"))
+def run_transfer(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     return train_classifier(encoder, train, test, ctx.cfg.transfer, ctx, finetune=True, label="transfer")

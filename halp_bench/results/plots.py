@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.errors import ConfigError
+from halp_bench.results.row import ResultRow
 
 PLOT_FORMATS = ("png", "svg")
 LOG_NAME, MONITOR_NAME = "log.csv", "monitor.csv"
@@ -35,22 +35,21 @@ def _read(path: Path) -> pd.DataFrame | None:
     return frame.drop_duplicates("epoch", keep="last").sort_values("epoch") if "epoch" in frame else None
 
 
-def find_runs(rows: list[tuple[dict[str, Any], Path]], methods: list[str] | None = None) -> list[RunCurves]:
+def find_runs(rows: list[tuple[ResultRow, Path]], methods: list[str] | None = None) -> list[RunCurves]:
     """One entry per pretraining run directory named by the rows (each with its results file, whose
     folder locates `runs/` when the stored path was relative to another working directory)."""
     seen: dict[Path, RunCurves] = {}
     for row, results_file in rows:
-        if "run_dir" not in row or (methods and row.get("method") not in methods):
+        if not row.run_dir or (methods and row.method not in methods):
             continue
-        stored = Path(row["run_dir"])
+        stored = Path(row.run_dir)
         run_dir = next((p for p in (stored, results_file.parent / "runs" / stored.name) if (p / LOG_NAME).exists()), None)
         if run_dir is None or run_dir in seen:
             continue
         loss = _read(run_dir / LOG_NAME)
         if loss is None:
             continue
-        data = row.get("transfer_from") or f"{row.get('dataset')}/{row.get('split')}"
-        seen[run_dir] = RunCurves(f"{row.get('method')} seed {row.get('seed')}, {data}", loss, _read(run_dir / MONITOR_NAME))
+        seen[run_dir] = RunCurves(f"{row.method} seed {row.seed}, {row.transfer_from or row.data}", loss, _read(run_dir / MONITOR_NAME))
     return list(seen.values())
 
 

@@ -1,5 +1,5 @@
-"""Append-only results store: one JSON object per finished (method, dataset, split, protocol,
-preset, seed, transfer source) cell in `<out>/results.jsonl`.
+"""Append-only results store: one JSON object per finished cell in `<out>/results.jsonl` (the
+row type is results/row.py; this module only stores and reads JSON objects).
 
 Appends are serialised by an exclusive file lock and fsynced, so runs sharing an output directory
 never interleave or lose rows; a torn last line (power cut mid-write) is skipped with a warning.
@@ -19,9 +19,6 @@ from typing import Any, Iterator
 from halp_bench.errors import OutputError
 
 RESULTS_FILE = "results.jsonl"
-# `transfer_from` (source "dataset/split" of a transfer cell, else None) keeps NTU-60 -> PKU and
-# NTU-120 -> PKU apart: both have dataset pku2.
-CELL_FIELDS = ("method", "dataset", "split", "protocol", "preset", "seed", "transfer_from")
 
 
 @contextmanager
@@ -110,7 +107,3 @@ def load_results(path: Path) -> list[dict[str, Any]]:
                 rows.append(row)
     return rows
 
-
-def cell_key(row: dict[str, Any]) -> tuple:
-    """Identity of a cell; `config_id` separates runs with different settings."""
-    return tuple(row.get(f) for f in CELL_FIELDS) + (row.get("config_id"),)

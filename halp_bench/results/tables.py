@@ -25,9 +25,10 @@ from typing import Any
 import pandas as pd
 
 from halp_bench.common.atomic import atomic_write_bytes
-from halp_bench.config import make_config
+from halp_bench.config import flat_items, make_config
 from halp_bench.errors import ConfigError
-from halp_bench.results.store import CELL_FIELDS
+from halp_bench.identity import short_hash
+from halp_bench.results.row import CELL_FIELDS, ResultRow
 
 TABLES = ("linear", "knn", "transfer", "cost", "semi", "ablations")
 FORMATS = ("md", "tex")
@@ -40,16 +41,17 @@ PAPER_FILE = Path(__file__).with_name("paper_results.json")
 MISSING = "–"
 DAGGER = "†"
 SETTINGS = {  # results-row setting -> how the settings line names it
-    "encoder": "encoder", "frames": "frames", "pretrain_epochs": "pretrain epochs", "linear_epochs": "linear epochs",
+    "encoder": "encoder", "frames": "frames", "pretrain_epochs": "pretrain epochs", "pretrain_optimizer": "pretraining optimiser",
+    "linear_epochs": "linear epochs",
     "transfer_epochs": "fine-tune epochs", "knn_k": "kNN k", "stream": "stream",
 }
 TABLE_SETTINGS = {
-    "linear": ("encoder", "frames", "pretrain_epochs", "linear_epochs", "stream"),
-    "knn": ("encoder", "frames", "pretrain_epochs", "knn_k", "stream"),
-    "transfer": ("encoder", "frames", "pretrain_epochs", "transfer_epochs", "stream"),
-    "cost": ("encoder", "frames", "pretrain_epochs"),
-    "semi": ("encoder", "frames", "pretrain_epochs", "transfer_epochs", "stream"),
-    "ablations": ("encoder", "frames", "pretrain_epochs", "linear_epochs", "stream"),
+    "linear": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "stream"),
+    "knn": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream"),
+    "transfer": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream"),
+    "cost": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer"),
+    "semi": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream"),
+    "ablations": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "stream"),
 }
 
 
@@ -92,61 +94,90 @@ class Table:
 # ---------------------------------------------------------------------------------------------
 
 
-FRAME_COLUMNS = [*CELL_FIELDS, "config_id", "label", "data", "pretrained_on", "top1", "metrics", "report", "eval_every",
+FRAME_COLUMNS = [*CELL_FIELDS, "config_id", "label", "pretrain_label", "data", "pretrained_on", "top1", "metrics", "report", "eval_every",
                  "pretrain_epochs_run", "time_per_epoch_s", "peak_memory_increase_mb", "device", "finished"]
+# settings that never tell two cells' numbers apart (or are equal within a cell by construction)
+NOT_DISTINGUISHING = ("seed", "device", "checkpoint_every", "checkpoint_every_iters", "eval.monitor_every", "data.dataset", "data.split",
+                      "method_name")
 
 
-def results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
     """One line per stored row (FRAME_COLUMNS and `setting.*`), the latest row winning when a
-    cell was run twice."""
+    cell was run twice; rows of one method with different settings in the same cell get labels
+    that say how they differ (`_separate_settings`), so a cell never averages them."""
     records = []
     for row in rows:
-        metrics = row.get("metrics", {})
-        pre = row.get("pretrain", {})
-        data = f"{row.get('dataset')}/{row.get('split')}"
+        pre = row.pretrain
         records.append(
             {
-                **{f: row.get(f) for f in CELL_FIELDS},
-                "config_id": row.get("config_id"),
+                **{f: getattr(row, f) for f in CELL_FIELDS},
+                "config_id": row.config_id,
                 "label": variant_label(row),
-                "data": data,
-                "pretrained_on": row.get("transfer_from") or data,
-                "top1": metrics.get("top1"),
-                "metrics": metrics,
-                "report": row.get("report", "final"),
-                "eval_every": row.get("config", {}).get("eval", {}).get("eval_every"),
-                "pretrain_epochs_run": pre.get("epochs", 0),
-                "time_per_epoch_s": pre.get("time_per_epoch_s"),
-                "peak_memory_increase_mb": pre.get("peak_memory_increase_mb"),
-                "device": row.get("device", "") + (f" x {pre['processes']} processes" if pre.get("processes", 1) > 1 else ""),
-                "finished": row.get("finished", ""),
-                **{f"setting.{k}": v for k, v in row.get("settings", {}).items()},
+                "data": row.data,
+                "pretrained_on": row.transfer_from or row.data,
+                "top1": row.metrics.get("top1"),
+                "metrics": row.metrics,
+                "report": row.report,
+                "eval_every": row.config.get("eval", {}).get("eval_every"),
+                "pretrain_epochs_run": pre.epochs,
+                "time_per_epoch_s": pre.time_per_epoch_s,
+                "peak_memory_increase_mb": pre.peak_memory_increase_mb,
+                "device": row.device + (f" x {pre.processes} processes" if pre.processes > 1 else ""),
+                "finished": row.finished,
+                "flat_config": flat_items(row.config),
+                "pretrain_id": short_hash(row.pretrain_config),
+                "flat_pretrain": flat_items(row.pretrain_config),
+                **{f"setting.{k}": v for k, v in row.settings.items()},
             }
         )
     if not records:
         return pd.DataFrame(columns=FRAME_COLUMNS)
     frame = pd.DataFrame.from_records(records).sort_values("finished", kind="stable")
     frame = frame.drop_duplicates([*CELL_FIELDS, "config_id"], keep="last", ignore_index=True)
-    return frame
+    frame = frame.assign(pretrain_label=_separate(frame, "pretrain_id", "flat_pretrain", ["label", "pretrained_on"]))
+    return frame.assign(label=_separate(frame, "config_id", "flat_config", ["label", "protocol", "dataset", "split", "transfer_from"]))
+
+
+def _separate(frame: pd.DataFrame, id_column: str, config_column: str, cell: list[str]) -> pd.Series:
+    """Labels that keep settings apart: where one label has rows of several settings (`id_column`)
+    in the same `cell`, each such row's label gets the settings that differ, e.g.
+    'moco [encoder.hidden_size=64]'. Cells are those of the accuracy tables (config ids) or the
+    cost table (pretrainings)."""
+    labels = frame["label"].copy()
+    for _, group in frame.groupby(cell, sort=False, dropna=False):
+        ids = list(dict.fromkeys(group[id_column]))
+        if len(ids) < 2:
+            continue
+        configs = {cid: group.loc[group[id_column] == cid, config_column].iloc[-1] for cid in ids}
+        keys = sorted({k for c in configs.values() for k in c if k not in NOT_DISTINGUISHING})
+        differing = [k for k in keys if len({repr(c.get(k)) for c in configs.values()}) > 1]
+        for cid, config in configs.items():
+            shown = ", ".join(f"{k}={_short(config.get(k))}" for k in differing[:3]) + (" ..." if len(differing) > 3 else "")
+            suffix = f" [{shown or 'settings ' + cid}]"
+            labels[(frame[id_column] == cid) & (frame["label"] == group["label"].iloc[0])] = group["label"].iloc[0] + suffix
+    return labels
+
+
+def _short(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 @functools.lru_cache(maxsize=None)
-def _preset_method_defaults(preset: str) -> dict[str, Any]:
+def _preset_method_defaults(preset: str, method: str) -> dict[str, Any]:
     try:
-        return make_config(preset).to_dict()["method"]
+        return make_config(preset, method=method).to_dict()["method"]
     except ConfigError:
         return {}
 
 
-def variant_label(row: dict[str, Any]) -> str:
+def variant_label(row: ResultRow) -> str:
     """The method's name, plus the HaLP settings (λ, N) that differ from its preset's defaults."""
-    method = str(row.get("method"))
-    if not method.startswith("halp"):
-        return method
-    ours = row.get("config", {}).get("method", {})
-    defaults = _preset_method_defaults(str(row.get("preset")))
+    if not row.method.startswith("halp"):
+        return row.method
+    ours = row.config.get("method", {})
+    defaults = _preset_method_defaults(row.preset, row.method)
     changed = [f"{symbol}={ours[key]}" for key, symbol in VARIANT_KEYS.items() if key in ours and key in defaults and ours[key] != defaults[key]]
-    return f"{method} ({', '.join(changed)})" if changed else method
+    return f"{row.method} ({', '.join(changed)})" if changed else row.method
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +185,7 @@ def variant_label(row: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def build_tables(rows: list[dict[str, Any]], names: tuple[str, ...] = TABLES, with_paper: bool = False) -> list[Table]:
+def build_tables(rows: list[ResultRow], names: tuple[str, ...] = TABLES, with_paper: bool = False) -> list[Table]:
     """The requested tables that have something to show (our rows, or published ones with_paper)."""
     unknown = [n for n in names if n not in TABLES]
     if unknown:
@@ -243,6 +274,7 @@ def _semi(frame: pd.DataFrame) -> Table:
 def _cost(frame: pd.DataFrame) -> Table:
     """Per pretraining (method, data): time per epoch and peak memory, and their ratio to `moco`."""
     sub = frame[(frame["pretrain_epochs_run"] > 0) & (frame["time_per_epoch_s"].fillna(0) > 0)]
+    sub = sub.assign(label=sub["pretrain_label"])  # one row per pretraining, whatever the protocols' settings
     per_seed = sub.groupby(["pretrained_on", "label", "seed"], sort=False).agg(
         time=("time_per_epoch_s", "max"), memory=("peak_memory_increase_mb", "max")
     ).reset_index()

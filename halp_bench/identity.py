@@ -1,0 +1,67 @@
+"""What makes two cells, or two pretrainings, the same experiment.
+
+A pretraining is identified by its method, that method's own settings, the encoder's settings,
+the data, and (for a method that trains) its augmentation, optimiser schedule, precision and seed:
+nothing another method owns. So `--set method.lam=0.6 --methods moco,halp` changes HaLP's
+identity and leaves MoCo's checkpoint and stored cells in place, while an encoder setting changes
+both. A cell adds the evaluation data and the protocol settings it reads (`register_protocol(uses=...)`).
+
+Identities are computed from a configuration's dict form (`RunConfig.to_dict()`), so rows stored by
+earlier versions can be given theirs (results/row.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from halp_bench.config import RunConfig
+from halp_bench.registry import METHODS, PROTOCOLS
+
+# eval settings every protocol reads (the stream, the test-time crop and the feature batches)
+EVAL_COMMON = ("stream", "test_crop", "batch_size")
+
+
+def short_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=list).encode()).hexdigest()[:10]
+
+
+def _as_dict(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
+    return cfg if isinstance(cfg, dict) else cfg.to_dict()
+
+
+def pretrain_signature(method: str, cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
+    """Every setting the pretraining of `method` depends on (a method that does not train: its
+    construction only)."""
+    c = _as_dict(cfg)
+    signature = {"method_name": method, "method": c["method"], "encoder": c["encoder"], "data": c["data"], "seed": c["seed"]}
+    if method not in METHODS or METHODS.get(method).pretrains:
+        signature.update(augment=c["augment"], pretrain=c["pretrain"], precision=c["precision"], sync_batchnorm=c["sync_batchnorm"])
+    return signature
+
+
+def pretrain_id(method: str, cfg: RunConfig | dict[str, Any]) -> str:
+    """A short hash of the pretraining: every protocol, and a transfer from this dataset, whatever
+    its own settings, reuses the same checkpoint."""
+    return short_hash(pretrain_signature(method, cfg))
+
+
+def protocol_settings(protocol: str, cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
+    """The settings of `cfg` that `protocol` reads: the common eval ones and those it registered."""
+    c = _as_dict(cfg)
+    uses = PROTOCOLS.get(protocol).uses if protocol in PROTOCOLS else ()
+    chosen: dict[str, Any] = {f"eval.{key}": c["eval"].get(key) for key in EVAL_COMMON}
+    for item in uses:
+        section, _, key = item.partition(".")
+        chosen[item] = c[section].get(key) if key else c[section]
+    return chosen
+
+
+def config_id(method: str, protocol: str, cfg: RunConfig | dict[str, Any], pretrain_cfg: RunConfig | dict[str, Any]) -> str:
+    """A short hash of one cell's settings without its seed, so the rows of several seeds of the
+    same settings share it (tables average exactly those). `cfg` holds the evaluation data and
+    protocol settings; `pretrain_cfg` the pretraining's (they differ for transfer)."""
+    pretraining = pretrain_signature(method, pretrain_cfg)
+    pretraining.pop("seed")
+    return short_hash({"pretraining": pretraining, "data": _as_dict(cfg)["data"], "protocol": protocol_settings(protocol, cfg)})

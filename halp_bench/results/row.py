@@ -1,0 +1,137 @@
+"""The one result-row type: written by the runner (one per finished cell), read by tables and plots.
+
+Rows are stored as JSON objects (results/store.py). `ResultRow.from_dict` reads rows of every
+format: format 1 (before settings belonged to each plugin) is upgraded on reading, its
+configuration put in today's shape and its `config_id` recomputed by today's rules
+(identity.py), so old and new rows of the same settings count as the same cell (skipped by `run`,
+averaged by `table`), and rows of different settings never share a cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from halp_bench.config import OptimConfig
+from halp_bench.identity import config_id, pretrain_signature, short_hash
+from halp_bench.registry import METHODS, load_plugins
+from halp_bench.results.store import load_results
+
+ROW_FORMAT = 2
+# `transfer_from` (source "dataset/split" of a transfer cell, else None) keeps NTU-60 -> PKU and
+# NTU-120 -> PKU apart: both have dataset pku2.
+CELL_FIELDS = ("method", "dataset", "split", "protocol", "preset", "seed", "transfer_from")
+
+
+@dataclass
+class PretrainSummary:
+    """What the pretraining behind a cell cost and how it was run."""
+
+    epochs: int = 0
+    resumed_from: int = 0
+    time_per_epoch_s: float = 0.0
+    peak_memory_mb: float = 0.0
+    peak_memory_increase_mb: float = 0.0
+    final_loss: dict[str, float] = field(default_factory=dict)
+    processes: int = 1
+    batch_per_process: int = 0
+    effective_batch: int = 0
+    lr: float = 0.0
+    precision: str = "32"
+    compile_seconds: float = 0.0  # > 0: pretrained (in part) with --compile
+
+
+@dataclass
+class ResultRow:
+    method: str
+    dataset: str
+    split: str
+    protocol: str
+    transfer_from: str | None
+    preset: str
+    seed: int
+    config_id: str  # the cell's settings without the seed (identity.config_id)
+    metrics: dict[str, float]
+    report: str = "final"
+    protocol_seconds: float = 0.0
+    pretrain: PretrainSummary = field(default_factory=PretrainSummary)
+    settings: dict[str, Any] = field(default_factory=dict)  # the comparability settings tables print
+    config: dict[str, Any] = field(default_factory=dict)  # the cell's resolved configuration
+    pretrain_config: dict[str, Any] = field(default_factory=dict)  # identity.pretrain_signature of its pretraining
+    git_commit: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    device: str = ""
+    deterministic: bool = False
+    run_dir: str = ""
+    started: str = ""
+    finished: str = ""
+    row_format: int = ROW_FORMAT
+
+    @property
+    def key(self) -> tuple:
+        """The cell: its grid coordinates and its settings."""
+        return tuple(getattr(self, f) for f in CELL_FIELDS) + (self.config_id,)
+
+    @property
+    def data(self) -> str:
+        return f"{self.dataset}/{self.split}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> "ResultRow":
+        if row.get("row_format", 1) == 1:
+            row = upgrade_format_1(row)
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in row.items() if k in known}
+        pretrain_known = {f.name for f in dataclasses.fields(PretrainSummary)}
+        values["pretrain"] = PretrainSummary(**{k: v for k, v in row.get("pretrain", {}).items() if k in pretrain_known})
+        return cls(**values)
+
+
+def read_rows(path: Path) -> list[ResultRow]:
+    """Every complete row of a results file, of any format."""
+    return [ResultRow.from_dict(row) for row in load_results(path)]
+
+
+def upgrade_format_1(row: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 row in today's shape. Its `config` had one `method` section holding every
+    built-in method's fields and the projection head inside `encoder`; the method's own fields
+    and the head's now form the method's settings. Rows of a method no longer registered keep a
+    `config_id` of their whole configuration (seed excluded)."""
+    load_plugins()
+    upgraded = dict(row, row_format=ROW_FORMAT)
+    name, protocol = str(row.get("method")), str(row.get("protocol"))
+    config = _upgrade_config(name, row.get("config", {}))
+    pretrain_config = _upgrade_config(name, row.get("pretrain_config") or row.get("config", {}))
+    upgraded["config"] = config
+    if name in METHODS and config:
+        upgraded["pretrain_config"] = pretrain_signature(name, pretrain_config)
+        upgraded["config_id"] = config_id(name, protocol, config, pretrain_config)
+    else:
+        upgraded["config_id"] = short_hash({k: v for k, v in row.get("config", {}).items() if k not in ("seed", "device")})
+    return upgraded
+
+
+def _upgrade_config(method: str, old: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 configuration (or pretraining signature) in today's shape, filling the settings
+    that did not exist then with the values that reproduce what that version did."""
+    if not old or method not in METHODS:
+        return dict(old)
+    new = {k: v for k, v in old.items() if k not in ("method", "encoder")}
+    fields = {f.name for f in dataclasses.fields(METHODS.get(method).settings_class)}
+    encoder = dict(old.get("encoder", {}))
+    head = {k: encoder.pop(k) for k in ("proj_hidden", "proj_dim") if k in encoder}
+    new["method"] = {k: v for k, v in {**old.get("method", {}), **head}.items() if k in fields}
+    new["encoder"] = encoder
+    optim_defaults = dataclasses.asdict(OptimConfig())
+    added = {k: v for k, v in optim_defaults.items() if k in ("optimizer", "nesterov", "betas", "schedule", "warmup_epochs", "min_lr")}
+    for section in ("pretrain", "linear", "transfer"):
+        if section in new:
+            new[section] = {**new[section], **{k: v for k, v in added.items() if k not in new[section]}}
+    new.setdefault("precision", "32")
+    new.setdefault("sync_batchnorm", False)
+    return new
