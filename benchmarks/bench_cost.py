@@ -46,11 +46,13 @@ def measure_one(name: str, size: str, samples: int, epochs: int, device_name: st
         torch.set_num_threads(threads)
     load_plugins()
     device = resolve_device(device_name)
-    cfg = make_configs("cpu", _overrides(size, samples, epochs), list(METHODS))[name]
+    configs = make_configs("cpu", _overrides(size, samples, epochs), list(METHODS))
+    cfg = configs[name]
     data = load_dataset(cfg.data)
     train, _ = data.split()
-    # HaLP needs prototype_queue real keys before its term switches on: epoch 1 fills that, untimed
-    warm_up = -(-getattr(cfg.method, "prototype_queue", 0) // cfg.pretrain.batch_size)
+    # HaLP needs prototype_queue real keys before its term switches on: epoch 1 fills that, untimed;
+    # every method trains on the same samples
+    warm_up = -(-configs["halp"].method.prototype_queue // cfg.pretrain.batch_size)
     train = train.subset(np.arange(min(len(train), cfg.pretrain.batch_size * max(warm_up, 2))))
     seed_everything(0)
     method = create_method(name, cfg, data.spec(cfg.data.frames))

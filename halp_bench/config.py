@@ -29,6 +29,14 @@ from halp_bench.registry import ENCODERS, METHODS, load_plugins
 
 DEFAULT_ENCODER = "bigru"
 PLUGIN_SECTIONS = ("method", "encoder", "augment")
+RUN_SECTIONS = ("data", "pretrain", "linear", "transfer", "eval")
+
+
+def added(default: Any) -> Any:
+    """A setting added after results were first stored, whose `default` is the behaviour from
+    before it existed: while it keeps that value it stays out of every identity (identity.py), so
+    cells and checkpoints stored earlier keep theirs. Plugins adding a setting later do the same."""
+    return field(default=default, metadata={"neutral": default})
 
 
 @dataclass
@@ -127,12 +135,12 @@ class OptimConfig:
     weight_decay: float = 1e-4
     milestones: tuple[int, ...] = (351,)
     gamma: float = 0.1
-    optimizer: str = "sgd"
-    nesterov: bool = False
-    betas: tuple[float, ...] = (0.9, 0.999)
-    schedule: str = "multistep"
-    warmup_epochs: int = 0
-    min_lr: float = 0.0
+    optimizer: str = added("sgd")
+    nesterov: bool = added(False)
+    betas: tuple[float, ...] = added((0.9, 0.999))
+    schedule: str = added("multistep")
+    warmup_epochs: int = added(0)
+    min_lr: float = added(0.0)
 
 
 @dataclass
@@ -379,6 +387,33 @@ def flat_items(cfg: Any) -> dict[str, Any]:
 
     walk("", cfg)
     return out
+
+
+def config_from_dict(method: str, values: dict[str, Any]) -> RunConfig:
+    """A configuration stored as a dict (a result row's `config`, a checkpoint's pretraining
+    signature) rebuilt as typed settings for `method`: the stored preset's configuration with every
+    stored value put back. Sections or keys this version does not know are a ConfigError."""
+    preset = values.get("preset", "paper") if values.get("preset") in PRESETS else "paper"
+    encoder = values.get("encoder", {}).get("name", DEFAULT_ENCODER)
+    cfg = make_config(preset, [f"encoder.name={encoder}"], method=method)
+    known = {f.name for f in dataclasses.fields(cfg)}
+    for key, value in values.items():
+        if key not in known:
+            continue  # e.g. `method_name` of a pretraining signature
+        if isinstance(value, dict):
+            section = getattr(cfg, key)
+            names = {f.name for f in dataclasses.fields(section)}
+            unknown = sorted(set(value) - names)
+            if unknown:
+                raise ConfigError(f"stored {key} settings {', '.join(unknown)} are unknown to {type(section).__name__} "
+                                  f"(written by another version of '{method}' or its plugin)")
+            hints = typing.get_type_hints(type(section))
+            for name, item in value.items():
+                setattr(section, name, tuple(item) if typing.get_origin(hints[name]) is tuple else item)
+        else:
+            setattr(cfg, key, value)
+    check_config(cfg)
+    return cfg
 
 
 def settings_fields(settings_class: type) -> list[str]:

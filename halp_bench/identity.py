@@ -12,12 +12,13 @@ earlier versions can be given theirs (results/row.py).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from typing import Any
 
-from halp_bench.config import RunConfig
-from halp_bench.registry import METHODS, PROTOCOLS
+from halp_bench.config import AugmentSettings, DataConfig, EncoderSettings, EvalConfig, OptimConfig, RunConfig
+from halp_bench.registry import ENCODERS, METHODS, PROTOCOLS
 
 # eval settings every protocol reads (the stream, the test-time crop and the feature batches)
 EVAL_COMMON = ("stream", "test_crop", "batch_size")
@@ -31,13 +32,37 @@ def _as_dict(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
     return cfg if isinstance(cfg, dict) else cfg.to_dict()
 
 
+def without_neutral(values: dict[str, Any], settings_class: type | None) -> dict[str, Any]:
+    """`values` less the settings that still hold their neutral value (config.added): settings
+    added later leave the identities of what was stored before them unchanged."""
+    if settings_class is None or not dataclasses.is_dataclass(settings_class):
+        return dict(values)
+    neutral = {f.name: f.metadata["neutral"] for f in dataclasses.fields(settings_class) if "neutral" in f.metadata}
+    same = lambda a, b: (list(a) if isinstance(a, (list, tuple)) else a) == (list(b) if isinstance(b, (list, tuple)) else b)
+    return {k: v for k, v in values.items() if not (k in neutral and same(v, neutral[k]))}
+
+
+def _plugin_classes(method: str, c: dict[str, Any]) -> dict[str, type | None]:
+    """The settings classes of the plugin sections of `c` (None where the plugin is not registered)."""
+    method_cls = METHODS.get(method) if method in METHODS else None
+    encoder = c.get("encoder", {}).get("name")
+    return {"method": method_cls.settings_class if method_cls else None,
+            "augment": method_cls.augment_class if method_cls else AugmentSettings,
+            "encoder": ENCODERS.get(encoder).settings_class if encoder in ENCODERS else EncoderSettings}
+
+
+SECTION_CLASSES = {"data": DataConfig, "pretrain": OptimConfig, "linear": OptimConfig, "transfer": OptimConfig, "eval": EvalConfig}
+
+
 def pretrain_signature(method: str, cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
     """Every setting the pretraining of `method` depends on (a method that does not train: its
-    construction only)."""
+    construction only); settings at their neutral value are left out (`without_neutral`)."""
     c = _as_dict(cfg)
-    signature = {"method_name": method, "method": c["method"], "encoder": c["encoder"], "data": c["data"], "seed": c["seed"]}
+    classes = {**SECTION_CLASSES, **_plugin_classes(method, c)}
+    section = lambda name: without_neutral(c[name], classes[name])
+    signature = {"method_name": method, "method": section("method"), "encoder": section("encoder"), "data": section("data"), "seed": c["seed"]}
     if method not in METHODS or METHODS.get(method).pretrains:
-        signature.update(augment=c["augment"], pretrain=c["pretrain"], precision=c["precision"], sync_batchnorm=c["sync_batchnorm"])
+        signature.update(augment=section("augment"), pretrain=section("pretrain"), precision=c["precision"], sync_batchnorm=c["sync_batchnorm"])
     return signature
 
 
@@ -54,7 +79,12 @@ def protocol_settings(protocol: str, cfg: RunConfig | dict[str, Any]) -> dict[st
     chosen: dict[str, Any] = {f"eval.{key}": c["eval"].get(key) for key in EVAL_COMMON}
     for item in uses:
         section, _, key = item.partition(".")
-        chosen[item] = c[section].get(key) if key else c[section]
+        values = without_neutral(c[section], SECTION_CLASSES.get(section))
+        if key:
+            if key in values:
+                chosen[item] = values[key]
+        else:
+            chosen[item] = values
     return chosen
 
 

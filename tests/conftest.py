@@ -60,9 +60,9 @@ def tiny_overrides(*methods: str, encoder: str = "bigru") -> list[str]:
     return kept if encoder == "bigru" else [f"encoder.name={encoder}", *kept]
 
 
-def tiny_config(method: str, *more: str) -> RunConfig:
-    """`method`'s configuration at the tiny size, with `more` overrides."""
-    return make_config("cpu", [*tiny_overrides(method), *more], method=method)
+def tiny_config(method: str, *more: str, encoder: str = "bigru") -> RunConfig:
+    """`method`'s configuration at the tiny size (with `encoder`), with `more` overrides."""
+    return make_config("cpu", [*tiny_overrides(method, encoder=encoder), *more], method=method)
 
 
 NTU_SPEC = DataSpec(channels=3, frames=8, joints=25, persons=2, layout=NTU25)  # what the tiny configs' encoders see

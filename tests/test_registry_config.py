@@ -60,3 +60,42 @@ def test_word_settings_are_checked_when_the_config_is_made_and_match_the_parts()
         make_config("cpu", ["method.t_sampling=later"], method="halp")
     with pytest.raises(ConfigError, match="pretrain.optimizer=adam: choose one of sgd, adamw"):
         make_config("cpu", ["pretrain.optimizer=adam"])
+
+
+def test_a_stored_config_is_rebuilt_as_typed_settings():
+    from halp_bench.config import config_from_dict
+
+    cfg = make_config("cpu", ["method.lam=0.6", "encoder.hidden_size=32", "pretrain.milestones=3,4", "data.frames=12"], method="halp")
+    assert config_from_dict("halp", cfg.to_dict()) == cfg
+    stored = cfg.to_dict()
+    stored["method"]["nope"] = 1
+    with pytest.raises(ConfigError, match="stored method settings nope are unknown to HaLPSettings"):
+        config_from_dict("halp", stored)
+
+
+def test_settings_added_later_stay_out_of_identities_at_their_neutral_value():
+    from halp_bench.identity import pretrain_id, pretrain_signature
+
+    sgd, adamw = make_config("cpu"), make_config("cpu", ["pretrain.optimizer=adamw"])
+    assert "optimizer" not in pretrain_signature("moco", sgd)["pretrain"]  # as before the setting existed
+    assert pretrain_signature("moco", adamw)["pretrain"]["optimizer"] == "adamw"
+    assert pretrain_id("moco", sgd) != pretrain_id("moco", adamw)
+
+
+def test_rows_of_the_first_format_get_the_identity_todays_code_gives_their_settings():
+    from pathlib import Path
+
+    from halp_bench.config import config_from_dict
+    from halp_bench.identity import config_id
+    from halp_bench.results.row import read_rows
+
+    rows = read_rows(Path(__file__).parent / "golden" / "results.jsonl")  # written in format 1
+    for row in rows:
+        cfg = config_from_dict(row.method, row.config)
+        pre = cfg if row.transfer_from is None else None
+        if pre is not None:  # transfer rows were pretrained elsewhere; their source config is in pretrain_config
+            assert config_id(row.method, row.protocol, cfg, pre) == row.config_id, (row.method, row.protocol)
+    seeds = {(r.method, r.protocol, r.dataset, r.split, r.report): set() for r in rows}
+    for r in rows:
+        seeds[(r.method, r.protocol, r.dataset, r.split, r.report)].add(r.config_id)
+    assert {len(ids) for key, ids in seeds.items() if key[0] != "halp"} == {1}  # seeds of one setting share one id

@@ -76,3 +76,32 @@ def test_long_epochs_get_their_cost_said_after_a_few_steps(tmp_path, monkeypatch
     estimates = [line for line in said if "peak memory" in line]
     # the first step is not timed; after 3 more, 24 - 4 = 20 steps are left
     assert len(estimates) == 1 and "s per step over 3 steps" in estimates[0] and "for the 20 steps left" in estimates[0], said
+
+
+def test_a_method_setting_retrains_only_its_method_and_an_encoder_setting_retrains_both(tmp_path, monkeypatch):
+    """`--set method.lam=0.6 --methods moco,halp`: MoCo's stored cell is kept and its checkpoint
+    reused (no MoCo step), only HaLP trains again; an encoder setting belongs to both."""
+    import halp_bench.methods.moco as moco_module
+
+    steps: list[str] = []
+    original = moco_module.MoCo.training_step
+    monkeypatch.setattr(moco_module.MoCo, "training_step", lambda self, b: steps.append(type(self).__name__) or original(self, b))
+    both = dict(methods=["moco", "halp"])
+    assert [o.status for o in run_grid(_spec(tmp_path, protocols=["knn"], **both), say=lambda _: None)] == ["ran"] * 2
+    assert set(steps) == {"MoCo", "HaLP"}
+    runs_before = {p.name for p in (tmp_path / "runs").iterdir()}
+
+    steps.clear()
+    outcomes = run_grid(_spec(tmp_path, protocols=["knn", "linear"], extra=("method.lam=0.6",), **both), say=lambda _: None)
+    assert [(o.method, o.protocol, o.status) for o in outcomes] == [
+        ("moco", "knn", "skipped"), ("moco", "linear", "ran"), ("halp", "knn", "ran"), ("halp", "linear", "ran")]
+    assert set(steps) == {"HaLP"}  # MoCo's linear cell ran on its stored checkpoint
+    new_runs = {p.name for p in (tmp_path / "runs").iterdir()} - runs_before
+    assert len(new_runs) == 1 and next(iter(new_runs)).startswith("halp_")
+    rows = load_results(tmp_path / "results.jsonl")
+    moco_ids = {r["config_id"] for r in rows if r["method"] == "moco" and r["protocol"] == "knn"}
+    assert len(moco_ids) == 1  # one MoCo kNN cell, not a new group for HaLP's setting
+
+    steps.clear()
+    outcomes = run_grid(_spec(tmp_path, protocols=["knn"], extra=("method.lam=0.6", "encoder.hidden_size=8"), **both), say=lambda _: None)
+    assert [o.status for o in outcomes] == ["ran", "ran"] and set(steps) == {"MoCo", "HaLP"}

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from halp_bench.config import OptimConfig
 from halp_bench.identity import config_id, pretrain_signature, short_hash
 from halp_bench.registry import METHODS, load_plugins
 from halp_bench.results.store import load_results
@@ -117,8 +116,8 @@ def upgrade_format_1(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _upgrade_config(method: str, old: dict[str, Any]) -> dict[str, Any]:
-    """A format-1 configuration (or pretraining signature) in today's shape, filling the settings
-    that did not exist then with the values that reproduce what that version did."""
+    """A format-1 configuration (or pretraining signature) in today's shape. Settings added since
+    are absent: their neutral values (config.added) are what that version did."""
     if not old or method not in METHODS:
         return dict(old)
     new = {k: v for k, v in old.items() if k not in ("method", "encoder")}
@@ -127,11 +126,6 @@ def _upgrade_config(method: str, old: dict[str, Any]) -> dict[str, Any]:
     head = {k: encoder.pop(k) for k in ("proj_hidden", "proj_dim") if k in encoder}
     new["method"] = {k: v for k, v in {**old.get("method", {}), **head}.items() if k in fields}
     new["encoder"] = encoder
-    optim_defaults = dataclasses.asdict(OptimConfig())
-    added = {k: v for k, v in optim_defaults.items() if k in ("optimizer", "nesterov", "betas", "schedule", "warmup_epochs", "min_lr")}
-    for section in ("pretrain", "linear", "transfer"):
-        if section in new:
-            new[section] = {**new[section], **{k: v for k, v in added.items() if k not in new[section]}}
     new.setdefault("precision", "32")
     new.setdefault("sync_batchnorm", False)
     return new
