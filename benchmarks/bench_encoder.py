@@ -23,32 +23,10 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from halp_bench.encoders import BiGRUSettings, OfficialBiGRU
+from halp_bench.encoders.bigru import BiGRUSettings, OfficialBiGRU, PerFrameBIGRU
 from halp_bench.skeleton import DataSpec, chain_layout
 
 LARGE_HIDDEN = 1024  # sizes from here on are slow per-frame on a CPU (seconds per step)
-
-
-class PerFrameBIGRU(nn.Module):
-    """The official code's feature path: input BN, then a bidirectional GRU fed one frame at a time."""
-
-    def __init__(self, in_size: int, hidden: int, layers: int):
-        super().__init__()
-        self.input_norm = nn.BatchNorm1d(in_size)
-        self.gru = nn.GRU(in_size, hidden, num_layers=layers, bidirectional=True, batch_first=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        n, c, t, v, m = x.shape
-        seq = x.permute(0, 2, 3, 1, 4).reshape(n, t, v * c * m)
-        seq = self.input_norm(seq.permute(0, 2, 1).contiguous()).permute(0, 2, 1).contiguous()
-        hidden = None
-        for it in range(t):
-            out, hidden = self.gru(seq[:, it : it + 1], hidden)
-        return out[:, 0]
-
-    def official_state_dict(self) -> dict[str, Tensor]:
-        """Keys as in the official `BIGRU` (its GRU lives at `encoder.gru`)."""
-        return {("encoder." + k if k.startswith("gru.") else k): v for k, v in self.state_dict().items()}
 
 
 class StackedBidirectional(nn.Module):
@@ -171,7 +149,7 @@ def main() -> None:
         data = DataSpec(channels=3, frames=args.frames, joints=args.joints, persons=args.persons, layout=chain_layout(args.joints))
         reference = PerFrameBIGRU(channels, hidden, layers).to(device)
         official = OfficialBiGRU(data, settings).to(device)
-        official.load_official_state_dict(reference.official_state_dict())
+        official.load_official_state_dict(reference.state_dict())
         x = torch.randn(args.batch, 3, args.frames, args.joints, args.persons, device=device)
         with torch.no_grad():
             expected = reference(x)

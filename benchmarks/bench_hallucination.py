@@ -23,9 +23,8 @@ import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
-from halp_bench.hallucination import geodesic_inertia, geomstats_kmeans, hallucinate, spherical_kmeans
+from halp_bench.hallucination import clustered_unit_vectors, geodesic_inertia, geomstats_kmeans, hallucinate, spherical_kmeans
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,10 +66,7 @@ def timed(fn: Callable[[], object], repeats: int, device: torch.device) -> tuple
 
 def clustered_keys(seed: int, n: int, dim: int, k: int, device: torch.device) -> torch.Tensor:
     """A stand-in for the newest queue keys: a von Mises-Fisher-like mixture of k clusters."""
-    gen = torch.Generator().manual_seed(seed)
-    centres = F.normalize(torch.randn(k, dim, generator=gen), dim=1)
-    labels = torch.randint(k, (n,), generator=gen)
-    return F.normalize(centres[labels] + 0.08 * torch.randn(n, dim, generator=gen), dim=1).to(device)
+    return clustered_unit_vectors(n, dim, k, generator=torch.Generator().manual_seed(seed)).to(device)
 
 
 def bench_kmeans(args: argparse.Namespace, device: torch.device) -> None:

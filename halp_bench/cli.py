@@ -52,8 +52,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
                    "synthetic transfers to synthetic-target and ntu60/ntu120 to pku2; other datasets skip transfer.")
 @click.option("--suite", default=None, help="Run every entry of a named suite (e.g. paper-table1, synthetic-all; an unknown "
               "name lists them) or of a suite .json file; the suite sets datasets, splits and protocols.")
-@click.option("--preset", type=click.Choice(["auto", "cpu", "paper"]), default="auto", show_default=True,
-              help="Recipe: `paper` (the published one) or `cpu` (minutes on a laptop). `auto`: cpu for the built-in synthetic data, paper otherwise.")
+@click.option("--preset", type=click.Choice(["auto", "cpu", "paper", "official"]), default="auto", show_default=True,
+              help="Recipe: `paper` (the paper's text), `official` (the authors' code as it produced the published tables: per-frame "
+                   "BiGRU, their scripts' values per method and dataset, best-of-test reporting) or `cpu` (minutes on a laptop). "
+                   "`auto`: cpu for the built-in synthetic data, paper otherwise.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. --set method.temperature=0.1 (repeatable).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
 @click.option("--precision", type=click.Choice(["32", "bf16", "16-mixed"]), default=None,
@@ -132,6 +134,55 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         err_console.print(f"[red]error: {detail}[/red]", highlight=False, soft_wrap=True)
     if counts["failed"]:
         sys.exit(2 if user_errors else 1)
+
+
+@cli.command("eval")
+@click.option("--checkpoint", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True,
+              help="Weights to evaluate: a checkpoint.pt of `run` (from any machine), or a file the authors released: CMD/HaLP "
+                   "checkpoint_XXXX.pth.tar (BiGRU), CrosSCLR/AimCLR .pt (ST-GCN). Loaded without running code.")
+@click.option("--method", default=None, help="The method that made the authors' file (its rows' name, e.g. halp, cmd, moco); "
+              "read from our own checkpoints.")
+@click.option("--encoder", default="bigru_official", show_default=True,
+              help="Encoder for the authors' BiGRU files: bigru_official (their exact math, checked against their frame-by-frame "
+                   "computation) or bigru (a true bidirectional GRU with the same weights).")
+@click.option("--dataset", default="synthetic", show_default=True, help="Dataset to evaluate on (name or path, as for `run`).")
+@click.option("--split", default=None, help="Named split (default: the dataset's default).")
+@click.option("--protocols", default=None, help="Comma-separated (default: knn,linear; transfer and semi fine-tune the weights when named).")
+@click.option("--preset", type=click.Choice(["cpu", "paper", "official"]), default=None,
+              help="Recipe of the protocols (default: cpu for the synthetic data, paper otherwise); our checkpoints keep their own "
+                   "pretraining settings.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. --set eval.stream=motion (repeatable).")
+@click.option("--seeds", default="0", show_default=True, help="Seeds of the protocols (linear heads, data order), e.g. 0,1,2.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Results store (results.jsonl) and tables.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live.")
+@click.option("--force", is_flag=True, help="Redo cells already in the results store.")
+@click.option("--deterministic", is_flag=True, help="Deterministic kernels.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: a fair share of the cores).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, overrides, seeds, device, out, data_root, force, deterministic,
+             threads, no_progress) -> None:
+    """Run the protocols on pretrained weights without pretraining, store rows, print the tables.
+
+    Each row records the file's SHA-256, layout and origin; tables show such rows apart, e.g.
+    "halp (released weights)". Our own checkpoints evaluated with the preset and --set of their
+    run give that run's numbers. A file that does not fit (missing or unexpected keys, wrong shapes)
+    or that would need code to unpickle is refused in one line.
+    """
+    from halp_bench.evaluate import EvalSpec, run_eval
+    from halp_bench.results.row import read_rows
+    from halp_bench.results.store import RESULTS_FILE
+
+    if data_root is not None:
+        overrides = (*overrides, f"data.data_root={data_root}")
+    spec = EvalSpec(
+        checkpoint=checkpoint, dataset=dataset, split=split, method=method, encoder=encoder, protocols=_split_list(protocols),
+        seeds=_parse_seeds(seeds), preset=preset or ("cpu" if dataset.startswith("synthetic") else "paper"), overrides=list(overrides),
+        device=device, out=out, force=force, show_progress=not no_progress, deterministic=deterministic, threads=threads,
+    )
+    cells = run_eval(spec, say=console.print)
+    _print_cells(cells, f"cells: {checkpoint.name} on {dataset}{'/' + split if split else ''}")
+    _print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
 
 
 def _suite_specs(name: str, spec) -> list:

@@ -45,7 +45,7 @@ def test_bad_set_is_a_config_error(override, message):
 
 
 def test_unknown_preset():
-    with pytest.raises(ConfigError, match="unknown preset 'fast'; choose one of: paper, cpu"):
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; choose one of: paper, official, cpu"):
         make_config("fast")
 
 

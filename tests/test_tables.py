@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from halp_bench.results.row import read_rows
+from halp_bench.results.row import ResultRow, read_rows
 from halp_bench.results.tables import TABLES, build_tables, to_latex, to_markdown, write_tables
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -52,18 +52,22 @@ def test_tables_with_paper_match_golden(name):
 def test_what_the_golden_files_show(tables):
     """The properties the golden files lock in, spelled out."""
     linear = to_markdown(tables["linear"])
-    assert "| halp                    |   **42.5 ± 0.7** |" in linear  # best of the column, mean ± std over 2 seeds
-    assert "**48.0†**" in linear and "† Best test accuracy over evaluations every 2 epochs" in linear
+    # mean ± std over 2 seeds; not bold: its lead over the runner-up (1 seed) has no interval
+    assert "| halp                    | 42.5 ± 0.7 (n=2) |" in linear
+    assert not any("**" in line for line in linear.splitlines() if line.startswith("|"))
+    assert "† Best test accuracy over evaluations every 2 epochs" in linear
     # the same cell reported as its best and as its final epoch: two rows, never one number replacing the other
-    assert "| cmd [eval.report=best]  |                – |         **48.0†** |" in linear
-    assert "| cmd [eval.report=final] |       41.5 ± 0.7 |              35.0 |" in linear
+    assert "| cmd [eval.report=best]  |                – |             48.0† |" in linear
+    assert "| cmd [eval.report=final] | 41.5 ± 0.7 (n=2) |              35.0 |" in linear
     assert "halp (λ=0.6)" in linear and "seeds 0, 1" in linear
     assert "99.0" not in to_markdown(tables["knn"])  # an earlier run of the same cell lost
     cost = to_markdown(tables["cost"])
     assert "1.13×" in cost and "1.94×" in cost and "random" not in cost
     tex = to_latex(tables["linear"])
-    assert r"\textbf{42.5 $\pm$ 0.7}" in tex and r"\textbf{48.0$^\dagger$}" in tex
+    assert r"42.5 $\pm$ 0.7 (n=2)" in tex and r"48.0$^\dagger$" in tex
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"halp ($\lambda$=0.6)" in tex
+    differences = to_markdown(tables["differences"])
+    assert "| halp − moco " in differences and "+2.0 [+2.0, +2.0] (n=2)" in differences and "halp_hardest − halp" in differences
 
 
 def test_numbers_keep_their_digits_in_markdown():
@@ -93,7 +97,7 @@ def test_paper_rows_are_labelled_and_missing_cells_are_dashes():
 def test_no_results_gives_no_tables_but_the_paper_alone_renders():
     assert build_tables([]) == []
     names = {t.name for t in build_tables([], with_paper=True)}
-    assert names == {"linear", "knn", "transfer", "cost", "ablations"}  # the paper has no semi-supervised numbers
+    assert names == {"linear", "knn", "transfer", "cost", "ablations"}  # the paper has no semi-supervised numbers or differences
 
 
 def test_write_tables_writes_each_table_and_format(tmp_path, tables):
@@ -122,3 +126,25 @@ def test_latex_tables_compile_in_a_booktabs_article(tmp_path):
     result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:]
+
+
+def _row(method: str, seed: int, top1: float) -> ResultRow:
+    return ResultRow(method=method, dataset="d", split="s", protocol="linear", transfer_from=None, preset="cpu", seed=seed,
+                     config_id=method, metrics={"top1": top1}, config={"eval": {"eval_every": 5}}, finished=f"{seed}")
+
+
+def test_bold_and_differences_follow_the_paired_interval():
+    """Three seeds: a lead of 2 points with little spread is real (bold, interval above 0); a lead of
+    0.3 with a seed-to-seed spread of a point is not (no bold, interval across 0)."""
+    from scipy import stats
+
+    moco = [60.0, 62.0, 61.0]
+    rows = [_row("moco", s, v) for s, v in enumerate(moco)]
+    rows += [_row("halp", s, v + d) for s, (v, d) in enumerate(zip(moco, (2.1, 1.9, 2.0)))]
+    (linear,) = build_tables(rows, ("linear",))
+    assert "**63.0 ± 0.9 (n=3)**" in to_markdown(linear)
+    noisy = [_row("moco", s, v) for s, v in enumerate(moco)] + [_row("halp", s, v + d) for s, (v, d) in enumerate(zip(moco, (1.3, -0.7, 0.3)))]
+    linear, differences = build_tables(noisy, ("linear", "differences"))
+    assert not any("**" in line for line in to_markdown(linear).splitlines() if line.startswith("|"))
+    half = stats.t.ppf(0.975, 2) * 1.0 / 3**0.5  # the differences 1.3, -0.7, 0.3: mean 0.3, sd 1.0
+    assert f"+0.3 [−{half - 0.3:.1f}, +{0.3 + half:.1f}] (n=3)" in to_markdown(differences)

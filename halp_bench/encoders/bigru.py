@@ -171,3 +171,25 @@ class OfficialBiGRU(_CMDBiGRU):
             h = torch.cat([fwd(h)[0], rev(h)[0]], dim=2)
         # the top layer's output at the last frame is its final hidden state
         return torch.cat([self.gru_fwd[-1](h)[1][0], self.gru_rev[-1](h)[1][0]], dim=1)
+
+
+class PerFrameBIGRU(nn.Module):
+    """The official `BIGRU`'s feature path exactly as the authors run it: input BatchNorm, then
+    their bidirectional `nn.GRU` fed one frame at a time with the hidden state carried. Slow; it is
+    the reference `eval` checks imported weights against, and benchmarks time against. Its state
+    dict has the official names (`input_norm.*`, `encoder.gru.*`)."""
+
+    def __init__(self, in_channels: int, hidden_size: int, num_layers: int):
+        super().__init__()
+        self.input_norm = nn.BatchNorm1d(in_channels)
+        self.encoder = nn.Module()
+        self.encoder.gru = nn.GRU(in_channels, hidden_size, num_layers=num_layers, bidirectional=True, batch_first=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, t, v, m = x.shape
+        seq = flatten_frames(x, c * v * m)
+        seq = self.input_norm(seq.transpose(1, 2)).transpose(1, 2).contiguous()
+        hidden = None
+        for frame in range(t):
+            out, hidden = self.encoder.gru(seq[:, frame : frame + 1], hidden)
+        return out[:, 0]

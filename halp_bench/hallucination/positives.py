@@ -20,6 +20,11 @@ TSampling = Literal["paper", "official", "hardest"]
 Boundary = Literal["pair", "cell", "none"]
 T_SAMPLINGS: tuple[str, ...] = get_args(TSampling)
 BOUNDARIES: tuple[str, ...] = get_args(Boundary)
+# "hardest" stops this far (in t, a fraction of the geodesic) before the boundary t*, as the
+# authors' code does (`lambda_pos=1000`: t = t* - 0.01). At t* itself the positive is exactly as
+# similar to P_sel as to P*, and the rank filter keeps or drops it by rounding (about a third
+# survived on queue-like keys); 0.01 before it all do (tests/test_hallucination.py).
+HARDEST_MARGIN = 0.01
 
 
 def _check_sampling(lam: float, t_sampling: str) -> None:
@@ -36,11 +41,11 @@ def sample_steps(
 
     * "paper"   (papers/halp.md step 5):  t ~ U(0, λ t*);
     * "official" (the authors' generator.py): u ~ U(0, λ), t = (1 - u) t*, i.e. t ~ U((1-λ) t*, t*);
-    * "hardest" (the paper's ablation): t = t*.
+    * "hardest" (the paper's ablation, as the authors compute it): t = t* - HARDEST_MARGIN (at least 0).
     """
     _check_sampling(lam, t_sampling)
     if t_sampling == "hardest":
-        return t_star
+        return (t_star - HARDEST_MARGIN).clamp(min=0.0)
     u = torch.rand(t_star.shape, generator=generator, device=t_star.device, dtype=t_star.dtype)
     if t_sampling == "paper":
         return u * (lam * t_star)
@@ -150,7 +155,7 @@ def hallucinate(
     P* = each key's nearest prototype; for each of the `n_positives` (G) positives a P_sel is drawn
     uniformly, with replacement, among the N-1 other prototypes (as the authors' code does); t* is the
     closed-form hardest step toward P_sel, t is sampled per `t_sampling` ("paper": U(0, λt*),
-    "official": U((1-λ)t*, t*), "hardest": t*), z(t) = slerp(z_k, P_sel, t) is renormalised, and the
+    "official": U((1-λ)t*, t*), "hardest": t* - 0.01), z(t) = slerp(z_k, P_sel, t) is renormalised, and the
     rank filter drops positives that left P*'s cell. Same computation as `hallucinate_towards` with
     prototype targets, but the cosine tables are gathered from z_k·P_j and the (N,N) Gram matrix, and
     P_sel is never copied out per positive.

@@ -18,6 +18,7 @@ from __future__ import annotations
 from functools import reduce
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -193,3 +194,11 @@ def rank_filter(positives: Tensor, prototypes: Tensor, p_star_index: Tensor) -> 
     Shapes: positives (B, G, D), prototypes (N, D), p_star_index (B,) -> (B, G) bool.
     """
     return nearest_prototype(positives, prototypes) == p_star_index.unsqueeze(-1)
+
+
+def clustered_unit_vectors(n: int, dim: int, clusters: int, spread: float = 0.08, generator: torch.Generator | None = None) -> Tensor:
+    """n unit vectors around `clusters` random unit centres (a von Mises-Fisher-like mixture): a
+    stand-in for the newest queue keys, whose prototypes HaLP fits (benchmarks and tests)."""
+    centres = F.normalize(torch.randn(clusters, dim, generator=generator), dim=1)
+    labels = torch.randint(clusters, (n,), generator=generator)
+    return F.normalize(centres[labels] + spread * torch.randn(n, dim, generator=generator), dim=1)

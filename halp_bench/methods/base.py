@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from halp_bench.config import AugmentSettings, MethodSettings, RunConfig
+from halp_bench.config import AugmentSettings, MethodSettings, RunConfig, preset_keys
 from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.encoders import Encoder
 from halp_bench.registry import METHODS
@@ -44,10 +44,12 @@ class Method(nn.Module):
     - `settings_class`: set by `register_method(settings=...)`; `cfg.method` is an instance of it;
     - `augment_class`: the settings of this method's views (`cfg.augment`);
     - `run_defaults`: run-level values this method needs, per preset name or "*" for every preset,
-      as `{"section.key": value}` (e.g. `{"*": {"pretrain.optimizer": "adamw"}}`); `--set` wins.
+      as `{"section.key": value}` (e.g. `{"*": {"pretrain.optimizer": "adamw"}}`); `--set` wins;
+    - `compared_to`: the method it builds on; tables show their paired difference over seeds.
     """
 
     pretrains: ClassVar[bool] = True
+    compared_to: ClassVar[str | None] = None
     settings_class: ClassVar[type[MethodSettings]] = MethodSettings
     augment_class: ClassVar[type[AugmentSettings]] = AugmentSettings
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -57,13 +59,14 @@ class Method(nn.Module):
         self.cfg, self.data = cfg, data
 
     @classmethod
-    def defaults_for(cls, preset: str) -> dict[str, Any]:
-        """`run_defaults` for `preset`, merged along the base classes (parents first, "*" before the preset)."""
+    def defaults_for(cls, preset: str, dataset: str = "") -> dict[str, Any]:
+        """`run_defaults` for `preset` on `dataset`, merged along the base classes (parents first;
+        "*", then the preset, then e.g. "official:pku": config.preset_keys)."""
         values: dict[str, Any] = {}
         for klass in reversed(cls.__mro__):
             declared = vars(klass).get("run_defaults", {})
-            values.update(declared.get("*", {}))
-            values.update(declared.get(preset, {}))
+            for key in ["*", *preset_keys(preset, dataset)]:
+                values.update(declared.get(key, {}))
         return values
 
     def make_views(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> tuple[Tensor, ...]:

@@ -53,6 +53,7 @@ class CMD(MoCo):
 
     streams = ("joint", "motion", "bone")
     settings: CMDSettings
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.1}}  # CMD's probe script
 
     def queue_losses(self, k: Streams, queues: Streams, student: Streams) -> dict[str, Tensor]:
         m = self.settings

@@ -30,7 +30,13 @@ class HaLPSettings(MoCoSettings):
     """Hallucinated positives (paper values; the authors' scripts: refresh 10, mu 2 on NTU,
     t_sampling "official"). `cpu` preset: the term starts at epoch 25 of 60 (paper: 200 of 450)."""
 
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"start_epoch": 25}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "cpu": {"start_epoch": 25},
+        # the shipped scripts (papers/official_code.md §6): mu 2 on NTU, 1 on PKU-MMD II, resumed from
+        # a MoCo checkpoint of epoch 200 (PKU: 500), geomstats' RiemannianKMeans
+        "official": {"t_sampling": "official", "prototype_refresh": 10, "mu": 2.0, "kmeans_backend": "geomstats"},
+        "official:pku": {"mu": 1.0, "start_epoch": 500},
+    }
     choices: ClassVar[dict[str, tuple[str, ...]]] = {"t_sampling": T_SAMPLINGS, "kmeans_backend": KMEANS_BACKENDS}
     num_prototypes: int = 20
     prototype_queue: int = 256
@@ -129,6 +135,7 @@ class HallucinatedPositives:
     cfg: RunConfig
     settings: HaLPSettings
     t_sampling: str | None = None  # None: settings.t_sampling
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.005}, "official:pku": {"linear.lr": 0.001}}
 
     def init_hallucination(self) -> None:
         m = self.settings
@@ -162,6 +169,8 @@ class HallucinatedPositives:
 
 @register_method("halp", "HaLP: MoCo + hallucinated latent positives (CVPR'23)", settings=HaLPSettings)
 class HaLP(HallucinatedPositives, MoCo):
+    compared_to = "moco"
+
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
         self.init_hallucination()

@@ -14,6 +14,8 @@ class HaLPQueryKey(HaLP):
     """Targets are the query z_q instead of prototypes; the step is bounded so that the positive
     keeps P* as its nearest prototype among all N (the exact cell boundary)."""
 
+    compared_to = "halp"
+
     def stream_positives(self, q: Tensor, k: Tensor, state: PrototypeState) -> tuple[Tensor, Tensor]:
         m = self.settings
         targets = q.unsqueeze(1).expand(-1, m.num_positives, -1)
@@ -24,10 +26,13 @@ class HaLPQueryKey(HaLP):
 
 @register_method("halp_zq", "HaLP ablation: z_q instead of z_k as the anchor (paper: 77.9)")
 class HaLPQueryAnchor(HaLP):
+    compared_to = "halp"
+
     def stream_positives(self, q: Tensor, k: Tensor, state: PrototypeState) -> tuple[Tensor, Tensor]:
         return super().stream_positives(q, q, state)
 
 
-@register_method("halp_hardest", "HaLP ablation: only the hardest positive, t = t* (paper: 79.4)")
+@register_method("halp_hardest", "HaLP ablation: only the hardest positive, t = t* - 0.01 (paper: 79.4)")
 class HaLPHardest(HaLP):
+    compared_to = "halp"
     t_sampling = "hardest"

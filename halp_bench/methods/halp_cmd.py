@@ -18,6 +18,8 @@ class HaLPCMDSettings(CMDSettings, HaLPSettings):
 
 @register_method("halp_cmd", "HaLP + CMD: hallucinated positives per stream on top of CMD", settings=HaLPCMDSettings)
 class HaLPCMD(HallucinatedPositives, CMD):
+    compared_to = "cmd"
+
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
         self.init_hallucination()

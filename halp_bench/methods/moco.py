@@ -54,6 +54,8 @@ class MoCo(Method):
 
     streams: tuple[str, ...] = ("joint",)
     settings: MoCoSettings
+    # the authors' single-modality MoCo baseline is HaLP's code: HaLP's probe learning rates
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.005}, "official:pku": {"linear.lr": 0.001}}
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)

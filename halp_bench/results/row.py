@@ -59,6 +59,7 @@ class ResultRow:
     settings: dict[str, Any] = field(default_factory=dict)  # the comparability settings tables print
     config: dict[str, Any] = field(default_factory=dict)  # the cell's resolved configuration
     pretrain_config: dict[str, Any] = field(default_factory=dict)  # identity.pretrain_signature of its pretraining
+    weights: dict[str, str] | None = None  # `eval --checkpoint`: the file's path, sha256, layout and origin
     git_commit: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     device: str = ""

@@ -28,9 +28,11 @@ from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.config import flat_items, make_config
 from halp_bench.errors import ConfigError
 from halp_bench.identity import short_hash
+from halp_bench.registry import METHODS, load_plugins
 from halp_bench.results.row import CELL_FIELDS, ResultRow
+from halp_bench.results.stats import CONFIDENCE, Difference, paired_difference
 
-TABLES = ("linear", "knn", "transfer", "cost", "semi", "ablations")
+TABLES = ("linear", "knn", "transfer", "cost", "semi", "ablations", "differences")
 FORMATS = ("md", "tex")
 BASELINE = "moco"
 ROW_ORDER = ("random", "moco", "halp", "cmd", "halp_cmd", "halp_hardest", "halp_qk", "halp_zq")
@@ -57,23 +59,29 @@ TABLE_SETTINGS = {
 
 @dataclass(frozen=True)
 class Cell:
-    """One number: its values over seeds, shown as the mean (± std over several seeds)."""
+    """One number: its values over seeds, shown as the mean (± std and the count over several seeds)."""
 
     values: tuple[float, ...]
     digits: int = 1
     suffix: str = ""
     dagger: bool = False
+    seeds: tuple[int, ...] = ()  # the seed of each value (pairs cells of two methods)
 
     @property
     def mean(self) -> float:
         return sum(self.values) / len(self.values)
+
+    @property
+    def by_seed(self) -> dict[int, float]:
+        return dict(zip(self.seeds, self.values))
 
     def text(self) -> str:
         out = f"{self.mean:.{self.digits}f}"
         if len(self.values) > 1:
             std = math.sqrt(sum((v - self.mean) ** 2 for v in self.values) / (len(self.values) - 1))
             out += f" ± {std:.{self.digits}f}"
-        return out + self.suffix + (DAGGER if self.dagger else "")
+        out += self.suffix + (DAGGER if self.dagger else "")
+        return out + (f" (n={len(self.values)})" if len(self.values) > 1 else "")
 
 
 @dataclass
@@ -81,7 +89,7 @@ class Table:
     name: str
     title: str
     columns: list[str]
-    rows: list[tuple[str, dict[str, Cell | str]]]  # (label, column -> cell); ours first
+    rows: list[tuple[str, dict[str, Any]]]  # (label, column -> Cell, DifferenceCell or text); ours first
     paper_rows: int = 0  # the last `paper_rows` rows are published numbers
     notes: list[str] = field(default_factory=list)
     bold_best: bool = True  # higher is better: bold the best of our rows in each column
@@ -171,13 +179,19 @@ def _preset_method_defaults(preset: str, method: str) -> dict[str, Any]:
 
 
 def variant_label(row: ResultRow) -> str:
-    """The method's name, plus the HaLP settings (λ, N) that differ from its preset's defaults."""
-    if not row.method.startswith("halp"):
-        return row.method
-    ours = row.config.get("method", {})
-    defaults = _preset_method_defaults(row.preset, row.method)
-    changed = [f"{symbol}={ours[key]}" for key, symbol in VARIANT_KEYS.items() if key in ours and key in defaults and ours[key] != defaults[key]]
-    return f"{row.method} ({', '.join(changed)})" if changed else row.method
+    """The method's name, plus the HaLP settings (λ, N) that differ from its preset's defaults, the
+    weights file of `eval` rows, and `[official]` for the authors' recipe (never one row with the
+    paper preset's)."""
+    label = row.method
+    released = bool(row.weights) and row.weights.get("layout") != "halp-bench"  # its method settings are unknown
+    if row.method.startswith("halp") and not released:
+        ours = row.config.get("method", {})
+        defaults = _preset_method_defaults(row.preset, row.method)
+        changed = [f"{symbol}={ours[key]}" for key, symbol in VARIANT_KEYS.items() if key in ours and key in defaults and ours[key] != defaults[key]]
+        label += f" ({', '.join(changed)})" if changed else ""
+    if row.weights:  # `eval --checkpoint`: its own row, named after the file
+        label += " (released weights)" if released else f" (checkpoint {row.weights['sha256'][:8]})"
+    return label + (" [official]" if row.preset == "official" else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +206,8 @@ def build_tables(rows: list[ResultRow], names: tuple[str, ...] = TABLES, with_pa
         raise ConfigError(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
     frame = results_frame(rows)
     paper = json.loads(PAPER_FILE.read_text(encoding="utf-8")) if with_paper else None
-    builders = {"linear": _linear, "knn": _knn, "transfer": _transfer, "cost": _cost, "semi": _semi, "ablations": _ablations}
+    builders = {"linear": _linear, "knn": _knn, "transfer": _transfer, "cost": _cost, "semi": _semi, "ablations": _ablations,
+                "differences": _differences}
     tables = []
     for name in names:
         table = builders[name](frame)
@@ -224,7 +239,8 @@ def _accuracy(name: str, title: str, sub: pd.DataFrame, column: pd.Series, value
     latest = sub.drop_duplicates(["label", "column", "seed"], keep="last")
     cells: dict[str, dict[str, Cell | str]] = {}
     for (label, col), group in latest.groupby(["label", "column"], sort=False):
-        cells.setdefault(label, {})[col] = Cell(_floats(group["value"]), dagger=bool((group["report"] == "best").any()))
+        cells.setdefault(label, {})[col] = Cell(_floats(group["value"]), dagger=bool((group["report"] == "best").any()),
+                                                seeds=tuple(int(s) for s in group["seed"]))
     order = columns if columns is not None else sorted(set(latest["column"]), key=_column_key)
     rows = [(label, cells[label]) for label in sorted(cells, key=_row_key)]
     return Table(name, title, list(order), rows, notes=_notes(name, latest))
@@ -304,6 +320,51 @@ def _cost(frame: pd.DataFrame) -> Table:
     return Table("cost", "Table 4: pretraining cost", columns, rows, notes=notes, bold_best=False, text_columns=("pretrained on",))
 
 
+@dataclass(frozen=True)
+class DifferenceCell:
+    """A paired difference shown as '+1.2 [-0.3, +2.7] (n=5)' (the interval only from 2 seeds)."""
+
+    difference: Difference
+
+    def text(self) -> str:
+        d = self.difference
+        out = f"{d.mean:+.1f}"
+        if d.low is not None and d.high is not None:
+            out += f" [{d.low:+.1f}, {d.high:+.1f}]"
+        return out.replace("-", "−") + f" (n={d.n})"
+
+
+def _differences(frame: pd.DataFrame) -> Table:
+    """Each method against the one it builds on (`Method.compared_to`: halp vs moco, halp_cmd vs
+    cmd, each ablation vs halp), in every cell of the linear, kNN and transfer tables both have."""
+    load_plugins()
+    accuracy = {"linear": _linear(frame), "knn": _knn(frame), "transfer": _transfer(frame)}
+    rows: dict[str, dict[str, Cell | str | DifferenceCell]] = {}
+    columns: list[str] = []
+    for protocol, table in accuracy.items():
+        labelled = dict(table.rows)
+        for label, cells in table.rows:
+            method = label.split(" ")[0]
+            base = METHODS.get(method).compared_to if method in METHODS else None
+            if base is None or base not in labelled or label == base:
+                continue
+            for col, cell in cells.items():
+                other = labelled[base].get(col)
+                if not (isinstance(cell, Cell) and isinstance(other, Cell)):
+                    continue
+                difference = paired_difference(cell.by_seed, other.by_seed)
+                if difference is not None:
+                    column = f"{protocol} {col}"
+                    columns += [column] if column not in columns else []
+                    rows.setdefault(f"{label} − {base}", {})[column] = DifferenceCell(difference)
+    ordered = sorted(rows, key=_row_key)
+    notes = [f"Top-1 points, mean over the seeds both methods ran with, and the {CONFIDENCE:.0%} Student-t confidence interval "
+             "of the paired difference in brackets (from 2 seeds on). An interval that contains 0 says the difference is "
+             "within seed noise."] if rows else []
+    return Table("differences", f"Paired differences against each method's base, top-1 (points, {CONFIDENCE:.0%} CI)",
+                 columns, [(label, rows[label]) for label in ordered], notes=notes, bold_best=False, first_column="comparison")
+
+
 def _notes(name: str, frame: pd.DataFrame) -> list[str]:
     """The settings line (and the dagger's footnote) for the rows of one table."""
     if frame.empty:
@@ -318,6 +379,10 @@ def _notes(name: str, frame: pd.DataFrame) -> list[str]:
         reports = set(frame["report"])
         parts.append("accuracy of the final epoch" if reports == {"final"} else "mixed reporting (see †)")
     notes = ["Settings: " + "; ".join(parts) + "."]
+    if name not in ("cost", "differences"):
+        notes.append(f"Cells: mean ± std (n seeds) over several seeds. Bold: the best of our rows, only where its lead over the "
+                     f"runner-up is real (the {CONFIDENCE:.0%} Student-t interval of their paired difference over common seeds "
+                     "excludes 0; never with one seed).")
     if name != "cost" and "best" in set(frame["report"]):
         every = ", ".join(str(int(v)) for v in frame.loc[frame["report"] == "best", "eval_every"].dropna().unique())
         notes.append(f"{DAGGER} Best test accuracy over evaluations every {every} epochs (eval.report=best, the official "
@@ -354,33 +419,37 @@ def _add_paper(table: Table, paper: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _best(table: Table) -> dict[str, float]:
-    """The best mean of our rows per column (only where at least two of our rows compete)."""
+def _best(table: Table) -> dict[str, int]:
+    """Per column, the row index of our best mean, where its lead over the runner-up is real: the
+    95 % interval of their paired difference over common seeds excludes zero (results/stats.py).
+    With one seed, or fewer than two of our rows, nothing is bold."""
     if not table.bold_best:
         return {}
     ours = table.rows[: len(table.rows) - table.paper_rows]
     best = {}
     for col in table.columns:
-        means = [cells[col].mean for _, cells in ours if isinstance(cells.get(col), Cell)]
-        if len(means) >= 2:
-            best[col] = max(means)
+        ranked = sorted(((cells[col], i) for i, (_, cells) in enumerate(ours) if isinstance(cells.get(col), Cell)),
+                        key=lambda item: -item[0].mean)
+        if len(ranked) >= 2:
+            (first, index), (second, _) = ranked[0], ranked[1]
+            lead = paired_difference(first.by_seed, second.by_seed)
+            if lead is not None and lead.significant and lead.mean > 0:
+                best[col] = index
     return best
 
 
 def _texts(table: Table) -> list[list[tuple[str, bool]]]:
     """Every row as (text, bold) pairs: the label, then each column's cell; bold on the best."""
     best = _best(table)
-    ours = len(table.rows) - table.paper_rows
     lines = []
     for index, (label, cells) in enumerate(table.rows):
         line = [(label, False)]
         for col in table.columns:
             cell = cells.get(col, MISSING)
-            if isinstance(cell, Cell):
-                bold = index < ours and col in best and round(cell.mean, cell.digits) == round(best[col], cell.digits)
-                line.append((cell.text(), bold))
-            else:
+            if isinstance(cell, str):
                 line.append((cell, False))
+            else:
+                line.append((cell.text(), best.get(col) == index))
         lines.append(line)
     return lines
 
@@ -398,7 +467,7 @@ def to_markdown(table: Table) -> str:
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-_LATEX_SYMBOLS = {"±": r"$\pm$", DAGGER: r"$^\dagger$", "×": r"$\times$", "→": r"$\rightarrow$", MISSING: "--",
+_LATEX_SYMBOLS = {"±": r"$\pm$", "−": r"$-$", DAGGER: r"$^\dagger$", "×": r"$\times$", "→": r"$\rightarrow$", MISSING: "--",
                   "λ": r"$\lambda$", "“": "``", "”": "''"}
 
 

@@ -1,0 +1,123 @@
+"""`halp-bench eval --checkpoint FILE`: the protocols on pretrained weights, without pretraining.
+
+The weights come from one of our checkpoints (any machine, any output directory) or from a file
+the authors released (halp_bench/weights.py reads the layouts). Each protocol and seed is one cell,
+stored like those of `run`, with the file's SHA-256, layout and origin in the row (`weights`), so
+tables show them as rows of their own ("halp (released weights)"). The evaluation settings come
+from the preset and `--set` as for `run`; for our checkpoints the pretraining settings come from
+the file, so the same preset and `--set` as the run give the run's own numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from halp_bench.common import distributed
+from halp_bench.common.cpu_share import share_cpus
+from halp_bench.config import DataConfig, make_configs
+from halp_bench.datasets.catalog import load_dataset
+from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
+from halp_bench.errors import ConfigError
+from halp_bench.identity import protocol_settings, short_hash, without_neutral
+from halp_bench.protocols.base import ProtocolContext
+from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
+from halp_bench.results.row import ResultRow, read_rows
+from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
+from halp_bench.runner import CellOutcome, _now, git_commit, settings_summary, versions
+from halp_bench.weights import WeightsFile, eval_encoder_from_authors, method_from_checkpoint, read_weights
+
+EVAL_PROTOCOLS = ("knn", "linear")  # transfer and semi fine-tune: name them to run them
+
+
+@dataclass
+class EvalSpec:
+    checkpoint: Path
+    dataset: str = "synthetic"
+    split: str | None = None
+    method: str | None = None  # required for the authors' files (the row's name); ours: read from the file
+    encoder: str = "bigru_official"  # for the authors' BiGRU files
+    protocols: list[str] | None = None  # None: EVAL_PROTOCOLS
+    seeds: list[int] = field(default_factory=lambda: [0])
+    preset: str = "cpu"
+    overrides: list[str] = field(default_factory=list)
+    device: str = "auto"
+    out: Path = Path("results")
+    force: bool = False
+    show_progress: bool = True
+    deterministic: bool = False
+    threads: int | None = None
+
+
+def run_eval(spec: EvalSpec, say: Callable[[str], None] = print) -> list[CellOutcome]:
+    """Evaluate the file's encoder with every protocol and seed; one stored row per cell."""
+    load_plugins()
+    protocols = spec.protocols or list(EVAL_PROTOCOLS)
+    for name in protocols:
+        PROTOCOLS.get(name)
+    weights = read_weights(spec.checkpoint)
+    if weights.layout == "halp-bench":
+        method_name = str(weights.state["method"])
+        if spec.method and spec.method != method_name:
+            raise ConfigError(f"--method {spec.method}: {spec.checkpoint} is a checkpoint of '{method_name}'")
+    elif not spec.method:
+        raise ConfigError(f"{spec.checkpoint} is a {weights.layout} file made by {weights.origin}: name its method with --method "
+                          f"(e.g. {weights.origin.split()[0] if weights.origin.split()[0] in METHODS else 'moco'})")
+    else:
+        method_name = spec.method
+    METHODS.get(method_name)
+    ensure_output_dir(Path(spec.out), spec.force)
+    with deterministic_mode(spec.deterministic), share_cpus(spec.threads, adapt=not spec.deterministic):
+        return _evaluate(spec, weights, method_name, protocols, say)
+
+
+def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols: list[str], say: Callable[[str], None]) -> list[CellOutcome]:
+    results_path = Path(spec.out) / RESULTS_FILE
+    done = {row.key for row in read_rows(results_path)}
+    outcomes = []
+    data = None
+    for seed in spec.seeds:
+        overrides = [*spec.overrides, f"data.dataset={spec.dataset}", f"device={spec.device}", f"seed={seed}"]
+        if weights.layout != "halp-bench":
+            overrides.append(f"encoder.name={spec.encoder}")
+        # a --set key of another method is accepted and ignored (the same --set as a run of several methods works)
+        cfg = make_configs(spec.preset, overrides, [method_name], ignore_others=True)[method_name]
+        if data is None:
+            data = load_dataset(cfg.data)
+            split = spec.split or cfg.data.split or data.default_split
+            train, test = data.split(split)
+            device = resolve_device(cfg.device)
+            say(f"{spec.checkpoint}: {weights.layout} layout ({weights.origin}), sha256 {weights.sha256[:12]}; "
+                f"evaluating {method_name} on {spec.dataset}/{split}")
+        cfg.data.split = split
+        seed_everything(seed)
+        if weights.layout == "halp-bench":
+            _, method, cfg = method_from_checkpoint(weights, cfg, data.spec(cfg.data.frames))
+            encoder = method.to(device).encoder_for_eval()
+        else:
+            encoder, cfg.encoder = eval_encoder_from_authors(weights, spec.encoder, cfg.eval.stream, data.spec(cfg.data.frames))
+            encoder = encoder.to(device)
+        for protocol in protocols:
+            cid = short_hash({"weights": weights.sha256, "encoder": cfg.encoder.describe(),
+                              "data": without_neutral(dataclasses.asdict(cfg.data), DataConfig), "protocol": protocol_settings(protocol, cfg)})
+            key = (method_name, spec.dataset, split, protocol, spec.preset, seed, None, cid)
+            if not spec.force and key in done:
+                outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
+                continue
+            started, t0 = _now(), time.perf_counter()
+            seed_everything(seed)
+            ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say)
+            metrics = PROTOCOLS.get(protocol)(encoder, train, test, ctx)
+            row = ResultRow(
+                method=method_name, dataset=spec.dataset, split=split, protocol=protocol, transfer_from=None, preset=spec.preset,
+                seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report, protocol_seconds=round(time.perf_counter() - t0, 3),
+                settings=settings_summary(cfg), config=dataclasses.asdict(cfg), weights=weights.describe(), git_commit=git_commit(),
+                versions=versions(), device=device_name(device), deterministic=spec.deterministic, started=started, finished=_now(),
+            )
+            if distributed.info().is_main:
+                append_result(results_path, row.to_dict())
+            outcomes.append(CellOutcome(method_name, seed, protocol, "ran", f"{weights.origin} weights", metrics=metrics))
+    return outcomes

@@ -1,0 +1,155 @@
+"""Pretrained weights from a file, for `halp-bench eval`: this harness's checkpoints and the
+authors' released layouts (papers/field_methods.md §7), read without running code, mapped onto our
+encoders, and checked.
+
+Layouts:
+- `halp-bench`: our `checkpoint.pt` (`{"format", "method", "config", "model", ...}`); the method is
+  rebuilt from the stored configuration and its whole state loaded strictly.
+- `cmd-halp`: CMD's and HaLP's `checkpoint_XXXX.pth.tar` (`{"epoch", "state_dict", "optimizer"}`),
+  BiGRU query encoders under `encoder_q.` (and `encoder_q_motion.`, `encoder_q_bone.` for CMD's
+  three streams), `module.` prefixes of DDP runs stripped. The GRU size is read from the shapes.
+- `torchlight`: CrosSCLR's and AimCLR's flat state dicts of ST-GCN encoders (`encoder_q.st_gcn_networks...`).
+
+Every load names the file in its errors (missing and unexpected keys, wrong shapes), and is
+checked: our checkpoints load strictly; imported BiGRU weights must give the features the authors'
+own frame-by-frame computation (`PerFrameBIGRU`) gives with the file's tensors, to 1e-4.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from halp_bench.config import RunConfig, config_from_dict
+from halp_bench.encoders import Encoder, build_encoder
+from halp_bench.encoders.bigru import BiGRUSettings, PerFrameBIGRU
+from halp_bench.engine.checkpoint import load_checkpoint
+from halp_bench.engine.pretrain import CHECKPOINT_FORMAT
+from halp_bench.errors import CheckpointError
+from halp_bench.methods.base import Method, create_method
+from halp_bench.methods.stream_encoders import eval_encoder
+from halp_bench.registry import ENCODERS
+from halp_bench.skeleton import DataSpec
+
+STREAM_PREFIXES = {"joint": "encoder_q.", "motion": "encoder_q_motion.", "bone": "encoder_q_bone."}
+REFERENCE_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    path: Path
+    sha256: str
+    layout: str  # "halp-bench", "cmd-halp" or "torchlight"
+    origin: str  # who made it: "halp-bench", "cmd", "halp", "moco (HaLP's baseline)", "crossclr", "skeletonclr/aimclr"
+    state: dict[str, Any]  # ours: the whole checkpoint; others: the model's state dict, `module.` stripped
+
+    def describe(self) -> dict[str, str]:
+        """What a result row records about the file."""
+        return {"path": str(self.path), "sha256": self.sha256, "layout": self.layout, "origin": self.origin}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_weights(path: Path) -> WeightsFile:
+    """Load `path` safely (tensors and plain data only) and tell its layout."""
+    raw = load_checkpoint(path)
+    sha = file_sha256(path)
+    if "model" in raw and "format" in raw:
+        if raw["format"] != CHECKPOINT_FORMAT:
+            raise CheckpointError(path, f"checkpoint format {raw['format']} is not {CHECKPOINT_FORMAT} (an earlier halp-bench); "
+                                  "retrain it with this version")
+        return WeightsFile(path, sha, "halp-bench", "halp-bench", raw)
+    nested = isinstance(raw.get("state_dict"), dict)
+    state = raw["state_dict"] if nested else raw
+    if not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(path, "not a checkpoint layout halp-bench knows: expected ours, CMD/HaLP's "
+                              "{'epoch', 'state_dict', ...} or a flat state dict of tensors (CrosSCLR/AimCLR)")
+    state = {key[len("module."):] if key.startswith("module.") else key: value for key, value in state.items()}
+    if any(key.startswith("encoder_q.encoder.gru.") for key in state):
+        origin = "cmd" if "encoder_q_motion.encoder.gru.weight_ih_l0" in state else "halp" if "prototypes" in state else "moco (HaLP's baseline)"
+        return WeightsFile(path, sha, "cmd-halp", origin, state)
+    if any(key.startswith("encoder_q.st_gcn_networks.") for key in state):
+        return WeightsFile(path, sha, "torchlight", "crossclr" if "encoder_q_motion.data_bn.weight" in state else "skeletonclr/aimclr", state)
+    found = ", ".join(sorted({key.split(".")[0] for key in state})[:6])
+    raise CheckpointError(path, f"found no query encoder (encoder_q.encoder.gru.* or encoder_q.st_gcn_networks.*); top-level keys: {found}")
+
+
+def method_from_checkpoint(weights: WeightsFile, cfg: RunConfig, data: DataSpec) -> tuple[str, Method, RunConfig]:
+    """Our checkpoint: its method rebuilt with the stored pretraining settings over `cfg` (whose
+    evaluation settings stay), its whole state loaded strictly."""
+    name = str(weights.state["method"])
+    stored = config_from_dict(name, {"preset": cfg.preset, **weights.state["config"]})
+    merged = dataclasses.replace(cfg, method=stored.method, encoder=stored.encoder, augment=stored.augment, pretrain=stored.pretrain,
+                                 precision=stored.precision, sync_batchnorm=stored.sync_batchnorm,
+                                 data=dataclasses.replace(cfg.data, frames=stored.data.frames))
+    method = create_method(name, merged, dataclasses.replace(data, frames=stored.data.frames))
+    try:
+        method.load_state_dict(weights.state["model"])
+    except RuntimeError as exc:  # torch lists missing/unexpected keys and shapes over many lines
+        raise CheckpointError(weights.path, "does not fit " + name + ": " + " ".join(str(exc).split())[:400]) from None
+    return name, method, merged
+
+
+def bigru_settings_from(weights: WeightsFile, encoder: str) -> BiGRUSettings:
+    """The authors' BiGRU size, read from the file: hidden = weight_hh_l0's width, layers = the
+    number of `weight_ih_l{k}` tensors of the query encoder."""
+    state = weights.state
+    if weights.layout == "torchlight":
+        if "stgcn" not in ENCODERS:
+            raise CheckpointError(weights.path, "holds ST-GCN weights (CrosSCLR/AimCLR); this version has no `stgcn` encoder to load them")
+        raise CheckpointError(weights.path, "ST-GCN weights are not importable yet")
+    if "encoder_q.encoder.gru.weight_hh_l0" not in state:
+        raise CheckpointError(weights.path, "missing encoder_q.encoder.gru.weight_hh_l0 (the query encoder's first GRU layer)")
+    if encoder not in ("bigru", "bigru_official"):
+        raise CheckpointError(weights.path, f"holds BiGRU weights; --encoder {encoder} cannot take them (use bigru_official or bigru)")
+    layers = len([k for k in state if re.fullmatch(r"encoder_q\.encoder\.gru\.weight_ih_l\d+", k)])
+    return BiGRUSettings(name=encoder, hidden_size=int(state["encoder_q.encoder.gru.weight_hh_l0"].shape[1]), num_layers=layers)
+
+
+def encoders_from_authors(weights: WeightsFile, settings: BiGRUSettings, data: DataSpec) -> dict[str, Encoder]:
+    """One encoder per stream the file holds, each checked against the authors' frame-by-frame
+    computation with the file's own tensors (bigru_official; `bigru` computes another function of
+    the same weights, so only the copied tensors are checked)."""
+    encoders = {}
+    for stream, prefix in STREAM_PREFIXES.items():
+        if f"{prefix}encoder.gru.weight_ih_l0" not in weights.state:
+            continue
+        encoder = build_encoder(data, settings)
+        encoder.load_official_state_dict(weights.state, prefix=prefix, source=str(weights.path))
+        if settings.name == "bigru_official":
+            check_against_reference(encoder, weights, prefix, settings, data)
+        encoders[stream] = encoder.eval()
+    return encoders
+
+
+@torch.no_grad()
+def check_against_reference(encoder: Encoder, weights: WeightsFile, prefix: str, settings: BiGRUSettings, data: DataSpec) -> None:
+    """The loaded encoder's features must equal the authors' per-frame computation with the file's
+    tensors on a random batch (eval mode: the input BatchNorm uses the file's statistics)."""
+    reference = PerFrameBIGRU(data.in_channels, settings.hidden_size, settings.num_layers)
+    own = {key[len(prefix):]: value for key, value in weights.state.items() if key.startswith(prefix)}
+    reference.load_state_dict({key: own[key] for key in reference.state_dict() if key in own}, strict=False)
+    x = torch.randn(4, data.channels, min(data.frames, 16), data.joints, data.persons, generator=torch.Generator().manual_seed(0))
+    gap = (encoder.eval()(x) - reference.eval()(x)).abs().max().item()
+    if not gap <= REFERENCE_TOLERANCE:
+        raise CheckpointError(weights.path, f"{prefix}: the loaded encoder's features differ from the authors' computation with "
+                              f"the file's weights by {gap:.2g} (tolerance {REFERENCE_TOLERANCE:g})")
+
+
+def eval_encoder_from_authors(weights: WeightsFile, encoder_name: str, stream: str, data: DataSpec) -> tuple[Encoder, BiGRUSettings]:
+    """The encoder of `stream` (or the ensemble) the protocols evaluate, and its settings read from the file."""
+    settings = bigru_settings_from(weights, encoder_name)
+    return eval_encoder(encoders_from_authors(weights, settings, data), stream, data.layout), settings

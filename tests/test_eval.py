@@ -1,0 +1,145 @@
+"""`halp-bench eval --checkpoint`: our checkpoints give the run's own numbers; files in the authors'
+layouts (built here from their documented key names and shapes, papers/field_methods.md §7.3-7.4,
+with our encoders' weights mapped into them) load and reproduce the original encoders' features;
+files that do not fit, or that would run code, are refused in one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+
+from conftest import NTU_SPEC, random_skeletons, tiny_config, tiny_overrides
+from halp_bench.cli import main
+from halp_bench.datasets.modalities import modality
+from halp_bench.errors import CheckpointError
+from halp_bench.evaluate import EvalSpec, run_eval
+from halp_bench.methods.base import create_method
+from halp_bench.registry import DATASETS
+from halp_bench.results.row import read_rows
+from halp_bench.results.tables import build_tables, to_markdown
+from halp_bench.runner import RunSpec, run_grid
+from halp_bench.weights import eval_encoder_from_authors, read_weights
+
+TINY = "tiny-eval"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tiny_dataset():
+    if TINY not in DATASETS:
+        DATASETS.add(TINY, lambda cfg: random_skeletons(n=32, t=12, classes=3), "test data")
+
+
+def test_eval_of_a_run_checkpoint_gives_the_runs_own_numbers(tmp_path, one_thread):
+    methods = ["moco", "cmd"]
+    overrides = [*tiny_overrides(*methods), "eval.stream=ensemble"]
+    outcomes = run_grid(RunSpec(methods=methods, dataset=TINY, protocols=["knn", "linear"], preset="cpu", overrides=overrides,
+                                out=tmp_path / "run", show_progress=False), say=lambda _: None)
+    assert [o.status for o in outcomes] == ["ran"] * 4
+    ran = {(r.method, r.protocol): r for r in read_rows(tmp_path / "run" / "results.jsonl")}
+    for method in methods:
+        (checkpoint,) = (tmp_path / "run" / "runs").glob(f"{method}_*/checkpoint.pt")
+        cells = run_eval(EvalSpec(checkpoint=checkpoint, dataset=TINY, protocols=["knn", "linear"], preset="cpu", overrides=overrides,
+                                  out=tmp_path / "eval", show_progress=False), say=lambda _: None)
+        assert [c.status for c in cells] == ["ran", "ran"]
+    evaluated = {(r.method, r.protocol): r for r in read_rows(tmp_path / "eval" / "results.jsonl")}
+    for key, row in ran.items():
+        assert evaluated[key].metrics == row.metrics, key  # same numbers, bit for bit
+        assert evaluated[key].weights["layout"] == "halp-bench" and len(evaluated[key].weights["sha256"]) == 64
+    labels = to_markdown(build_tables(list(evaluated.values()), ("knn",))[0])
+    assert "moco (checkpoint " in labels
+
+
+def _official_bigru_keys(embedder, prefix: str) -> dict[str, torch.Tensor]:
+    """Our encoder + head under the authors' names: input_norm.*, encoder.gru.*, fc.0/fc.2 (§7.3)."""
+    own = embedder.encoder.state_dict()
+    state = {prefix + official: own[ours].clone() for official, ours in embedder.encoder.official_key_map().items()}
+    state.update({f"{prefix}fc.{i}.{t}": getattr(embedder.head[i], t).detach().clone() for i in (0, 2) for t in ("weight", "bias")})
+    return state
+
+
+def _authors_file(path, method_name: str, ddp: bool) -> tuple:
+    """A CMD (three streams) or HaLP (one stream, prototypes) checkpoint_0450.pth.tar in the authors'
+    layout, made from one of our methods with the per-frame BiGRU (bigru_official)."""
+    cfg = tiny_config(method_name, "encoder.name=bigru_official", "encoder.num_layers=2")
+    torch.manual_seed(3)
+    method = create_method(method_name, cfg, NTU_SPEC)
+    with torch.no_grad():  # trained-looking input statistics, so eval mode tests their import too
+        for embedder in method.encoders_q.values():
+            embedder.encoder.input_norm.running_mean.uniform_(-1, 1)
+            embedder.encoder.input_norm.running_var.uniform_(0.5, 2)
+    state = {}
+    for stream, prefix in (("joint", "encoder_q."), ("motion", "encoder_q_motion."), ("bone", "encoder_q_bone.")):
+        if stream in method.encoders_q:
+            state.update(_official_bigru_keys(method.encoders_q[stream], prefix))
+            state.update(_official_bigru_keys(method.encoders_k[stream], prefix.replace("encoder_q", "encoder_k")))
+            state[prefix.replace("encoder_q", "queue")[:-1]] = torch.randn(16, 64)
+    if method_name == "halp":
+        state["prototypes"] = torch.randn(20, 16)
+    if ddp:
+        state = {"module." + k: v for k, v in state.items()}
+    optimizer = torch.optim.SGD(method.parameters(), lr=0.01, momentum=0.9)
+    torch.save({"epoch": 451, "state_dict": state, "optimizer": optimizer.state_dict()}, path)
+    return method, cfg
+
+
+@pytest.mark.parametrize("method_name, ddp", [("cmd", False), ("halp", True)])
+def test_the_authors_layout_loads_and_reproduces_the_original_features(tmp_path, method_name, ddp):
+    path = tmp_path / "checkpoint_0450.pth.tar"
+    original, cfg = _authors_file(path, method_name, ddp)
+    weights = read_weights(path)
+    assert weights.layout == "cmd-halp" and weights.origin == method_name
+    x = torch.randn(5, 3, 8, 25, 2)
+    for stream in original.streams:
+        encoder, settings = eval_encoder_from_authors(weights, "bigru_official", stream, NTU_SPEC)
+        assert (settings.hidden_size, settings.num_layers) == (cfg.encoder.hidden_size, 2)  # read from the shapes
+        with torch.no_grad():
+            expected = original.encoders_q[stream].encoder.eval()(modality(x, stream, NTU_SPEC.layout))
+            torch.testing.assert_close(encoder.eval()(x), expected, atol=1e-6, rtol=0)
+
+
+def _cli(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["halp-bench", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+        sys.exit(0)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_eval_rows_of_released_weights_and_refusals(tmp_path, monkeypatch, capsys, one_thread):
+    path = tmp_path / "checkpoint_0450.pth.tar"
+    _authors_file(path, "halp", ddp=False)
+    args = ["eval", "--checkpoint", str(path), "--dataset", TINY, "--protocols", "knn", "--out", str(tmp_path / "out"), "--no-progress",
+            *(a for item in tiny_overrides("halp") for a in ("--set", item))]
+    code, err = _cli(args, monkeypatch, capsys)
+    assert code == 2 and "name its method with --method" in err
+    code, err = _cli([*args, "--method", "halp"], monkeypatch, capsys)
+    assert code == 0, err
+    (row,) = read_rows(tmp_path / "out" / "results.jsonl")
+    assert row.weights["origin"] == "halp" and row.config["encoder"]["hidden_size"] == 16
+    assert "| halp (released weights) |" in to_markdown(build_tables([row], ("knn",))[0])
+
+    raw = torch.load(path, weights_only=True)
+    raw["state_dict"]["encoder_q.encoder.gru.weight_hh_l1"] = torch.zeros(48, 7)
+    torch.save(raw, tmp_path / "wrong_shape.pth.tar")
+    del raw["state_dict"]["encoder_q.input_norm.running_mean"]
+    torch.save(raw, tmp_path / "missing.pth.tar")
+    for name, expected in (("wrong_shape.pth.tar", "encoder_q.encoder.gru.weight_hh_l1 has shape (48, 7)"),
+                           ("missing.pth.tar", "missing encoder_q.input_norm.running_mean")):
+        code, err = _cli([*args, "--method", "halp", "--checkpoint", str(tmp_path / name)], monkeypatch, capsys)
+        assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+
+    marker = tmp_path / "ran"
+
+    class RunsCode:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    torch.save({"state_dict": {"encoder_q.x": RunsCode()}}, tmp_path / "evil.pth.tar")
+    code, err = _cli([*args, "--method", "halp", "--checkpoint", str(tmp_path / "evil.pth.tar")], monkeypatch, capsys)
+    assert code == 2 and "refused to load" in err and not marker.exists()
+    with pytest.raises(CheckpointError, match="found no query encoder"):
+        torch.save({"state_dict": {"backbone.w": torch.zeros(2)}}, tmp_path / "other.pth.tar")
+        read_weights(tmp_path / "other.pth.tar")
