@@ -29,7 +29,6 @@ from halp_bench.registry import ENCODERS, METHODS, load_plugins
 
 DEFAULT_ENCODER = "bigru"
 PLUGIN_SECTIONS = ("method", "encoder", "augment")
-RUN_SECTIONS = ("data", "pretrain", "linear", "transfer", "eval")
 
 
 def added(default: Any) -> Any:
@@ -456,8 +455,3 @@ def config_from_dict(method: str, values: dict[str, Any]) -> RunConfig:
             setattr(cfg, key, value)
     check_config(cfg)
     return cfg
-
-
-def settings_fields(settings_class: type) -> list[str]:
-    """The `--set` keys of a settings class (for `halp-bench list` and errors)."""
-    return [f.name for f in dataclasses.fields(settings_class) if f.name != "name"]
