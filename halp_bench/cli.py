@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from halp_bench.errors import ConfigError, DataError, HalpBenchError
@@ -73,8 +74,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
                    "those of the eager code to float rounding.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: this process's fair share of the "
               "cores, re-checked every second: all of them alone, half each beside another halp-bench run; fixed for --deterministic).")
-@click.option("--logger", type=click.Choice(["csv", "tensorboard", "wandb"]), default="csv", show_default=True,
-              help="Training log: every run writes runs/<run>/log.csv; tensorboard and wandb are not implemented.")
+@click.option("--logger", default="csv", show_default=True, metavar="csv|tensorboard|wandb",
+              help="Training logs, comma-separated (e.g. csv,tensorboard): runs/<run>/log.csv is always written; tensorboard "
+                   "writes event files beside it (tensorboard --logdir <out>/runs; pip install 'halp-bench[tensorboard]'); wandb "
+                   "logs to Weights & Biases under WANDB_* settings (WANDB_MODE=offline needs no network; pip install "
+                   "'halp-bench[wandb]'). Losses, learning rate, epoch time, peak memory and the kNN monitor of every "
+                   "pretraining and protocol, under the run directory's name.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, device, precision, seed, seeds, out, data_root,
         force, deterministic, compile_encoders, threads, logger, no_progress) -> None:
@@ -88,15 +93,14 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     Under torchrun every process trains its share of each global batch; rank 0 alone prints and writes.
     """
     from halp_bench.common.distributed import is_main_process
+    from halp_bench.common.loggers import parse_loggers
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
     from halp_bench.runner import CellOutcome, RunSpec, run_grid
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
-    if logger != "csv":
-        raise ConfigError(f"--logger {logger}: not implemented; every run writes runs/<run>/log.csv (and monitor.csv with "
-                          "--set eval.monitor_every=N); draw them with `halp-bench plot`")
+    loggers = parse_loggers(logger)
     seed_list = _parse_seeds(seeds) if seeds else [seed if seed is not None else 0]
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
@@ -106,7 +110,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     spec = RunSpec(
         methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), transfer_from=transfer_from, preset=preset,
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
-        deterministic=deterministic, compile=compile_encoders, threads=threads,
+        deterministic=deterministic, compile=compile_encoders, threads=threads, loggers=loggers,
     )
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []
@@ -131,7 +135,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         _print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
     user_errors = dict.fromkeys(o.detail for o in outcomes if o.status == "failed" and o.user_error)
     for detail in user_errors:  # e.g. a NaN loss: one line each, as for any other user error
-        err_console.print(f"[red]error: {detail}[/red]", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error: {escape(detail)}[/red]", highlight=False, soft_wrap=True)
     if counts["failed"]:
         sys.exit(2 if user_errors else 1)
 
@@ -360,7 +364,8 @@ def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no
         f"{summary.seconds:.1f}s ({summary.samples_per_second:.0f} samples/s)"
     )
     for file, reason in summary.failed:
-        err_console.print(f"[red]failed: {reason}[/red]" if file in reason else f"[red]failed: {file}: {reason}[/red]", highlight=False)
+        err_console.print(f"[red]failed: {escape(reason)}[/red]" if file in reason else f"[red]failed: {escape(file)}: {escape(reason)}[/red]",
+                          highlight=False)
     if summary.failed:
         err_console.print("[red]the failed files are left out of the dataset; fix them and run prepare with --force[/red]")
         sys.exit(1)
@@ -380,12 +385,12 @@ def main() -> None:
     except click.ClickException as exc:  # one line, like our own errors, with where to look
         ctx = getattr(exc, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        err_console.print(f"[red]error: {exc.format_message()}{hint}[/red]", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error: {escape(exc.format_message() + hint)}[/red]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except HalpBenchError as exc:
         if debug:
             raise
-        err_console.print(f"[red]error: {exc}[/red]", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error: {escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 
