@@ -361,4 +361,5 @@ def settings_summary(cfg: RunConfig) -> dict[str, object]:
         "knn_k": cfg.eval.knn_k,
         "stream": cfg.eval.stream,
         "report": cfg.eval.report,
+        "normalize": cfg.data.normalize,
     }
