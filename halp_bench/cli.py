@@ -309,19 +309,92 @@ def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, f
               help="Output directory of `run`: runs are found through <out>/results.jsonl; plots go to <out>/plots/.")
 @click.option("--results", "results_files", multiple=True, type=click.Path(path_type=Path),
               help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).")
-@click.option("--methods", default=None, help="Only these methods (comma-separated; default: all).")
+@click.option("--methods", default=None, help="Only these methods (comma-separated; default: all; with --tsne also the panels' order).")
 @click.option("--format", "formats", default="png", show_default=True, help="Comma-separated: png and/or svg.")
-def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, formats: str) -> None:
+@click.option("--tsne", is_flag=True, help="Instead of curves: a t-SNE of the evaluation features (those kNN uses: the encoder of "
+              "each stored kNN/linear run, centre crop, L2-normalised) of the test split, one panel per method, coloured by "
+              "class; one figure per dataset split, <out>/plots/tsne_<dataset>_<split>.<format>.")
+@click.option("--seed", type=int, default=None, help="--tsne: the runs of this seed (default: the smallest stored).")
+@click.option("--samples", type=int, default=2000, show_default=True,
+              help="--tsne: test samples to embed; a larger test set is subsampled at random (the same samples for every method).")
+@click.option("--sample-seed", type=int, default=0, show_default=True, help="--tsne: seed of that subsample and of the t-SNE itself.")
+@click.option("--perplexity", type=float, default=30.0, show_default=True, help="--tsne: t-SNE perplexity (the same for every panel).")
+@click.option("--device", default="auto", show_default=True, help="--tsne: where features are computed: auto | cpu | cuda | cuda:N | mps.")
+def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, formats: str, tsne: bool, seed: int | None, samples: int,
+         sample_seed: int, perplexity: float, device: str) -> None:
     """Training curves of the runs behind the stored results: pretraining loss per epoch
     (runs/<run>/log.csv) and kNN top-1 during pretraining (monitor.csv, with --set
-    eval.monitor_every=N on `run`). Needs matplotlib: pip install 'halp-bench[plot]'."""
-    from halp_bench.results.plots import find_runs, plot_curves
+    eval.monitor_every=N on `run`); or, with --tsne, a t-SNE map of their features.
+    Needs matplotlib: pip install 'halp-bench[plot]'."""
+    from halp_bench.results.plots import check_formats, find_runs, plot_curves
 
-    runs = find_runs(_results_rows(out, results_files), _split_list(methods))
+    rows = _results_rows(out, results_files)
+    chosen_formats = tuple(_split_list(formats) or ())
+    check_formats(chosen_formats)
+    if tsne:
+        from halp_bench.engine.device import resolve_device
+        from halp_bench.registry import load_plugins
+        from halp_bench.results.tsne import plot_tsne
+        from halp_bench.visualize import tsne_figures
+
+        load_plugins()
+        for figure in tsne_figures(rows, _split_list(methods), seed, samples, sample_seed, perplexity, resolve_device(device), say=console.print):
+            for note in figure.notes:
+                err_console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False)
+            stem = out / "plots" / f"tsne_{figure.name}"
+            for path in plot_tsne(figure.panels, stem, chosen_formats, perplexity, sample_seed, figure.title, figure.num_classes):
+                click.echo(str(path))
+        return
+    runs = find_runs(rows, _split_list(methods))
     if not runs:
         raise HalpBenchError(f"no training logs found for the runs in the results of {out}")
-    for path in plot_curves(runs, out / "plots" / "curves", tuple(_split_list(formats) or ())):
+    for path in plot_curves(runs, out / "plots" / "curves", chosen_formats):
         click.echo(str(path))
+
+
+@cli.command()
+@click.argument("dataset")
+@click.option("--split", default=None, help="Named split (default: the dataset's default).")
+@click.option("--part", type=click.Choice(["train", "test"]), default="train", show_default=True, help="Which side of the split.")
+@click.option("--index", type=int, default=None, help="Position of the sample within that part (default 0).")
+@click.option("--label", type=int, default=None, help="Show the first sample of this class (0-based) instead.")
+@click.option("--augmented", is_flag=True, help="Also the two pretraining views --method makes of the sample (its augmentations, "
+              "the preset's settings and --set augment.*), next to it.")
+@click.option("--method", "method_name", default="moco", show_default=True, help="Whose views --augmented shows (see `halp-bench list`).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the augmentations drawn for --augmented.")
+@click.option("--preset", type=click.Choice(["auto", "cpu", "paper"]), default="auto", show_default=True,
+              help="Settings of the views (frames, augmentations): auto = cpu for the synthetic data, paper otherwise.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a setting, e.g. --set data.normalize=agcn to see a normalisation, --set augment.shear_amplitude=1 (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "gif"]), default="png", show_default=True,
+              help="png/svg: a strip of frames; gif: an animation.")
+@click.option("--frames", type=int, default=None, help="Frames drawn: the strip's columns (default 8) or the animation's steps "
+              "(default every frame of the longest clip, at most 100).")
+@click.option("--fps", type=int, default=15, show_default=True, help="Animation speed (gif).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Output directory: writes <out>/plots/show_<dataset>_<split>_<part><index>[_augmented].<format>.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
+def show(dataset, split, part, index, label, augmented, method_name, seed, preset, overrides, fmt, frames, fps, out, data_root) -> None:
+    """Draw one sample of DATASET (a registered name, a prepared directory, an imported file or an
+    .npz) as a strip of frames or an animated GIF: the bones of its layout, every person, equal
+    axes, frame numbers. Needs matplotlib: pip install 'halp-bench[plot]'."""
+    from halp_bench.config import make_config
+    from halp_bench.results.skeletons import draw_clips
+    from halp_bench.runner import safe_name
+    from halp_bench.visualize import show_sample
+
+    if index is not None and label is not None:
+        raise click.UsageError("give --index or --label, not both")
+    if preset == "auto":
+        preset = "cpu" if dataset.startswith("synthetic") else "paper"
+    settings = [*overrides, f"data.dataset={dataset}", *([f"data.split={split}"] if split else []),
+                *([f"data.data_root={data_root}"] if data_root else []), "device=cpu"]
+    cfg = make_config(preset, settings, method=method_name)
+    sample = show_sample(cfg, part, index, label, augmented, method_name, seed)
+    which = f"class{label}" if label is not None else str(index or 0)
+    name = f"show_{safe_name(dataset)}_{safe_name(sample.split)}_{part}{which}"
+    path = draw_clips(sample.title, sample.layout, sample.clips, out / "plots" / (name + ("_augmented" if augmented else "")), fmt, frames, fps)
+    click.echo(str(path))
 
 
 @cli.command()

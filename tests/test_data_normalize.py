@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_overrides
+from conftest import KINECT_FROM_NTU, sensor_skeletons, tiny_overrides, write_pku
 from halp_bench.config import DataConfig, make_config
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.datasets.prepare import prepare_dataset
 from halp_bench.datasets.prepared import load_prepared
-from halp_bench.datasets.synthetic import SyntheticSpec, load_synthetic
 from halp_bench.errors import ConfigError
 from halp_bench.identity import config_id, pretrain_id
 from halp_bench.results.row import read_rows
@@ -21,32 +20,12 @@ from halp_bench.results.tables import build_tables
 from halp_bench.runner import RunSpec, run_grid
 
 CENTRE = 1  # the spine-middle joint of NTU-25 and the spine of Kinect v1 (0-based)
-# Kinect v1's 20 joints as NTU-25 ones: NTU's neck (2) is not one; Kinect's shoulder centre is NTU's spine shoulder (20)
-KINECT_FROM_NTU = [0, 1, 20, 3, *range(4, 20)]
-PKU_VIDEOS = ("A01N01-L", "A01N02-M", "A02N01-R", "A03N01-M")
 
 
 @pytest.fixture(scope="module")
 def camera_skeletons() -> tuple[np.ndarray, np.ndarray]:
-    """Four synthetic samples as a sensor gives them (camera coordinates, dropped joints), two of
-    them two-person: ((4, 3, T, 25, 2), lengths)."""
-    data = load_synthetic(SyntheticSpec(num_samples=200), 0)
-    one = np.flatnonzero(~data.data[..., 1].any(axis=(1, 2, 3)))[:2]
-    two = np.flatnonzero(data.data[..., 1].any(axis=(1, 2, 3)))[:2]
-    chosen = np.concatenate([one, two])
-    return np.round(np.asarray(data.data[chosen]), 4), data.lengths[chosen]
+    return sensor_skeletons()
 
-
-def write_pku(raw: Path, x: np.ndarray, lengths: np.ndarray) -> None:
-    """`x`'s samples as official PKU-MMD II files, one video and one whole-video action each."""
-    (raw / "skeleton").mkdir(parents=True)
-    (raw / "label").mkdir()
-    for video, sample, length in zip(PKU_VIDEOS, x, lengths):
-        frames = sample[:, :length].transpose(1, 3, 2, 0).reshape(length, 150)  # (T, M, V, C) per line
-        (raw / "skeleton" / f"{video}.txt").write_text("\n".join(" ".join(f"{v:.4f}" for v in row) for row in frames) + "\n")
-        (raw / "label" / f"{video}.txt").write_text(f"1,0,{length},1\n")
-    for file in ("cross_subject_v2.txt", "cross_view_v2.txt"):
-        (raw / file).write_text(f"Training videos: \n{', '.join(PKU_VIDEOS[:2])}\nValidataion videos: \n{', '.join(PKU_VIDEOS[2:])}\n")
 
 
 def save_npz(path: Path, x: np.ndarray, lengths: np.ndarray, **extra) -> Path:
