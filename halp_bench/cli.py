@@ -372,7 +372,7 @@ def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, format
               "(default every frame of the longest clip, at most 100).")
 @click.option("--fps", type=int, default=15, show_default=True, help="Animation speed (gif).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Output directory: writes <out>/plots/show_<dataset>_<split>_<part><index>[_augmented].<format>.")
+              help="Output directory: writes <out>/plots/show_<dataset>_<split>_<part><index>[_<normalize>][_augmented].<format>.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
 def show(dataset, split, part, index, label, augmented, method_name, seed, preset, overrides, fmt, frames, fps, out, data_root) -> None:
     """Draw one sample of DATASET (a registered name, a prepared directory, an imported file or an
@@ -392,7 +392,7 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
     cfg = make_config(preset, settings, method=method_name)
     sample = show_sample(cfg, part, index, label, augmented, method_name, seed)
     which = f"class{label}" if label is not None else str(index or 0)
-    name = f"show_{safe_name(dataset)}_{safe_name(sample.split)}_{part}{which}"
+    name = f"show_{safe_name(dataset)}_{safe_name(sample.split)}_{part}{which}" + (f"_{cfg.data.normalize}" if cfg.data.normalize != "none" else "")
     path = draw_clips(sample.title, sample.layout, sample.clips, out / "plots" / (name + ("_augmented" if augmented else "")), fmt, frames, fps)
     click.echo(str(path))
 

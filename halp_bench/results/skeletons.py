@@ -91,8 +91,7 @@ class _Panel:
         ax.set_xlim(limits[0], limits[1])
         ax.set_ylim(limits[2], limits[3])
         ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.tick_params(left=False, bottom=False, labelleft=False, labelbottom=False)
 
     def show(self, t: int, title: str) -> None:
         for m, lines in self.lines.items():
@@ -142,7 +141,10 @@ def draw_clips(title: str, layout: SkeletonLayout, clips: list[Clip], stem: Path
                 continue
             t = shown[column]
             _Panel(ax, clip_points, layout, limits).show(t, f"frame {clip.frame_numbers[t]}/{clip.frame_numbers[-1]}")
-        axes[row][0].set_ylabel(clip.title, fontsize="small")
+        first = axes[row][0]  # coordinates on the first frame of each row: where the body is, how large
+        first.tick_params(left=True, bottom=True, labelleft=True, labelbottom=True, labelsize="x-small")
+        first.locator_params(nbins=3)
+        first.set_ylabel(clip.title, fontsize="small")
     fig.suptitle(f"{title}\n{axes_note}", fontsize="small")
     fig.tight_layout()
     (path,) = save_figure(fig, stem, (fmt,), dpi=90)
