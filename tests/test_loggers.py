@@ -4,6 +4,7 @@ offline writes its runs, a missing extra is one clear line."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -88,9 +89,14 @@ def test_tensorboard_scalars_equal_the_csv_log_and_the_rows(tmp_path):
     for protocol, row in rows.items():  # each cell is a run of its own, <run>/<protocol>-<config id>
         cell = scalars(run_dir / f"{protocol}-{row.config_id}")
         assert cell[f"{protocol}/top1"][-1][1] == pytest.approx(row.metrics["top1"], abs=1e-4)
-    linear = scalars(run_dir / f"linear-{rows['linear'].config_id}")
+    linear_dir = run_dir / f"linear-{rows['linear'].config_id}"
+    linear = scalars(linear_dir)
     assert [step for step, _ in linear["linear/loss"]] == [1, 2]
     assert {"linear/lr", "linear/epoch_seconds", "linear/peak_memory_mb"} <= set(linear)
+    run_grid(dataclasses.replace(_spec(tmp_path, ("csv", "tensorboard")), force=True, protocols=["linear"]), say=lambda _: None)
+    assert len(list(linear_dir.glob("events.out.tfevents.*"))) == 2  # a cell run again replaces its curves
+    assert [step for step, _ in scalars(linear_dir)["linear/loss"]] == [1, 2]
+    assert [step for step, _ in scalars(run_dir)["pretrain/loss"]] == [1, 2, 3]  # retrained (--force): shown once
 
 
 def test_a_resumed_pretraining_logs_each_epoch_once(tmp_path, one_thread):
