@@ -34,6 +34,15 @@ def _parse_seeds(value: str) -> list[int]:
         raise click.BadParameter(f"'{value}': expected comma-separated integers, e.g. 0,1,2", param_hint="'--seeds'") from None
 
 
+LOGGER_OPTION = click.option(
+    "--logger", default="csv", show_default=True, metavar="csv|tensorboard|wandb",
+    help="Training logs, comma-separated (e.g. csv,tensorboard): runs/<run>/log.csv is always written; tensorboard writes event "
+         "files into the run directories (tensorboard --logdir <out>/runs; pip install 'halp-bench[tensorboard]'); wandb logs to "
+         "Weights & Biases under its WANDB_* settings (WANDB_MODE=offline needs no network; pip install 'halp-bench[wandb]'). "
+         "Losses, learning rate, epoch time, peak memory and the kNN monitor of every pretraining and protocol cell, under the "
+         "run directory's name.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.pass_context
@@ -74,12 +83,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
                    "those of the eager code to float rounding.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: this process's fair share of the "
               "cores, re-checked every second: all of them alone, half each beside another halp-bench run; fixed for --deterministic).")
-@click.option("--logger", default="csv", show_default=True, metavar="csv|tensorboard|wandb",
-              help="Training logs, comma-separated (e.g. csv,tensorboard): runs/<run>/log.csv is always written; tensorboard "
-                   "writes event files beside it (tensorboard --logdir <out>/runs; pip install 'halp-bench[tensorboard]'); wandb "
-                   "logs to Weights & Biases under WANDB_* settings (WANDB_MODE=offline needs no network; pip install "
-                   "'halp-bench[wandb]'). Losses, learning rate, epoch time, peak memory and the kNN monitor of every "
-                   "pretraining and protocol, under the run directory's name.")
+@LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, device, precision, seed, seeds, out, data_root,
         force, deterministic, compile_encoders, threads, logger, no_progress) -> None:
@@ -163,9 +167,10 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
 @click.option("--force", is_flag=True, help="Redo cells already in the results store.")
 @click.option("--deterministic", is_flag=True, help="Deterministic kernels.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: a fair share of the cores).")
+@LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, overrides, seeds, device, out, data_root, force, deterministic,
-             threads, no_progress) -> None:
+             threads, logger, no_progress) -> None:
     """Run the protocols on pretrained weights without pretraining, store rows, print the tables.
 
     Each row records the file's SHA-256, layout and origin; tables show such rows apart, e.g.
@@ -173,16 +178,19 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
     run give that run's numbers. A file that does not fit (missing or unexpected keys, wrong shapes)
     or that would need code to unpickle is refused in one line.
     """
+    from halp_bench.common.loggers import parse_loggers
     from halp_bench.evaluate import EvalSpec, run_eval
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
 
+    loggers = parse_loggers(logger)
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
     spec = EvalSpec(
         checkpoint=checkpoint, dataset=dataset, split=split, method=method, encoder=encoder, protocols=_split_list(protocols),
         seeds=_parse_seeds(seeds), preset=preset or ("cpu" if dataset.startswith("synthetic") else "paper"), overrides=list(overrides),
         device=device, out=out, force=force, show_progress=not no_progress, deterministic=deterministic, threads=threads,
+        loggers=loggers,
     )
     cells = run_eval(spec, say=console.print)
     _print_cells(cells, f"cells: {checkpoint.name} on {dataset}{'/' + split if split else ''}")
@@ -362,7 +370,7 @@ def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, format
               "the preset's settings and --set augment.*), next to it.")
 @click.option("--method", "method_name", default="moco", show_default=True, help="Whose views --augmented shows (see `halp-bench list`).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the augmentations drawn for --augmented.")
-@click.option("--preset", type=click.Choice(["auto", "cpu", "paper"]), default="auto", show_default=True,
+@click.option("--preset", type=click.Choice(["auto", "cpu", "paper", "official"]), default="auto", show_default=True,
               help="Settings of the views (frames, augmentations): auto = cpu for the synthetic data, paper otherwise.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a setting, e.g. --set data.normalize=agcn to see a normalisation, --set augment.shear_amplitude=1 (repeatable).")

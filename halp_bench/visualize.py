@@ -1,9 +1,10 @@
 """What `plot --tsne` and `show` compute before they draw (results/tsne.py, results/skeletons.py):
-the evaluation features of stored runs, each method rebuilt from its result row and its checkpoint
-loaded, and one dataset sample with the pretraining views a method makes of it.
+the evaluation features of stored cells, each encoder rebuilt from its result row and the weights
+it was evaluated with (its run's checkpoint, or the file of an `eval --checkpoint` row), and one
+dataset sample with the pretraining views a method makes of it.
 
-It sits beside the runner: it rebuilds methods and reads checkpoints (engine), which the results
-package, which only draws, must not import.
+It sits beside the runner and `evaluate`: it rebuilds methods and reads checkpoints (engine,
+weights.py), which the results package, which only draws, must not import.
 """
 
 from __future__ import annotations
@@ -18,18 +19,20 @@ import torch
 from halp_bench.config import RunConfig, config_from_dict
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.engine.checkpoint import load_checkpoint
 from halp_bench.engine.device import seed_everything
-from halp_bench.engine.pretrain import CHECKPOINT_FILE, check_compatible
+from halp_bench.engine.pretrain import CHECKPOINT_FILE
 from halp_bench.errors import ConfigError, HalpBenchError
 from halp_bench.methods.base import create_method
 from halp_bench.protocols.base import ProtocolContext, extract_features
+from halp_bench.registry import METHODS
 from halp_bench.results.plots import run_dir_holding
 from halp_bench.results.row import ResultRow
 from halp_bench.results.skeletons import Clip
+from halp_bench.results.tables import variant_label
 from halp_bench.results.tsne import Panel
 from halp_bench.runner import safe_name
 from halp_bench.skeleton import SkeletonLayout
+from halp_bench.weights import eval_encoder_from_authors, method_from_checkpoint, read_weights
 
 TSNE_PROTOCOLS = ("knn", "linear")  # cells that evaluate the pretrained encoder itself, on its pretraining data
 
@@ -48,8 +51,9 @@ class TsneFigure:
 def tsne_figures(rows: list[tuple[ResultRow, Path]], methods: list[str] | None, seed: int | None, samples: int, sample_seed: int,
                  perplexity: float, device: torch.device, say: Callable[[str], None] = print) -> list[TsneFigure]:
     """One figure per (dataset, split, normalisation) among the kNN and linear rows of `methods`
-    (default all) and `seed` (default: the smallest stored). Test samples beyond `samples` are left
-    out at random (`sample_seed`), the same ones for every method."""
+    (default all) and `seed` (default: the smallest stored), one panel per encoder (a run's
+    pretraining, or the file of an `eval --checkpoint` row). Test samples beyond `samples` are
+    left out at random (`sample_seed`), the same ones for every panel."""
     chosen = [(row, path) for row, path in rows if row.protocol in TSNE_PROTOCOLS and (not methods or row.method in methods)]
     if not chosen:
         raise HalpBenchError("no kNN or linear results" + (f" of {', '.join(methods)}" if methods else "") + " to take features from; "
@@ -60,22 +64,21 @@ def tsne_figures(rows: list[tuple[ResultRow, Path]], methods: list[str] | None, 
     figures = []
     for (dataset, split, normalize), group in groups.items():
         wanted = seed if seed is not None else min(row.seed for row, _ in group)
-        runs: dict[str, tuple[ResultRow, Path]] = {}  # run directory name -> its latest row (kNN preferred)
+        encoders: dict[str, tuple[ResultRow, Path]] = {}  # run directory or weights file -> its latest row (kNN preferred)
         for row, path in sorted((item for item in group if item[0].seed == wanted), key=lambda item: (item[0].protocol == "knn", item[0].finished)):
-            runs[Path(row.run_dir).name] = (row, path)
-        if not runs:
+            encoders[row.weights["sha256"] if row.weights else Path(row.run_dir).name] = (row, path)
+        if not encoders:
             continue
-        if methods:
-            runs = dict(sorted(runs.items(), key=lambda item: methods.index(item[1][0].method)))
-        figures.append(_tsne_figure(dataset, split, normalize, wanted, list(runs.values()), samples, sample_seed, perplexity, device, say))
+        ordered = sorted(encoders.values(), key=lambda item: methods.index(item[0].method)) if methods else list(encoders.values())
+        figures.append(_tsne_figure(dataset, split, normalize, wanted, ordered, samples, sample_seed, perplexity, device, say))
     if not figures:
         raise HalpBenchError(f"no kNN or linear results of seed {seed} to take features from")
     return figures
 
 
-def _tsne_figure(dataset: str, split: str, normalize: str, seed: int, runs: list[tuple[ResultRow, Path]], samples: int, sample_seed: int,
+def _tsne_figure(dataset: str, split: str, normalize: str, seed: int, encoders: list[tuple[ResultRow, Path]], samples: int, sample_seed: int,
                  perplexity: float, device: torch.device, say: Callable[[str], None]) -> TsneFigure:
-    first = config_from_dict(runs[0][0].method, runs[0][0].config)
+    first = config_from_dict(encoders[0][0].method, encoders[0][0].config)
     data = load_dataset(first.data)
     _, test = data.split(split)
     if samples < 2:
@@ -85,41 +88,51 @@ def _tsne_figure(dataset: str, split: str, normalize: str, seed: int, runs: list
     subset = test.subset(positions)
     how_many = f"{len(subset)} of {len(test)} test samples (drawn with seed {sample_seed})" if drawn else f"all {len(test)} test samples"
     say(f"t-SNE of {dataset}/{split}: {how_many}, perplexity {perplexity:g}")
-    methods_seen = [row.method for row, _ in runs]
+    labels = [variant_label(row) for row, _ in encoders]
     figure = TsneFigure(f"{safe_name(dataset)}_{safe_name(split)}" + (f"_{normalize}" if normalize != "none" else ""),
                         f"t-SNE of the kNN features of {dataset}/{split}" + (f" (normalize={normalize})" if normalize != "none" else "")
                         + f", seed {seed}: {how_many}, perplexity {perplexity:g}", [], data.num_classes)
-    for row, results_file in runs:
+    for (row, results_file), label in zip(encoders, labels):
         try:
-            features, labels = _stored_features(row, results_file, data, subset, device)
+            features, classes = _stored_features(row, results_file, data, subset, device)
         except HalpBenchError as exc:  # e.g. a run directory removed since: the other panels still tell
-            figure.notes.append(f"{row.method} left out: {exc}")
+            figure.notes.append(f"{label} left out: {exc}")
             continue
-        title = row.method + (f" [{Path(row.run_dir).name.rsplit('_', 1)[-1]}]" if methods_seen.count(row.method) > 1 else "")
+        title = label + (f" [{Path(row.run_dir).name.rsplit('_', 1)[-1]}]" if labels.count(label) > 1 and row.run_dir else "")
         if row.protocol == "knn":
             title += f" (kNN {row.metrics.get('top1', float('nan')):.1f} %)"
-        figure.panels.append(Panel(title, features, labels))
+        figure.panels.append(Panel(title, features, classes))
     if not figure.panels:
-        raise HalpBenchError(f"t-SNE of {dataset}/{split}: no run could be rebuilt ({'; '.join(figure.notes)})")
+        raise HalpBenchError(f"t-SNE of {dataset}/{split}: no encoder could be rebuilt ({'; '.join(figure.notes)})")
     return figure
 
 
 def _stored_features(row: ResultRow, results_file: Path, data: SkeletonData, subset: SkeletonSubset,
                      device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """The L2-normalised features kNN used for `row`'s cell (its encoder, crop and frames) of `subset`."""
+    """The L2-normalised features kNN used for `row`'s cell (its encoder, crop and frames) of
+    `subset`: the method rebuilt from its run's checkpoint (or, for an `eval --checkpoint` row, from
+    the file it names, which must be unchanged)."""
     cfg = config_from_dict(row.method, row.config)
+    spec = data.spec(cfg.data.frames)
     seed_everything(cfg.seed)  # a method that does not train (random) is rebuilt as the run built it
-    method = create_method(row.method, cfg, data.spec(cfg.data.frames))
-    if method.pretrains:
+    if row.weights:
+        weights = read_weights(Path(row.weights["path"]))
+        if weights.sha256 != row.weights["sha256"]:
+            raise HalpBenchError(f"{weights.path} has changed since its row was stored (sha256 {weights.sha256[:12]}, "
+                                 f"not {row.weights['sha256'][:12]})")
+        if weights.layout == "halp-bench":
+            encoder = method_from_checkpoint(weights, cfg, spec)[1].encoder_for_eval()
+        else:
+            encoder = eval_encoder_from_authors(weights, cfg.encoder.name, cfg.eval.stream, spec)[0]
+    elif METHODS.get(row.method).pretrains:
         run_dir = run_dir_holding(row, results_file, CHECKPOINT_FILE)
         if run_dir is None:
             raise HalpBenchError(f"no {CHECKPOINT_FILE} in {row.run_dir} (removed?)")
-        state = load_checkpoint(run_dir / CHECKPOINT_FILE)
-        check_compatible(state, row.method, cfg, run_dir / CHECKPOINT_FILE)
-        method.load_state_dict(state["model"])
-    method.to(device)
-    features, labels = extract_features(method.encoder_for_eval(), subset, ProtocolContext(cfg=cfg, device=device))
-    return features.cpu().numpy(), labels.cpu().numpy()
+        encoder = method_from_checkpoint(read_weights(run_dir / CHECKPOINT_FILE), cfg, spec)[1].encoder_for_eval()
+    else:
+        encoder = create_method(row.method, cfg, spec).encoder_for_eval()
+    features, classes = extract_features(encoder.to(device), subset, ProtocolContext(cfg=cfg, device=device))
+    return features.cpu().numpy(), classes.cpu().numpy()
 
 
 @dataclass

@@ -19,6 +19,7 @@ from halp_bench.common.loggers import WANDB_ID_FILE, TensorBoardLogger, parse_lo
 from halp_bench.datasets.base import SkeletonData
 from halp_bench.engine.pretrain import CHECKPOINT_FILE, LOG_FILE, pretrain
 from halp_bench.errors import ConfigError
+from halp_bench.evaluate import EvalSpec, run_eval
 from halp_bench.methods.base import create_method
 from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
@@ -93,6 +94,11 @@ def test_tensorboard_scalars_equal_the_csv_log_and_the_rows(tmp_path):
     linear = scalars(linear_dir)
     assert [step for step, _ in linear["linear/loss"]] == [1, 2]
     assert {"linear/lr", "linear/epoch_seconds", "linear/peak_memory_mb"} <= set(linear)
+    run_eval(EvalSpec(checkpoint=run_dir / CHECKPOINT_FILE, dataset="tiny-random", protocols=["knn"], preset="cpu", out=tmp_path / "eval",
+                      overrides=_spec(tmp_path, ()).overrides, show_progress=False, loggers=("csv", "tensorboard")), say=lambda _: None)
+    (evaluated,) = read_rows(tmp_path / "eval" / "results.jsonl")  # `eval --checkpoint` cells: runs/eval_<method>_<sha256>/...
+    cell = scalars(tmp_path / "eval" / "runs" / f"eval_moco_{evaluated.weights['sha256'][:10]}" / f"knn-{evaluated.config_id}")
+    assert cell["knn/top1"] == [(0, pytest.approx(evaluated.metrics["top1"], abs=1e-4))]
     run_grid(dataclasses.replace(_spec(tmp_path, ("csv", "tensorboard")), force=True, protocols=["linear"]), say=lambda _: None)
     assert len(list(linear_dir.glob("events.out.tfevents.*"))) == 2  # a cell run again replaces its curves
     assert [step for step, _ in scalars(linear_dir)["linear/loss"]] == [1, 2]

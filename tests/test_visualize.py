@@ -16,6 +16,7 @@ from halp_bench.cli import cli
 from halp_bench.config import make_config
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.datasets.prepare import prepare_dataset
+from halp_bench.evaluate import EvalSpec, run_eval
 from halp_bench.protocols.knn import knn_predict
 from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
@@ -87,6 +88,17 @@ def test_tsne_draws_one_panel_per_method_on_the_same_samples(stored):
     image = pixels(png)
     assert image.shape[0] > 300 and image.shape[1] > 600 and len(colours(image)) > 2
     assert {BLUE, ORANGE, GREEN} <= colours(image)  # the three classes, each in its colour
+
+
+def test_tsne_takes_an_eval_row_from_its_weights_file(stored, tmp_path):
+    (checkpoint,) = (stored / "runs").glob("moco_*/checkpoint.pt")
+    run_eval(EvalSpec(checkpoint=checkpoint, dataset="tiny-random", protocols=["knn"], preset="cpu", overrides=tiny_overrides("moco"),
+                      out=tmp_path, show_progress=False), say=lambda _: None)
+    rows = [(row, path) for path in (stored / "results.jsonl", tmp_path / "results.jsonl") for row in read_rows(path)]
+    (figure,) = tsne_figures(rows, ["moco"], None, 100, 0, 2.0, torch.device("cpu"), say=lambda _: None)
+    run, evaluated = figure.panels
+    assert run.title.startswith("moco (kNN") and evaluated.title.startswith("moco (checkpoint ")
+    np.testing.assert_array_equal(run.features, evaluated.features)  # the same weights, the same features
 
 
 def test_tsne_errors_are_clear(stored, tmp_path):
