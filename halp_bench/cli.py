@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from halp_bench.errors import ConfigError, DataError, HalpBenchError
@@ -31,6 +32,15 @@ def _parse_seeds(value: str) -> list[int]:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
         raise click.BadParameter(f"'{value}': expected comma-separated integers, e.g. 0,1,2", param_hint="'--seeds'") from None
+
+
+LOGGER_OPTION = click.option(
+    "--logger", default="csv", show_default=True, metavar="csv|tensorboard|wandb",
+    help="Training logs, comma-separated (e.g. csv,tensorboard): runs/<run>/log.csv is always written; tensorboard writes event "
+         "files into the run directories (tensorboard --logdir <out>/runs; pip install 'halp-bench[tensorboard]'); wandb logs to "
+         "Weights & Biases under its WANDB_* settings (WANDB_MODE=offline needs no network; pip install 'halp-bench[wandb]'). "
+         "Losses, learning rate, epoch time, peak memory and the kNN monitor of every pretraining and protocol cell, under the "
+         "run directory's name.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,8 +83,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
                    "those of the eager code to float rounding.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: this process's fair share of the "
               "cores, re-checked every second: all of them alone, half each beside another halp-bench run; fixed for --deterministic).")
-@click.option("--logger", type=click.Choice(["csv", "tensorboard", "wandb"]), default="csv", show_default=True,
-              help="Training log: every run writes runs/<run>/log.csv; tensorboard and wandb are not implemented.")
+@LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, device, precision, seed, seeds, out, data_root,
         force, deterministic, compile_encoders, threads, logger, no_progress) -> None:
@@ -88,15 +97,14 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     Under torchrun every process trains its share of each global batch; rank 0 alone prints and writes.
     """
     from halp_bench.common.distributed import is_main_process
+    from halp_bench.common.loggers import parse_loggers
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
     from halp_bench.runner import CellOutcome, RunSpec, run_grid
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
-    if logger != "csv":
-        raise ConfigError(f"--logger {logger}: not implemented; every run writes runs/<run>/log.csv (and monitor.csv with "
-                          "--set eval.monitor_every=N); draw them with `halp-bench plot`")
+    loggers = parse_loggers(logger)
     seed_list = _parse_seeds(seeds) if seeds else [seed if seed is not None else 0]
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
@@ -106,7 +114,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     spec = RunSpec(
         methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), transfer_from=transfer_from, preset=preset,
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
-        deterministic=deterministic, compile=compile_encoders, threads=threads,
+        deterministic=deterministic, compile=compile_encoders, threads=threads, loggers=loggers,
     )
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []
@@ -131,7 +139,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         _print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
     user_errors = dict.fromkeys(o.detail for o in outcomes if o.status == "failed" and o.user_error)
     for detail in user_errors:  # e.g. a NaN loss: one line each, as for any other user error
-        err_console.print(f"[red]error: {detail}[/red]", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error: {escape(detail)}[/red]", highlight=False, soft_wrap=True)
     if counts["failed"]:
         sys.exit(2 if user_errors else 1)
 
@@ -159,9 +167,10 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
 @click.option("--force", is_flag=True, help="Redo cells already in the results store.")
 @click.option("--deterministic", is_flag=True, help="Deterministic kernels.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (default: a fair share of the cores).")
+@LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, overrides, seeds, device, out, data_root, force, deterministic,
-             threads, no_progress) -> None:
+             threads, logger, no_progress) -> None:
     """Run the protocols on pretrained weights without pretraining, store rows, print the tables.
 
     Each row records the file's SHA-256, layout and origin; tables show such rows apart, e.g.
@@ -169,16 +178,19 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
     run give that run's numbers. A file that does not fit (missing or unexpected keys, wrong shapes)
     or that would need code to unpickle is refused in one line.
     """
+    from halp_bench.common.loggers import parse_loggers
     from halp_bench.evaluate import EvalSpec, run_eval
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
 
+    loggers = parse_loggers(logger)
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
     spec = EvalSpec(
         checkpoint=checkpoint, dataset=dataset, split=split, method=method, encoder=encoder, protocols=_split_list(protocols),
         seeds=_parse_seeds(seeds), preset=preset or ("cpu" if dataset.startswith("synthetic") else "paper"), overrides=list(overrides),
         device=device, out=out, force=force, show_progress=not no_progress, deterministic=deterministic, threads=threads,
+        loggers=loggers,
     )
     cells = run_eval(spec, say=console.print)
     _print_cells(cells, f"cells: {checkpoint.name} on {dataset}{'/' + split if split else ''}")
@@ -305,19 +317,92 @@ def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, f
               help="Output directory of `run`: runs are found through <out>/results.jsonl; plots go to <out>/plots/.")
 @click.option("--results", "results_files", multiple=True, type=click.Path(path_type=Path),
               help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).")
-@click.option("--methods", default=None, help="Only these methods (comma-separated; default: all).")
+@click.option("--methods", default=None, help="Only these methods (comma-separated; default: all; with --tsne also the panels' order).")
 @click.option("--format", "formats", default="png", show_default=True, help="Comma-separated: png and/or svg.")
-def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, formats: str) -> None:
+@click.option("--tsne", is_flag=True, help="Instead of curves: a t-SNE of the evaluation features (those kNN uses: the encoder of "
+              "each stored kNN/linear run, centre crop, L2-normalised) of the test split, one panel per method, coloured by "
+              "class; one figure per dataset split, <out>/plots/tsne_<dataset>_<split>.<format>.")
+@click.option("--seed", type=int, default=None, help="--tsne: the runs of this seed (default: the smallest stored).")
+@click.option("--samples", type=int, default=2000, show_default=True,
+              help="--tsne: test samples to embed; a larger test set is subsampled at random (the same samples for every method).")
+@click.option("--sample-seed", type=int, default=0, show_default=True, help="--tsne: seed of that subsample and of the t-SNE itself.")
+@click.option("--perplexity", type=float, default=30.0, show_default=True, help="--tsne: t-SNE perplexity (the same for every panel).")
+@click.option("--device", default="auto", show_default=True, help="--tsne: where features are computed: auto | cpu | cuda | cuda:N | mps.")
+def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, formats: str, tsne: bool, seed: int | None, samples: int,
+         sample_seed: int, perplexity: float, device: str) -> None:
     """Training curves of the runs behind the stored results: pretraining loss per epoch
     (runs/<run>/log.csv) and kNN top-1 during pretraining (monitor.csv, with --set
-    eval.monitor_every=N on `run`). Needs matplotlib: pip install 'halp-bench[plot]'."""
-    from halp_bench.results.plots import find_runs, plot_curves
+    eval.monitor_every=N on `run`); or, with --tsne, a t-SNE map of their features.
+    Needs matplotlib: pip install 'halp-bench[plot]'."""
+    from halp_bench.results.plots import check_formats, find_runs, plot_curves
 
-    runs = find_runs(_results_rows(out, results_files), _split_list(methods))
+    rows = _results_rows(out, results_files)
+    chosen_formats = tuple(_split_list(formats) or ())
+    check_formats(chosen_formats)
+    if tsne:
+        from halp_bench.engine.device import resolve_device
+        from halp_bench.registry import load_plugins
+        from halp_bench.results.tsne import plot_tsne
+        from halp_bench.visualize import tsne_figures
+
+        load_plugins()
+        for figure in tsne_figures(rows, _split_list(methods), seed, samples, sample_seed, perplexity, resolve_device(device), say=console.print):
+            for note in figure.notes:
+                err_console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False)
+            stem = out / "plots" / f"tsne_{figure.name}"
+            for path in plot_tsne(figure.panels, stem, chosen_formats, perplexity, sample_seed, figure.title, figure.num_classes):
+                click.echo(str(path))
+        return
+    runs = find_runs(rows, _split_list(methods))
     if not runs:
         raise HalpBenchError(f"no training logs found for the runs in the results of {out}")
-    for path in plot_curves(runs, out / "plots" / "curves", tuple(_split_list(formats) or ())):
+    for path in plot_curves(runs, out / "plots" / "curves", chosen_formats):
         click.echo(str(path))
+
+
+@cli.command()
+@click.argument("dataset")
+@click.option("--split", default=None, help="Named split (default: the dataset's default).")
+@click.option("--part", type=click.Choice(["train", "test"]), default="train", show_default=True, help="Which side of the split.")
+@click.option("--index", type=int, default=None, help="Position of the sample within that part (default 0).")
+@click.option("--label", type=int, default=None, help="Show the first sample of this class (0-based) instead.")
+@click.option("--augmented", is_flag=True, help="Also the two pretraining views --method makes of the sample (its augmentations, "
+              "the preset's settings and --set augment.*), next to it.")
+@click.option("--method", "method_name", default="moco", show_default=True, help="Whose views --augmented shows (see `halp-bench list`).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the augmentations drawn for --augmented.")
+@click.option("--preset", type=click.Choice(["auto", "cpu", "paper", "official"]), default="auto", show_default=True,
+              help="Settings of the views (frames, augmentations): auto = cpu for the synthetic data, paper otherwise.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a setting, e.g. --set data.normalize=agcn to see a normalisation, --set augment.shear_amplitude=1 (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "gif"]), default="png", show_default=True,
+              help="png/svg: a strip of frames; gif: an animation.")
+@click.option("--frames", type=int, default=None, help="Frames drawn: the strip's columns (default 8) or the animation's steps "
+              "(default every frame of the longest clip, at most 100).")
+@click.option("--fps", type=int, default=15, show_default=True, help="Animation speed (gif).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              help="Output directory: writes <out>/plots/show_<dataset>_<split>_<part><index>[_<normalize>][_augmented].<format>.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
+def show(dataset, split, part, index, label, augmented, method_name, seed, preset, overrides, fmt, frames, fps, out, data_root) -> None:
+    """Draw one sample of DATASET (a registered name, a prepared directory, an imported file or an
+    .npz) as a strip of frames or an animated GIF: the bones of its layout, every person, equal
+    axes, frame numbers. Needs matplotlib: pip install 'halp-bench[plot]'."""
+    from halp_bench.config import make_config
+    from halp_bench.results.skeletons import draw_clips
+    from halp_bench.runner import safe_name
+    from halp_bench.visualize import show_sample
+
+    if index is not None and label is not None:
+        raise click.UsageError("give --index or --label, not both")
+    if preset == "auto":
+        preset = "cpu" if dataset.startswith("synthetic") else "paper"
+    settings = [*overrides, f"data.dataset={dataset}", *([f"data.split={split}"] if split else []),
+                *([f"data.data_root={data_root}"] if data_root else []), "device=cpu"]
+    cfg = make_config(preset, settings, method=method_name)
+    sample = show_sample(cfg, part, index, label, augmented, method_name, seed)
+    which = f"class{label}" if label is not None else str(index or 0)
+    name = f"show_{safe_name(dataset)}_{safe_name(sample.split)}_{part}{which}" + (f"_{cfg.data.normalize}" if cfg.data.normalize != "none" else "")
+    path = draw_clips(sample.title, sample.layout, sample.clips, out / "plots" / (name + ("_augmented" if augmented else "")), fmt, frames, fps)
+    click.echo(str(path))
 
 
 @cli.command()
@@ -360,7 +445,8 @@ def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no
         f"{summary.seconds:.1f}s ({summary.samples_per_second:.0f} samples/s)"
     )
     for file, reason in summary.failed:
-        err_console.print(f"[red]failed: {reason}[/red]" if file in reason else f"[red]failed: {file}: {reason}[/red]", highlight=False)
+        err_console.print(f"[red]failed: {escape(reason)}[/red]" if file in reason else f"[red]failed: {escape(file)}: {escape(reason)}[/red]",
+                          highlight=False)
     if summary.failed:
         err_console.print("[red]the failed files are left out of the dataset; fix them and run prepare with --force[/red]")
         sys.exit(1)
@@ -380,12 +466,12 @@ def main() -> None:
     except click.ClickException as exc:  # one line, like our own errors, with where to look
         ctx = getattr(exc, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        err_console.print(f"[red]error: {exc.format_message()}{hint}[/red]", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error: {escape(exc.format_message() + hint)}[/red]", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except HalpBenchError as exc:
         if debug:
             raise
-        err_console.print(f"[red]error: {exc}[/red]", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error: {escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

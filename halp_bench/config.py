@@ -119,6 +119,7 @@ class DataConfig:
     frames: int = 64  # every view is resized to this many frames
     data_root: str = ""  # empty: $HALP_BENCH_DATA or ./data
     synthetic_samples: int = 1800  # size of the built-in synthetic dataset
+    normalize: str = added("none")  # none | center | center_first | agcn, for data held in memory (datasets/normalize.py)
 
 
 @dataclass
@@ -243,6 +244,7 @@ PRESET_DESCRIPTIONS = {name: (fn.__doc__ or "").strip().splitlines()[0] for name
 # Run-level settings that take one of a few words; plugin settings declare their own (`choices`).
 CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("32", "bf16", "16-mixed"),
+    "data.normalize": ("none", "center", "center_first", "agcn"),
     "eval.report": ("final", "best"),
     "eval.stream": ("joint", "motion", "bone", "ensemble"),
     "pretrain.optimizer": ("sgd", "adamw"),

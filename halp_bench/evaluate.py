@@ -18,6 +18,7 @@ from typing import Callable
 
 from halp_bench.common import distributed
 from halp_bench.common.cpu_share import share_cpus
+from halp_bench.common.loggers import RunLogger, open_logger
 from halp_bench.config import DataConfig, make_configs
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
@@ -50,6 +51,7 @@ class EvalSpec:
     show_progress: bool = True
     deterministic: bool = False
     threads: int | None = None
+    loggers: tuple[str, ...] = ("csv",)  # tensorboard, wandb: each cell's training log (common/loggers.py)
 
 
 def run_eval(spec: EvalSpec, say: Callable[[str], None] = print) -> list[CellOutcome]:
@@ -70,11 +72,18 @@ def run_eval(spec: EvalSpec, say: Callable[[str], None] = print) -> list[CellOut
         method_name = spec.method
     METHODS.get(method_name)
     ensure_output_dir(Path(spec.out), spec.force)
-    with deterministic_mode(spec.deterministic), share_cpus(spec.threads, adapt=not spec.deterministic):
-        return _evaluate(spec, weights, method_name, protocols, say)
+    # the cells' logs: runs/eval_<method>_<sha256>/<protocol>-<cell id>, as a pretraining's cells are named after its run
+    log_dir = Path(spec.out) / "runs" / f"eval_{method_name}_{weights.sha256[:10]}"
+    logger = open_logger(spec.loggers, log_dir) if distributed.info().is_main else RunLogger()
+    try:
+        with deterministic_mode(spec.deterministic), share_cpus(spec.threads, adapt=not spec.deterministic):
+            return _evaluate(spec, weights, method_name, protocols, say, logger)
+    finally:
+        logger.close()
 
 
-def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols: list[str], say: Callable[[str], None]) -> list[CellOutcome]:
+def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols: list[str], say: Callable[[str], None],
+              logger: RunLogger) -> list[CellOutcome]:
     results_path = Path(spec.out) / RESULTS_FILE
     done = {row.key for row in read_rows(results_path)}
     outcomes = []
@@ -109,8 +118,13 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
                 continue
             started, t0 = _now(), time.perf_counter()
             seed_everything(seed)
-            ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say)
-            metrics = PROTOCOLS.get(protocol)(encoder, train, test, ctx)
+            cell_logger = logger.child(f"{protocol}-{cid}", dataclasses.asdict(cfg))
+            cell_logger.start(0)  # a cell run again replaces its earlier curves
+            ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say, logger=cell_logger)
+            try:
+                metrics = PROTOCOLS.get(protocol)(encoder, train, test, ctx)
+            finally:
+                cell_logger.close()
             row = ResultRow(
                 method=method_name, dataset=spec.dataset, split=split, protocol=protocol, transfer_from=None, preset=spec.preset,
                 seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report, protocol_seconds=round(time.perf_counter() - t0, 3),

@@ -94,4 +94,5 @@ def config_id(method: str, protocol: str, cfg: RunConfig | dict[str, Any], pretr
     protocol settings; `pretrain_cfg` the pretraining's (they differ for transfer)."""
     pretraining = pretrain_signature(method, pretrain_cfg)
     pretraining.pop("seed")
-    return short_hash({"pretraining": pretraining, "data": _as_dict(cfg)["data"], "protocol": protocol_settings(protocol, cfg)})
+    data = without_neutral(_as_dict(cfg)["data"], DataConfig)
+    return short_hash({"pretraining": pretraining, "data": data, "protocol": protocol_settings(protocol, cfg)})

@@ -29,6 +29,7 @@ import halp_bench
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.cpu_share import share_cpus
+from halp_bench.common.loggers import WANDB_ID_FILE, RunLogger, open_logger
 from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
@@ -67,6 +68,7 @@ class RunSpec:
     deterministic: bool = False  # deterministic kernels (engine/device.py: deterministic_mode)
     compile: bool = False  # torch.compile the encoders while pretraining (engine/compile.py); not a setting of the results
     threads: int | None = None  # CPU threads; None: a fair share of the cores (common/cpu_share.py)
+    loggers: tuple[str, ...] = ("csv",)  # training logs: log.csv always, plus tensorboard and/or wandb (common/loggers.py)
 
 
 @dataclass
@@ -209,57 +211,68 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     for seed in spec.seeds:
         for method_name in methods:
             pretrained: dict[Path, tuple[Method, PretrainResult] | str] = {}  # run dir -> model, or why it failed
-            for protocol in protocols:
-                plan = plans[protocol]
-                if isinstance(plan, str):
-                    outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", plan))
-                    continue
-                target = plan.evaluate_on
-                cfg = configs.get(method_name, target, seed)
-                pre_cfg = configs.get(method_name, plan.pretrain_on, seed)
-                cid = config_id(method_name, protocol, cfg, pre_cfg)
-                key = (method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from, cid)
-                if not spec.force and key in done:
-                    outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
-                    continue
-                run_dir = run_dir_for(spec, method_name, pre_cfg)
-                if run_dir not in pretrained:
-                    pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained)
-                if not isinstance(pretrained[run_dir], tuple):
-                    failure = pretrained[run_dir]
-                    outcomes.append(CellOutcome(method_name, seed, protocol, "failed", str(failure), user_error=isinstance(failure, TrainingError)))
-                    continue
-                method, result = pretrained[run_dir]
-                ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say)
-                started_at = _now()
-                t0 = time.perf_counter()
-                try:
-                    seed_everything(seed)
-                    metrics = PROTOCOLS.get(protocol)(method.encoder_for_eval(), target.train, target.test, ctx)
-                except HalpBenchError:
-                    raise
-                except Exception as exc:
-                    outcomes.append(CellOutcome(method_name, seed, protocol, "failed", f"{type(exc).__name__}: {exc}"))
-                    continue
-                row = ResultRow(
-                    method=method_name, dataset=target.dataset, split=target.split, protocol=protocol, transfer_from=plan.transfer_from,
-                    preset=spec.preset, seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report,
-                    protocol_seconds=round(time.perf_counter() - t0, 3),
-                    pretrain=PretrainSummary(
-                        epochs=result.epochs, resumed_from=result.resumed_from, time_per_epoch_s=result.time_per_epoch,
-                        peak_memory_mb=result.peak_mb, peak_memory_increase_mb=result.increase_mb,
-                        final_loss=result.losses[-1] if result.losses else {}, processes=world.world_size,
-                        batch_per_process=pre_cfg.pretrain.batch_size // world.world_size, effective_batch=pre_cfg.pretrain.batch_size,
-                        lr=pre_cfg.pretrain.lr, precision=pre_cfg.precision, compile_seconds=round(result.compile_seconds, 3),
-                    ),
-                    settings=settings_summary(cfg), config=cfg.to_dict(), pretrain_config=pretrain_signature(method_name, pre_cfg),
-                    git_commit=git_commit(), versions=versions(), device=device_name(device), deterministic=spec.deterministic,
-                    run_dir=str(run_dir), started=started_at, finished=_now(),
-                )
-                if world.is_main:
-                    append_result(results_path, row.to_dict())
-                detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
-                outcomes.append(CellOutcome(method_name, seed, protocol, "ran", detail, metrics=metrics))
+            loggers: dict[Path, RunLogger] = {}  # run dir -> its training log (opened on rank 0 alone)
+            try:
+                for protocol in protocols:
+                    plan = plans[protocol]
+                    if isinstance(plan, str):
+                        outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", plan))
+                        continue
+                    target = plan.evaluate_on
+                    cfg = configs.get(method_name, target, seed)
+                    pre_cfg = configs.get(method_name, plan.pretrain_on, seed)
+                    cid = config_id(method_name, protocol, cfg, pre_cfg)
+                    key = (method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from, cid)
+                    if not spec.force and key in done:
+                        outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
+                        continue
+                    run_dir = run_dir_for(spec, method_name, pre_cfg)
+                    if run_dir not in pretrained:
+                        loggers[run_dir] = open_logger(spec.loggers, run_dir, pre_cfg.to_dict()) if world.is_main else RunLogger()
+                        pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained,
+                                                            loggers[run_dir])
+                    if not isinstance(pretrained[run_dir], tuple):
+                        failure = pretrained[run_dir]
+                        outcomes.append(CellOutcome(method_name, seed, protocol, "failed", str(failure), user_error=isinstance(failure, TrainingError)))
+                        continue
+                    method, result = pretrained[run_dir]
+                    cell_logger = loggers[run_dir].child(f"{protocol}-{cid}", cfg.to_dict())
+                    cell_logger.start(0)  # a cell run again replaces its earlier curves
+                    ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say, logger=cell_logger)
+                    started_at = _now()
+                    t0 = time.perf_counter()
+                    try:
+                        seed_everything(seed)
+                        metrics = PROTOCOLS.get(protocol)(method.encoder_for_eval(), target.train, target.test, ctx)
+                    except HalpBenchError:
+                        raise
+                    except Exception as exc:
+                        outcomes.append(CellOutcome(method_name, seed, protocol, "failed", f"{type(exc).__name__}: {exc}"))
+                        continue
+                    finally:
+                        cell_logger.close()
+                    row = ResultRow(
+                        method=method_name, dataset=target.dataset, split=target.split, protocol=protocol, transfer_from=plan.transfer_from,
+                        preset=spec.preset, seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report,
+                        protocol_seconds=round(time.perf_counter() - t0, 3),
+                        pretrain=PretrainSummary(
+                            epochs=result.epochs, resumed_from=result.resumed_from, time_per_epoch_s=result.time_per_epoch,
+                            peak_memory_mb=result.peak_mb, peak_memory_increase_mb=result.increase_mb,
+                            final_loss=result.losses[-1] if result.losses else {}, processes=world.world_size,
+                            batch_per_process=pre_cfg.pretrain.batch_size // world.world_size, effective_batch=pre_cfg.pretrain.batch_size,
+                            lr=pre_cfg.pretrain.lr, precision=pre_cfg.precision, compile_seconds=round(result.compile_seconds, 3),
+                        ),
+                        settings=settings_summary(cfg), config=cfg.to_dict(), pretrain_config=pretrain_signature(method_name, pre_cfg),
+                        git_commit=git_commit(), versions=versions(), device=device_name(device), deterministic=spec.deterministic,
+                        run_dir=str(run_dir), started=started_at, finished=_now(),
+                    )
+                    if world.is_main:
+                        append_result(results_path, row.to_dict())
+                    detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
+                    outcomes.append(CellOutcome(method_name, seed, protocol, "ran", detail, metrics=metrics))
+            finally:
+                for logger in loggers.values():
+                    logger.close()
     return outcomes
 
 
@@ -282,11 +295,12 @@ def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None],
 
 def pretrain_cell(
     spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig, device: torch.device, run_dir: Path,
-    say: Callable[[str], None], retrained: set[Path],
+    say: Callable[[str], None], retrained: set[Path], logger: RunLogger | None = None,
 ) -> tuple[Method, PretrainResult] | str | TrainingError:
-    """Build the method and pretrain it (or load its finished checkpoint); a failure is returned as
-    its reason (a TrainingError, e.g. a NaN loss, as itself) so that one broken method does not
-    cost the other cells."""
+    """Build the method and pretrain it (or load its finished checkpoint), logging to `logger`; a
+    failure is returned as its reason (a TrainingError, e.g. a NaN loss, as itself) so that one
+    broken method does not cost the other cells."""
+    logger = logger or RunLogger()
     try:
         seed_everything(cfg.seed)
         method = create_method(method_name, cfg, stage.data.spec(cfg.data.frames))
@@ -295,12 +309,12 @@ def pretrain_cell(
             return method, PretrainResult(epochs=0)
         if spec.force and run_dir not in retrained:
             retrained.add(run_dir)
-            for name in ("checkpoint.pt", "log.csv", MONITOR_FILE) if distributed.info().is_main else ():
-                (run_dir / name).unlink(missing_ok=True)
-        monitor = knn_monitor(method, stage, cfg, device, run_dir / MONITOR_FILE) if cfg.eval.monitor_every > 0 else None
+            for name in ("checkpoint.pt", "log.csv", MONITOR_FILE, WANDB_ID_FILE) if distributed.info().is_main else ():
+                (run_dir / name).unlink(missing_ok=True)  # TensorBoard's earlier events are purged when logging starts
+        monitor = knn_monitor(method, stage, cfg, device, run_dir / MONITOR_FILE, logger) if cfg.eval.monitor_every > 0 else None
         started = time.perf_counter()
         result = pretrain(method_name, method, stage.train, cfg, device, run_dir, show_progress=spec.show_progress,
-                          say=say, on_epoch_end=monitor, compile_encoders=spec.compile)
+                          say=say, on_epoch_end=monitor, compile_encoders=spec.compile, logger=logger)
         if result.resumed_from < cfg.pretrain.epochs:
             say(f"pretrained {method_name} on {stage.label} in {time.perf_counter() - started:.1f}s ({result.time_per_epoch:.2f}s/epoch)")
         return method, result
@@ -315,10 +329,12 @@ def pretrain_cell(
         return f"pretraining failed: {type(exc).__name__}: {exc}"
 
 
-def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.device, path: Path) -> Callable[[int], None]:
+def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.device, path: Path,
+                logger: RunLogger | None = None) -> Callable[[int], None]:
     """An `on_epoch_end` hook: kNN top-1 on the pretraining split every `eval.monitor_every` epochs,
-    appended to `path` (epoch, knn_top1), like the official code's monitor. A resumed run may
-    repeat an epoch; readers keep its last row."""
+    appended to `path` (epoch, knn_top1), like the official code's monitor, and logged as
+    `pretrain/knn_top1`. A resumed run may repeat an epoch; readers keep its last row."""
+    logger = logger or RunLogger()
     ctx = ProtocolContext(cfg=cfg, device=device, show_progress=False)
 
     def check(epoch: int) -> None:
@@ -327,6 +343,7 @@ def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.devi
             new = not path.exists()
             with path.open("a") as handle:
                 handle.write(("epoch,knn_top1\n" if new else "") + f"{epoch},{top1:.4f}\n")
+            logger.log({"pretrain/knn_top1": top1}, epoch)
 
     return check
 
@@ -344,4 +361,5 @@ def settings_summary(cfg: RunConfig) -> dict[str, object]:
         "knn_k": cfg.eval.knn_k,
         "stream": cfg.eval.stream,
         "report": cfg.eval.report,
+        "normalize": cfg.data.normalize,
     }

@@ -1,5 +1,5 @@
-"""Skeleton layouts as data (joint count, bone pairs, centre joint, registered by name) and the
-description of the data that encoders and methods are built from.
+"""Skeleton layouts as data (joint count, bone pairs, the joints normalisation needs, registered
+by name) and the description of the data that encoders and methods are built from.
 
 Datasets name their layout; modalities (bones) and normalisation read it from here, so no code
 branches on dataset names.
@@ -14,17 +14,38 @@ from halp_bench.registry import LAYOUTS
 
 @dataclass(frozen=True)
 class SkeletonLayout:
-    """`bones` are 0-based (joint, partner) pairs: bone[joint] = x[joint] - x[partner]."""
+    """`bones` are 0-based (joint, partner) pairs: bone[joint] = x[joint] - x[partner].
+
+    The joints normalisation needs (datasets/normalize.py), each None where the layout does not
+    know it: `center_joint` is subtracted by `center`, `center_first` and `agcn`; `spine` = (hip,
+    spine) is the bone `agcn` turns to +z and `shoulders` = (left, right) the one it turns to +x.
+    """
 
     name: str
     num_joints: int
     bones: tuple[tuple[int, int], ...]
-    center_joint: int
+    center_joint: int | None
+    spine: tuple[int, int] | None = None
+    shoulders: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         for a, b in self.bones:
             if not (0 <= a < self.num_joints and 0 <= b < self.num_joints):
                 raise ValueError(f"layout {self.name}: bone ({a}, {b}) outside 0..{self.num_joints - 1}")
+        named = [("center_joint", (self.center_joint,) if self.center_joint is not None else ()),
+                 ("spine", self.spine or ()), ("shoulders", self.shoulders or ())]
+        for what, joints in named:
+            if any(not 0 <= j < self.num_joints for j in joints):
+                raise ValueError(f"layout {self.name}: {what} {joints} outside 0..{self.num_joints - 1}")
+
+    def describe(self) -> str:
+        """One line for `halp-bench list`: size and the joints normalisation uses."""
+        parts = [f"{self.num_joints} joints, {len(self.bones)} bones"]
+        if self.center_joint is not None:
+            parts.append(f"centre {self.center_joint}")
+        if self.spine and self.shoulders:
+            parts.append(f"spine {self.spine[0]}->{self.spine[1]}, shoulders {self.shoulders[0]}->{self.shoulders[1]}")
+        return ", ".join(parts)
 
 
 # The official NTU RGB+D bone pairs (1-based, as in CMD's `MoCo.Bone`), including the self-pair
@@ -39,7 +60,9 @@ NTU25 = SkeletonLayout(
     name="ntu25",
     num_joints=25,
     bones=tuple((a - 1, b - 1) for a, b in NTU_BONES_1BASED),
-    center_joint=1,  # spine middle (0-based), used by normalisation
+    center_joint=1,  # spine middle (0-based)
+    spine=(0, 1),  # base of the spine -> spine middle (2s-AGCN's z-axis bone)
+    shoulders=(4, 8),  # left -> right shoulder (2s-AGCN's `xaxis=[8, 4]`, 0-based)
 )
 
 # Kinect v1 (20 joints): hip centre 1, spine 2, shoulder centre 3, head 4, left arm 5-8, right arm
@@ -55,10 +78,12 @@ KINECT_V1_20 = SkeletonLayout(
     num_joints=20,
     bones=tuple((a - 1, b - 1) for a, b in KINECT_V1_BONES_1BASED),
     center_joint=1,  # spine (0-based)
+    spine=(0, 1),  # hip centre -> spine
+    shoulders=(4, 8),  # left -> right shoulder
 )
 
 for _layout in (NTU25, KINECT_V1_20):
-    LAYOUTS.add(_layout.name, _layout, f"{_layout.num_joints} joints, {len(_layout.bones)} bones")
+    LAYOUTS.add(_layout.name, _layout, _layout.describe())
 
 
 @dataclass(frozen=True)
@@ -82,7 +107,11 @@ def get_layout(name: str) -> SkeletonLayout:
     return LAYOUTS.get(name)
 
 
+def chain_bones(num_joints: int) -> tuple[tuple[int, int], ...]:
+    """Each joint's partner is the previous joint (joint 0: itself)."""
+    return tuple((j, max(j - 1, 0)) for j in range(num_joints))
+
+
 def chain_layout(num_joints: int) -> SkeletonLayout:
-    """A fallback for data with no known layout: each joint's partner is the previous joint."""
-    bones = tuple((j, max(j - 1, 0)) for j in range(num_joints))
-    return SkeletonLayout(f"chain{num_joints}", num_joints, bones, 0)
+    """A fallback for data with no known layout: chained bones, no joint known to normalisation."""
+    return SkeletonLayout(f"chain{num_joints}", num_joints, chain_bones(num_joints), None)

@@ -79,3 +79,35 @@ def random_skeletons(n: int = 24, t: int = 12, v: int = 25, m: int = 2, classes:
     mask = np.zeros(n, dtype=bool)
     mask[: n * 2 // 3] = True
     return SkeletonData("random", x, lengths, labels, classes, "ntu25" if v == 25 else "", {"all": mask}, "all")
+
+
+# Kinect v1's 20 joints as NTU-25 ones: NTU's neck (2) is not one; Kinect's shoulder centre is NTU's spine shoulder (20)
+KINECT_FROM_NTU = [0, 1, 20, 3, *range(4, 20)]
+
+
+def sensor_skeletons() -> tuple[np.ndarray, np.ndarray]:
+    """Four synthetic samples as a sensor gives them (camera coordinates, dropped joints), two of
+    them two-person: ((4, 3, T, 25, 2), lengths)."""
+    from halp_bench.datasets.synthetic import SyntheticSpec, load_synthetic
+
+    data = load_synthetic(SyntheticSpec(num_samples=200), 0)
+    one = np.flatnonzero(~data.data[..., 1].any(axis=(1, 2, 3)))[:2]
+    two = np.flatnonzero(data.data[..., 1].any(axis=(1, 2, 3)))[:2]
+    chosen = np.concatenate([one, two])
+    return np.round(np.asarray(data.data[chosen]), 4), data.lengths[chosen]
+
+
+PKU_VIDEOS = ("A01N01-L", "A01N02-M", "A02N01-R", "A03N01-M")
+
+
+def write_pku(raw: Path, x: np.ndarray, lengths: np.ndarray) -> None:
+    """`x`'s (up to 4) samples as official PKU-MMD II files, one video and one whole-video action
+    each; the first two videos train in both splits."""
+    (raw / "skeleton").mkdir(parents=True)
+    (raw / "label").mkdir()
+    for video, sample, length in zip(PKU_VIDEOS, x, lengths):
+        frames = sample[:, :length].transpose(1, 3, 2, 0).reshape(length, 150)  # (T, M, V, C) per line
+        (raw / "skeleton" / f"{video}.txt").write_text("\n".join(" ".join(f"{v:.4f}" for v in row) for row in frames) + "\n")
+        (raw / "label" / f"{video}.txt").write_text(f"1,0,{length},1\n")
+    for file in ("cross_subject_v2.txt", "cross_view_v2.txt"):
+        (raw / file).write_text(f"Training videos: \n{', '.join(PKU_VIDEOS[:2])}\nValidataion videos: \n{', '.join(PKU_VIDEOS[2:])}\n")

@@ -1,10 +1,11 @@
 """Data-parallel pretraining: 2 gloo processes on CPU (as torchrun would start them) of `moco` and
 `halp` finish with finite losses, identical queues and prototypes on both ranks (keys are gathered
 before the push; k-means is seeded identically), and rank 0 alone writes: one results row per
-cell, one checkpoint per run."""
+cell, one checkpoint per run, one TensorBoard log (when the extra is installed)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from conftest import tiny_overrides
 
 WORLD = 2
 METHODS = ["moco", "halp"]
+LOGGERS = ("csv", "tensorboard") if importlib.util.find_spec("tensorboard") else ("csv",)
 
 
 def _worker(rank: int, root: str, port: int, out: str = "out", methods: tuple[str, ...] = tuple(METHODS), stop_at: int = -1) -> None:
@@ -44,7 +46,7 @@ def _worker(rank: int, root: str, port: int, out: str = "out", methods: tuple[st
     runner.pretrain = recording_pretrain
     spec = runner.RunSpec(methods=list(methods), dataset=str(Path(root) / "tiny.npz"), protocols=["knn"], preset="cpu",
                           overrides=[*tiny_overrides(*methods), "pretrain.batch_size=8", "checkpoint_every_iters=1"],
-                          out=Path(root) / out, show_progress=False)
+                          out=Path(root) / out, show_progress=False, loggers=LOGGERS)
     if stop_at >= 0:
         from halp_bench.methods.moco import MoCo
 
@@ -109,6 +111,15 @@ def test_rank_zero_alone_writes_one_row_and_one_checkpoint(ddp_run):
         assert [p.name for p in run_dir.glob("checkpoint*")] == ["checkpoint.pt"]
         state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
         assert state["epoch"] == 2 and len(state["rng_ranks"]) == WORLD
+
+
+def test_rank_zero_alone_logs(ddp_run):
+    if "tensorboard" not in LOGGERS:
+        pytest.skip("the tensorboard extra is not installed")
+    for method in METHODS:
+        (run_dir,) = (ddp_run / "out" / "runs").glob(f"{method}_*")
+        for log_dir in (run_dir, *(p for p in run_dir.iterdir() if p.is_dir())):  # the pretraining and its knn cell
+            assert len(list(log_dir.glob("events.out.tfevents.*"))) == 1, log_dir  # one process wrote it
 
 
 def test_a_stopped_run_resumes_bit_for_bit(ddp_run):

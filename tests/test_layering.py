@@ -1,4 +1,4 @@
-"""Arrows run one way: cli -> runner/evaluate -> engine -> methods -> encoders/hallucination;
+"""Arrows run one way: cli -> runner/evaluate/visualize -> engine -> methods -> encoders/hallucination;
 datasets, protocols and results never import the engine; common/ imports nothing of ours but
 errors and config. Checked on every module's import statements (a static read, nothing is imported)."""
 
@@ -11,16 +11,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "halp_bench"
 
 # part -> the parts of halp_bench it must not import
 FORBIDDEN = {
-    "common": ("engine", "runner", "evaluate", "cli", "methods", "encoders", "datasets", "protocols", "results", "hallucination",
-               "identity", "weights"),
-    "hallucination": ("engine", "runner", "evaluate", "cli", "methods", "datasets", "protocols", "results"),
-    "encoders": ("engine", "runner", "evaluate", "cli", "methods", "protocols", "results"),
-    "methods": ("engine", "runner", "evaluate", "cli", "protocols", "results"),
-    "datasets": ("engine", "runner", "evaluate", "cli", "methods", "protocols", "results"),
-    "protocols": ("engine", "runner", "evaluate", "cli", "results"),
-    "results": ("engine", "runner", "evaluate", "cli", "methods", "protocols"),
-    "engine": ("runner", "evaluate", "cli"),
-    "runner": ("cli",),
+    "common": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "encoders", "datasets", "protocols", "results",
+               "hallucination", "identity", "weights"),
+    "hallucination": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "datasets", "protocols", "results"),
+    "encoders": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "protocols", "results"),
+    "methods": ("engine", "runner", "evaluate", "visualize", "cli", "protocols", "results"),
+    "datasets": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "protocols", "results"),
+    "protocols": ("engine", "runner", "evaluate", "visualize", "cli", "results"),
+    "results": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "protocols"),
+    "engine": ("runner", "evaluate", "visualize", "cli"),
+    "runner": ("visualize", "cli"),
+    "visualize": ("cli",),
 }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from halp_bench.config import DataConfig
 from halp_bench.datasets.base import SkeletonData
 from halp_bench.datasets.imported import AGCN_HINT, AGCN_PARTS, is_agcn_dir, is_ctrgcn, load_agcn, load_ctrgcn
+from halp_bench.datasets.normalize import normalize_dataset
 from halp_bench.datasets.npz import load_npz_dataset
 from halp_bench.datasets.prepared import META_FILE, PARTIAL_DIR, load_prepared
 from halp_bench.datasets.safe_load import load_npz
@@ -25,11 +26,14 @@ FORMATS = (
 
 
 def load_dataset(cfg: DataConfig) -> SkeletonData:
-    """Load a registered dataset by name, or a dataset file/directory by its format."""
+    """Load a registered dataset by name, or a dataset file/directory by its format, normalised as
+    `cfg.normalize` says (datasets/normalize.py)."""
     name = cfg.dataset
     if name not in DATASETS and (name.endswith((".npz", ".npy")) or Path(name).exists()):
-        return load_path(Path(name))
-    return DATASETS.get(name)(cfg)
+        data = load_path(Path(name))
+    else:
+        data = DATASETS.get(name)(cfg)
+    return normalize_dataset(data, cfg.normalize)
 
 
 def load_path(path: Path) -> SkeletonData:

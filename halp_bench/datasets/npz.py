@@ -9,14 +9,19 @@ Keys (`np.savez`; read with `allow_pickle=False`):
     num_classes     optional int scalar (default: max(y) + 1)
     layout          optional str scalar: a registered layout name (`halp-bench list`), or
     bones           optional int (B, 2) 0-based (joint, partner) pairs: bone[joint] = x[joint] - x[partner]
+    center_joint    optional int scalar: the joint `data.normalize` centres on
+    spine           optional int (2,): (hip, spine) joints, the bone `data.normalize=agcn` turns to +z
+    shoulders       optional int (2,): (left, right) shoulder joints, the bone it turns to +x
     anything else   metadata arrays of length N (e.g. subject, view)
 
-Without `layout` or `bones` the bone stream chains each joint to the previous one. Every method
-works with any V and M: encoders are built for C * V * M inputs.
+Without `layout` or `bones` the bone stream chains each joint to the previous one. The three joint
+keys override those of `layout` (or complete `bones` or the chain). Every method works with any V
+and M: encoders are built for C * V * M inputs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -26,10 +31,11 @@ from halp_bench.datasets.base import SkeletonData
 from halp_bench.datasets.imported import integer_labels, valid_lengths
 from halp_bench.errors import DataError
 from halp_bench.registry import LAYOUTS
-from halp_bench.skeleton import SkeletonLayout
+from halp_bench.skeleton import SkeletonLayout, chain_bones
 
 SPLIT_PREFIX = "split_"
-RESERVED = ("x", "y", "length", "num_classes", "layout", "bones")
+JOINT_KEYS = ("center_joint", "spine", "shoulders")  # the joints normalisation needs (SkeletonLayout)
+RESERVED = ("x", "y", "length", "num_classes", "layout", "bones", *JOINT_KEYS)
 
 
 def load_npz_dataset(path: Path, arrays: dict[str, np.ndarray]) -> SkeletonData:
@@ -95,28 +101,53 @@ def load_npz_dataset(path: Path, arrays: dict[str, np.ndarray]) -> SkeletonData:
 
 
 def _layout(path: Path, arrays: dict[str, np.ndarray], joints: int) -> str:
-    """The layout name: the given one, one registered on the fly for `bones`, or "" (chain)."""
+    """The layout name: the given one, one registered on the fly for `bones` or for the joint keys,
+    or "" (a chain, no joint known to normalisation)."""
     if "layout" in arrays and "bones" in arrays:
         raise DataError(path, "keys 'layout' and 'bones': expected one of them, found both")
+    named = _named_joints(path, arrays, joints)
     if "layout" in arrays:
         name = str(arrays["layout"])
         if arrays["layout"].shape != () or name not in LAYOUTS:
             raise DataError(path, f"key 'layout': expected a registered layout name ({', '.join(LAYOUTS.names())}), found '{name[:60]}'")
         if LAYOUTS.get(name).num_joints != joints:
             raise DataError(path, f"key 'layout': {name} has {LAYOUTS.get(name).num_joints} joints but x has V={joints}")
-        return name
-    if "bones" not in arrays:
+        if not named:
+            return name
+        base = LAYOUTS.get(name)
+    elif "bones" in arrays:
+        base = SkeletonLayout("", joints, _bones(path, arrays["bones"], joints), None)
+    elif named:
+        base = SkeletonLayout("", joints, chain_bones(joints), None)
+    else:
         return ""
-    bones = arrays["bones"]
+    layout = dataclasses.replace(base, **named)
+    digest = hashlib.sha256(repr((joints, layout.bones, sorted(named.items()))).encode()).hexdigest()[:8]
+    name = f"npz:{path.stem}:{digest}"
+    if name not in LAYOUTS:  # the same file loaded twice in one process registers once
+        LAYOUTS.add(name, dataclasses.replace(layout, name=name), f"{layout.describe()}, from {path.name}")
+    return name
+
+
+def _bones(path: Path, bones: np.ndarray, joints: int) -> tuple[tuple[int, int], ...]:
     if bones.ndim != 2 or bones.shape[1] != 2 or not np.issubdtype(bones.dtype, np.integer):
         raise DataError(path, f"key 'bones': expected int (B, 2) joint pairs, found {bones.dtype} {bones.shape}")
     if len(bones) and (bones.min() < 0 or bones.max() >= joints):
         raise DataError(path, f"key 'bones': expected 0-based joints in 0..{joints - 1}, found {bones.min()}..{bones.max()}")
     if len(np.unique(bones[:, 0])) != len(bones):
         raise DataError(path, "key 'bones': expected each joint at most once as the first of a pair (one bone per joint)")
-    pairs = tuple((int(a), int(b)) for a, b in bones)
-    digest = hashlib.sha256(repr((joints, pairs)).encode()).hexdigest()[:8]
-    name = f"npz:{path.stem}:{digest}"
-    if name not in LAYOUTS:  # the same file loaded twice in one process registers once
-        LAYOUTS.add(name, SkeletonLayout(name, joints, pairs, center_joint=0), f"{joints} joints, bones from {path.name}")
-    return name
+    return tuple((int(a), int(b)) for a, b in bones)
+
+
+def _named_joints(path: Path, arrays: dict[str, np.ndarray], joints: int) -> dict[str, int | tuple[int, int]]:
+    """The joint keys the file gives, checked (SkeletonLayout field -> value)."""
+    named: dict[str, int | tuple[int, int]] = {}
+    for key in JOINT_KEYS:
+        if key not in arrays:
+            continue
+        value, shape = arrays[key], (() if key == "center_joint" else (2,))
+        what = "an int scalar" if key == "center_joint" else "two ints (from, to)"
+        if value.shape != shape or not np.issubdtype(value.dtype, np.integer) or value.min() < 0 or value.max() >= joints:
+            raise DataError(path, f"key '{key}': expected {what}, 0-based joints in 0..{joints - 1}, found {value.dtype} {value.tolist()}")
+        named[key] = int(value) if key == "center_joint" else (int(value[0]), int(value[1]))
+    return named

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes, remove_temporaries
+from halp_bench.common.loggers import RunLogger
 from halp_bench.common.optim import Schedule, make_optimizer, make_schedule
 from halp_bench.common.progress import progress_bar
 from halp_bench.config import RunConfig
@@ -33,7 +34,7 @@ from halp_bench.engine import parallel
 from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import rng_states, set_rng_states
-from halp_bench.engine.meters import PeakMemory, Stopwatch
+from halp_bench.common.meters import PeakMemory, Stopwatch
 from halp_bench.engine.precision import Precision
 from halp_bench.errors import CheckpointError, ConfigError, TrainingError
 from halp_bench.identity import pretrain_signature
@@ -147,6 +148,7 @@ def pretrain(
     say: Callable[[str], None] = print,
     on_epoch_end: Callable[[int], None] | None = None,
     compile_encoders: bool = False,
+    logger: RunLogger | None = None,
 ) -> PretrainResult:
     """Train `method` on `train` for `cfg.pretrain.epochs`, resuming from `run_dir/checkpoint.pt`.
 
@@ -158,21 +160,29 @@ def pretrain(
     Under torchrun (engine/parallel.py) each rank trains on its slice of every global batch of
     `cfg.pretrain.batch_size`; rank 0 alone writes the checkpoint and the log.
     `compile_encoders` runs the encoders through torch.compile while training (engine/compile.py).
+    `logger` (common/loggers.py) receives, per epoch (step = epoch, 1-based), `pretrain/<loss>` for
+    every loss of log.csv, `pretrain/epoch_seconds` (log.csv's `seconds`), `pretrain/lr` (of the
+    epoch's last step) and `pretrain/peak_memory_mb` (so far, earlier processes of a resumed run
+    included); rank 0 alone logs.
     """
-    return _Pretraining(method_name, method, train, cfg, device, run_dir, show_progress, say, on_epoch_end, compile_encoders).run()
+    return _Pretraining(method_name, method, train, cfg, device, run_dir, show_progress, say, on_epoch_end, compile_encoders,
+                        logger or RunLogger()).run()
 
 
 class _Pretraining:
     """The steps of one `pretrain` call: set up, resume, train epoch by epoch, checkpoint."""
 
     def __init__(self, method_name: str, method: Method, train: SkeletonSubset, cfg: RunConfig, device: torch.device, run_dir: Path,
-                 show_progress: bool, say: Callable[[str], None], on_epoch_end: Callable[[int], None] | None, compile_encoders: bool):
+                 show_progress: bool, say: Callable[[str], None], on_epoch_end: Callable[[int], None] | None, compile_encoders: bool,
+                 logger: RunLogger):
         if cfg.checkpoint_every < 0 or cfg.checkpoint_every_iters < 0:
             raise ConfigError(f"checkpoint_every={cfg.checkpoint_every}, checkpoint_every_iters={cfg.checkpoint_every_iters}: "
                               "expected counts >= 0 (0 = off)")
         self.name, self.method, self.cfg, self.device, self.run_dir = method_name, method, cfg, device, run_dir
         self.show_progress, self.on_epoch_end, self.compile_encoders = show_progress, on_epoch_end, compile_encoders
         self.where = distributed.info()
+        self.logger = logger if self.where.is_main else RunLogger()
+        self.last_lr = 0.0  # of the latest step, before the schedule moves on
         self.say = say if self.where.is_main else (lambda _: None)
         self.epochs = cfg.pretrain.epochs
         self.ckpt_path = run_dir / CHECKPOINT_FILE
@@ -226,6 +236,7 @@ class _Pretraining:
         self.step_fn = parallel.training_step_fn(self.method)  # after loading: DDP starts from rank 0's weights
         if at.epoch < self.epochs:
             self.announce()
+            self.logger.start(at.epoch + 1)  # a resumed run rewrites the epochs after its checkpoint
         self.watch = Stopwatch(self.device)
         self.compiling = self.compile_encoders
         with (
@@ -280,6 +291,10 @@ class _Pretraining:
         self.result.losses.append({k: float(v) / max(len(loader), 1) for k, v in means.items()})
         if self.where.is_main:
             write_log(self.run_dir / LOG_FILE, self.result)
+            peak = max(self.state.earlier_peak, self.memory.peak_mb)
+            self.logger.log({**{f"pretrain/{name}": value for name, value in self.result.losses[-1].items()},
+                             "pretrain/epoch_seconds": self.result.epoch_times[-1], "pretrain/lr": self.last_lr,
+                             "pretrain/peak_memory_mb": peak}, epoch + 1)
         if epoch == first:
             self.estimate.after_first_epoch(self.result.epoch_times[-1], self.epochs - epoch - 1)
         step = (epoch + 1) * len(loader)
@@ -307,6 +322,7 @@ class _Pretraining:
                                 f"iteration {iteration}; {_kept(self.last_saved, self.ckpt_path)}")
         state.optimizer.zero_grad(set_to_none=True)
         state.precision.backward_and_step(losses["loss"], state.optimizer)
+        self.last_lr = state.optimizer.param_groups[0]["lr"]
         state.schedule.after_batch()
         if self.compiling:  # this process's first step compiles: not an epoch's cost
             self.result.compile_seconds += self.watch.elapsed()

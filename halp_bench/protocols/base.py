@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from halp_bench.common.loggers import RunLogger
 from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.loader import BatchLoader
@@ -26,6 +27,7 @@ class ProtocolContext:
     device: torch.device
     show_progress: bool = False
     say: Callable[[str], None] = print
+    logger: RunLogger = field(default_factory=RunLogger)  # this cell's training log (common/loggers.py)
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from halp_bench.common.meters import PeakMemory, Stopwatch
 from halp_bench.common.optim import make_optimizer, make_schedule
 from halp_bench.common.progress import progress_bar
 from halp_bench.config import CHOICES, OptimConfig
@@ -69,6 +70,10 @@ def train_classifier(
 
     Frozen mode keeps the encoder in eval mode throughout (BatchNorm statistics cannot drift) and
     proves it: the fingerprint of all parameters and buffers must be unchanged afterwards.
+    `ctx.logger` receives, per epoch, `<label>/loss` (mean over the epoch), `<label>/lr` (of the
+    epoch's last step), `<label>/epoch_seconds` (training only), `<label>/peak_memory_mb` and, when
+    evaluated (`eval.report=best`), `<label>/test_top1`; then `<label>/top1` and `top5` of the final
+    epoch (spaces in `label` become underscores).
     """
     cfg = ctx.cfg
     if cfg.eval.report not in REPORT_CHOICES:
@@ -87,11 +92,15 @@ def train_classifier(
     schedule = make_schedule(optimizer, optim, len(loader))
     best: dict[str, float] | None = None
     final: dict[str, float] = {}
+    tag = label.replace(" ", "_")
+    watch = Stopwatch(ctx.device)
     try:
-        with progress_bar(ctx.show_progress) as bar, loader:
+        with progress_bar(ctx.show_progress) as bar, loader, PeakMemory(ctx.device) as memory:
             task = bar.add_task(label, total=optim.epochs * len(loader))
             for epoch in range(optim.epochs):
                 encoder.train(finetune)
+                watch.start()
+                loss_sum, lr = 0.0, 0.0
                 for x, lengths, y in loader:
                     view = random_crop_resize(
                         x, lengths, cfg.data.frames, (cfg.eval.train_crop_min, cfg.eval.train_crop_max), cfg.data.frames, crop_gen
@@ -106,15 +115,22 @@ def train_classifier(
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
+                    lr = optimizer.param_groups[0]["lr"]
                     schedule.after_batch()
-                    bar.update(task, advance=1, description=f"{label} ep {epoch + 1}/{optim.epochs} loss {loss.item():.3f}")
+                    loss_value = loss.item()
+                    loss_sum += loss_value
+                    bar.update(task, advance=1, description=f"{label} ep {epoch + 1}/{optim.epochs} loss {loss_value:.3f}")
                 schedule.after_epoch()
+                scalars = {"loss": loss_sum / max(len(loader), 1), "lr": lr, "epoch_seconds": watch.elapsed(), "peak_memory_mb": memory.peak_mb}
                 last = epoch + 1 == optim.epochs
                 if cfg.eval.report == "best" and ((epoch + 1) % cfg.eval.eval_every == 0 or last):
                     acc = evaluate(encoder, head, test, ctx)
+                    scalars["test_top1"] = acc["top1"]
                     if best is None or acc["top1"] > best["top1"]:
                         best = acc
+                ctx.logger.log({f"{tag}/{key}": value for key, value in scalars.items()}, epoch + 1)
             final = evaluate(encoder, head, test, ctx)
+            ctx.logger.log({f"{tag}/top1": final["top1"], f"{tag}/top5": final["top5"]}, optim.epochs)
     finally:
         if not finetune:
             for p in encoder.parameters():

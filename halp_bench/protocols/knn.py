@@ -29,4 +29,6 @@ def run_knn(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: 
     train_feats, train_labels = extract_features(encoder, train, ctx)
     test_feats, test_labels = extract_features(encoder, test, ctx)
     pred = knn_predict(train_feats, train_labels, test_feats, ctx.cfg.eval.knn_k, train.num_classes)
-    return {"top1": 100.0 * (pred == test_labels).float().mean().item(), "k": float(ctx.cfg.eval.knn_k)}
+    top1 = 100.0 * (pred == test_labels).float().mean().item()
+    ctx.logger.log({"knn/top1": top1}, 0)
+    return {"top1": top1, "k": float(ctx.cfg.eval.knn_k)}

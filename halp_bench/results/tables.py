@@ -45,15 +45,18 @@ DAGGER = "†"
 SETTINGS = {  # results-row setting -> how the settings line names it
     "encoder": "encoder", "frames": "frames", "pretrain_epochs": "pretrain epochs", "pretrain_optimizer": "pretraining optimiser",
     "linear_epochs": "linear epochs",
-    "transfer_epochs": "fine-tune epochs", "knn_k": "kNN k", "stream": "stream",
+    "transfer_epochs": "fine-tune epochs", "knn_k": "kNN k", "stream": "stream", "normalize": "data normalisation",
 }
+# settings whose neutral value goes unsaid: a line names them only when some row has another value
+# (rows stored before the setting existed count as neutral)
+SETTINGS_NEUTRAL = {"normalize": "none"}
 TABLE_SETTINGS = {
-    "linear": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "stream"),
-    "knn": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream"),
-    "transfer": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream"),
-    "cost": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer"),
-    "semi": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream"),
-    "ablations": ("encoder", "frames", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "stream"),
+    "linear": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "stream"),
+    "knn": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream"),
+    "transfer": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream"),
+    "cost": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer"),
+    "semi": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream"),
+    "ablations": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "stream"),
 }
 
 
@@ -372,8 +375,13 @@ def _notes(name: str, frame: pd.DataFrame) -> list[str]:
     parts = [f"preset {', '.join(sorted(frame['preset'].astype(str).unique()))}"]
     for key in TABLE_SETTINGS[name]:
         col = f"setting.{key}"
-        if col in frame and frame[col].notna().any():
-            parts.append(f"{SETTINGS[key]} {', '.join(str(v) for v in frame[col].dropna().unique())}")
+        values = frame[col] if col in frame else pd.Series(dtype=object)
+        if key in SETTINGS_NEUTRAL:
+            values = values.reindex(frame.index).fillna(SETTINGS_NEUTRAL[key])
+            if set(values) <= {SETTINGS_NEUTRAL[key]}:
+                continue
+        if values.notna().any():
+            parts.append(f"{SETTINGS[key]} {', '.join(str(v) for v in values.dropna().unique())}")
     parts.append(f"seeds {', '.join(str(s) for s in sorted(frame['seed'].unique()))}")
     if name != "cost":
         reports = set(frame["report"])
