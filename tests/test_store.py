@@ -90,3 +90,11 @@ def test_under_torchrun_only_rank_0_checks_the_output_directory(tmp_path, monkey
     monkeypatch.setenv("RANK", "0")
     with pytest.raises(OutputError, match="not empty"):
         run_grid(spec, say=lambda _: None)
+
+
+def test_atomic_files_are_readable_by_others(tmp_path):
+    """mkstemp's 0600 would keep results, tables and checkpoints from a shared group."""
+    from halp_bench.common.atomic import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "table.md", lambda handle: handle.write(b"x"))
+    assert (tmp_path / "table.md").stat().st_mode & 0o777 == 0o644

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from halp_bench.errors import OutputError
 
 TEMP_SUFFIX = ".tmp"
+FILE_MODE = 0o644  # what a plain `open(path, "w")` gives under the usual umask
 
 
 def atomic_write_bytes(path: Path, write: Callable[[Any], object]) -> None:
@@ -25,6 +26,7 @@ def atomic_write_bytes(path: Path, write: Callable[[Any], object]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600: results, tables and checkpoints are for sharing
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
