@@ -13,6 +13,7 @@ import torch
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.config import RunConfig, has_key, make_config, make_configs
 from halp_bench.datasets.base import SkeletonData
+from halp_bench.datasets.scan import ENV_CACHE
 from halp_bench.registry import load_plugins
 from halp_bench.skeleton import NTU25, DataSpec
 
@@ -41,6 +42,19 @@ def _plugins() -> Iterator[None]:
     load_plugins()
     with share_cpus(TEST_THREADS):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _scan_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Data scans are cached in the session's temporary directory (also for the CLI processes the
+    tests start), never in the user's cache."""
+    before = os.environ.get(ENV_CACHE)
+    os.environ[ENV_CACHE] = str(tmp_path_factory.mktemp("scan-cache"))
+    yield
+    if before is None:
+        del os.environ[ENV_CACHE]
+    else:
+        os.environ[ENV_CACHE] = before
 
 
 @pytest.fixture

@@ -116,6 +116,7 @@ def load_agcn(path: Path) -> SkeletonData:
         default_split=split,
         source=str(path),
         names=parts[0][2] + parts[1][2],
+        files=(str(train_file), str(val_file)),
     )
 
 
@@ -158,4 +159,5 @@ def load_ctrgcn(path: Path, arrays: dict[str, np.ndarray]) -> SkeletonData:
         splits={split: np.arange(n) < n_train},
         default_split=split,
         source=str(path),
+        files=(str(path),),
     )
