@@ -104,9 +104,10 @@ def dataset_findings(data: SkeletonData) -> list[Finding]:
     absent = np.setdiff1d(np.arange(data.num_classes), present)
     if len(present) > 1 and len(absent):
         fail("classes", WARNING, f"{len(absent)} of {data.num_classes} classes have no sample: {_classes(absent)}")
-    if persons > 1 and not scan.persons[:, 1:].any():
-        fail("persons", WARNING, f"no sample uses bodies 2..{persons} (the array has room for {persons}): "
-                                 "a second person may have been dropped")
+    clean = scan.nonfinite == 0
+    if persons > 1 and clean.any() and not scan.persons[clean, 1:].any():
+        bodies = "body 2" if persons == 2 else f"bodies 2..{persons}"
+        fail("persons", WARNING, f"no sample uses {bodies} (the array has room for {persons}): a second person may have been dropped")
     return found
 
 
@@ -128,11 +129,12 @@ def split_findings(data: SkeletonData, split: str) -> list[Finding]:
             fail("split parts", ERROR, f"every sample of the {part} part is entirely zero")
     if found:
         return found
-    train, test = np.flatnonzero(train_mask & with_data), np.flatnonzero(~train_mask & with_data)
+    usable = scan.persons.any(axis=1) & (scan.nonfinite == 0)  # all-zero and NaN samples are reported by their own checks
+    train, test = np.flatnonzero(train_mask & usable), np.flatnonzero(~train_mask & usable)
     keys = scan.digests.view("<u8")[:, 0]  # 64 bits of each sample's digest: a false match is a 2^-64 event
     repeated = test[np.isin(keys[test], keys[train])]
     if len(repeated) and len(repeated) == len(test):
-        fail("split overlap", ERROR, f"every test sample with data ({len(test):,}) is identical to a training sample: "
+        fail("split overlap", ERROR, f"every test sample ({len(test):,} with data) is identical to a training sample: "
                                      "the test part repeats the training data")
     elif len(repeated):
         fail("split overlap", WARNING, f"{len(repeated):,} test samples are identical to training samples, first {sample(data, repeated[0])}")
@@ -173,7 +175,8 @@ def check_dataset(data: SkeletonData) -> list[Finding]:
 
 def check_split(data: SkeletonData, split: str) -> list[Finding]:
     """Refuse a split that cannot train or evaluate (DataError); return every warning that
-    concerns it: the dataset's and the split's own."""
-    findings = dataset_findings(data) + split_findings(data, split)
+    concerns it: the dataset's and the split's own. The split's checks run on a dataset that
+    passed its own, so a refusal names causes, not their consequences (`halp-bench data` lists all)."""
+    findings = check_dataset(data) + split_findings(data, split)
     refuse(data, findings)
     return findings
