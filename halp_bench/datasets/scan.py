@@ -62,22 +62,23 @@ def scan_chunk(x: np.ndarray) -> dict[str, np.ndarray]:
     """The per-sample entries of `SampleScan` for one chunk `x` (n, C, T, V, M) float32. Every
     reduction runs over contiguous memory (the formulations were chosen by measured speed)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    n, channels, frames, _, persons = x.shape
+    n, channels, frames, joints, persons = x.shape
+    per_channel = frames * joints * persons
     digests = np.frombuffer(b"".join(hashlib.sha256(memoryview(sample)).digest()[:DIGEST_BYTES] for sample in x), dtype=np.uint8)
-    flat = x.reshape(n, channels, -1)
+    flat = x.reshape(n, channels, per_channel)
     total = flat.sum(axis=2, dtype=np.float64)
     nonfinite = np.zeros(n, dtype=np.int64)
     if not np.isfinite(total).all():  # rare: count the bad values, then leave them out of the statistics
         finite = np.isfinite(x)
-        nonfinite = finite[0].size - finite.reshape(n, -1).sum(axis=1, dtype=np.int64)
+        nonfinite = channels * per_channel - finite.reshape(n, channels * per_channel).sum(axis=1, dtype=np.int64)
         x = np.where(finite, x, np.float32(0))
-        flat = x.reshape(n, channels, -1)
+        flat = x.reshape(n, channels, per_channel)
         total = flat.sum(axis=2, dtype=np.float64)
     nonzero = x != 0
     used_frames = nonzero.any(axis=(1, 3, 4))  # (n, T)
     extent = np.where(used_frames.any(axis=1), frames - np.argmax(used_frames[:, ::-1], axis=1), 0)
-    by_person = np.ascontiguousarray(nonzero.reshape(n, -1, persons).transpose(0, 2, 1))  # (n, M, C*T*V)
-    mask = nonzero.reshape(n, channels, -1)
+    by_person = np.ascontiguousarray(nonzero.reshape(n, channels * frames * joints, persons).transpose(0, 2, 1))  # (n, M, C*T*V)
+    mask = nonzero.reshape(n, channels, per_channel)
     return {
         "digests": digests.reshape(n, DIGEST_BYTES),
         "nonfinite": nonfinite,
