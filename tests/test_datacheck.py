@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def write_prepared(path: Path, arrays: dict[str, np.ndarray], num_classes: int | None = None) -> Path:
+def write_prepared(path: Path, arrays: dict[str, np.ndarray], num_classes: int | None = None, name: str = "mine") -> Path:
     """A prepared directory (what `halp-bench prepare` writes) holding `arrays` as they are."""
     x, labels, lengths = arrays["x"], arrays["y"], arrays["length"]
     path.mkdir(parents=True)
@@ -61,9 +62,9 @@ def write_prepared(path: Path, arrays: dict[str, np.ndarray], num_classes: int |
     save_array(path / "labels.npy", labels.astype(np.int64))
     save_array(path / "names.npy", np.array([f"s{i:03d}" for i in range(len(x))]))
     splits = {key[len("split_"):]: mask for key, mask in arrays.items() if key.startswith("split_")}
-    for name, mask in splits.items():
-        save_array(path / f"split_{name}.npy", mask)
-    write_meta(path, {"dataset": "mine", "num_samples": len(x), "num_classes": num_classes or int(labels.max()) + 1, "layout": "",
+    for split, mask in splits.items():
+        save_array(path / f"split_{split}.npy", mask)
+    write_meta(path, {"dataset": name, "num_samples": len(x), "num_classes": num_classes or int(labels.max()) + 1, "layout": "",
                       "default_split": next(iter(splits)), "splits": {s: {} for s in splits}, "metadata": [], "fingerprint": "test"})
     return path
 
@@ -93,7 +94,7 @@ def _relabel(labels: list[int]) -> Callable[[dict[str, np.ndarray]], None]:
     return change
 
 
-TRAIN_012_TEST = lambda test: [i % 3 for i in range(16)] + test  # noqa: E731  labels: classes 0-2 in training, `test` after
+TRAIN_012_TEST = lambda test: [i % 3 for i in range(16)] + test  # labels: classes 0-2 in training, `test` after
 
 # case -> (file maker, severity, what the one line must say[, how many other findings follow from it])
 DEFECTS: dict[str, tuple] = {
@@ -196,6 +197,12 @@ def test_imported_formats_are_checked_on_load(tmp_path):
     with pytest.raises(DataError, match=r"xsub: refused by the data check: 1 non-finite values \(NaN/Inf\) in 1 of 10 samples, "
                                         r"first in sample 8 \(v2\)"):
         load_dataset(DataConfig(dataset=str(agcn)))
+    for part, n in (("train", 6), ("val", 4)):  # frames after num_frame are 2s-AGCN's looped padding, not a defect
+        np.save(agcn / f"{part}_data_joint.npy", rng.normal(size=(n, 3, 10, 25, 2)).astype(np.float32))
+        np.save(agcn / f"{part}_num_frame.npy", np.full(n, 4))
+    looped = load_dataset(DataConfig(dataset=str(agcn)))
+    assert not looped.zero_padded and check_split(looped, "xsub") == []
+    assert {c["check"]: c["status"] for c in data_report(looped)["checks"]}["data after length"] == "not run"
     eye = np.eye(4, dtype=np.float32)
     np.savez(tmp_path / "NTU60_CS.npz", x_train=rng.normal(size=(4, 6, 150)).astype(np.float32), y_train=eye[[0, 0, 0, 0]],
              x_test=rng.normal(size=(2, 6, 150)).astype(np.float32), y_test=eye[[0, 0]])
@@ -365,3 +372,14 @@ def test_report_counts_and_json(tmp_path, monkeypatch, capsys):
     parsed = json.loads(out)
     assert code == 0 and parsed["splits"] == report["splits"] and parsed["scan"]["origin"] == "computed"
     assert {c["status"] for c in parsed["checks"]} == {"ok"} and len(parsed["checks"]) == 11
+
+
+def test_report_puts_the_published_split_sizes_beside_ours(tmp_path, monkeypatch, capsys):
+    arrays = clean_arrays()
+    arrays["split_xsub"] = arrays.pop("split_a")
+    path = write_prepared(tmp_path / "ntu60", arrays, name="ntu60")
+    report = data_report(load_dataset(DataConfig(dataset=str(path))))
+    assert report["published_as"] == "ntu60" and report["splits"]["xsub"]["published"] == [40_091, 16_487]
+    _, out, _ = report_cli(["data", str(path), "--no-progress"], monkeypatch, capsys)
+    assert re.search(r"split +train +test +published ntu60 +same +fingerprint\n", out), out
+    assert re.search(r"xsub +16 +8 +40,091 / 16,487 +no +[0-9a-f]{16}\n", out), out

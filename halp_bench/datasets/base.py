@@ -21,7 +21,7 @@ class SkeletonData:
     """A whole dataset. `splits[name]` is a bool mask over samples: True = train, False = test."""
 
     name: str
-    data: np.ndarray  # (N, C, T, V, M) float32, zero-padded after each sample's valid length
+    data: np.ndarray  # (N, C, T, V, M) float32, zero-padded after each sample's valid length (see `zero_padded`)
     lengths: np.ndarray  # (N,) int, valid frames per sample
     labels: np.ndarray  # (N,) int64, 0-based
     num_classes: int
@@ -32,6 +32,7 @@ class SkeletonData:
     names: list[str] | None = None
     metadata: dict[str, np.ndarray] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # the files `data` was read from: they key its cached scan; () = scanned per load
+    zero_padded: bool = True  # False: the source fills the frames after each length (2s-AGCN loops the sequence)
     scanned: SampleScan | None = field(default=None, repr=False, compare=False)  # see `scan`
 
     def __post_init__(self) -> None:

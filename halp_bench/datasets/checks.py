@@ -26,7 +26,8 @@ CHECKS: dict[str, str] = {
     "finite": "every value is a finite number; one NaN or Inf turns every loss and feature it reaches into NaN (error)",
     "empty samples": "no sample is entirely zero, as a damaged file or a failed read leaves it (warning; error when every sample is)",
     "lengths": "each valid length lies within the array, 0..T frames; a longer one would read past it (error)",
-    "data after length": "no sample has non-zero frames after its valid length: they are never used, so the lengths are probably wrong (warning)",
+    "data after length": "no sample has non-zero frames after its valid length: they are never used, so the lengths are probably wrong "
+                         "(warning; not checked for AGCN files with num_frame, whose preprocessing loops each sequence to T)",
     "labels": "labels lie in 0..num_classes-1 (error)",
     "classes": "the labels hold more than one class (error) and every declared class has samples (warning)",
     "persons": "with room for several bodies, some sample uses more than the first; if none does, a person was probably dropped (warning)",
@@ -89,7 +90,7 @@ def dataset_findings(data: SkeletonData) -> list[Finding]:
     if len(outside):
         fail("lengths", ERROR, f"{len(outside):,} samples have a valid length outside 0..{frames} frames (the array's T), "
                                f"first {sample(data, outside[0])} with {int(lengths[outside[0]])}")
-    after = np.flatnonzero((scan.extent > lengths) & (lengths >= 0))
+    after = np.flatnonzero((scan.extent > lengths) & (lengths >= 0)) if data.zero_padded else []
     if len(after):
         i = after[0]
         fail("data after length", WARNING, f"{len(after):,} samples have non-zero frames after their valid length, first "

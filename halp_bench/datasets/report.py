@@ -35,8 +35,9 @@ def published_counts(data: SkeletonData) -> tuple[str, dict[str, tuple[int, int]
     return "", {}
 
 
-def _check_rows(findings: list[Finding], checks: tuple[str, ...], split: str | None) -> list[dict[str, Any]]:
-    """One row per check: its failures, or "ok" ("not run" after an empty split part)."""
+def _check_rows(findings: list[Finding], checks: tuple[str, ...], split: str | None, skipped: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """One row per check: its failures, or "ok" ("not run" after an empty split part, or for the
+    `skipped` checks that do not apply to the data)."""
     rows = []
     blocked = any(f.check == "split parts" and f.severity == ERROR for f in findings)
     for check in checks:
@@ -44,7 +45,7 @@ def _check_rows(findings: list[Finding], checks: tuple[str, ...], split: str | N
         for f in failed:
             rows.append({"check": check, "split": split, "status": f.severity, "message": f.message})
         if not failed:
-            status = "not run" if blocked and check != "split parts" else "ok"
+            status = "not run" if (blocked and check != "split parts") or check in skipped else "ok"
             rows.append({"check": check, "split": split, "status": status, "message": ""})
     return rows
 
@@ -88,7 +89,7 @@ def data_report(data: SkeletonData, splits: list[str] | None = None) -> dict[str
     published_as, published = published_counts(data)
     labels = np.asarray(data.labels)
     findings = dataset_findings(data)
-    checks = _check_rows(findings, DATASET_CHECKS, None)
+    checks = _check_rows(findings, DATASET_CHECKS, None, skipped=() if data.zero_padded else ("data after length",))
     split_rows: dict[str, Any] = {}
     for split in splits:
         mine = split_findings(data, split)
@@ -131,7 +132,7 @@ def data_report(data: SkeletonData, splits: list[str] | None = None) -> dict[str
 def _table(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
     """Plain aligned columns: the first `left` left-aligned, the others right-aligned."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    fit = lambda r: "  ".join(str(v).ljust(w) if i < left else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths)))  # noqa: E731
+    fit = lambda r: "  ".join(str(v).ljust(w) if i < left else str(v).rjust(w) for i, (v, w) in enumerate(zip(r, widths)))
     return [fit(header).rstrip(), *(fit(r).rstrip() for r in rows)]
 
 
@@ -147,18 +148,22 @@ def format_report(report: dict[str, Any]) -> str:
     """The text `halp-bench data` prints."""
     shape = report["shape"]
     out = [
-        f"{report['dataset']}: {report['samples']:,} samples of (C, T, V, M) = ({shape['C']}, {shape['T']}, {shape['V']}, {shape['M']}), "
-        f"layout {report['layout']} ({report['joints']} joints, {report['bones']} bones), {_count(report['num_classes'], 'class')}",
+        (f"{report['dataset']}: {report['samples']:,} samples of (C, T, V, M) = ({shape['C']}, {shape['T']}, {shape['V']}, {shape['M']}), "
+         f"layout {report['layout']} ({report['joints']} joints, {report['bones']} bones), {_count(report['num_classes'], 'class')}"),
         f"source: {report['source']}",
-        f"content hash: {report['content_hash']} (scan {report['scan']['origin']}"
-        + (f"; cache {report['scan']['cache_file']})" if report["scan"]["cache_file"] else ")"),
+        (f"content hash: {report['content_hash']} (scan {report['scan']['origin']}"
+         + (f"; cache {report['scan']['cache_file']})" if report["scan"]["cache_file"] else ")")),
         "",
     ]
-    published = f"published {report['published_as']}" if report["published_as"] else "published"
-    rows = [[name, f"{s['train']:,}", f"{s['test']:,}", f"{s['published'][0]:,} / {s['published'][1]:,}" if s["published"] else "-",
-             ("yes" if s["published"] == [s["train"], s["test"]] else "no") if s["published"] else "", s["fingerprint"]]
-            for name, s in report["splits"].items()]
-    out += _table(["split", "train", "test", published, "match", "fingerprint"], rows, left=1) + [""]
+    header, rows = ["split", "train", "test", "fingerprint"], []
+    for name, s in report["splits"].items():
+        rows.append([name, f"{s['train']:,}", f"{s['test']:,}", s["fingerprint"]])
+    if report["published_as"]:  # the published sizes (train / test) beside ours
+        header[3:3] = [f"published {report['published_as']}", "same"]
+        for row, s in zip(rows, report["splits"].values()):
+            same = "yes" if s["published"] == [s["train"], s["test"]] else "no"
+            row[3:3] = [f"{s['published'][0]:,} / {s['published'][1]:,}", same] if s["published"] else ["-", ""]
+    out += _table(header, rows) + [""]
     splits = list(report["splits"])
     rows = [[str(c["class"]), f"{c['samples']:,}", *(f"{c[s][0]:,} / {c[s][1]:,}" for s in splits)] for c in report["classes"]]
     out += _table(["class", "samples", *(f"{s} train / test" for s in splits)], rows) + [""]

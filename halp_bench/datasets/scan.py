@@ -16,10 +16,10 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -87,9 +87,21 @@ def scan_chunk(x: np.ndarray) -> dict[str, np.ndarray]:
         "count": mask.sum(axis=2, dtype=np.int64),
         "total": total,
         "squares": np.einsum("ncj,ncj->nc", flat, flat).astype(np.float64),
-        "low": np.min(flat, axis=2, where=mask, initial=np.inf),
-        "high": np.max(flat, axis=2, where=mask, initial=-np.inf),
+        "low": _extreme(flat, mask, np.minimum),
+        "high": _extreme(flat, mask, np.maximum),
     }
+
+
+def _extreme(flat: np.ndarray, mask: np.ndarray, reduce: np.ufunc) -> np.ndarray:
+    """(n, C) minimum (np.minimum) or maximum (np.maximum) over the values `mask` keeps. The plain
+    extreme is right wherever it is not zero's side of 0 (a kept value beats the zeros); only
+    those rows are reduced again with the zeros masked out (masked reductions are slow)."""
+    result = reduce.reduce(flat, axis=2)
+    bound = np.float32(np.inf if reduce is np.minimum else -np.inf)
+    redo = result >= 0 if reduce is np.minimum else result <= 0
+    if redo.any():
+        result[redo] = reduce.reduce(np.where(mask[redo], flat[redo], bound), axis=1)
+    return result
 
 
 def compute_scan(data: np.ndarray, progress: bool = False, workers: int = 1, label: str = "") -> SampleScan:
