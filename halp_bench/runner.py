@@ -210,10 +210,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
             data = load_dataset(data_cfg, progress=spec.show_progress)
             name = split or (base.data.split if dataset == spec.dataset else "") or data.default_split
             train, test = data.split(name)
-            warnings = [f"{dataset}/{name}: {finding.line()}" for finding in check_split(data, name)]
-            for warning in warnings:
-                say(f"data warning: {warning}")
-            stages[(dataset, split)] = Stage(dataset, name, data, train, test, split_fingerprint(data, name), warnings)
+            stages[(dataset, split)] = Stage(dataset, name, data, train, test, *check_and_fingerprint(data, dataset, name, say))
         return stages[(dataset, split)]
 
     device = parallel.setup(resolve_device(base.device))
@@ -238,13 +235,9 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                 cid = config_id(method_name, protocol, cfg, pre_cfg)
                 key = (method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from, cid)
                 fingerprint = plan.data_fingerprint()
-                if not spec.force and key in done:
-                    stored = done[key].data_id
-                    if stored is None or stored == data_id(fingerprint):  # rows from before fingerprints count as matching
-                        outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
-                        continue
-                    say(f"{method_name} {protocol} seed {seed} on {target.label}: the stored result was computed on other data "
-                        f"(fingerprint {stored}, now {data_id(fingerprint)}); running the cell again")
+                if not spec.force and is_done(done.get(key), fingerprint, say, f"{method_name} {protocol} seed {seed} on {target.label}"):
+                    outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
+                    continue
                 run_dir = run_dir_for(spec, method_name, pre_cfg)
                 if run_dir not in pretrained:
                     pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained)
@@ -285,6 +278,27 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                 detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
                 outcomes.append(CellOutcome(method_name, seed, protocol, "ran", detail, metrics=metrics))
     return outcomes
+
+
+def check_and_fingerprint(data: SkeletonData, dataset: str, split: str, say: Callable[[str], None]) -> tuple[DataFingerprint, list[str]]:
+    """The data check of a split a run uses (a DataError refuses data that cannot train; each
+    warning is said and returned as "<dataset>/<split>: ...") and the split's fingerprint."""
+    warnings = [f"{dataset}/{split}: {finding.line()}" for finding in check_split(data, split)]
+    for warning in warnings:
+        say(f"data warning: {warning}")
+    return split_fingerprint(data, split), warnings
+
+
+def is_done(stored: ResultRow | None, fingerprint: dict[str, dict], say: Callable[[str], None], cell: str) -> bool:
+    """Whether the stored row of a cell (None: none) makes it done: it must come from the same data
+    (a row from before fingerprints counts as the same); one computed on other data is run again."""
+    if stored is None:
+        return False
+    if stored.data_id is None or stored.data_id == data_id(fingerprint):
+        return True
+    say(f"{cell}: the stored result was computed on other data (fingerprint {stored.data_id}, now {data_id(fingerprint)}); "
+        "running the cell again")
+    return False
 
 
 def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None], Stage]) -> Plan | str:
