@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -44,17 +46,16 @@ def _plugins() -> Iterator[None]:
         yield
 
 
+# Data scans are cached in a directory of this session, never in the user's cache. Set on import,
+# before any test module copies the environment for the CLI processes it starts.
+SCAN_CACHE = tempfile.mkdtemp(prefix="halp-bench-test-scans-")
+os.environ[ENV_CACHE] = SCAN_CACHE
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _scan_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Data scans are cached in the session's temporary directory (also for the CLI processes the
-    tests start), never in the user's cache."""
-    before = os.environ.get(ENV_CACHE)
-    os.environ[ENV_CACHE] = str(tmp_path_factory.mktemp("scan-cache"))
+def _scan_cache() -> Iterator[None]:
     yield
-    if before is None:
-        del os.environ[ENV_CACHE]
-    else:
-        os.environ[ENV_CACHE] = before
+    shutil.rmtree(SCAN_CACHE, ignore_errors=True)
 
 
 @pytest.fixture
