@@ -47,15 +47,19 @@ def _plugins() -> Iterator[None]:
 
 
 # Data scans are cached in a directory of this session, never in the user's cache. Set on import,
-# before any test module copies the environment for the CLI processes it starts.
-SCAN_CACHE = tempfile.mkdtemp(prefix="halp-bench-test-scans-")
-os.environ[ENV_CACHE] = SCAN_CACHE
+# before any test module copies the environment for the CLI processes it starts; a process the
+# tests start that imports this file again keeps the session's directory.
+SCAN_CACHE_PREFIX = os.path.join(tempfile.gettempdir(), "halp-bench-test-scans-")
+OWN_SCAN_CACHE = not os.environ.get(ENV_CACHE, "").startswith(SCAN_CACHE_PREFIX)
+if OWN_SCAN_CACHE:
+    os.environ[ENV_CACHE] = tempfile.mkdtemp(prefix=os.path.basename(SCAN_CACHE_PREFIX))
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _scan_cache() -> Iterator[None]:
     yield
-    shutil.rmtree(SCAN_CACHE, ignore_errors=True)
+    if OWN_SCAN_CACHE:
+        shutil.rmtree(os.environ[ENV_CACHE], ignore_errors=True)
 
 
 @pytest.fixture
