@@ -452,6 +452,36 @@ def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no
         sys.exit(1)
 
 
+@cli.command("data")
+@click.argument("dataset")
+@click.option("--split", default=None, help="Report this split only (default: every split of the dataset).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (machine-readable) instead of text.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
+@click.option("--recheck", is_flag=True, help="Scan the arrays again instead of reading their cached scan (and replace the cache).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar of a scan.")
+def data(dataset: str, split: str | None, as_json: bool, data_root: Path | None, recheck: bool, no_progress: bool) -> None:
+    """What the harness sees in DATASET (a registered name or a path, as for `run --dataset`):
+    samples per split part beside the published sizes, classes and their counts, bodies, joints,
+    layout, frame lengths, coordinate ranges, fingerprints and every data check. Exit code 2 when
+    a check refuses the data (the report is printed first)."""
+    import json
+
+    from halp_bench.config import DataConfig
+    from halp_bench.datasets.catalog import load_dataset
+    from halp_bench.datasets.checks import Finding, refuse
+    from halp_bench.datasets.report import data_report, format_report
+    from halp_bench.registry import load_plugins
+
+    load_plugins()
+    progress = not (no_progress or as_json)
+    loaded = load_dataset(DataConfig(dataset=dataset, data_root=str(data_root or "")), check=False, progress=progress and not recheck)
+    if recheck:
+        loaded.scan(progress=progress, refresh=True)
+    report = data_report(loaded, [split] if split else None)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report), nl=not as_json)
+    refuse(loaded, [Finding(c["check"], c["status"], c["message"], c["split"]) for c in report["checks"]])
+
+
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2 (tracebacks with --debug)."""
     debug = "--debug" in sys.argv[1:]

@@ -28,7 +28,7 @@ from halp_bench.protocols.base import ProtocolContext
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import ResultRow, read_rows
 from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
-from halp_bench.runner import CellOutcome, _now, git_commit, settings_summary, versions
+from halp_bench.runner import CellOutcome, _now, check_and_fingerprint, git_commit, is_done, settings_summary, versions
 from halp_bench.weights import WeightsFile, eval_encoder_from_authors, method_from_checkpoint, read_weights
 
 EVAL_PROTOCOLS = ("knn", "linear")  # transfer and semi fine-tune: name them to run them
@@ -85,7 +85,7 @@ def run_eval(spec: EvalSpec, say: Callable[[str], None] = print) -> list[CellOut
 def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols: list[str], say: Callable[[str], None],
               logger: RunLogger) -> list[CellOutcome]:
     results_path = Path(spec.out) / RESULTS_FILE
-    done = {row.key for row in read_rows(results_path)}
+    done = {row.key: row for row in read_rows(results_path)}  # the latest row of each cell
     outcomes = []
     data = None
     for seed in spec.seeds:
@@ -95,9 +95,10 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
         # a --set key of another method is accepted and ignored (the same --set as a run of several methods works)
         cfg = make_configs(spec.preset, overrides, [method_name], ignore_others=True)[method_name]
         if data is None:
-            data = load_dataset(cfg.data)
+            data = load_dataset(cfg.data, progress=spec.show_progress)
             split = spec.split or cfg.data.split or data.default_split
             train, test = data.split(split)
+            fingerprint, warnings = check_and_fingerprint(data, spec.dataset, split, say)
             device = resolve_device(cfg.device)
             say(f"{spec.checkpoint}: {weights.layout} layout ({weights.origin}), sha256 {weights.sha256[:12]}; "
                 f"evaluating {method_name} on {spec.dataset}/{split}")
@@ -113,7 +114,8 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
             cid = short_hash({"weights": weights.sha256, "encoder": cfg.encoder.describe(),
                               "data": without_neutral(dataclasses.asdict(cfg.data), DataConfig), "protocol": protocol_settings(protocol, cfg)})
             key = (method_name, spec.dataset, split, protocol, spec.preset, seed, None, cid)
-            if not spec.force and key in done:
+            if not spec.force and is_done(done.get(key), {"evaluated_on": fingerprint.to_dict()}, say,
+                                          f"{method_name} {protocol} seed {seed} on {spec.dataset}/{split}"):
                 outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
                 continue
             started, t0 = _now(), time.perf_counter()
@@ -130,6 +132,7 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
                 seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report, protocol_seconds=round(time.perf_counter() - t0, 3),
                 settings=settings_summary(cfg), config=dataclasses.asdict(cfg), weights=weights.describe(), git_commit=git_commit(),
                 versions=versions(), device=device_name(device), deterministic=spec.deterministic, started=started, finished=_now(),
+                data_fingerprint={"evaluated_on": fingerprint.to_dict()}, data_warnings=warnings,
             )
             if distributed.info().is_main:
                 append_result(results_path, row.to_dict())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import platform
 import subprocess
 import time
@@ -33,6 +34,8 @@ from halp_bench.common.loggers import WANDB_ID_FILE, RunLogger, open_logger
 from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
+from halp_bench.datasets.checks import check_split
+from halp_bench.datasets.fingerprint import DataFingerprint, split_fingerprint
 from halp_bench.engine import parallel
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain
@@ -42,11 +45,12 @@ from halp_bench.methods.base import Method, create_method
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
-from halp_bench.results.row import PretrainSummary, ResultRow, read_rows
+from halp_bench.results.row import PretrainSummary, ResultRow, data_id, read_rows
 from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
 MONITOR_FILE = "monitor.csv"
+DATA_RECORD = "data.json"  # in a run directory: the fingerprint of the split its checkpoint was pretrained on
 
 
 @dataclass
@@ -118,6 +122,8 @@ class Stage:
     data: SkeletonData
     train: SkeletonSubset
     test: SkeletonSubset
+    fingerprint: DataFingerprint
+    warnings: list[str] = field(default_factory=list)  # the data check's, "<dataset>/<split>: ..."
 
     @property
     def label(self) -> str:
@@ -131,6 +137,14 @@ class Plan:
     pretrain_on: Stage
     evaluate_on: Stage
     transfer_from: str | None = None
+
+    def data_fingerprint(self) -> dict[str, dict]:
+        """What a result row stores of its data (ResultRow.data_fingerprint): the split it was
+        evaluated on and, when the encoder was pretrained on another (transfer), that one."""
+        stored = {"evaluated_on": self.evaluate_on.fingerprint.to_dict()}
+        if self.pretrain_on is not self.evaluate_on:
+            stored["pretrained_on"] = self.pretrain_on.fingerprint.to_dict()
+        return stored
 
 
 class Configs:
@@ -192,12 +206,13 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     stages: dict[tuple[str, str | None], Stage] = {}
 
     def stage(dataset: str, split: str | None) -> Stage:
+        """The dataset split, loaded, checked (refused when it cannot train) and fingerprinted."""
         if (dataset, split) not in stages:
             data_cfg = dataclasses.replace(base.data, dataset=dataset)
-            data = load_dataset(data_cfg)
+            data = load_dataset(data_cfg, progress=spec.show_progress)
             name = split or (base.data.split if dataset == spec.dataset else "") or data.default_split
             train, test = data.split(name)
-            stages[(dataset, split)] = Stage(dataset, name, data, train, test)
+            stages[(dataset, split)] = Stage(dataset, name, data, train, test, *check_and_fingerprint(data, dataset, name, say))
         return stages[(dataset, split)]
 
     device = parallel.setup(resolve_device(base.device))
@@ -206,7 +221,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
     configs = Configs(spec, methods)
     results_path = Path(spec.out) / RESULTS_FILE
-    done = {row.key for row in read_rows(results_path)}
+    done = {row.key: row for row in read_rows(results_path)}  # the latest row of each cell
     outcomes: list[CellOutcome] = []
     for seed in spec.seeds:
         for method_name in methods:
@@ -223,7 +238,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                     pre_cfg = configs.get(method_name, plan.pretrain_on, seed)
                     cid = config_id(method_name, protocol, cfg, pre_cfg)
                     key = (method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from, cid)
-                    if not spec.force and key in done:
+                    fingerprint = plan.data_fingerprint()
+                    if not spec.force and is_done(done.get(key), fingerprint, say, f"{method_name} {protocol} seed {seed} on {target.label}"):
                         outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
                         continue
                     run_dir = run_dir_for(spec, method_name, pre_cfg)
@@ -264,7 +280,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                         ),
                         settings=settings_summary(cfg), config=cfg.to_dict(), pretrain_config=pretrain_signature(method_name, pre_cfg),
                         git_commit=git_commit(), versions=versions(), device=device_name(device), deterministic=spec.deterministic,
-                        run_dir=str(run_dir), started=started_at, finished=_now(),
+                        run_dir=str(run_dir), started=started_at, finished=_now(), data_fingerprint=fingerprint,
+                        data_warnings=list(dict.fromkeys(plan.pretrain_on.warnings + target.warnings)),
                     )
                     if world.is_main:
                         append_result(results_path, row.to_dict())
@@ -274,6 +291,27 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                 for logger in loggers.values():
                     logger.close()
     return outcomes
+
+
+def check_and_fingerprint(data: SkeletonData, dataset: str, split: str, say: Callable[[str], None]) -> tuple[DataFingerprint, list[str]]:
+    """The data check of a split a run uses (a DataError refuses data that cannot train; each
+    warning is said and returned as "<dataset>/<split>: ...") and the split's fingerprint."""
+    warnings = [f"{dataset}/{split}: {finding.line()}" for finding in check_split(data, split)]
+    for warning in warnings:
+        say(f"data warning: {warning}")
+    return split_fingerprint(data, split), warnings
+
+
+def is_done(stored: ResultRow | None, fingerprint: dict[str, dict], say: Callable[[str], None], cell: str) -> bool:
+    """Whether the stored row of a cell (None: none) makes it done: it must come from the same data
+    (a row from before fingerprints counts as the same); one computed on other data is run again."""
+    if stored is None:
+        return False
+    if stored.data_id is None or stored.data_id == data_id(fingerprint):
+        return True
+    say(f"{cell}: the stored result was computed on other data (fingerprint {stored.data_id}, now {data_id(fingerprint)}); "
+        "running the cell again")
+    return False
 
 
 def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None], Stage]) -> Plan | str:
@@ -307,10 +345,18 @@ def pretrain_cell(
         if not method.pretrains:
             method.to(device)
             return method, PretrainResult(epochs=0)
-        if spec.force and run_dir not in retrained:
+        recorded = recorded_data(run_dir)
+        other_data = recorded is not None and recorded != stage.fingerprint.hash
+        if (spec.force or other_data) and run_dir not in retrained:
+            if other_data and not spec.force:
+                say(f"{method_name}: the checkpoint in {run_dir} was pretrained on other data (fingerprint {recorded}, now "
+                    f"{stage.fingerprint.hash}); pretraining again")
             retrained.add(run_dir)
             for name in ("checkpoint.pt", "log.csv", MONITOR_FILE, WANDB_ID_FILE) if distributed.info().is_main else ():
                 (run_dir / name).unlink(missing_ok=True)  # TensorBoard's earlier events are purged when logging starts
+        if distributed.info().is_main and recorded != stage.fingerprint.hash:
+            text = json.dumps(stage.fingerprint.to_dict(), indent=2).encode()
+            atomic_write_bytes(run_dir / DATA_RECORD, lambda handle: handle.write(text))
         monitor = knn_monitor(method, stage, cfg, device, run_dir / MONITOR_FILE, logger) if cfg.eval.monitor_every > 0 else None
         started = time.perf_counter()
         result = pretrain(method_name, method, stage.train, cfg, device, run_dir, show_progress=spec.show_progress,
@@ -327,6 +373,16 @@ def pretrain_cell(
         if distributed.info().is_main:
             atomic_write_bytes(run_dir / "error.log", lambda handle: handle.write(trace))
         return f"pretraining failed: {type(exc).__name__}: {exc}"
+
+
+def recorded_data(run_dir: Path) -> str | None:
+    """The fingerprint hash of the data a run directory's pretraining used (DATA_RECORD); None
+    for a new directory, or one made before fingerprints, whose checkpoint counts as matching and
+    is recorded with today's data from then on."""
+    try:
+        return str(json.loads((run_dir / DATA_RECORD).read_text(encoding="utf-8"))["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.device, path: Path,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -13,6 +15,7 @@ import torch
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.config import RunConfig, has_key, make_config, make_configs
 from halp_bench.datasets.base import SkeletonData
+from halp_bench.datasets.scan import ENV_CACHE
 from halp_bench.registry import load_plugins
 from halp_bench.skeleton import NTU25, DataSpec
 
@@ -41,6 +44,22 @@ def _plugins() -> Iterator[None]:
     load_plugins()
     with share_cpus(TEST_THREADS):
         yield
+
+
+# Data scans are cached in a directory of this session, never in the user's cache. Set on import,
+# before any test module copies the environment for the CLI processes it starts; a process the
+# tests start that imports this file again keeps the session's directory.
+SCAN_CACHE_PREFIX = os.path.join(tempfile.gettempdir(), "halp-bench-test-scans-")
+OWN_SCAN_CACHE = not os.environ.get(ENV_CACHE, "").startswith(SCAN_CACHE_PREFIX)
+if OWN_SCAN_CACHE:
+    os.environ[ENV_CACHE] = tempfile.mkdtemp(prefix=os.path.basename(SCAN_CACHE_PREFIX))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _scan_cache() -> Iterator[None]:
+    yield
+    if OWN_SCAN_CACHE:
+        shutil.rmtree(os.environ[ENV_CACHE], ignore_errors=True)
 
 
 @pytest.fixture

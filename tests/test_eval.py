@@ -48,6 +48,7 @@ def test_eval_of_a_run_checkpoint_gives_the_runs_own_numbers(tmp_path, one_threa
     for key, row in ran.items():
         assert evaluated[key].metrics == row.metrics, key  # same numbers, bit for bit
         assert evaluated[key].weights["layout"] == "halp-bench" and len(evaluated[key].weights["sha256"]) == 64
+        assert evaluated[key].data_fingerprint == row.data_fingerprint and row.data_id  # the same data, fingerprinted alike
     labels = to_markdown(build_tables(list(evaluated.values()), ("knn",))[0])
     assert "moco (checkpoint " in labels
 

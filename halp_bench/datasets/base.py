@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from halp_bench.datasets.scan import SampleScan, scan_samples
 from halp_bench.errors import ConfigError, DataError
 from halp_bench.skeleton import DataSpec, SkeletonLayout, chain_layout, get_layout
 
@@ -20,7 +21,7 @@ class SkeletonData:
     """A whole dataset. `splits[name]` is a bool mask over samples: True = train, False = test."""
 
     name: str
-    data: np.ndarray  # (N, C, T, V, M) float32, zero-padded after each sample's valid length
+    data: np.ndarray  # (N, C, T, V, M) float32, zero-padded after each sample's valid length (see `zero_padded`)
     lengths: np.ndarray  # (N,) int, valid frames per sample
     labels: np.ndarray  # (N,) int64, 0-based
     num_classes: int
@@ -30,6 +31,9 @@ class SkeletonData:
     source: str = "<memory>"  # where it came from, for error messages
     names: list[str] | None = None
     metadata: dict[str, np.ndarray] = field(default_factory=dict)
+    files: tuple[str, ...] = ()  # the files `data` was read from: they key its cached scan; () = scanned per load
+    zero_padded: bool = True  # False: the source fills the frames after each length (2s-AGCN loops the sequence)
+    scanned: SampleScan | None = field(default=None, repr=False, compare=False)  # see `scan`
 
     def __post_init__(self) -> None:
         n = len(self.data)
@@ -41,8 +45,16 @@ class SkeletonData:
         for split, mask in self.splits.items():
             if mask.shape != (n,) or mask.dtype != bool:
                 raise DataError(self.source, f"split '{split}' must be a bool array of shape ({n},)")
-        if n and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
-            raise DataError(self.source, f"labels must lie in 0..{self.num_classes - 1}")
+        # what the values hold (finite, labels in range, ...) is checked by datasets/checks.py
+
+    def scan(self, progress: bool = False, refresh: bool = False) -> SampleScan:
+        """Per-sample digests and statistics of `data` (datasets/scan.py): one streamed pass,
+        made once per container and, for data read from `files`, cached on disk."""
+        if self.scanned is None or refresh:
+            import torch  # its thread count is this process's share of the cores (common/cpu_share.py)
+
+            self.scanned = scan_samples(self.data, self.files, progress, refresh, workers=torch.get_num_threads(), label=self.name)
+        return self.scanned
 
     @property
     def shape(self) -> tuple[int, ...]:

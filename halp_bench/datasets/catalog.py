@@ -11,6 +11,7 @@ from pathlib import Path
 
 from halp_bench.config import DataConfig
 from halp_bench.datasets.base import SkeletonData
+from halp_bench.datasets.checks import check_dataset
 from halp_bench.datasets.imported import AGCN_HINT, AGCN_PARTS, is_agcn_dir, is_ctrgcn, load_agcn, load_ctrgcn
 from halp_bench.datasets.normalize import normalize_dataset
 from halp_bench.datasets.npz import load_npz_dataset
@@ -25,14 +26,20 @@ FORMATS = (
 )
 
 
-def load_dataset(cfg: DataConfig) -> SkeletonData:
-    """Load a registered dataset by name, or a dataset file/directory by its format, normalised as
-    `cfg.normalize` says (datasets/normalize.py)."""
+def load_dataset(cfg: DataConfig, check: bool = True, progress: bool = False) -> SkeletonData:
+    """Load a registered dataset by name, or a dataset file/directory by its format, scan it
+    (datasets/scan.py: once, then cached), check it and normalise it as `cfg.normalize` says
+    (datasets/normalize.py). With `check`, data that cannot train is refused here (datasets/checks.py:
+    a DataError); the checks of a split are the caller's (`check_split`). Checks and fingerprints
+    describe the data as stored; a normalisation is a setting of the cells that use it."""
     name = cfg.dataset
     if name not in DATASETS and (name.endswith((".npz", ".npy")) or Path(name).exists()):
         data = load_path(Path(name))
     else:
         data = DATASETS.get(name)(cfg)
+    data.scan(progress=progress)
+    if check:
+        check_dataset(data)
     return normalize_dataset(data, cfg.normalize)
 
 

@@ -116,6 +116,9 @@ def load_agcn(path: Path) -> SkeletonData:
         default_split=split,
         source=str(path),
         names=parts[0][2] + parts[1][2],
+        files=(str(train_file), str(val_file)),
+        # 2s-AGCN's preprocessing loops each sequence up to T; num_frame gives the true lengths
+        zero_padded=not any((path / f"{part}_num_frame.npy").is_file() for part in AGCN_PARTS),
     )
 
 
@@ -158,4 +161,5 @@ def load_ctrgcn(path: Path, arrays: dict[str, np.ndarray]) -> SkeletonData:
         splits={split: np.arange(n) < n_train},
         default_split=split,
         source=str(path),
+        files=(str(path),),
     )

@@ -97,6 +97,7 @@ def load_npz_dataset(path: Path, arrays: dict[str, np.ndarray]) -> SkeletonData:
         default_split=next(iter(splits)),
         source=str(path),
         metadata=metadata,
+        files=(str(path),),
     )
 
 

@@ -153,6 +153,7 @@ def load_prepared(path: str | Path) -> SkeletonData:
         source=str(path),
         names=[str(name) for name in array("names.npy")],
         metadata={key: array(f"meta_{key}.npy") for key in meta["metadata"]},
+        files=(str(path / DATA_FILE),),
     )
 
 

@@ -815,6 +815,7 @@ def _cached(spec: SyntheticSpec, seed: int) -> SkeletonData:
     data = make_synthetic(spec, seed)
     for arr in (data.data, data.lengths, data.labels, *data.splits.values(), *data.metadata.values()):
         arr.flags.writeable = False  # shared by every load in this process
+    data.scan()  # once per process: every load shares it (generated data has no file to cache it by)
     return data
 
 

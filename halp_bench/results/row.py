@@ -4,7 +4,8 @@ Rows are stored as JSON objects (results/store.py). `ResultRow.from_dict` reads 
 format: format 1 (before settings belonged to each plugin) is upgraded on reading, its
 configuration put in today's shape and its `config_id` recomputed by today's rules
 (identity.py), so old and new rows of the same settings count as the same cell (skipped by `run`,
-averaged by `table`), and rows of different settings never share a cell.
+averaged by `table`), and rows of different settings never share a cell. Fields added since
+(`data_fingerprint`, `data_warnings`) have defaults, so older rows read as "fingerprint unknown".
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class ResultRow:
     run_dir: str = ""
     started: str = ""
     finished: str = ""
+    # the data the cell was computed on: {"evaluated_on": DataFingerprint.to_dict(), "pretrained_on": ...
+    # (transfer only)}; {} in rows from before fingerprints (datasets/fingerprint.py)
+    data_fingerprint: dict[str, Any] = field(default_factory=dict)
+    data_warnings: list[str] = field(default_factory=list)  # the data check's warnings (datasets/checks.py)
     row_format: int = ROW_FORMAT
 
     @property
@@ -77,6 +82,11 @@ class ResultRow:
     @property
     def data(self) -> str:
         return f"{self.dataset}/{self.split}"
+
+    @property
+    def data_id(self) -> str | None:
+        """The data fingerprint as one string (`data_id`); None for a row from before fingerprints."""
+        return data_id(self.data_fingerprint)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -90,6 +100,15 @@ class ResultRow:
         pretrain_known = {f.name for f in dataclasses.fields(PretrainSummary)}
         values["pretrain"] = PretrainSummary(**{k: v for k, v in row.get("pretrain", {}).items() if k in pretrain_known})
         return cls(**values)
+
+
+def data_id(fingerprint: dict[str, Any]) -> str | None:
+    """One string for a row's data fingerprint: the evaluation split's hash, with the pretraining
+    split's after a '<' for a transfer cell; None when there is none (an older row)."""
+    if not fingerprint:
+        return None
+    evaluated = fingerprint["evaluated_on"]["hash"]
+    return f"{evaluated}<{fingerprint['pretrained_on']['hash']}" if "pretrained_on" in fingerprint else evaluated
 
 
 def read_rows(path: Path) -> list[ResultRow]:

@@ -7,9 +7,11 @@ relative to `moco`, the paper's baseline), `semi` (columns dataset/split and lab
 
 A cell is the mean over seeds, "mean ± std" when there are several; the best of our rows in each
 column is bold. Rows differing in a HaLP setting the ablations vary (λ, N) get their own label,
-e.g. "halp (λ=0.6)". Numbers reported as the best test accuracy over evaluations (`eval.report=best`,
-the official code's way) carry a dagger and a footnote, and every table ends with the settings that
-make its numbers comparable, so a pasted table never loses them. `with_paper` adds the published
+e.g. "halp (λ=0.6)"; rows of one cell computed on different data (their data fingerprints differ)
+are never averaged either: each gets "[data <fingerprint>]" and the table a note saying why.
+Numbers reported as the best test accuracy over evaluations (`eval.report=best`, the official
+code's way) carry a dagger and a footnote, and every table ends with the settings that make its
+numbers comparable, so a pasted table never loses them. `with_paper` adds the published
 numbers (`paper_results.json`) as rows labelled "(paper)"; a cell nobody measured shows "–".
 """
 
@@ -41,6 +43,7 @@ VARIANT_KEYS = {"lam": "λ", "num_prototypes": "N"}  # HaLP settings the paper's
 PAPER_COLUMNS = ("ntu60/xsub", "ntu60/xview", "ntu120/xsub", "ntu120/xset", "pku2/xsub")
 PAPER_FILE = Path(__file__).with_name("paper_results.json")
 MISSING = "–"
+DATA_MARK = " [data "  # a label suffix: rows of one cell computed on different data (`_separate_data`)
 DAGGER = "†"
 SETTINGS = {  # results-row setting -> how the settings line names it
     "encoder": "encoder", "frames": "frames", "pretrain_epochs": "pretrain epochs", "pretrain_optimizer": "pretraining optimiser",
@@ -106,7 +109,7 @@ class Table:
 
 
 FRAME_COLUMNS = [*CELL_FIELDS, "config_id", "label", "pretrain_label", "data", "pretrained_on", "top1", "metrics", "report", "eval_every",
-                 "pretrain_epochs_run", "time_per_epoch_s", "peak_memory_increase_mb", "device", "finished"]
+                 "pretrain_epochs_run", "time_per_epoch_s", "peak_memory_increase_mb", "device", "finished", "data_id", "pretrain_data_id"]
 # settings that never tell two cells' numbers apart (or are equal within a cell by construction)
 NOT_DISTINGUISHING = ("seed", "device", "checkpoint_every", "checkpoint_every_iters", "eval.monitor_every", "data.dataset", "data.split",
                       "method_name")
@@ -138,6 +141,8 @@ def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
                 "flat_config": flat_items(row.config),
                 "pretrain_id": short_hash(row.pretrain_config),
                 "flat_pretrain": flat_items(row.pretrain_config),
+                "data_id": row.data_id,
+                "pretrain_data_id": _pretrain_data_id(row),
                 **{f"setting.{k}": v for k, v in row.settings.items()},
             }
         )
@@ -146,7 +151,30 @@ def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records).sort_values("finished", kind="stable")
     frame = frame.drop_duplicates([*CELL_FIELDS, "config_id"], keep="last", ignore_index=True)
     frame = frame.assign(pretrain_label=_separate(frame, "pretrain_id", "flat_pretrain", ["label", "pretrained_on"]))
-    return frame.assign(label=_separate(frame, "config_id", "flat_config", ["label", "protocol", "dataset", "split", "transfer_from"]))
+    frame = frame.assign(pretrain_label=_separate_data(frame, "pretrain_data_id", "pretrain_label", ["pretrain_label", "pretrained_on"]))
+    frame = frame.assign(label=_separate(frame, "config_id", "flat_config", ["label", "protocol", "dataset", "split", "transfer_from"]))
+    return frame.assign(label=_separate_data(frame, "data_id", "label", ["label", "protocol", "dataset", "split", "transfer_from"]))
+
+
+def _pretrain_data_id(row: ResultRow) -> str | None:
+    """The fingerprint hash of the split the row's encoder was pretrained on (None: an older row)."""
+    fingerprint = row.data_fingerprint
+    return fingerprint.get("pretrained_on", fingerprint.get("evaluated_on", {})).get("hash") if fingerprint else None
+
+
+def _separate_data(frame: pd.DataFrame, id_column: str, label_column: str, cell: list[str]) -> pd.Series:
+    """Labels that keep rows computed on different data apart, so a cell never averages them:
+    where rows of one label and cell carry several data fingerprints (`id_column`), each row's
+    label gets DATA_MARK and its fingerprint ("unknown" for a row from before fingerprints).
+    A row without a fingerprint beside rows of one fingerprint counts as matching them."""
+    labels = frame[label_column].copy()
+    for _, group in frame.groupby(cell, sort=False, dropna=False):
+        if group[id_column].dropna().nunique() < 2:
+            continue
+        for index, value in group[id_column].items():
+            shown = "<".join(part[:8] for part in value.split("<")) if isinstance(value, str) else "unknown"
+            labels[index] = f"{labels[index]}{DATA_MARK}{shown}]"
+    return labels
 
 
 def _separate(frame: pd.DataFrame, id_column: str, config_column: str, cell: list[str]) -> pd.Series:
@@ -391,6 +419,10 @@ def _notes(name: str, frame: pd.DataFrame) -> list[str]:
         notes.append(f"Cells: mean ± std (n seeds) over several seeds. Bold: the best of our rows, only where its lead over the "
                      f"runner-up is real (the {CONFIDENCE:.0%} Student-t interval of their paired difference over common seeds "
                      "excludes 0; never with one seed).")
+    if frame["label"].str.contains(DATA_MARK, regex=False).any():
+        notes.append("[data …]: rows of one cell computed on different data (their data fingerprints differ: another "
+                     "preparation, file or version of the dataset), shown apart and never averaged; `halp-bench data "
+                     "DATASET --split SPLIT` prints the fingerprint of the data at hand.")
     if name != "cost" and "best" in set(frame["report"]):
         every = ", ".join(str(int(v)) for v in frame.loc[frame["report"] == "best", "eval_every"].dropna().unique())
         notes.append(f"{DAGGER} Best test accuracy over evaluations every {every} epochs (eval.report=best, the official "
