@@ -25,6 +25,7 @@ from torch import Tensor
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes, remove_temporaries
 from halp_bench.common.loggers import RunLogger
+from halp_bench.common.meters import PeakMemory, Stopwatch
 from halp_bench.common.optim import Schedule, make_optimizer, make_schedule
 from halp_bench.common.progress import progress_bar
 from halp_bench.config import RunConfig
@@ -34,7 +35,6 @@ from halp_bench.engine import parallel
 from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import rng_states, set_rng_states
-from halp_bench.common.meters import PeakMemory, Stopwatch
 from halp_bench.engine.precision import Precision
 from halp_bench.errors import CheckpointError, ConfigError, TrainingError
 from halp_bench.identity import pretrain_signature
