@@ -27,6 +27,8 @@ class SkeletonLayout:
     center_joint: int | None
     spine: tuple[int, int] | None = None
     shoulders: tuple[int, int] | None = None
+    graph_center: int | None = None
+    mirror: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for a, b in self.bones:
@@ -37,6 +39,15 @@ class SkeletonLayout:
         for what, joints in named:
             if any(not 0 <= j < self.num_joints for j in joints):
                 raise ValueError(f"layout {self.name}: {what} {joints} outside 0..{self.num_joints - 1}")
+        if self.graph_center is not None and not 0 <= self.graph_center < self.num_joints:
+            raise ValueError(f"layout {self.name}: graph_center {self.graph_center} outside 0..{self.num_joints - 1}")
+        if self.mirror is not None and sorted(self.mirror) != list(range(self.num_joints)):
+            raise ValueError(f"layout {self.name}: mirror must be a permutation of 0..{self.num_joints - 1}")
+
+    @property
+    def partition_center(self) -> int:
+        """The joint graph encoders partition around: `graph_center`, else `center_joint`, else 0."""
+        return next(j for j in (self.graph_center, self.center_joint, 0) if j is not None)
 
     def describe(self) -> str:
         """One line for `halp-bench list`: size and the joints normalisation uses."""
@@ -63,6 +74,8 @@ NTU25 = SkeletonLayout(
     center_joint=1,  # spine middle (0-based)
     spine=(0, 1),  # base of the spine -> spine middle (2s-AGCN's z-axis bone)
     shoulders=(4, 8),  # left -> right shoulder (2s-AGCN's `xaxis=[8, 4]`, 0-based)
+    graph_center=20,  # spine shoulder: ST-GCN's `ntu-rgb+d` layout centre (1-based 21)
+    mirror=(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 16, 17, 18, 19, 12, 13, 14, 15, 20, 23, 24, 21, 22),  # arms, legs, hands, thumbs
 )
 
 # Kinect v1 (20 joints): hip centre 1, spine 2, shoulder centre 3, head 4, left arm 5-8, right arm
@@ -80,6 +93,8 @@ KINECT_V1_20 = SkeletonLayout(
     center_joint=1,  # spine (0-based)
     spine=(0, 1),  # hip centre -> spine
     shoulders=(4, 8),  # left -> right shoulder
+    graph_center=2,  # shoulder centre, the joint NTU's graph centre corresponds to
+    mirror=(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 16, 17, 18, 19, 12, 13, 14, 15),  # arms and legs
 )
 
 for _layout in (NTU25, KINECT_V1_20):

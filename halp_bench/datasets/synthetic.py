@@ -40,6 +40,7 @@ import numpy as np
 from halp_bench.config import DataConfig
 from halp_bench.datasets.base import SkeletonData
 from halp_bench.registry import register_dataset
+from halp_bench.skeleton import NTU25
 
 FPS = 30.0  # frames per second of the simulated sensor: program frequencies are in Hz
 NUM_JOINTS = 25
@@ -529,11 +530,7 @@ def _rot_z(angle: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
 
 
-# NTU-25 joints (0-based) that trade places when a body is mirrored left <-> right.
-_LEFT = (4, 5, 6, 7, 12, 13, 14, 15, 21, 22)
-_RIGHT = (8, 9, 10, 11, 16, 17, 18, 19, 23, 24)
-MIRROR = np.arange(NUM_JOINTS)
-MIRROR[list(_LEFT)], MIRROR[list(_RIGHT)] = _RIGHT, _LEFT
+MIRROR = np.array(NTU25.mirror)  # NTU-25 joints that trade places when a body is mirrored left <-> right
 
 
 def _forward_kinematics(body: _Body, bones: np.ndarray) -> np.ndarray:
