@@ -53,7 +53,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command()
-@click.option("--methods", help="Comma-separated method names (default: every registered method; see `halp-bench list`).")
+@click.option("--methods", help="Comma-separated method names (default: the paper's own rows and every plugin; the field's "
+              "methods, e.g. skeletonclr, run when named or with --suite field; see `halp-bench list`).")
 @click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name.")
 @click.option("--split", default=None, help="Named split (default: the dataset's default, e.g. xsub).")
 @click.option("--protocols", help="Comma-separated protocols (default: knn,linear,transfer; semi only when named).")
@@ -67,6 +68,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
                    "BiGRU, their scripts' values per method and dataset, best-of-test reporting) or `cpu` (minutes on a laptop). "
                    "`auto`: cpu for the built-in synthetic data, paper otherwise.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. --set method.temperature=0.1 (repeatable).")
+@click.option("--common-protocol", is_flag=True, help="Evaluate every method under the preset's protocol settings, not each "
+              "method's own (e.g. the ST-GCN family's linear probe at lr 3.0, 100 epochs): --set eval.protocol=common.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
 @click.option("--precision", type=click.Choice(["32", "bf16", "16-mixed"]), default=None,
               help="Pretraining precision (default 32): bf16 autocast (CPU and GPU) or 16-mixed (float16 with a gradient "
@@ -85,7 +88,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
               "cores, re-checked every second: all of them alone, half each beside another halp-bench run; fixed for --deterministic).")
 @LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, device, precision, seed, seeds, out, data_root,
+def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, common_protocol, device, precision, seed, seeds, out, data_root,
         force, deterministic, compile_encoders, threads, logger, no_progress) -> None:
     """Pretrain each method once, evaluate it with every protocol, store rows, print the tables.
 
@@ -110,6 +113,8 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         overrides = (*overrides, f"data.data_root={data_root}")
     if precision is not None:
         overrides = (*overrides, f"precision={precision}")
+    if common_protocol:
+        overrides = (*overrides, "eval.protocol=common")
     main = is_main_process()
     spec = RunSpec(
         methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), transfer_from=transfer_from, preset=preset,
@@ -262,7 +267,8 @@ def list_plugins(show_settings: bool) -> None:
         for entry in registry.entries():
             extra = ""
             if registry is METHODS:
-                extra = settings_line(entry.factory.settings_class, "method")
+                extra = "" if entry.factory.in_default_grid else " [dim](not in a bare run: name it, or --suite field)[/dim]"
+                extra += settings_line(entry.factory.settings_class, "method")
                 if entry.factory.augment_class is not AugmentSettings:  # views of its own
                     extra += settings_line(entry.factory.augment_class, "augment")
             elif registry is ENCODERS:

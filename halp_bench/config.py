@@ -29,6 +29,7 @@ from halp_bench.registry import ENCODERS, METHODS, load_plugins
 
 DEFAULT_ENCODER = "bigru"
 PLUGIN_SECTIONS = ("method", "encoder", "augment")
+PROTOCOL_SECTIONS = ("linear", "transfer", "eval")  # what `eval.protocol=common` keeps out of a method's run_defaults
 
 
 def added(default: Any) -> Any:
@@ -160,6 +161,9 @@ class EvalConfig:
     stream: str = "joint"
     semi_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2)  # labelled fractions of the `semi` protocol
     monitor_every: int = 0  # pretraining epochs between kNN checks written to monitor.csv (0: off)
+    # "method": each method's own protocol values (its `run_defaults` for linear.*, transfer.*, eval.*,
+    # e.g. the ST-GCN family's probe at lr 3.0); "common": the preset's for every method (`--common-protocol`)
+    protocol: str = added("method")
 
 
 @dataclass
@@ -247,6 +251,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.normalize": ("none", "center", "center_first", "agcn"),
     "eval.report": ("final", "best"),
     "eval.stream": ("joint", "motion", "bone", "ensemble"),
+    "eval.protocol": ("method", "common"),
     "pretrain.optimizer": ("sgd", "adamw"),
     "pretrain.schedule": ("multistep", "cosine"),
     "linear.optimizer": ("sgd", "adamw"),
@@ -308,8 +313,9 @@ def _resolve(preset: str, parsed: list[tuple[str, str]], method_name: str) -> tu
     cfg.encoder = dataclasses.replace(encoder_cls.settings_class.for_preset(preset, dataset), name=encoder_name)
     cfg.method = method_cls.settings_class.for_preset(preset, dataset)
     cfg.augment = method_cls.augment_class.for_preset(preset, dataset)
+    common_protocol = next((raw for key, raw in reversed(parsed) if key == "eval.protocol"), cfg.eval.protocol) == "common"
     for key, value in defaults.items():
-        if key != "encoder.name":
+        if key != "encoder.name" and not (common_protocol and key.partition(".")[0] in PROTOCOL_SECTIONS):
             _set(cfg, key, value, source=f"{method_cls.__name__}.run_defaults")
     unknown: dict[str, str] = {}
     for key, raw in parsed:

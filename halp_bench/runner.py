@@ -41,7 +41,7 @@ from halp_bench.engine.device import deterministic_mode, device_name, resolve_de
 from halp_bench.engine.pretrain import PretrainResult, pretrain
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
 from halp_bench.identity import config_id, pretrain_id, pretrain_signature
-from halp_bench.methods.base import Method, create_method
+from halp_bench.methods.base import Method, create_method, default_methods
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
@@ -57,7 +57,7 @@ DATA_RECORD = "data.json"  # in a run directory: the fingerprint of the split it
 class RunSpec:
     """One `halp-bench run`: the grid axes and where results go."""
 
-    methods: list[str] | None = None  # None: every registered method
+    methods: list[str] | None = None  # None: every registered method in the default grid (methods.base.default_methods)
     dataset: str = "synthetic"
     split: str | None = None  # None: the dataset's default split
     protocols: list[str] | None = None  # None: DEFAULT_PROTOCOLS
@@ -193,7 +193,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     several calls, e.g. the entries of a suite, so a shared checkpoint is retrained only once).
     """
     load_plugins()
-    methods = spec.methods or METHODS.names()
+    methods = spec.methods or default_methods()
     protocols = spec.protocols or list(DEFAULT_PROTOCOLS)
     for name in methods:
         METHODS.get(name)  # unknown names fail before any work starts
@@ -413,9 +413,11 @@ def settings_summary(cfg: RunConfig) -> dict[str, object]:
         "pretrain_epochs": opt.epochs,
         "pretrain_optimizer": f"{opt.optimizer} {opt.schedule}" + (f" ({opt.warmup_epochs} warm-up)" if opt.warmup_epochs else ""),
         "linear_epochs": cfg.linear.epochs,
+        "linear_lr": cfg.linear.lr,
         "transfer_epochs": cfg.transfer.epochs,
         "knn_k": cfg.eval.knn_k,
         "stream": cfg.eval.stream,
         "report": cfg.eval.report,
         "normalize": cfg.data.normalize,
+        "protocol": cfg.eval.protocol,
     }

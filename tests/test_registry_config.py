@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from halp_bench.config import make_config
+from halp_bench.config import RunConfig, make_config
 from halp_bench.errors import ConfigError, UnknownNameError
+from halp_bench.methods.base import default_methods
 from halp_bench.registry import METHODS, Registry
 
 
@@ -99,3 +100,20 @@ def test_rows_of_the_first_format_get_the_identity_todays_code_gives_their_setti
     for r in rows:
         seeds[(r.method, r.protocol, r.dataset, r.split, r.report)].add(r.config_id)
     assert {len(ids) for key, ids in seeds.items() if key[0] != "halp"} == {1}  # seeds of one setting share one id
+
+
+def test_common_protocol_drops_each_methods_own_protocol_values_and_keeps_its_recipe():
+    """MoCo's official run_defaults probe at lr 0.005 (HaLP's script); `eval.protocol=common` gives it the
+    preset's probe instead, while its pretraining and encoder stay the official ones."""
+    own = make_config("official", [], method="moco")
+    common = make_config("official", ["eval.protocol=common"], method="moco")
+    assert own.linear.lr == 0.005 and common.linear.lr == RunConfig().linear.lr == 0.1
+    assert common.encoder == own.encoder and common.pretrain == own.pretrain and common.method == own.method
+    with pytest.raises(ConfigError, match="eval.protocol=mine: choose one of method, common"):
+        make_config("cpu", ["eval.protocol=mine"], method="moco")
+
+
+def test_a_bare_run_trains_the_methods_of_the_default_grid(monkeypatch):
+    assert {"random", "moco", "halp", "cmd", "halp_cmd", "halp_hardest", "halp_qk", "halp_zq"} <= set(default_methods())  # the paper's rows
+    monkeypatch.setattr(METHODS.get("halp_zq"), "in_default_grid", False)
+    assert "halp_zq" not in default_methods() and "halp" in default_methods()

@@ -148,3 +148,14 @@ def test_bold_and_differences_follow_the_paired_interval():
     assert not any("**" in line for line in to_markdown(linear).splitlines() if line.startswith("|"))
     half = stats.t.ppf(0.975, 2) * 1.0 / 3**0.5  # the differences 1.3, -0.7, 0.3: mean 0.3, sd 1.0
     assert f"+0.3 [−{half - 0.3:.1f}, +{0.3 + half:.1f}] (n=3)" in to_markdown(differences)
+
+
+def test_a_setting_that_differs_between_rows_names_the_rows_of_each_value():
+    rows = read_rows(RESULTS)
+    other = [r for r in rows if r.method == "cmd" and r.protocol == "linear"]
+    for row in other:
+        row.settings = {**row.settings, "encoder": "stgcn h16/256", "linear_lr": 3.0}
+    (table,) = build_tables(rows, ("linear",))
+    settings = next(note for note in table.notes if note.startswith("Settings:"))
+    assert "encoder bigru 1x128 (" in settings and "stgcn h16/256 (cmd" in settings
+    assert "linear lr 0.1 (" in settings and "3.0 (cmd" in settings

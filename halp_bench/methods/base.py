@@ -45,11 +45,14 @@ class Method(nn.Module):
     - `augment_class`: the settings of this method's views (`cfg.augment`);
     - `run_defaults`: run-level values this method needs, per preset name or "*" for every preset,
       as `{"section.key": value}` (e.g. `{"*": {"pretrain.optimizer": "adamw"}}`); `--set` wins;
-    - `compared_to`: the method it builds on; tables show their paired difference over seeds.
+    - `compared_to`: the method it builds on; tables show their paired difference over seeds;
+    - `in_default_grid`: whether a bare `halp-bench run` trains it (False keeps the first run short:
+      the field's methods run by name or in the `field` suite).
     """
 
     pretrains: ClassVar[bool] = True
     compared_to: ClassVar[str | None] = None
+    in_default_grid: ClassVar[bool] = True
     settings_class: ClassVar[type[MethodSettings]] = MethodSettings
     augment_class: ClassVar[type[AugmentSettings]] = AugmentSettings
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -86,6 +89,11 @@ class Method(nn.Module):
     def param_groups(self) -> list[dict]:
         """Parameter groups for the optimiser (default: every trainable parameter, one group)."""
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+
+def default_methods() -> list[str]:
+    """The methods a run trains when none are named: every registered one in the default grid."""
+    return [name for name in METHODS.names() if METHODS.get(name).in_default_grid]
 
 
 def create_method(name: str, cfg: RunConfig, data: DataSpec) -> Method:

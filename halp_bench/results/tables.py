@@ -49,17 +49,18 @@ SETTINGS = {  # results-row setting -> how the settings line names it
     "encoder": "encoder", "frames": "frames", "pretrain_epochs": "pretrain epochs", "pretrain_optimizer": "pretraining optimiser",
     "linear_epochs": "linear epochs",
     "transfer_epochs": "fine-tune epochs", "knn_k": "kNN k", "stream": "stream", "normalize": "data normalisation",
+    "linear_lr": "linear lr", "protocol": "protocol settings",
 }
 # settings whose neutral value goes unsaid: a line names them only when some row has another value
 # (rows stored before the setting existed count as neutral)
-SETTINGS_NEUTRAL = {"normalize": "none"}
+SETTINGS_NEUTRAL = {"normalize": "none", "protocol": "method"}
 TABLE_SETTINGS = {
-    "linear": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "stream"),
-    "knn": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream"),
-    "transfer": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream"),
+    "linear": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
+    "knn": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream", "protocol"),
+    "transfer": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
     "cost": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer"),
-    "semi": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream"),
-    "ablations": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "stream"),
+    "semi": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
+    "ablations": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
 }
 
 
@@ -143,6 +144,7 @@ def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
                 "flat_pretrain": flat_items(row.pretrain_config),
                 "data_id": row.data_id,
                 "pretrain_data_id": _pretrain_data_id(row),
+                "setting.linear_lr": row.config.get("linear", {}).get("lr"),  # rows stored before it was a setting have it here
                 **{f"setting.{k}": v for k, v in row.settings.items()},
             }
         )
@@ -409,7 +411,7 @@ def _notes(name: str, frame: pd.DataFrame) -> list[str]:
             if set(values) <= {SETTINGS_NEUTRAL[key]}:
                 continue
         if values.notna().any():
-            parts.append(f"{SETTINGS[key]} {', '.join(str(v) for v in values.dropna().unique())}")
+            parts.append(f"{SETTINGS[key]} {_setting_values(values, frame['label'])}")
     parts.append(f"seeds {', '.join(str(s) for s in sorted(frame['seed'].unique()))}")
     if name != "cost":
         reports = set(frame["report"])
@@ -428,6 +430,17 @@ def _notes(name: str, frame: pd.DataFrame) -> list[str]:
         notes.append(f"{DAGGER} Best test accuracy over evaluations every {every} epochs (eval.report=best, the official "
                      "code's reporting; optimistic). Numbers without † are the final epoch's.")
     return notes
+
+
+def _setting_values(values: pd.Series, labels: pd.Series) -> str:
+    """One setting's values over a table's rows: the value when all share it, else each value
+    with the rows that have it (so a reader knows e.g. which method ran on which encoder)."""
+    present = values.dropna()
+    distinct = list(dict.fromkeys(str(v) for v in present))
+    if len(distinct) == 1:
+        return distinct[0]
+    rows = {value: list(dict.fromkeys(labels[present.index[present.astype(str) == value]])) for value in distinct}
+    return ", ".join(f"{value} ({', '.join(sorted(rows[value], key=_row_key))})" for value in distinct)
 
 
 def _add_paper(table: Table, paper: dict[str, Any]) -> None:
