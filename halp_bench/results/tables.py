@@ -450,6 +450,7 @@ def _add_paper(table: Table, paper: dict[str, Any]) -> None:
         table.notes.append("No published numbers for this table in the paper's main text.")
         return
     dagger = table.name in paper.get("best_over_evaluations", [])
+    sources = {label: source for label, source in paper.get("sources", {}).items() if label in published}
     for label, values in published.items():  # in the paper's order
         if table.name == "cost":
             cells: dict[str, Cell | str] = {"pretrained on": MISSING}
@@ -458,9 +459,12 @@ def _add_paper(table: Table, paper: dict[str, Any]) -> None:
         else:
             cells = {col: Cell((float(v),), dagger=dagger) for col, v in values.items()}
             table.columns += [col for col in sorted(cells, key=_column_key) if col not in table.columns]
-        table.rows.append((f"{label} (paper)", cells))
+        table.rows.append((f"{label} ({'published' if label in sources else 'paper'})", cells))
         table.paper_rows += 1
     note = f"Rows “(paper)”: published numbers ({paper['source']})"
+    if sources:
+        note += "; rows “(published)”: the field's methods as their authors published them (" + "; ".join(
+            f"{label}: {source}" for label, source in sources.items()) + ")"
     note += "; the official code reports the best test accuracy over evaluations (†)." if dagger else "."
     if table.name == "cost":
         note += " The paper gives only ratios to its baseline."
