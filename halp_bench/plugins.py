@@ -7,6 +7,7 @@ Importing a module registers what it defines; third-party methods come in throug
 import halp_bench.datasets.prepared  # noqa: F401
 import halp_bench.datasets.synthetic  # noqa: F401
 import halp_bench.encoders.bigru  # noqa: F401
+import halp_bench.encoders.stgcn  # noqa: F401
 import halp_bench.methods.aimclr  # noqa: F401
 import halp_bench.methods.cmd  # noqa: F401
 import halp_bench.methods.halp  # noqa: F401
