@@ -71,15 +71,17 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def tiny_overrides(*methods: str, encoder: str = "bigru") -> list[str]:
-    """TINY_OVERRIDES less the keys none of `methods` (with `encoder`) has: a --set key must fit
-    one of a run's methods. A non-default encoder is named in the result."""
-    configs = make_configs("cpu", [f"encoder.name={encoder}"], list(methods)).values()
+def tiny_overrides(*methods: str, encoder: str | None = None) -> list[str]:
+    """TINY_OVERRIDES less the keys none of `methods` has, with `encoder` (default: each method's
+    own, e.g. aimclr's stgcn): a --set key must fit one of a run's methods. A named encoder is
+    named in the result."""
+    named = [f"encoder.name={encoder}"] if encoder else []
+    configs = make_configs("cpu", named, list(methods)).values()
     kept = [item for item in TINY_OVERRIDES if any(has_key(cfg, item.split("=")[0]) for cfg in configs)]
-    return kept if encoder == "bigru" else [f"encoder.name={encoder}", *kept]
+    return [*named, *kept]
 
 
-def tiny_config(method: str, *more: str, encoder: str = "bigru") -> RunConfig:
+def tiny_config(method: str, *more: str, encoder: str | None = None) -> RunConfig:
     """`method`'s configuration at the tiny size (with `encoder`), with `more` overrides."""
     return make_config("cpu", [*tiny_overrides(method, encoder=encoder), *more], method=method)
 

@@ -94,11 +94,13 @@ class AimCLR(SkeletonCLR):
 
     settings: AimCLRSettings
     compared_to: ClassVar[str | None] = "skeletonclr"
+    # the attention drop needs per-joint features: ST-GCN in every preset (paper/official add SkeletonCLR's recipe)
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": {"encoder.name": "stgcn"}}
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
         encoder = self.encoders_q[self.streams[0]].encoder
-        if getattr(type(encoder), "feature_map", None) in (None, getattr(Encoder, "feature_map", None)):
+        if type(encoder).feature_map is Encoder.feature_map:
             raise ConfigError(f"aimclr's attention drop needs an encoder with a joint feature map (feature_map and pool), "
                               f"which encoder '{cfg.encoder.name}' has not; use e.g. --set encoder.name=stgcn")
         if cfg.augment.flip_prob > 0:
