@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import NTU_SPEC, random_skeletons, tiny_config
+from halp_bench.config import make_config
 from halp_bench.datasets.clr_transforms import normal_view
 from halp_bench.datasets.extreme_augment import extreme_augment
 from halp_bench.errors import ConfigError
@@ -124,11 +125,13 @@ def test_flipping_needs_a_layout_with_a_mirror():
 
 
 def test_official_preset_turns_the_code_quirks_on():
-    from halp_bench.config import make_config
-
     assert tiny_config("aimclr").encoder.name == "stgcn"  # its default in every preset
     cfg = make_config("official", [], method="aimclr")
     assert cfg.augment.official_flip and cfg.augment.official_blur
     paper = make_config("paper", [], method="aimclr")
     assert not paper.augment.official_flip and not paper.augment.official_blur
     assert (paper.method.keep_prob, paper.method.topk, paper.method.mining_epoch, paper.method.d3m_weight) == (0.7, 1, 150, 0.5)
+    # AimCLR's config is SkeletonCLR's recipe (field_methods.md §6.6): inherited, not repeated
+    assert (cfg.pretrain.epochs, cfg.pretrain.milestones, cfg.pretrain.lr, cfg.pretrain.batch_size) == (300, (250,), 0.1, 128)
+    assert (cfg.data.frames, cfg.method.queue_size, cfg.method.momentum, cfg.method.proj_dim) == (50, 32768, 0.999, 128)
+    assert (cfg.augment.shear_amplitude, cfg.augment.temporal_padding_ratio, cfg.linear.lr) == (0.5, 6, 3.0)
