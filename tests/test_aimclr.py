@@ -124,6 +124,12 @@ def test_flipping_needs_a_layout_with_a_mirror():
     create_method("aimclr", tiny_config("aimclr", "augment.flip_prob=0"), spec)
 
 
+def test_two_dimensional_joints_are_refused():
+    spec = DataSpec(channels=2, frames=8, joints=25, persons=2, layout=NTU_SPEC.layout)
+    with pytest.raises(ConfigError, match="3-D"):
+        create_method("aimclr", tiny_config("aimclr"), spec)
+
+
 def test_official_preset_turns_the_code_quirks_on():
     assert tiny_config("aimclr").encoder.name == "stgcn"  # its default in every preset
     cfg = make_config("official", [], method="aimclr")

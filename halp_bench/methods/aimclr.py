@@ -105,6 +105,8 @@ class AimCLR(SkeletonCLR):
                               f"which encoder '{cfg.encoder.name}' has not; use e.g. --set encoder.name=stgcn")
         if cfg.augment.flip_prob > 0:
             check_flip_layout(data.layout)
+        if data.channels != 3:
+            raise ConfigError(f"aimclr's extreme rotation needs 3-D joints, but the data has {data.channels} coordinates per joint")
 
     def make_views(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> tuple[Tensor, ...]:
         """(extreme, normal query, normal key), the official call order, drawn from `generator`
