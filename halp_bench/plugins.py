@@ -10,6 +10,7 @@ import halp_bench.encoders.bigru  # noqa: F401
 import halp_bench.encoders.stgcn  # noqa: F401
 import halp_bench.methods.aimclr  # noqa: F401
 import halp_bench.methods.cmd  # noqa: F401
+import halp_bench.methods.crossclr  # noqa: F401
 import halp_bench.methods.halp  # noqa: F401
 import halp_bench.methods.halp_ablations  # noqa: F401
 import halp_bench.methods.halp_cmd  # noqa: F401
