@@ -1,4 +1,5 @@
-"""Training-step time of `bigru_official` (whole-sequence GRU calls) against the official per-frame loop.
+"""Training-step time of `bigru_official` (whole-sequence GRU calls) against the official per-frame loop,
+and (`--compare`) the BiGRU against ST-GCN at the papers' and the cpu preset's sizes.
 
 One step = forward + backward of `encoder(x).sum()` (input BatchNorm included) on a batch of
 (N, 3, T, V, M) skeletons. Both models carry the same weights; the largest feature difference is
@@ -12,19 +13,33 @@ printed next to the times. `--alternatives` adds two fused forms of the same mat
     python benchmarks/bench_encoder.py --skip-large --alternatives
     python benchmarks/bench_encoder.py --threads 1 --clock process   # a CPU shared with other jobs
     python benchmarks/bench_encoder.py --device cuda --large-reps 5 --alternatives
+
+`--compare`: parameters, time per training step and peak memory of the encoders the methods train,
+`bigru` (CMD/HaLP: 3x1024, 64 frames) and `stgcn` (SkeletonCLR/CrosSCLR/AimCLR: h16/256, 50 frames),
+at those sizes and at the cpu preset's (16 frames), on NTU-25 with 2 persons. Each size runs in a
+fresh process, so its peak memory (CPU: resident set growth over the process after imports;
+CUDA: peak allocated) is its own.
+
+    python benchmarks/bench_encoder.py --compare --batch 16 --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
+from halp_bench.config import EncoderSettings
+from halp_bench.encoders import build_encoder
 from halp_bench.encoders.bigru import BiGRUSettings, OfficialBiGRU, PerFrameBIGRU
-from halp_bench.skeleton import DataSpec, chain_layout
+from halp_bench.encoders.stgcn import STGCNSettings
+from halp_bench.skeleton import NTU25, DataSpec, chain_layout
 
 LARGE_HIDDEN = 1024  # sizes from here on are slow per-frame on a CPU (seconds per step)
 
@@ -106,6 +121,51 @@ def step_time(
     return min(times)
 
 
+def compared_sizes() -> list[tuple[str, EncoderSettings, int]]:
+    """(preset, encoder settings, frames): the papers' sizes and the cpu preset's."""
+    return [
+        ("paper", BiGRUSettings(name="bigru"), 64),
+        ("paper", STGCNSettings(), 50),
+        ("cpu", BiGRUSettings(name="bigru", **BiGRUSettings.presets["cpu"]), 16),
+        ("cpu", STGCNSettings(**STGCNSettings.presets["cpu"]), 16),
+    ]
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def measure(settings: EncoderSettings, frames: int, batch: int, reps: int, device: str, threads: int, clock: str) -> tuple[int, float, float]:
+    """(parameters, seconds per step, peak MiB) of one encoder; run in a fresh process."""
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    before = _rss_mib()
+    data = DataSpec(channels=3, frames=frames, joints=25, persons=2, layout=NTU25)
+    encoder = build_encoder(data, settings).to(device)
+    x = torch.randn(batch, 3, frames, 25, 2, device=device)
+    if x.is_cuda:
+        torch.cuda.reset_peak_memory_stats()
+    seconds = step_time(encoder, encoder, x, reps, time.perf_counter if clock == "wall" else time.process_time)
+    if x.is_cuda:
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before  # ru_maxrss: KiB on Linux
+    return sum(p.numel() for p in encoder.parameters()), seconds, peak
+
+
+def compare(args: argparse.Namespace) -> None:
+    peak = "peak CUDA MiB" if args.device.startswith("cuda") else "peak RSS +MiB"
+    print(f"device {args.device}, torch {torch.__version__}, {args.threads or torch.get_num_threads()} CPU threads; batch {args.batch}, "
+          f"NTU-25 x 2 persons; {args.clock}-clock ms per training step (forward + backward, best of {args.reps})")
+    print(f"{'preset':>6} {'encoder':>16} {'frames':>6} {'params':>10} {'ms/step':>9} {peak:>14}")
+    for preset, settings, frames in compared_sizes():
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            params, seconds, mib = pool.submit(measure, settings, frames, args.batch, args.reps, args.device, args.threads, args.clock).result()
+        print(f"{preset:>6} {settings.describe():>16} {frames:>6} {params:>10,} {seconds * 1e3:9.1f} {mib:14.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="128x1,256x2,1024x3", help="HIDDENxLAYERS, comma separated")
@@ -123,7 +183,11 @@ def main() -> None:
         help="process: this process's CPU seconds, robust to other load on a shared CPU (with --threads 1)",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--compare", action="store_true", help="instead: bigru against stgcn at the papers' and the cpu sizes")
     args = parser.parse_args()
+    if args.compare:
+        compare(args)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

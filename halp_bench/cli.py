@@ -155,9 +155,9 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
                    "checkpoint_XXXX.pth.tar (BiGRU), CrosSCLR/AimCLR .pt (ST-GCN). Loaded without running code.")
 @click.option("--method", default=None, help="The method that made the authors' file (its rows' name, e.g. halp, cmd, moco); "
               "read from our own checkpoints.")
-@click.option("--encoder", default="bigru_official", show_default=True,
-              help="Encoder for the authors' BiGRU files: bigru_official (their exact math, checked against their frame-by-frame "
-                   "computation) or bigru (a true bidirectional GRU with the same weights).")
+@click.option("--encoder", default=None,
+              help="Encoder for the authors' BiGRU files: bigru_official (default; their exact math, checked against their "
+                   "frame-by-frame computation) or bigru (a true bidirectional GRU with the same weights). ST-GCN files: stgcn.")
 @click.option("--dataset", default="synthetic", show_default=True, help="Dataset to evaluate on (name or path, as for `run`).")
 @click.option("--split", default=None, help="Named split (default: the dataset's default).")
 @click.option("--protocols", default=None, help="Comma-separated (default: knn,linear; transfer and semi fine-tune the weights when named).")

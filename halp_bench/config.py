@@ -91,7 +91,16 @@ class EncoderSettings(Settings):
 
 
 @dataclass
-class AugmentSettings(Settings):
+class ViewSettings(Settings):
+    """Base of every method's view settings (section `augment`): a method that makes views of its
+    own (`Method.make_views`) may register any subclass; one that inherits its parent's views
+    must extend the parent's settings (registry.register_method)."""
+
+    section: ClassVar[str] = "augment"
+
+
+@dataclass
+class AugmentSettings(ViewSettings):
     """The standard pretraining views (official CMD/HaLP values): crop-resize, then shear or
     joint corruption (datasets/transforms.py `pretrain_view`).
 
@@ -99,7 +108,6 @@ class AugmentSettings(Settings):
     not beat the random encoder within the cpu preset's budget.
     """
 
-    section: ClassVar[str] = "augment"
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {"crop_min_scale": 0.5, "min_crop_frames": 16, "shear_prob": 1.0, "shear_amplitude": 0.3},
     }
@@ -180,7 +188,7 @@ class RunConfig:
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     data: DataConfig = field(default_factory=DataConfig)
-    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    augment: ViewSettings = field(default_factory=AugmentSettings)
     method: MethodSettings = field(default_factory=MethodSettings)
     pretrain: OptimConfig = field(default_factory=OptimConfig)
     linear: OptimConfig = field(

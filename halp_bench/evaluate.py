@@ -29,7 +29,7 @@ from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import ResultRow, read_rows
 from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
 from halp_bench.runner import CellOutcome, _now, check_and_fingerprint, git_commit, is_done, settings_summary, versions
-from halp_bench.weights import WeightsFile, eval_encoder_from_authors, method_from_checkpoint, read_weights
+from halp_bench.weights import WeightsFile, default_encoder, eval_encoder_from_authors, method_from_checkpoint, read_weights, stored_streams
 
 EVAL_PROTOCOLS = ("knn", "linear")  # transfer and semi fine-tune: name them to run them
 
@@ -40,7 +40,7 @@ class EvalSpec:
     dataset: str = "synthetic"
     split: str | None = None
     method: str | None = None  # required for the authors' files (the row's name); ours: read from the file
-    encoder: str = "bigru_official"  # for the authors' BiGRU files
+    encoder: str | None = None  # for the authors' files; None: stgcn for ST-GCN files, bigru_official for BiGRU ones
     protocols: list[str] | None = None  # None: EVAL_PROTOCOLS
     seeds: list[int] = field(default_factory=lambda: [0])
     preset: str = "cpu"
@@ -91,7 +91,7 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
     for seed in spec.seeds:
         overrides = [*spec.overrides, f"data.dataset={spec.dataset}", f"device={spec.device}", f"seed={seed}"]
         if weights.layout != "halp-bench":
-            overrides.append(f"encoder.name={spec.encoder}")
+            overrides.append(f"encoder.name={spec.encoder or default_encoder(weights)}")
         # a --set key of another method is accepted and ignored (the same --set as a run of several methods works)
         cfg = make_configs(spec.preset, overrides, [method_name], ignore_others=True)[method_name]
         if data is None:
@@ -102,6 +102,10 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
             device = resolve_device(cfg.device)
             say(f"{spec.checkpoint}: {weights.layout} layout ({weights.origin}), sha256 {weights.sha256[:12]}; "
                 f"evaluating {method_name} on {spec.dataset}/{split}")
+            if weights.layout != "halp-bench":
+                held = list(stored_streams(weights, cfg.eval.stream))
+                say(f"{spec.checkpoint.name} holds the query encoder(s) of stream(s) {', '.join(held)}"
+                    + (" (one unnamed stream, evaluated as eval.stream says)" if weights.layout == "torchlight" and len(held) == 1 else ""))
         cfg.data.split = split
         seed_everything(seed)
         if weights.layout == "halp-bench":

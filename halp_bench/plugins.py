@@ -7,12 +7,16 @@ Importing a module registers what it defines; third-party methods come in throug
 import halp_bench.datasets.prepared  # noqa: F401
 import halp_bench.datasets.synthetic  # noqa: F401
 import halp_bench.encoders.bigru  # noqa: F401
+import halp_bench.encoders.stgcn  # noqa: F401
+import halp_bench.methods.aimclr  # noqa: F401
 import halp_bench.methods.cmd  # noqa: F401
+import halp_bench.methods.crossclr  # noqa: F401
 import halp_bench.methods.halp  # noqa: F401
 import halp_bench.methods.halp_ablations  # noqa: F401
 import halp_bench.methods.halp_cmd  # noqa: F401
 import halp_bench.methods.moco  # noqa: F401
 import halp_bench.methods.random_init  # noqa: F401
+import halp_bench.methods.skeletonclr  # noqa: F401
 import halp_bench.protocols.knn  # noqa: F401
 import halp_bench.protocols.linear  # noqa: F401
 import halp_bench.protocols.semi  # noqa: F401

@@ -75,9 +75,10 @@ PROTOCOLS: Registry = Registry("protocol")
 LAYOUTS: Registry = Registry("skeleton layout")
 
 
-def _attach_settings(kind: str, name: str, cls: type, attribute: str, settings: type | None) -> None:
+def _attach_settings(kind: str, name: str, cls: type, attribute: str, settings: type | None, extends_parent: bool = True) -> None:
     """Give a plugin class its settings class: its own, or its parent's (a subclass's own settings
-    must extend the parent's, so that every key the parent reads is still there)."""
+    must extend the parent's, so that every key the parent reads is still there, unless
+    `extends_parent` is False: the parent's code that reads them is replaced)."""
     if settings is None:
         if getattr(cls, attribute, None) is None:
             raise ConfigError(f"{kind} '{name}' ({cls.__name__}) has no settings class; pass settings=... to its register call")
@@ -85,7 +86,7 @@ def _attach_settings(kind: str, name: str, cls: type, attribute: str, settings: 
     if not dataclasses.is_dataclass(settings):
         raise ConfigError(f"{kind} '{name}': settings {settings.__name__} must be a dataclass")
     inherited = getattr(cls, attribute, None)
-    if inherited is not None and not issubclass(settings, inherited):
+    if extends_parent and inherited is not None and not issubclass(settings, inherited):
         raise ConfigError(f"{kind} '{name}': settings {settings.__name__} must extend its parent's {inherited.__name__}")
     setattr(cls, attribute, settings)
 
@@ -93,13 +94,14 @@ def _attach_settings(kind: str, name: str, cls: type, attribute: str, settings: 
 def register_method(name: str, description: str = "", *, settings: type | None = None, augment: type | None = None):
     """Register a `Method` subclass under `name` with its own typed settings (`settings`, a
     `config.MethodSettings` dataclass; default: its parent class's) and, if it makes views of its
-    own, their settings (`augment`, default: the standard views' `config.AugmentSettings`).
-    Usable from external plugin packages too."""
+    own, their settings (`augment`, default: the standard views' `config.AugmentSettings`; a
+    class that defines `make_views` itself reads only its own and may register any
+    `config.ViewSettings`). Usable from external plugin packages too."""
 
     def add(cls: type) -> type:
         _attach_settings("method", name, cls, "settings_class", settings)
         if augment is not None:
-            _attach_settings("method", name, cls, "augment_class", augment)
+            _attach_settings("method", name, cls, "augment_class", augment, extends_parent="make_views" not in vars(cls))
         METHODS.add(name, cls, description)
         return cls
 

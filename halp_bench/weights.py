@@ -8,11 +8,15 @@ Layouts:
 - `cmd-halp`: CMD's and HaLP's `checkpoint_XXXX.pth.tar` (`{"epoch", "state_dict", "optimizer"}`),
   BiGRU query encoders under `encoder_q.` (and `encoder_q_motion.`, `encoder_q_bone.` for CMD's
   three streams), `module.` prefixes of DDP runs stripped. The GRU size is read from the shapes.
-- `torchlight`: CrosSCLR's and AimCLR's flat state dicts of ST-GCN encoders (`encoder_q.st_gcn_networks...`).
+- `torchlight`: CrosSCLR's and AimCLR's (and SkeletonCLR's) flat state dicts of ST-GCN encoders
+  (`encoder_q.st_gcn_networks...`; CrosSCLR's three streams also under `encoder_q_motion.`,
+  `encoder_q_bone.`); the key encoders and queues are ignored, the widths read from the shapes.
 
 Every load names the file in its errors (missing and unexpected keys, wrong shapes), and is
 checked: our checkpoints load strictly; imported BiGRU weights must give the features the authors'
-own frame-by-frame computation (`PerFrameBIGRU`) gives with the file's tensors, to 1e-4.
+own frame-by-frame computation (`PerFrameBIGRU`) gives with the file's tensors, to 1e-4; imported
+ST-GCN weights load strictly into `stgcn` and the file's graph `A` must be the one `stgcn` builds
+for the data's layout.
 """
 
 from __future__ import annotations
@@ -27,19 +31,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from halp_bench.config import RunConfig, config_from_dict
+from halp_bench.config import EncoderSettings, RunConfig, config_from_dict
 from halp_bench.encoders import Encoder, build_encoder
 from halp_bench.encoders.bigru import BiGRUSettings, PerFrameBIGRU
+from halp_bench.encoders.stgcn import STGCNSettings
 from halp_bench.engine.checkpoint import load_checkpoint
 from halp_bench.engine.pretrain import CHECKPOINT_FORMAT
 from halp_bench.errors import CheckpointError
 from halp_bench.methods.base import Method, create_method
 from halp_bench.methods.stream_encoders import eval_encoder
-from halp_bench.registry import ENCODERS
 from halp_bench.skeleton import DataSpec
 
 STREAM_PREFIXES = {"joint": "encoder_q.", "motion": "encoder_q_motion.", "bone": "encoder_q_bone."}
 REFERENCE_TOLERANCE = 1e-4
+GRAPH_TOLERANCE = 1e-6  # the file's `A` against ours: both float32 from the same formula
 
 
 @dataclass(frozen=True)
@@ -103,14 +108,15 @@ def method_from_checkpoint(weights: WeightsFile, cfg: RunConfig, data: DataSpec)
     return name, method, merged
 
 
+def default_encoder(weights: WeightsFile) -> str:
+    """The encoder an authors' file is evaluated with when `--encoder` is not given."""
+    return "stgcn" if weights.layout == "torchlight" else "bigru_official"
+
+
 def bigru_settings_from(weights: WeightsFile, encoder: str) -> BiGRUSettings:
     """The authors' BiGRU size, read from the file: hidden = weight_hh_l0's width, layers = the
     number of `weight_ih_l{k}` tensors of the query encoder."""
     state = weights.state
-    if weights.layout == "torchlight":
-        if "stgcn" not in ENCODERS:
-            raise CheckpointError(weights.path, "holds ST-GCN weights (CrosSCLR/AimCLR); this version has no `stgcn` encoder to load them")
-        raise CheckpointError(weights.path, "ST-GCN weights are not importable yet")
     if "encoder_q.encoder.gru.weight_hh_l0" not in state:
         raise CheckpointError(weights.path, "missing encoder_q.encoder.gru.weight_hh_l0 (the query encoder's first GRU layer)")
     if encoder not in ("bigru", "bigru_official"):
@@ -119,20 +125,80 @@ def bigru_settings_from(weights: WeightsFile, encoder: str) -> BiGRUSettings:
     return BiGRUSettings(name=encoder, hidden_size=int(state["encoder_q.encoder.gru.weight_hh_l0"].shape[1]), num_layers=layers)
 
 
-def encoders_from_authors(weights: WeightsFile, settings: BiGRUSettings, data: DataSpec) -> dict[str, Encoder]:
-    """One encoder per stream the file holds, each checked against the authors' frame-by-frame
-    computation with the file's own tensors (bigru_official; `bigru` computes another function of
-    the same weights, so only the copied tensors are checked)."""
+def stgcn_settings_from(weights: WeightsFile, encoder: str) -> STGCNSettings:
+    """The authors' ST-GCN widths, read from the file (§7.5): hidden_channels = the first graph
+    conv's outputs / partitions, hidden_dim = the last temporal conv's outputs."""
+    state = weights.state
+    if encoder != "stgcn":
+        raise CheckpointError(weights.path, f"holds ST-GCN weights (CrosSCLR/AimCLR); --encoder {encoder} cannot take them (use stgcn)")
+    first, last = "encoder_q.st_gcn_networks.0.gcn.conv.weight", "encoder_q.st_gcn_networks.9.tcn.2.weight"
+    for key in (first, last, "encoder_q.A"):
+        if key not in state:
+            raise CheckpointError(weights.path, f"missing {key} (the query encoder's ST-GCN)")
+    return STGCNSettings(hidden_channels=int(state[first].shape[0]) // int(state["encoder_q.A"].shape[0]),
+                         hidden_dim=int(state[last].shape[0]), edge_importance="encoder_q.edge_importance.0" in state)
+
+
+def stored_streams(weights: WeightsFile, stream: str) -> dict[str, str]:
+    """Stream -> key prefix of the query encoders the file holds. CMD's and CrosSCLR's three-stream
+    files name theirs; a single-stream file (HaLP, SkeletonCLR, AimCLR) stores only `encoder_q.`,
+    trained on whichever stream its author chose, which only the user knows (AimCLR names it in
+    the file name, e.g. ntu60_xsub_motion.pt): it is evaluated as `stream`, which must not be the
+    ensemble, nor contradict the file name."""
+    marker = "encoder.gru.weight_ih_l0" if weights.layout == "cmd-halp" else "st_gcn_networks.0.gcn.conv.weight"
+    found = {name: prefix for name, prefix in STREAM_PREFIXES.items() if prefix + marker in weights.state}
+    if weights.layout != "torchlight" or len(found) > 1:
+        return found
+    if stream == "ensemble":
+        raise CheckpointError(weights.path, "holds one stream's encoder (encoder_q.); name the stream it was trained on with "
+                              "--set eval.stream=joint|motion|bone (AimCLR's three-stream fusion needs its three files)")
+    named = [name for name in STREAM_PREFIXES if re.search(rf"(^|[_.-]){name}([_.-]|$)", weights.path.stem)]
+    if len(named) == 1 and named[0] != stream:
+        raise CheckpointError(weights.path, f"the file name says it holds the {named[0]} stream, but it is evaluated as {stream}; "
+                              f"pass --set eval.stream={named[0]}")
+    return {stream: "encoder_q."}
+
+
+def encoders_from_authors(weights: WeightsFile, settings: EncoderSettings, data: DataSpec, stream: str) -> dict[str, Encoder]:
+    """One encoder per stream the file holds, each checked: BiGRUs against the authors'
+    frame-by-frame computation with the file's own tensors (bigru_official; `bigru` computes
+    another function of the same weights, so only the copied tensors are checked), ST-GCNs by
+    loading strictly and recomputing the file's graph `A`."""
     encoders = {}
-    for stream, prefix in STREAM_PREFIXES.items():
-        if f"{prefix}encoder.gru.weight_ih_l0" not in weights.state:
-            continue
+    for name, prefix in stored_streams(weights, stream).items():
         encoder = build_encoder(data, settings)
-        encoder.load_official_state_dict(weights.state, prefix=prefix, source=str(weights.path))
-        if settings.name == "bigru_official":
-            check_against_reference(encoder, weights, prefix, settings, data)
-        encoders[stream] = encoder.eval()
+        if isinstance(settings, STGCNSettings):
+            load_stgcn(encoder, weights, prefix)
+        else:
+            encoder.load_official_state_dict(weights.state, prefix=prefix, source=str(weights.path))
+            if settings.name == "bigru_official":
+                check_against_reference(encoder, weights, prefix, settings, data)
+        encoders[name] = encoder.eval()
     return encoders
+
+
+def load_stgcn(encoder: Encoder, weights: WeightsFile, prefix: str) -> None:
+    """The query encoder under `prefix`, its MLP head (`fc`, `fc.0`, `fc.2`, CrosSCLR's aliased
+    `fc.2.0`, `fc.2.2`) dropped as the authors' linear evaluation drops it, loaded strictly after its
+    graph is checked: the file's `A` must be the spatial partition of the data's layout."""
+    entries = {key[len(prefix):]: value for key, value in weights.state.items()
+               if key.startswith(prefix) and key[len(prefix):].split(".")[0] != "fc"}
+    own = encoder.state_dict()
+    missing, extra = [k for k in own if k not in entries], [k for k in entries if k not in own]
+    if missing or extra:
+        problems = [f"missing {', '.join(prefix + k for k in missing)}"] if missing else []
+        problems += [f"unexpected {', '.join(prefix + k for k in extra)}"] if extra else []
+        raise CheckpointError(weights.path, f"not an ST-GCN for this encoder ({encoder.settings.describe()}, "
+                              f"{encoder.data.layout.name}): {'; '.join(problems)}")
+    for key, target in own.items():
+        if tuple(entries[key].shape) != tuple(target.shape):
+            raise CheckpointError(weights.path, f"{prefix + key} has shape {tuple(entries[key].shape)}, this encoder expects "
+                                  f"{tuple(target.shape)} ({encoder.data.channels} channels, {encoder.data.joints} joints)")
+    gap = (entries["A"].float() - own["A"]).abs().max().item()
+    if not gap <= GRAPH_TOLERANCE:
+        raise CheckpointError(weights.path, f"{prefix}A differs from the spatial partition of layout {encoder.data.layout.name} "
+                              f"by {gap:.2g}: the file was made for another skeleton graph")
+    encoder.load_state_dict(entries, strict=True)
 
 
 @torch.no_grad()
@@ -149,7 +215,9 @@ def check_against_reference(encoder: Encoder, weights: WeightsFile, prefix: str,
                               f"the file's weights by {gap:.2g} (tolerance {REFERENCE_TOLERANCE:g})")
 
 
-def eval_encoder_from_authors(weights: WeightsFile, encoder_name: str, stream: str, data: DataSpec) -> tuple[Encoder, BiGRUSettings]:
-    """The encoder of `stream` (or the ensemble) the protocols evaluate, and its settings read from the file."""
-    settings = bigru_settings_from(weights, encoder_name)
-    return eval_encoder(encoders_from_authors(weights, settings, data), stream, data.layout), settings
+def eval_encoder_from_authors(weights: WeightsFile, encoder_name: str | None, stream: str, data: DataSpec) -> tuple[Encoder, EncoderSettings]:
+    """The encoder of `stream` (or the ensemble) the protocols evaluate, and its settings read from
+    the file; `encoder_name` None: the file's `default_encoder`."""
+    name = encoder_name or default_encoder(weights)
+    settings = stgcn_settings_from(weights, name) if weights.layout == "torchlight" else bigru_settings_from(weights, name)
+    return eval_encoder(encoders_from_authors(weights, settings, data, stream), stream, data.layout), settings

@@ -24,7 +24,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TINY_OVERRIDES = [
     "encoder.hidden_size=16", "encoder.num_layers=1", "method.proj_hidden=32", "method.proj_dim=16",
     "data.frames=8", "augment.min_crop_frames=8", "method.queue_size=64", "method.cmd_topk=16",
-    "method.prototype_queue=32", "method.num_prototypes=4", "method.num_positives=8", "method.start_epoch=0",
+    "method.prototype_queue=32", "method.num_prototypes=4", "method.num_positives=8", "method.start_epoch=0", "method.cross_epoch=0",
     "pretrain.epochs=2", "pretrain.batch_size=8", "pretrain.milestones=1",
     "linear.epochs=2", "linear.batch_size=8", "linear.milestones=1",
     "transfer.epochs=1", "transfer.batch_size=8", "transfer.milestones=1",
@@ -71,15 +71,17 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def tiny_overrides(*methods: str, encoder: str = "bigru") -> list[str]:
-    """TINY_OVERRIDES less the keys none of `methods` (with `encoder`) has: a --set key must fit
-    one of a run's methods. A non-default encoder is named in the result."""
-    configs = make_configs("cpu", [f"encoder.name={encoder}"], list(methods)).values()
+def tiny_overrides(*methods: str, encoder: str | None = None) -> list[str]:
+    """TINY_OVERRIDES less the keys none of `methods` has, with `encoder` (default: each method's
+    own, e.g. aimclr's stgcn): a --set key must fit one of a run's methods. A named encoder is
+    named in the result."""
+    named = [f"encoder.name={encoder}"] if encoder else []
+    configs = make_configs("cpu", named, list(methods)).values()
     kept = [item for item in TINY_OVERRIDES if any(has_key(cfg, item.split("=")[0]) for cfg in configs)]
-    return kept if encoder == "bigru" else [f"encoder.name={encoder}", *kept]
+    return [*named, *kept]
 
 
-def tiny_config(method: str, *more: str, encoder: str = "bigru") -> RunConfig:
+def tiny_config(method: str, *more: str, encoder: str | None = None) -> RunConfig:
     """`method`'s configuration at the tiny size (with `encoder`), with `more` overrides."""
     return make_config("cpu", [*tiny_overrides(method, encoder=encoder), *more], method=method)
 

@@ -47,3 +47,18 @@ def test_list_shows_every_kind():
 def test_table_without_results_is_a_clear_error(tmp_path):
     result = _cli("table", "--out", str(tmp_path))
     assert result.returncode == 2 and "no results file" in result.stderr
+
+
+def test_run_trains_the_st_gcn_family_methods_end_to_end(tmp_path):
+    from conftest import tiny_overrides
+    from halp_bench.results.store import load_results
+
+    methods = ("skeletonclr", "crossclr", "crossclr_b")
+    sets = [arg for item in tiny_overrides(*methods) for arg in ("--set", item)]
+    result = _cli("run", "--methods", ",".join(methods), "--protocols", "knn", "--preset", "cpu", "--dataset", "synthetic",
+                  "--set", "data.synthetic_samples=60", *sets, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {r["method"]: r for r in load_results(tmp_path / "out" / "results.jsonl")}
+    assert sorted(rows) == sorted(methods)
+    assert rows["crossclr"]["config"]["augment"] == {"shear_amplitude": 0.5, "temporal_padding_ratio": 6}
+    assert "crop_min_scale" in rows["crossclr_b"]["config"]["augment"]  # CMD's views

@@ -1,7 +1,8 @@
 """`halp-bench eval --checkpoint`: our checkpoints give the run's own numbers; files in the authors'
-layouts (built here from their documented key names and shapes, papers/field_methods.md §7.3-7.4,
+layouts (built here from their documented key names and shapes, papers/field_methods.md §7,
 with our encoders' weights mapped into them) load and reproduce the original encoders' features;
-files that do not fit, or that would run code, are refused in one line."""
+files that do not fit, or that would run code, are refused in one line. The ST-GCN layouts of CrosSCLR
+and AimCLR (§7.1-7.2) are built the same way from our `stgcn`, whose keys are the official ones."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 from conftest import NTU_SPEC, random_skeletons, tiny_config, tiny_overrides
 from halp_bench.cli import main
 from halp_bench.datasets.modalities import modality
+from halp_bench.encoders import STGCNSettings, build_encoder
 from halp_bench.errors import CheckpointError
 from halp_bench.evaluate import EvalSpec, run_eval
 from halp_bench.methods.base import create_method
@@ -21,7 +23,7 @@ from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
 from halp_bench.results.tables import build_tables, to_markdown
 from halp_bench.runner import RunSpec, run_grid
-from halp_bench.weights import eval_encoder_from_authors, read_weights
+from halp_bench.weights import eval_encoder_from_authors, read_weights, stored_streams
 
 TINY = "tiny-eval"
 
@@ -144,3 +146,105 @@ def test_eval_rows_of_released_weights_and_refusals(tmp_path, monkeypatch, capsy
     with pytest.raises(CheckpointError, match="found no query encoder"):
         torch.save({"state_dict": {"backbone.w": torch.zeros(2)}}, tmp_path / "other.pth.tar")
         read_weights(tmp_path / "other.pth.tar")
+
+
+STGCN_SMALL = STGCNSettings(hidden_channels=4, hidden_dim=8)
+
+
+def _official_stgcn_keys(encoder, prefix: str, aliased_head: bool) -> dict[str, torch.Tensor]:
+    """Our stgcn (whose keys are the official ones) under `prefix`, with the official pretraining MLP
+    head fc.0/fc.2; CrosSCLR's motion and bone encoders list the joint head's modules again as
+    fc.2.0/fc.2.2 (§7.1)."""
+    state = {prefix + key: value.clone() for key, value in encoder.state_dict().items()}
+    dim = encoder.feature_dim
+    head = {"fc.0.weight": torch.randn(dim, dim), "fc.0.bias": torch.randn(dim), "fc.2.weight": torch.randn(5, dim), "fc.2.bias": torch.randn(5)}
+    if aliased_head:
+        head.update({"fc.2.0.weight": head["fc.0.weight"], "fc.2.0.bias": head["fc.0.bias"],
+                     "fc.2.2.weight": head["fc.2.weight"], "fc.2.2.bias": head["fc.2.bias"]})
+    state.update({prefix + key: value for key, value in head.items()})
+    return state
+
+
+def _torchlight_file(path, streams: tuple[str, ...]) -> dict:
+    """A CrosSCLR (three streams) or AimCLR/SkeletonCLR (one stream) flat state dict as torchlight
+    saves it: query and key encoders, queues and pointers; returns our query encoders by stream."""
+    torch.manual_seed(4)
+    originals, state = {}, {}
+    for stream in streams:
+        suffix = "" if len(streams) == 1 or stream == "joint" else f"_{stream}"
+        for role in ("q", "k"):
+            encoder = build_encoder(NTU_SPEC, STGCN_SMALL)
+            with torch.no_grad():  # trained-looking statistics and masks, so eval mode tests their import too
+                encoder.data_bn.running_mean.uniform_(-1, 1)
+                encoder.data_bn.running_var.uniform_(0.5, 2)
+                for mask in encoder.edge_importance:
+                    mask.uniform_(0.5, 1.5)
+            state.update(_official_stgcn_keys(encoder, f"encoder_{role}{suffix}.", aliased_head=suffix != ""))
+            originals.setdefault(stream, encoder)
+        state[f"queue{suffix}"], state[f"queue_ptr{suffix}"] = torch.randn(5, 32), torch.zeros(1, dtype=torch.long)
+    torch.save(state, path)
+    return originals
+
+
+def test_crossclr_files_load_all_three_streams_and_reproduce_their_features(tmp_path):
+    path = tmp_path / "crossclr_3views_xview_frame50_channel16_cross150_epoch300.pt"
+    originals = _torchlight_file(path, ("joint", "motion", "bone"))
+    weights = read_weights(path)
+    assert (weights.layout, weights.origin) == ("torchlight", "crossclr")
+    assert stored_streams(weights, "joint") == {"joint": "encoder_q.", "motion": "encoder_q_motion.", "bone": "encoder_q_bone."}
+    x = torch.randn(5, 3, 8, 25, 2)
+    expected = {}
+    with torch.no_grad():
+        for stream, original in originals.items():
+            encoder, settings = eval_encoder_from_authors(weights, None, stream, NTU_SPEC)
+            assert settings == STGCN_SMALL  # widths read from the shapes
+            expected[stream] = original.eval()(modality(x, stream, NTU_SPEC.layout))
+            torch.testing.assert_close(encoder.eval()(x), expected[stream], atol=1e-6, rtol=0)
+        ensemble, _ = eval_encoder_from_authors(weights, None, "ensemble", NTU_SPEC)
+        mean = torch.stack([torch.nn.functional.normalize(f, dim=1) for f in expected.values()]).mean(dim=0)
+        torch.testing.assert_close(ensemble.eval()(x), mean, atol=1e-6, rtol=0)
+
+
+def test_aimclr_files_hold_one_stream_named_by_the_user(tmp_path):
+    path = tmp_path / "ntu60_xsub_motion.pt"
+    original = _torchlight_file(path, ("motion",))["motion"]
+    weights = read_weights(path)
+    assert (weights.layout, weights.origin) == ("torchlight", "skeletonclr/aimclr")
+    x = torch.randn(5, 3, 8, 25, 2)
+    encoder, _ = eval_encoder_from_authors(weights, None, "motion", NTU_SPEC)
+    with torch.no_grad():
+        torch.testing.assert_close(encoder.eval()(x), original.eval()(modality(x, "motion", NTU_SPEC.layout)), atol=1e-6, rtol=0)
+    with pytest.raises(CheckpointError, match="file name says it holds the motion stream.*eval.stream=motion"):
+        eval_encoder_from_authors(weights, None, "joint", NTU_SPEC)
+    with pytest.raises(CheckpointError, match="holds one stream's encoder"):
+        eval_encoder_from_authors(weights, None, "ensemble", NTU_SPEC)
+    with pytest.raises(CheckpointError, match="--encoder bigru_official cannot take them"):
+        eval_encoder_from_authors(weights, "bigru_official", "motion", NTU_SPEC)
+    unnamed = tmp_path / "epoch300_model.pt"
+    path.rename(unnamed)
+    assert stored_streams(read_weights(unnamed), "bone") == {"bone": "encoder_q."}  # no name: the user's word
+
+
+def test_stgcn_files_that_do_not_fit_are_refused_in_one_line(tmp_path, monkeypatch, capsys, one_thread):
+    path = tmp_path / "ntu60_xsub_joint.pt"
+    _torchlight_file(path, ("joint",))
+    args = ["eval", "--checkpoint", str(path), "--dataset", TINY, "--protocols", "knn", "--out", str(tmp_path / "out"), "--no-progress",
+            "--method", "moco", *(a for item in tiny_overrides("moco", encoder="stgcn") for a in ("--set", item))]
+    code, err = _cli(args, monkeypatch, capsys)
+    assert code == 0, err
+    (row,) = read_rows(tmp_path / "out" / "results.jsonl")
+    assert row.weights["layout"] == "torchlight" and row.config["encoder"] == {**row.config["encoder"], "name": "stgcn", "hidden_dim": 8}
+
+    raw = torch.load(path, weights_only=True)
+    broken = {
+        "wrong_shape_joint.pt": ({**raw, "encoder_q.st_gcn_networks.3.tcn.2.weight": torch.zeros(4, 4, 5, 1)},
+                                 "encoder_q.st_gcn_networks.3.tcn.2.weight has shape (4, 4, 5, 1)"),
+        "missing_joint.pt": ({k: v for k, v in raw.items() if k != "encoder_q.data_bn.running_mean"}, "missing encoder_q.data_bn.running_mean"),
+        "extra_joint.pt": ({**raw, "encoder_q.st_gcn_networks.10.gcn.conv.bias": torch.zeros(12)},
+                           "unexpected encoder_q.st_gcn_networks.10.gcn.conv.bias"),
+        "other_graph_joint.pt": ({**raw, "encoder_q.A": raw["encoder_q.A"].flip(1)}, "encoder_q.A differs from the spatial partition"),
+    }
+    for name, (state, expected) in broken.items():
+        torch.save(state, tmp_path / name)
+        code, err = _cli([*args, "--checkpoint", str(tmp_path / name)], monkeypatch, capsys)
+        assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err

@@ -36,6 +36,21 @@ class Encoder(nn.Module):
         """(N, C, T, V, M) -> (N, feature_dim)."""
         raise NotImplementedError
 
+    # Optional hooks for methods that act on per-joint features before pooling (AimCLR's attention
+    # drop). An encoder that has such features implements both, with forward = pool(feature_map(x), M).
+
+    def feature_map(self, x: Tensor) -> Tensor:
+        """(N, C, T, V, M) -> (N*M, feature_dim, T', V): the features before pooling."""
+        raise ConfigError(self._no_feature_map())
+
+    def pool(self, feature_map: Tensor, persons: int) -> Tensor:
+        """(N*M, feature_dim, T', V) -> (N, feature_dim), as `forward` pools."""
+        raise ConfigError(self._no_feature_map())
+
+    def _no_feature_map(self) -> str:
+        return (f"encoder {self.settings.name} has no joint feature map; aimclr's attention drop needs an encoder with one, "
+                "such as stgcn (--set encoder.name=stgcn)")
+
 
 def build_encoder(data: DataSpec, settings: EncoderSettings) -> Encoder:
     """The registered encoder `settings.name`; an unknown name is an `UnknownNameError` listing the known ones."""

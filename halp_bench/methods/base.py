@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from halp_bench.config import AugmentSettings, MethodSettings, RunConfig, preset_keys
+from halp_bench.config import AugmentSettings, MethodSettings, RunConfig, ViewSettings, preset_keys
 from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.encoders import Encoder
 from halp_bench.registry import METHODS
@@ -54,7 +54,7 @@ class Method(nn.Module):
     compared_to: ClassVar[str | None] = None
     in_default_grid: ClassVar[bool] = True
     settings_class: ClassVar[type[MethodSettings]] = MethodSettings
-    augment_class: ClassVar[type[AugmentSettings]] = AugmentSettings
+    augment_class: ClassVar[type[ViewSettings]] = AugmentSettings
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, cfg: RunConfig, data: DataSpec):

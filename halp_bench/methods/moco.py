@@ -67,8 +67,9 @@ class MoCo(Method):
         self.queue = KeyQueue(s.queue_size, s.proj_dim, banks=len(self.streams), generator=generator)
 
     @torch.no_grad()
-    def update_key_encoders(self) -> None:
-        """EMA step of every key encoder; MoCo does it before the keys are computed."""
+    def update_key_encoders(self, batch: Batch) -> None:
+        """EMA step of every key encoder; MoCo does it before the keys are computed (`batch` says
+        where training stands, for variants that change which encoders follow when)."""
         for s in self.streams:
             ema_update(self.encoders_k[s], self.encoders_q[s], self.settings.momentum)
 
@@ -81,7 +82,7 @@ class MoCo(Method):
         return q, k
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        self.update_key_encoders()
+        self.update_key_encoders(batch)
         view_q, view_k = batch.views
         q, k = self.embed(view_q, view_k)  # in the engine's precision (autocast)
         with full_precision(view_q):  # losses, queue and hallucination math in float32

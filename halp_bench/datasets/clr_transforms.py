@@ -1,0 +1,57 @@
+"""The ST-GCN family's "normal" views (SkeletonCLR, CrosSCLR, AimCLR's two normal copies) as batched
+tensor ops driven by an explicit generator (field_methods.md §2.4).
+
+Their preprocessing resizes each sequence's valid frames to a fixed length (50) once; the feeder
+then crops with mirrored padding and shears. Here the resize happens per batch on the training
+device (same linear interpolation, `transforms.resize_segments`), then the two augmentations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from halp_bench.config import ViewSettings
+from halp_bench.datasets.transforms import resize_segments, shear
+
+
+@dataclass
+class NormalAugmentSettings(ViewSettings):
+    """The normal augmentations of the official SkeletonCLR/CrosSCLR/AimCLR configs: a temporal crop
+    with mirrored padding of T // `temporal_padding_ratio` frames per side, then a shear whose
+    off-diagonals are U(-`shear_amplitude`, `shear_amplitude`). A value <= 0 turns that
+    augmentation off, as in their code (their linear evaluation sets both to -1)."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    shear_amplitude: float = 0.5
+    temporal_padding_ratio: int = 6
+
+
+def mirrored_crop(x: Tensor, ratio: int, generator: torch.Generator | None = None) -> Tensor:
+    """Per sample: pad T // ratio mirrored frames on each side (edge frame included), then keep T
+    frames from a start drawn from U{0, ..., 2 * pad}. x: (B, C, T, V, M), every frame valid."""
+    b, _, t = x.shape[:3]
+    pad = t // ratio
+    if pad == 0:
+        return x
+    padded = torch.cat([x[:, :, :pad].flip(2), x, x[:, :, t - pad:].flip(2)], dim=2)
+    starts = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=generator.device if generator else x.device)
+    index = starts.to(x.device).view(b, 1, 1, 1, 1) + torch.arange(t, device=x.device).view(1, 1, t, 1, 1)
+    return torch.gather(padded, 2, index.expand_as(x))
+
+
+def normal_view(
+    x: Tensor, lengths: Tensor, frames: int, settings: NormalAugmentSettings, generator: torch.Generator | None = None
+) -> Tensor:
+    """One normal view of raw sequences x (B, C, T_max, V, M) with valid `lengths` (B,): the valid
+    frames resized to `frames`, then the mirrored-padding crop, then the shear (each if enabled)."""
+    lengths = lengths.to(x.device).clamp(min=1)
+    view = resize_segments(x, torch.zeros_like(lengths), lengths, frames)
+    if settings.temporal_padding_ratio > 0:
+        view = mirrored_crop(view, settings.temporal_padding_ratio, generator)
+    if settings.shear_amplitude > 0:
+        view = shear(view, settings.shear_amplitude, generator)
+    return view

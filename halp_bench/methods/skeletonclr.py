@@ -1,0 +1,83 @@
+"""SkeletonCLR (Li et al., CVPR 2021): MoCo v2 on one skeleton stream with the ST-GCN family's
+normal views and recipe (field_methods.md §4, §2.4, §5.4-5.5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from halp_bench.config import RunConfig
+from halp_bench.datasets.clr_transforms import NormalAugmentSettings, normal_view
+from halp_bench.methods.components import build_embedder, make_key_encoder
+from halp_bench.methods.moco import MoCo, MoCoSettings
+from halp_bench.registry import register_method
+from halp_bench.skeleton import DataSpec
+
+# The ST-GCN family's pretraining and linear-probe recipe (CrosSCLR's 3-view config, the only
+# pretext config shipped; field_methods.md §5.4, §5.5): 50-frame views, SGD lr 0.1 for 300
+# epochs (x0.1 from epoch 251), a probe at lr 3.0 that sees each whole resized sequence.
+STGCN_RECIPE: dict[str, Any] = {
+    "encoder.name": "stgcn",
+    "data.frames": 50,
+    "pretrain.optimizer": "sgd",
+    "pretrain.schedule": "multistep",
+    "pretrain.lr": 0.1,
+    "pretrain.batch_size": 128,
+    "pretrain.epochs": 300,
+    "pretrain.milestones": (250,),
+    "pretrain.gamma": 0.1,
+    "pretrain.weight_decay": 1e-4,
+    "pretrain.momentum": 0.9,
+    "pretrain.nesterov": False,
+    "linear.lr": 3.0,
+    "linear.epochs": 100,
+    "linear.milestones": (80,),
+    "linear.weight_decay": 0.0,
+    "linear.batch_size": 128,
+    "linear.momentum": 0.9,
+    "linear.nesterov": False,
+    "eval.train_crop_min": 1.0,
+    "eval.train_crop_max": 1.0,
+    "eval.test_crop": 1.0,
+}
+
+
+@dataclass
+class SkeletonCLRSettings(MoCoSettings):
+    """MoCo v2 as SkeletonCLR configures it: queue 32768, head 256 -> 256 -> 128 (the ST-GCN
+    feature is 256-d), m 0.999, T 0.07. `cpu` preset: MoCo's (queue 1024, m 0.99, head 256 -> 64).
+
+    `independent_key_init`: the official code copies the query encoder into the key encoder and
+    then re-initialises the whole model, so the key encoder starts from an independent random draw
+    (field_methods.md §3.5); False (default) starts it as a copy, as MoCo does. On in `official`."""
+
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"official": {"independent_key_init": True}}
+    queue_size: int = 32768
+    proj_hidden: int = 256
+    proj_dim: int = 128
+    independent_key_init: bool = False
+
+
+@register_method("skeletonclr", "SkeletonCLR: MoCo v2 with the ST-GCN family's views and recipe (CVPR'21)",
+                 settings=SkeletonCLRSettings, augment=NormalAugmentSettings)
+class SkeletonCLR(MoCo):
+    """MoCo (one-directional InfoNCE, EMA key encoder before the keys, queue) on two normal views."""
+
+    settings: SkeletonCLRSettings
+    compared_to: ClassVar[str | None] = "moco"
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"paper": STGCN_RECIPE, "official": STGCN_RECIPE}
+
+    def __init__(self, cfg: RunConfig, data: DataSpec):
+        super().__init__(cfg, data)
+        s = self.settings
+        if s.independent_key_init:
+            self.encoders_k = nn.ModuleDict(
+                {name: make_key_encoder(build_embedder(data, cfg.encoder, s.proj_hidden, s.proj_dim)) for name in self.streams}
+            )
+
+    def make_views(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> tuple[Tensor, ...]:
+        """Two independently drawn normal views (the query's, then the key's)."""
+        return tuple(normal_view(x, lengths, self.cfg.data.frames, self.cfg.augment, generator) for _ in range(2))
