@@ -112,8 +112,8 @@ class CrossViewMining(MoCo):
         return batch.epoch + 1 > self.settings.cross_epoch
 
     @torch.no_grad()
-    def update_key_encoders(self, batch: Batch) -> None:
-        if self.settings.motion_only_ema and self.mining(batch):
+    def update_key_encoders(self, batch: Batch | None = None) -> None:
+        if self.settings.motion_only_ema and batch is not None and self.mining(batch):
             ema_update(self.encoders_k["motion"], self.encoders_q["motion"], self.settings.momentum)
         else:
             super().update_key_encoders(batch)
