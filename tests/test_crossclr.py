@@ -105,13 +105,19 @@ def test_motion_only_ema_freezes_the_other_key_encoders_in_the_mining_phase(moti
             assert moved == (s == "motion" or not (motion_only and mining)), (epoch, s)
 
 
-def test_shared_heads_reuse_the_joint_head_as_the_tail_and_round_trip():
-    method = _method("method.shared_head=true")
+@pytest.mark.parametrize("independent", [False, True])
+def test_shared_heads_reuse_the_joint_head_as_the_tail_and_round_trip(independent):
+    method = _method("method.shared_head=true", "method.proj_hidden=24", f"method.independent_key_init={independent}")
+    width = method.encoders_q["joint"].encoder.feature_dim
     for encoders in (method.encoders_q, method.encoders_k):
         joint = encoders["joint"].head
         for s in ("motion", "bone"):
             head = encoders[s].head
             assert len([m for m in head.modules() if isinstance(m, torch.nn.Linear)]) == 3 and head[2] is joint
+            assert head[0].weight.shape == (width, width)  # Linear(F, F), then the joint head F -> 24 -> out
+    for s in ("motion", "bone"):
+        assert torch.equal(method.encoders_q[s].head[0].weight, method.encoders_k[s].head[0].weight) != independent
+    assert method.training_step(_batch(method, 2))["loss"].isfinite()
     assert not any(p.requires_grad for p in method.encoders_k.parameters())
     tail_q, tail_k = method.encoders_q["joint"].head[0].weight, method.encoders_k["joint"].head[0].weight
     with torch.no_grad():
@@ -119,7 +125,7 @@ def test_shared_heads_reuse_the_joint_head_as_the_tail_and_round_trip():
     start, m = tail_k.clone(), method.settings.momentum
     method.update_key_encoders(_batch(method, 0))  # the shared tail follows once per stream: m^3
     assert torch.allclose(tail_k, m**3 * start + (1 - m**3) * tail_q, atol=1e-6)
-    clone = _method("method.shared_head=true")
+    clone = _method("method.shared_head=true", "method.proj_hidden=24", f"method.independent_key_init={independent}")
     clone.load_state_dict(method.state_dict())
     assert clone.encoders_k["motion"].head[2] is clone.encoders_k["joint"].head
     assert torch.equal(clone.encoders_k["bone"].head[2][0].weight, tail_k)

@@ -17,7 +17,7 @@ from halp_bench.common.distributed import gather_keys
 from halp_bench.config import RunConfig
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import Batch
-from halp_bench.methods.components import ema_update
+from halp_bench.methods.components import ema_update, make_key_encoder
 from halp_bench.methods.moco import MoCo, MoCoSettings, Streams
 from halp_bench.methods.skeletonclr import SkeletonCLR, SkeletonCLRSettings
 from halp_bench.registry import register_method
@@ -93,18 +93,27 @@ class CrossViewMining(MoCo):
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
         if self.settings.shared_head:
-            for encoders in (self.encoders_q, self.encoders_k):  # the key heads keep their own first layer (copy or draw)
-                tail = encoders["joint"].head
-                for s in self.streams[1:]:
-                    encoders[s].head = nn.Sequential(encoders[s].head[0], nn.ReLU(inplace=True), tail)
+            self.share_heads()
+
+    def share_heads(self) -> None:
+        """The official code's heads: motion's and bone's are Linear(F, F)-ReLU followed by the joint
+        stream's head module itself, query and key alike. A key's first layer is a copy of its
+        query's, or its own draw under SkeletonCLR's `independent_key_init`."""
+        independent = getattr(self.settings, "independent_key_init", False)
+        for s in self.streams[1:]:
+            width = self.encoders_q[s].encoder.feature_dim
+            first = nn.Linear(width, width)
+            key_first = make_key_encoder(nn.Linear(width, width) if independent else first)
+            self.encoders_q[s].head = nn.Sequential(first, nn.ReLU(inplace=True), self.encoders_q["joint"].head)
+            self.encoders_k[s].head = nn.Sequential(key_first, nn.ReLU(inplace=True), self.encoders_k["joint"].head)
 
     def mining(self, batch: Batch) -> bool:
         """Whether this batch is in the mining phase: epoch (1-based) > cross_epoch."""
         return batch.epoch + 1 > self.settings.cross_epoch
 
     @torch.no_grad()
-    def update_key_encoders(self, batch: Batch) -> None:
-        if self.settings.motion_only_ema and self.mining(batch):
+    def update_key_encoders(self, batch: Batch | None = None) -> None:
+        if self.settings.motion_only_ema and batch is not None and self.mining(batch):
             ema_update(self.encoders_k["motion"], self.encoders_q["motion"], self.settings.momentum)
         else:
             super().update_key_encoders(batch)

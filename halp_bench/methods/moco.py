@@ -67,9 +67,10 @@ class MoCo(Method):
         self.queue = KeyQueue(s.queue_size, s.proj_dim, banks=len(self.streams), generator=generator)
 
     @torch.no_grad()
-    def update_key_encoders(self, batch: Batch) -> None:
-        """EMA step of every key encoder; MoCo does it before the keys are computed (`batch` says
-        where training stands, for variants that change which encoders follow when)."""
+    def update_key_encoders(self, batch: Batch | None = None) -> None:
+        """EMA step of every key encoder; MoCo does it before the keys are computed. `batch` says
+        where training stands, for variants that change which encoders follow when (CrosSCLR);
+        plugins that call it without one get every stream's step."""
         for s in self.streams:
             ema_update(self.encoders_k[s], self.encoders_q[s], self.settings.momentum)
 
