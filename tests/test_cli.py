@@ -62,3 +62,30 @@ def test_run_trains_the_st_gcn_family_methods_end_to_end(tmp_path):
     assert sorted(rows) == sorted(methods)
     assert rows["crossclr"]["config"]["augment"] == {"shear_amplitude": 0.5, "temporal_padding_ratio": 6}
     assert "crop_min_scale" in rows["crossclr_b"]["config"]["augment"]  # CMD's views
+
+
+def test_the_field_and_the_paper_methods_run_on_20_joints_of_one_person_and_halp_on_st_gcn(tmp_path):
+    """A user's `.npz` (Kinect v1, 20 joints, 1 person): every family runs on it, AimCLR's flip
+    included (the layout knows its mirror); HaLP trains the ST-GCN encoder when asked to."""
+    import numpy as np
+
+    from conftest import tiny_overrides
+    from halp_bench.results.store import load_results
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 3, 12, 20, 1)).astype(np.float32)
+    split = np.arange(30) < 20
+    np.savez(tmp_path / "kinect.npz", x=x, y=np.arange(30) % 3, length=np.full(30, 12), split_mine=split, layout=np.array("kinect_v1_20"))
+    methods = ("skeletonclr", "crossclr", "aimclr", "moco", "halp")
+    sets = [arg for item in tiny_overrides(*methods) for arg in ("--set", item)]
+    result = _cli("run", "--methods", ",".join(methods), "--protocols", "knn", "--preset", "cpu", "--dataset", str(tmp_path / "kinect.npz"),
+                  *sets, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {r["method"]: r for r in load_results(tmp_path / "out" / "results.jsonl")}
+    assert sorted(rows) == sorted(methods) and rows["aimclr"]["config"]["encoder"]["name"] == "stgcn"
+    sets = [arg for item in tiny_overrides("halp", encoder="stgcn") for arg in ("--set", item)]
+    result = _cli("run", "--methods", "halp", "--protocols", "knn", "--preset", "cpu", "--set", "data.synthetic_samples=60", *sets,
+                  "--out", str(tmp_path / "stgcn"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (row,) = load_results(tmp_path / "stgcn" / "results.jsonl")
+    assert row["config"]["encoder"]["name"] == "stgcn" and 0 <= row["metrics"]["top1"] <= 100

@@ -162,4 +162,5 @@ class CrosSCLRB(CrossViewMining):
     """On the BiGRU family's standard views and recipe (the paper preset's, as moco and cmd)."""
 
     compared_to: ClassVar[str | None] = "moco"
+    in_default_grid: ClassVar[bool] = False  # the field's rows: by name or `--suite field`
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.1}}  # CMD's probe script

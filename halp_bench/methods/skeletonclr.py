@@ -68,6 +68,7 @@ class SkeletonCLR(MoCo):
 
     settings: SkeletonCLRSettings
     compared_to: ClassVar[str | None] = "moco"
+    in_default_grid: ClassVar[bool] = False  # the field's rows: by name or `--suite field`
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"paper": STGCN_RECIPE, "official": STGCN_RECIPE}
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
