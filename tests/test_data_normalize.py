@@ -155,6 +155,6 @@ def test_cells_of_each_normalisation_are_trained_and_labelled_apart(tmp_path, ca
     (knn,) = build_tables(rows, ("knn",))
     labels = [label for label, _ in knn.rows]
     assert "moco [data.normalize=agcn]" in labels and "moco [data.normalize=none]" in labels
-    assert "data normalisation none, center, center_first, agcn" in knn.notes[0]
+    assert "data normalisation none (moco [data.normalize=none]), center (moco [data.normalize=center]), center_first (" in knn.notes[0]
     (alone,) = build_tables(rows[:1], ("knn",))
     assert "normalisation" not in alone.notes[0]  # the neutral value goes unsaid
