@@ -39,7 +39,7 @@ from halp_bench.engine.checkpoint import load_checkpoint
 from halp_bench.engine.pretrain import CHECKPOINT_FORMAT
 from halp_bench.errors import CheckpointError
 from halp_bench.methods.base import Method, create_method
-from halp_bench.methods.stream_encoders import eval_encoder
+from halp_bench.methods.stream_encoders import RelativeEncoder, eval_encoder
 from halp_bench.skeleton import DataSpec
 
 STREAM_PREFIXES = {"joint": "encoder_q.", "motion": "encoder_q_motion.", "bone": "encoder_q_bone."}
@@ -220,4 +220,7 @@ def eval_encoder_from_authors(weights: WeightsFile, encoder_name: str | None, st
     the file; `encoder_name` None: the file's `default_encoder`."""
     name = encoder_name or default_encoder(weights)
     settings = stgcn_settings_from(weights, name) if weights.layout == "torchlight" else bigru_settings_from(weights, name)
-    return eval_encoder(encoders_from_authors(weights, settings, data, stream), stream, data.layout), settings
+    encoder = eval_encoder(encoders_from_authors(weights, settings, data, stream), stream, data.layout)
+    if weights.layout == "torchlight":  # trained on data relative to the centre joint in every frame (their `data_type='relative'`)
+        encoder = RelativeEncoder(encoder, data.layout.partition_center)
+    return encoder, settings

@@ -35,8 +35,9 @@ def test_views_are_extreme_then_normal_query_then_normal_key():
     x, lengths = _inputs()
     views = method.make_views(x, lengths, torch.Generator().manual_seed(5))
     g, frames, augment = torch.Generator().manual_seed(5), method.cfg.data.frames, method.cfg.augment
-    extreme = extreme_augment(normal_view(x, lengths, frames, augment, g), NTU_SPEC.layout, augment, g)
-    expected = (extreme, normal_view(x, lengths, frames, augment, g), normal_view(x, lengths, frames, augment, g))
+    center = NTU_SPEC.layout.partition_center  # the views are relative to it
+    extreme = extreme_augment(normal_view(x, lengths, frames, augment, g, center), NTU_SPEC.layout, augment, g)
+    expected = (extreme, normal_view(x, lengths, frames, augment, g, center), normal_view(x, lengths, frames, augment, g, center))
     assert len(views) == 3
     for got, want in zip(views, expected):
         assert torch.equal(got, want)

@@ -60,7 +60,7 @@ def test_run_trains_the_st_gcn_family_methods_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = {r["method"]: r for r in load_results(tmp_path / "out" / "results.jsonl")}
     assert sorted(rows) == sorted(methods)
-    assert rows["crossclr"]["config"]["augment"] == {"shear_amplitude": 0.5, "temporal_padding_ratio": 6}
+    assert rows["crossclr"]["config"]["augment"] == {"shear_amplitude": 0.5, "temporal_padding_ratio": 6, "relative": True}
     assert "crop_min_scale" in rows["crossclr_b"]["config"]["augment"]  # CMD's views
 
 

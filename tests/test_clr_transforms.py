@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from halp_bench.datasets.clr_transforms import NormalAugmentSettings, mirrored_crop, normal_view
+from halp_bench.datasets.clr_transforms import NormalAugmentSettings, mirrored_crop, normal_view, relative_to_joint
 
 
 def _crop_loop(sample: np.ndarray, ratio: int, start: int) -> np.ndarray:
@@ -82,3 +82,22 @@ def test_normal_view_is_seeded():
     x, lengths = torch.randn(4, 3, 20, 25, 2), torch.tensor([20, 10, 15, 5])
     view = lambda seed: normal_view(x, lengths, 16, NormalAugmentSettings(), torch.Generator().manual_seed(seed))
     assert torch.equal(view(0), view(0)) and not torch.equal(view(0), view(1))
+
+
+def test_relative_views_are_the_views_of_data_centred_frame_by_frame():
+    """Their preprocessing subtracts the centre joint per frame before any augmentation; the view
+    made relative here is the view of data centred by a plain loop first."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 3, 10, 25, 2, generator=g, dtype=torch.float64)
+    centred = x.clone()
+    for b in range(3):
+        for t in range(10):
+            for m in range(2):
+                centred[b, :, t, :, m] = x[b, :, t, :, m] - x[b, :, t, 20, m].unsqueeze(-1)
+    assert torch.equal(relative_to_joint(x, 20), centred) and not centred[:, :, :, 20].any()
+    settings, lengths = NormalAugmentSettings(), torch.tensor([10, 7, 4])
+    made = normal_view(x, lengths, 8, settings, torch.Generator().manual_seed(5), center_joint=20)
+    assert torch.allclose(made, normal_view(centred, lengths, 8, settings, torch.Generator().manual_seed(5)), atol=1e-12)
+    off = NormalAugmentSettings(relative=False)
+    assert torch.equal(normal_view(x, lengths, 8, off, torch.Generator().manual_seed(5), center_joint=20),
+                       normal_view(x, lengths, 8, off, torch.Generator().manual_seed(5)))

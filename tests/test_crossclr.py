@@ -153,4 +153,4 @@ def test_eval_reads_one_stream_or_the_ensemble():
     expected = motion.encoders_q["motion"].encoder(_stream_views(motion, x)[1])
     assert torch.allclose(motion.encoder_for_eval()(x), expected)
     ensemble = create_method("crossclr", tiny_config("crossclr", "eval.stream=ensemble"), NTU_SPEC).encoder_for_eval()
-    assert len(ensemble.streams) == 3 and ensemble(x).shape == (2, ensemble.feature_dim)
+    assert len(ensemble.encoder.streams) == 3 and ensemble(x).shape == (2, ensemble.feature_dim)  # inside the relative input

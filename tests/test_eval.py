@@ -14,6 +14,7 @@ import torch
 
 from conftest import NTU_SPEC, random_skeletons, tiny_config, tiny_overrides
 from halp_bench.cli import main
+from halp_bench.datasets.clr_transforms import relative_to_joint
 from halp_bench.datasets.modalities import modality
 from halp_bench.encoders import STGCNSettings, build_encoder
 from halp_bench.errors import CheckpointError
@@ -198,7 +199,7 @@ def test_crossclr_files_load_all_three_streams_and_reproduce_their_features(tmp_
         for stream, original in originals.items():
             encoder, settings = eval_encoder_from_authors(weights, None, stream, NTU_SPEC)
             assert settings == STGCN_SMALL  # widths read from the shapes
-            expected[stream] = original.eval()(modality(x, stream, NTU_SPEC.layout))
+            expected[stream] = original.eval()(modality(relative_to_joint(x, 20), stream, NTU_SPEC.layout))  # their data: relative
             torch.testing.assert_close(encoder.eval()(x), expected[stream], atol=1e-6, rtol=0)
         ensemble, _ = eval_encoder_from_authors(weights, None, "ensemble", NTU_SPEC)
         mean = torch.stack([torch.nn.functional.normalize(f, dim=1) for f in expected.values()]).mean(dim=0)
@@ -213,7 +214,7 @@ def test_aimclr_files_hold_one_stream_named_by_the_user(tmp_path):
     x = torch.randn(5, 3, 8, 25, 2)
     encoder, _ = eval_encoder_from_authors(weights, None, "motion", NTU_SPEC)
     with torch.no_grad():
-        torch.testing.assert_close(encoder.eval()(x), original.eval()(modality(x, "motion", NTU_SPEC.layout)), atol=1e-6, rtol=0)
+        torch.testing.assert_close(encoder.eval()(x), original.eval()(modality(relative_to_joint(x, 20), "motion", NTU_SPEC.layout)), atol=1e-6, rtol=0)
     with pytest.raises(CheckpointError, match="file name says it holds the motion stream.*eval.stream=motion"):
         eval_encoder_from_authors(weights, None, "joint", NTU_SPEC)
     with pytest.raises(CheckpointError, match="holds one stream's encoder"):

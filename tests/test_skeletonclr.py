@@ -55,9 +55,24 @@ def test_make_views_are_two_independent_normal_views():
     x, lengths = torch.randn(4, 3, 20, 25, 2), torch.tensor([20, 12, 8, 16])
     a, b = method.make_views(x, lengths, torch.Generator().manual_seed(0))
     replay = torch.Generator().manual_seed(0)
-    first = normal_view(x, lengths, 8, method.cfg.augment, replay)
-    assert torch.equal(a, first) and torch.equal(b, normal_view(x, lengths, 8, method.cfg.augment, replay))
+    first = normal_view(x, lengths, 8, method.cfg.augment, replay, center_joint=20)  # NTU's spine shoulder
+    assert torch.equal(a, first) and torch.equal(b, normal_view(x, lengths, 8, method.cfg.augment, replay, center_joint=20))
     assert not torch.equal(a, b)
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_the_evaluated_encoder_sees_its_input_relative_as_the_views_are(relative):
+    """Moving every joint of a frame by the same offset (a person walking, a camera further away)
+    changes nothing the relative method sees, in training views and in evaluation alike."""
+    method = create_method("skeletonclr", tiny_config("skeletonclr", f"augment.relative={relative}"), NTU_SPEC).eval()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 3, 8, 25, 2, generator=g)
+    moved = x + torch.randn(3, 3, 8, 1, 2, generator=g)  # a per-frame, per-person translation
+    encoder = method.encoder_for_eval()
+    with torch.no_grad():
+        same = torch.allclose(encoder(x), encoder(moved), atol=1e-5)
+    views = [method.make_views(v, torch.tensor([8, 8, 8]), torch.Generator().manual_seed(2)) for v in (x, moved)]
+    assert same == relative and all(torch.allclose(a, b, atol=1e-5) for a, b in zip(*views)) == relative
 
 
 def test_only_a_method_with_views_of_its_own_may_drop_its_parents_view_settings():

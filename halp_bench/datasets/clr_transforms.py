@@ -28,6 +28,17 @@ class NormalAugmentSettings(ViewSettings):
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     shear_amplitude: float = 0.5
     temporal_padding_ratio: int = 6
+    # their preprocessing's `data_type='relative'`: every frame's joints taken relative to the
+    # layout's graph centre (NTU: spine shoulder), so a shear does not turn the camera distance
+    # into a shift; the method's evaluated encoder sees its input the same way (`RelativeEncoder`)
+    relative: bool = True
+
+
+def relative_to_joint(x: Tensor, joint: int) -> Tensor:
+    """(B, C, T, V, M) with joint `joint` subtracted from every joint, per frame and person (that
+    joint becomes 0; absent persons and padding stay 0). Linear, so it commutes with resizing,
+    cropping, shearing and rotating: applying it first or last gives the same view."""
+    return x - x[:, :, :, joint:joint + 1]
 
 
 def mirrored_crop(x: Tensor, ratio: int, generator: torch.Generator | None = None) -> Tensor:
@@ -44,11 +55,15 @@ def mirrored_crop(x: Tensor, ratio: int, generator: torch.Generator | None = Non
 
 
 def normal_view(
-    x: Tensor, lengths: Tensor, frames: int, settings: NormalAugmentSettings, generator: torch.Generator | None = None
+    x: Tensor, lengths: Tensor, frames: int, settings: NormalAugmentSettings, generator: torch.Generator | None = None,
+    center_joint: int | None = None,
 ) -> Tensor:
-    """One normal view of raw sequences x (B, C, T_max, V, M) with valid `lengths` (B,): the valid
-    frames resized to `frames`, then the mirrored-padding crop, then the shear (each if enabled)."""
+    """One normal view of raw sequences x (B, C, T_max, V, M) with valid `lengths` (B,): relative
+    to `center_joint` (with `settings.relative`), the valid frames resized to `frames`, then the
+    mirrored-padding crop, then the shear (each if enabled)."""
     lengths = lengths.to(x.device).clamp(min=1)
+    if settings.relative and center_joint is not None:
+        x = relative_to_joint(x, center_joint)
     view = resize_segments(x, torch.zeros_like(lengths), lengths, frames)
     if settings.temporal_padding_ratio > 0:
         view = mirrored_crop(view, settings.temporal_padding_ratio, generator)

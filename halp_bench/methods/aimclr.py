@@ -113,8 +113,9 @@ class AimCLR(SkeletonCLR):
         in that order: the extreme view's normal crop and shear, then its extreme augmentations,
         then the query's view, then the key's."""
         frames, augment = self.cfg.data.frames, self.cfg.augment
-        extreme = extreme_augment(normal_view(x, lengths, frames, augment, generator), self.data.layout, augment, generator)
-        return extreme, normal_view(x, lengths, frames, augment, generator), normal_view(x, lengths, frames, augment, generator)
+        center = self.data.layout.partition_center
+        extreme = extreme_augment(normal_view(x, lengths, frames, augment, generator, center), self.data.layout, augment, generator)
+        return extreme, normal_view(x, lengths, frames, augment, generator, center), normal_view(x, lengths, frames, augment, generator, center)
 
     def embed_extreme(self, view: Tensor) -> tuple[Streams, Streams]:
         """Per stream, from one backbone pass of the extreme view: the normalised embeddings of its

@@ -11,8 +11,10 @@ from torch import Tensor, nn
 
 from halp_bench.config import RunConfig
 from halp_bench.datasets.clr_transforms import NormalAugmentSettings, normal_view
+from halp_bench.encoders import Encoder
 from halp_bench.methods.components import build_embedder, make_key_encoder
 from halp_bench.methods.moco import MoCo, MoCoSettings
+from halp_bench.methods.stream_encoders import RelativeEncoder
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
 
@@ -81,4 +83,10 @@ class SkeletonCLR(MoCo):
 
     def make_views(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> tuple[Tensor, ...]:
         """Two independently drawn normal views (the query's, then the key's)."""
-        return tuple(normal_view(x, lengths, self.cfg.data.frames, self.cfg.augment, generator) for _ in range(2))
+        center = self.data.layout.partition_center
+        return tuple(normal_view(x, lengths, self.cfg.data.frames, self.cfg.augment, generator, center) for _ in range(2))
+
+    def encoder_for_eval(self) -> Encoder:
+        """MoCo's (one stream or the ensemble), seeing its input relative as the views were made."""
+        encoder = super().encoder_for_eval()
+        return RelativeEncoder(encoder, self.data.layout.partition_center) if self.cfg.augment.relative else encoder

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from halp_bench.datasets.clr_transforms import relative_to_joint
 from halp_bench.datasets.modalities import MODALITIES, modality
 from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
@@ -36,6 +37,19 @@ class EnsembleEncoder(Encoder):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.stack([F.normalize(e(x), dim=1) for e in self.streams.values()]).mean(dim=0)
+
+
+class RelativeEncoder(Encoder):
+    """An encoder that sees every frame relative to one joint, as the ST-GCN family's data is
+    (`clr_transforms.relative_to_joint`): what the protocols evaluate for methods trained that way."""
+
+    def __init__(self, encoder: Encoder, joint: int):
+        nn.Module.__init__(self)
+        self.encoder, self.joint = encoder, joint
+        self.feature_dim = encoder.feature_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.encoder(relative_to_joint(x, self.joint))
 
 
 def eval_encoder(encoders: dict[str, Encoder], stream: str, layout: SkeletonLayout) -> Encoder:
