@@ -159,3 +159,13 @@ def test_a_setting_that_differs_between_rows_names_the_rows_of_each_value():
     settings = next(note for note in table.notes if note.startswith("Settings:"))
     assert "encoder bigru 1x128 (" in settings and "stgcn h16/256 (cmd" in settings
     assert "linear lr 0.1 (" in settings and "3.0 (cmd" in settings
+
+
+def test_the_seeds_of_one_pretraining_are_one_row_of_the_cost_table():
+    rows = [r for r in read_rows(RESULTS) if r.method == "moco"]
+    assert len({r.seed for r in rows}) > 1  # the golden rows hold several seeds of moco
+    for row in rows:  # as stored: the seed is part of the pretraining's settings
+        row.pretrain_config = {**row.pretrain_config, "seed": row.seed}
+    (cost,) = build_tables(rows, ("cost",))
+    shown = [(label, cells["pretrained on"]) for label, cells in cost.rows]
+    assert len(shown) == len(set(shown)) and {label for label, _ in shown} == {"moco"}  # one row per pretraining data, none per seed

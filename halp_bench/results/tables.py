@@ -140,7 +140,8 @@ def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
                 "device": row.device + (f" x {pre.processes} processes" if pre.processes > 1 else ""),
                 "finished": row.finished,
                 "flat_config": flat_items(row.config),
-                "pretrain_id": short_hash(row.pretrain_config),
+                # the pretraining's settings less the seed and the like: the seeds of one cell are one row of the cost table
+                "pretrain_id": short_hash({k: v for k, v in flat_items(row.pretrain_config).items() if k not in NOT_DISTINGUISHING}),
                 "flat_pretrain": flat_items(row.pretrain_config),
                 "data_id": row.data_id,
                 "pretrain_data_id": _pretrain_data_id(row),
