@@ -2,11 +2,14 @@
 
     python benchmarks/bench_cost.py                   # cpu preset encoder, a few epochs
     python benchmarks/bench_cost.py --paper-size      # also the paper's 3x1024 BiGRU, a short run
+    python benchmarks/bench_cost.py --encoder stgcn --methods moco,halp,skeletonclr,crossclr,aimclr
+                                                      # the field's methods against moco on one encoder
 
 For each size, every method pretrains on the same synthetic samples with the same settings; we
 report the time per epoch (training only) and the peak memory the run added, absolute and relative
 to `moco`. Paper: HaLP 1.13x time / 1x memory, CMD 3.0x / 1.94x, HaLP+CMD 3.32x / 1.94x.
-HaLP is measured with its term active from the first step (start_epoch 0).
+HaLP is measured with its term active from the first step (start_epoch 0), CrosSCLR and AimCLR
+with their mining on (cross_epoch, mining_epoch 0): the cost of each whole method.
 """
 
 from __future__ import annotations
@@ -28,25 +31,28 @@ from halp_bench.methods.base import create_method
 from halp_bench.registry import load_plugins
 
 METHODS = ("moco", "halp", "cmd", "halp_cmd")
+ACTIVE = ["method.start_epoch=0", "method.cross_epoch=0", "method.mining_epoch=0"]  # every method's extra term on from step 1
 PAPER = {"moco": (1.0, 1.0), "halp": (1.13, 1.0), "cmd": (3.0, 1.94), "halp_cmd": (3.32, 1.94)}
 
 
-def _overrides(size: str, samples: int, epochs: int) -> list[str]:
-    overrides = [f"pretrain.epochs={epochs}", "pretrain.milestones=1000", "method.start_epoch=0", f"data.synthetic_samples={samples}"]
+def _overrides(size: str, samples: int, epochs: int, encoder: str | None) -> list[str]:
+    overrides = [f"pretrain.epochs={epochs}", "pretrain.milestones=1000", *ACTIVE, f"data.synthetic_samples={samples}"]
+    overrides += [f"encoder.name={encoder}"] if encoder else []
     if size == "paper":
         overrides += ["encoder.hidden_size=1024", "encoder.num_layers=3", "method.proj_hidden=2048", "method.proj_dim=128",
                       "data.frames=64", "augment.min_crop_frames=64"]
     return overrides
 
 
-def measure_one(name: str, size: str, samples: int, epochs: int, device_name: str, threads: int) -> tuple[float, float]:
+def measure_one(name: str, size: str, samples: int, epochs: int, device_name: str, threads: int, encoder: str | None,
+                methods: tuple[str, ...]) -> tuple[float, float]:
     """(median seconds per epoch after the first, peak MB added) of one method, in a fresh process
     so that no other method's allocations are counted."""
     if threads:
         torch.set_num_threads(threads)
     load_plugins()
     device = resolve_device(device_name)
-    configs = make_configs("cpu", _overrides(size, samples, epochs), list(METHODS))
+    configs = make_configs("cpu", _overrides(size, samples, epochs, encoder), sorted({*methods, "halp"}), ignore_others=True)
     cfg = configs[name]
     data = load_dataset(cfg.data)
     train, _ = data.split()
@@ -62,13 +68,14 @@ def measure_one(name: str, size: str, samples: int, epochs: int, device_name: st
     return float(np.median(times)), result.increase_mb
 
 
-def measure(size: str, samples: int, epochs: int, device: str, threads: int) -> dict[str, tuple[float, float]]:
+def measure(size: str, samples: int, epochs: int, device: str, threads: int, encoder: str | None = None,
+            methods: tuple[str, ...] = METHODS) -> dict[str, tuple[float, float]]:
     """{method: (seconds per epoch, peak MB added)} for one encoder size, one process per method."""
     context = multiprocessing.get_context("spawn")
     out = {}
-    for name in METHODS:
+    for name in methods:
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            out[name] = pool.submit(measure_one, name, size, samples, epochs, device, threads).result()
+            out[name] = pool.submit(measure_one, name, size, samples, epochs, device, threads, encoder, methods).result()
     return out
 
 
@@ -78,8 +85,8 @@ def report(size: str, rows: dict[str, tuple[float, float]]) -> None:
     print("| method | time/epoch (s) | x moco | paper | peak +MB | x moco | paper |")
     print("|---|---|---|---|---|---|---|")
     for name, (t, m) in rows.items():
-        pt, pm = PAPER[name]
-        print(f"| {name} | {t:.3f} | {t / base_t:.2f}x | {pt:.2f}x | {m:.0f} | {m / max(base_m, 1e-9):.2f}x | {pm:.2f}x |")
+        pt, pm = (f"{v:.2f}x" for v in PAPER[name]) if name in PAPER else ("–", "–")
+        print(f"| {name} | {t:.3f} | {t / base_t:.2f}x | {pt} | {m:.0f} | {m / max(base_m, 1e-9):.2f}x | {pm} |")
 
 
 def main() -> None:
@@ -89,10 +96,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs per method at the cpu size")
     parser.add_argument("--paper-size", action="store_true", help="also measure the paper's 3x1024 BiGRU (slow on CPU)")
     parser.add_argument("--paper-epochs", type=int, default=2)
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, moco first (the ratios' base)")
+    parser.add_argument("--encoder", default=None, help="train every method on this encoder at its cpu preset size (e.g. stgcn)")
     args = parser.parse_args()
+    methods = tuple(args.methods.split(","))
+    if methods[0] != "moco":
+        parser.error("--methods must start with moco, the base of the ratios")
+    if args.encoder and args.paper_size:
+        parser.error("--paper-size measures the paper's BiGRU; give --encoder without it")
     device = resolve_device(args.device)
     print(f"device {device}, torch {torch.__version__}, {args.threads or torch.get_num_threads()} threads, one process per method")
-    report("cpu preset (1x128 BiGRU, 16 frames, batch 64)", measure("cpu", 1800, args.epochs, args.device, args.threads))
+    size = f"{args.encoder} (cpu preset size)" if args.encoder else "cpu preset (1x128 BiGRU)"
+    report(f"{size}, 16 frames, batch 64", measure("cpu", 1800, args.epochs, args.device, args.threads, args.encoder, methods))
     if args.paper_size:
         report("paper (3x1024 BiGRU, 64 frames, batch 64)", measure("paper", 1800, args.paper_epochs, args.device, args.threads))
 
