@@ -258,7 +258,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("32", "bf16", "16-mixed"),
     "data.normalize": ("none", "center", "center_first", "agcn"),
     "eval.report": ("final", "best"),
-    "eval.stream": ("joint", "motion", "bone", "ensemble"),
+    "eval.stream": ("joint", "motion", "bone", "ensemble", "concat"),
     "eval.protocol": ("method", "common"),
     "pretrain.optimizer": ("sgd", "adamw"),
     "pretrain.schedule": ("multistep", "cosine"),

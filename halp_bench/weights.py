@@ -39,7 +39,7 @@ from halp_bench.engine.checkpoint import load_checkpoint
 from halp_bench.engine.pretrain import CHECKPOINT_FORMAT
 from halp_bench.errors import CheckpointError
 from halp_bench.methods.base import Method, create_method
-from halp_bench.methods.stream_encoders import RelativeEncoder, eval_encoder
+from halp_bench.methods.stream_encoders import MULTI_STREAM, RelativeEncoder, eval_encoder
 from halp_bench.skeleton import DataSpec
 
 STREAM_PREFIXES = {"joint": "encoder_q.", "motion": "encoder_q_motion.", "bone": "encoder_q_bone."}
@@ -149,7 +149,7 @@ def stored_streams(weights: WeightsFile, stream: str) -> dict[str, str]:
     found = {name: prefix for name, prefix in STREAM_PREFIXES.items() if prefix + marker in weights.state}
     if weights.layout != "torchlight" or len(found) > 1:
         return found
-    if stream == "ensemble":
+    if stream in MULTI_STREAM:
         raise CheckpointError(weights.path, "holds one stream's encoder (encoder_q.); name the stream it was trained on with "
                               "--set eval.stream=joint|motion|bone (AimCLR's three-stream fusion needs its three files)")
     named = [name for name in STREAM_PREFIXES if re.search(rf"(^|[_.-]){name}([_.-]|$)", weights.path.stem)]

@@ -10,9 +10,11 @@ import torch
 
 from conftest import NTU_SPEC, tiny_config
 from halp_bench.config import make_config
+from halp_bench.datasets.clr_transforms import relative_to_joint
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import Batch, create_method
 from halp_bench.methods.crossclr import cross_view_losses, mined_positives
+from halp_bench.methods.stream_encoders import StreamEncoder
 from halp_bench.registry import METHODS
 
 STREAMS = ("joint", "motion", "bone")
@@ -154,3 +156,22 @@ def test_eval_reads_one_stream_or_the_ensemble():
     assert torch.allclose(motion.encoder_for_eval()(x), expected)
     ensemble = create_method("crossclr", tiny_config("crossclr", "eval.stream=ensemble"), NTU_SPEC).encoder_for_eval()
     assert len(ensemble.encoder.streams) == 3 and ensemble(x).shape == (2, ensemble.feature_dim)  # inside the relative input
+
+
+def test_concat_probe_is_the_mean_of_one_linear_head_per_stream():
+    """A linear head on the concatenated streams computes what CrosSCLR's three-stream probe does:
+    the mean of three heads' logits (their biases summed into one); it is crossclr's stream under
+    its recipe, and --common-protocol gives it the preset's single stream back."""
+    method = create_method("crossclr", tiny_config("crossclr", "eval.stream=concat"), NTU_SPEC).eval()
+    encoder = method.encoder_for_eval()
+    x = torch.randn(4, 3, 8, 25, 2)
+    torch.manual_seed(0)
+    heads = {s: torch.nn.Linear(method.encoders_q[s].encoder.feature_dim, 5) for s in ("joint", "motion", "bone")}
+    with torch.no_grad():
+        features = {s: StreamEncoder(method.encoders_q[s].encoder, s, NTU_SPEC.layout)(relative_to_joint(x, 20)) for s in heads}
+        mean_logits = torch.stack([heads[s](features[s]) for s in heads]).mean(dim=0)
+        weight = torch.cat([heads[s].weight for s in heads], dim=1)
+        bias = torch.stack([heads[s].bias for s in heads]).mean(dim=0)
+        torch.testing.assert_close(encoder(x) @ weight.t() + bias, mean_logits, atol=1e-5, rtol=0)
+    assert make_config("paper", [], method="crossclr").eval.stream == "concat"
+    assert make_config("paper", ["eval.protocol=common"], method="crossclr").eval.stream == "joint"

@@ -142,9 +142,11 @@ class CrosSCLRSettings(CrossViewSettings, SkeletonCLRSettings):
 @register_method("crossclr", "CrosSCLR: 3-stream SkeletonCLR with cross-view consistent knowledge mining (CVPR'21)",
                  settings=CrosSCLRSettings)
 class CrosSCLR(CrossViewMining, SkeletonCLR):
-    """On SkeletonCLR's normal views and ST-GCN recipe."""
+    """On SkeletonCLR's normal views and ST-GCN recipe; its published numbers probe the three
+    streams together (logits of one head per stream averaged): `eval.stream=concat` under its recipe."""
 
     compared_to: ClassVar[str | None] = "skeletonclr"
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"paper": {"eval.stream": "concat"}, "official": {"eval.stream": "concat"}}
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Which encoder the protocols evaluate: one stream (joint by default) or the ensemble of streams."""
+"""Which encoder the protocols evaluate: one stream (joint by default), the ensemble of streams
+(mean of normalised features) or their concatenation (a linear head on it is the mean of one
+head per stream: CrosSCLR's three-stream probe)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.skeleton import SkeletonLayout
 
-STREAM_CHOICES = (*MODALITIES, "ensemble")
+STREAM_CHOICES = (*MODALITIES, "ensemble", "concat")
+MULTI_STREAM = ("ensemble", "concat")
 
 
 class StreamEncoder(Encoder):
@@ -52,12 +55,28 @@ class RelativeEncoder(Encoder):
         return self.encoder(relative_to_joint(x, self.joint))
 
 
+class ConcatEncoder(Encoder):
+    """The streams' features side by side, divided by their number: a linear head on it computes
+    (1/S) sum_s W_s f_s + b, the average of S per-stream heads' logits trained jointly, which is how
+    CrosSCLR evaluates its three streams (its per-stream biases sum into one)."""
+
+    def __init__(self, encoders: dict[str, Encoder], layout: SkeletonLayout):
+        nn.Module.__init__(self)
+        self.streams = nn.ModuleDict({s: StreamEncoder(e, s, layout) for s, e in encoders.items()})
+        self.feature_dim = sum(e.feature_dim for e in encoders.values())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([e(x) for e in self.streams.values()], dim=1) / len(self.streams)
+
+
 def eval_encoder(encoders: dict[str, Encoder], stream: str, layout: SkeletonLayout) -> Encoder:
     """The encoder for `eval.stream`; asking for a stream the method did not train is an error."""
     if stream not in STREAM_CHOICES:
         raise ConfigError(f"eval.stream '{stream}': choose one of {', '.join(STREAM_CHOICES)}")
-    if stream == "ensemble":
-        return EnsembleEncoder(encoders, layout) if len(encoders) > 1 else next(iter(encoders.values()))
+    if stream in MULTI_STREAM:
+        if len(encoders) == 1:
+            return next(iter(encoders.values()))
+        return EnsembleEncoder(encoders, layout) if stream == "ensemble" else ConcatEncoder(encoders, layout)
     if stream not in encoders:
         raise ConfigError(f"eval.stream '{stream}': this method trains only the {', '.join(encoders)} stream(s)")
     return encoders[stream] if stream == "joint" else StreamEncoder(encoders[stream], stream, layout)
