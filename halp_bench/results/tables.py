@@ -37,7 +37,7 @@ from halp_bench.results.stats import CONFIDENCE, Difference, paired_difference
 TABLES = ("linear", "knn", "transfer", "cost", "semi", "ablations", "differences")
 FORMATS = ("md", "tex")
 BASELINE = "moco"
-ROW_ORDER = ("random", "moco", "halp", "cmd", "halp_cmd", "halp_hardest", "halp_qk", "halp_zq")
+ROW_ORDER = ("random", "moco", "halp", "cmd", "halp_cmd", "halp_hardest", "halp_qk", "halp_zq", "skeletonclr", "crossclr", "crossclr_b", "aimclr")
 ABLATION_METHODS = ("halp", "halp_hardest", "halp_qk", "halp_zq")
 VARIANT_KEYS = {"lam": "λ", "num_prototypes": "N"}  # HaLP settings the paper's ablations vary
 PAPER_COLUMNS = ("ntu60/xsub", "ntu60/xview", "ntu120/xsub", "ntu120/xset", "pku2/xsub")
