@@ -169,3 +169,13 @@ def test_the_seeds_of_one_pretraining_are_one_row_of_the_cost_table():
     (cost,) = build_tables(rows, ("cost",))
     shown = [(label, cells["pretrained on"]) for label, cells in cost.rows]
     assert len(shown) == len(set(shown)) and {label for label, _ in shown} == {"moco"}  # one row per pretraining data, none per seed
+
+
+def test_cost_ratios_compare_with_moco_on_the_same_encoder_only():
+    rows = read_rows(RESULTS)
+    for row in rows:
+        if row.method == "cmd":
+            row.settings = {**row.settings, "encoder": "stgcn h4/64"}
+    (cost,) = build_tables(rows, ("cost",))
+    cells = {label: cells for label, cells in cost.rows}
+    assert "time ×moco" not in cells["cmd"] and "time ×moco" in cells["halp"]

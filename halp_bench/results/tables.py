@@ -325,16 +325,18 @@ def _cost(frame: pd.DataFrame) -> Table:
     """Per pretraining (method, data): time per epoch and peak memory, and their ratio to `moco`."""
     sub = frame[(frame["pretrain_epochs_run"] > 0) & (frame["time_per_epoch_s"].fillna(0) > 0)]
     sub = sub.assign(label=sub["pretrain_label"])  # one row per pretraining, whatever the protocols' settings
-    per_seed = sub.groupby(["pretrained_on", "label", "seed"], sort=False).agg(
+    encoders = sub["setting.encoder"] if "setting.encoder" in sub else pd.Series("", index=sub.index)
+    sub = sub.assign(encoder=encoders.fillna("").astype(str))
+    per_seed = sub.groupby(["pretrained_on", "label", "seed", "encoder"], sort=False).agg(
         time=("time_per_epoch_s", "max"), memory=("peak_memory_increase_mb", "max")
     ).reset_index()
     columns = ["pretrained on", "time/epoch (s)", f"time ×{BASELINE}", "peak mem (MB)", f"mem ×{BASELINE}"]
     rows: list[tuple[str, dict[str, Cell | str]]] = []
     for data in sorted(set(per_seed["pretrained_on"]), key=_column_key):
         group = per_seed[per_seed["pretrained_on"] == data]
-        base = group[group["label"] == BASELINE]
         for label in sorted(set(group["label"]), key=_row_key):
             mine = group[group["label"] == label]
+            base = group[(group["label"] == BASELINE) & group["encoder"].isin(set(mine["encoder"]))]  # moco on the same encoder
             cells: dict[str, Cell | str] = {
                 "pretrained on": data,
                 "time/epoch (s)": Cell(_floats(mine["time"]), digits=2),
@@ -350,7 +352,8 @@ def _cost(frame: pd.DataFrame) -> Table:
         devices = ", ".join(sorted(set(latest["device"].astype(str))))
         notes.insert(0, f"Pretraining on {devices}. Time per epoch: training only (no evaluation, no checkpoint "
                         f"writes). Peak mem: the most memory pretraining added to the process (CUDA: allocated "
-                        f"tensors; CPU: resident set). Ratios are to {BASELINE} (the paper's baseline) on the same data.")
+                        f"tensors; CPU: resident set). Ratios are to {BASELINE} (the paper's baseline) on the same data and "
+                        f"encoder (none where {BASELINE} did not train that encoder).")
     return Table("cost", "Table 4: pretraining cost", columns, rows, notes=notes, bold_best=False, text_columns=("pretrained on",))
 
 
