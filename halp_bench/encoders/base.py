@@ -48,7 +48,8 @@ class Encoder(nn.Module):
         raise ConfigError(self._no_feature_map())
 
     def _no_feature_map(self) -> str:
-        return (f"encoder {self.settings.name} has no joint feature map; aimclr's attention drop needs an encoder with one, "
+        name = self.settings.name if hasattr(self, "settings") else type(self).__name__  # wrappers (stream_encoders.py) have none
+        return (f"encoder {name} has no joint feature map; aimclr's attention drop needs an encoder with one, "
                 "such as stgcn (--set encoder.name=stgcn)")
 
 
