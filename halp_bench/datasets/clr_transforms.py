@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from halp_bench.config import ViewSettings
-from halp_bench.datasets.transforms import resize_segments, shear
+from halp_bench.datasets.transforms import randint, resize_segments, shear
 
 
 @dataclass
@@ -49,8 +49,8 @@ def mirrored_crop(x: Tensor, ratio: int, generator: torch.Generator | None = Non
     if pad == 0:
         return x
     padded = torch.cat([x[:, :, :pad].flip(2), x, x[:, :, t - pad:].flip(2)], dim=2)
-    starts = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=generator.device if generator else x.device)
-    index = starts.to(x.device).view(b, 1, 1, 1, 1) + torch.arange(t, device=x.device).view(1, 1, t, 1, 1)
+    starts = randint(2 * pad + 1, b, x, generator)
+    index = starts.view(b, 1, 1, 1, 1) + torch.arange(t, device=x.device).view(1, 1, t, 1, 1)
     return torch.gather(padded, 2, index.expand_as(x))
 
 

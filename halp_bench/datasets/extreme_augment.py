@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from halp_bench.datasets.transforms import _uniform
+from halp_bench.datasets.transforms import chosen, randint, uniform
 from halp_bench.errors import ConfigError
 from halp_bench.skeleton import SkeletonLayout
 
@@ -39,16 +39,6 @@ class ExtremeAugmentParams(Protocol):
     axis_mask_prob: float
 
 
-def _chosen(b: int, prob: float, like: Tensor, generator: torch.Generator | None) -> Tensor:
-    """(B,) bool: which samples a transform with probability `prob` applies to (one U(0,1) each)."""
-    return _uniform((b,), 0.0, 1.0, like, generator) < prob
-
-
-def _randint(high: int, b: int, like: Tensor, generator: torch.Generator | None) -> Tensor:
-    device = generator.device if generator is not None else like.device
-    return torch.randint(high, (b,), generator=generator, device=device).to(like.device)
-
-
 def check_flip_layout(layout: SkeletonLayout) -> tuple[int, ...]:
     """The layout's left-right joint permutation; flipping needs one."""
     if layout.mirror is None:
@@ -65,13 +55,13 @@ def spatial_flip(x: Tensor, layout: SkeletonLayout, prob: float, official: bool 
     x (channel 0) so that the body is mirrored, as the paper describes; `official`: only swap the
     joints, as the official code does. Draws: U(0,1) per sample."""
     mirror = check_flip_layout(layout)
-    chosen = _chosen(len(x), prob, x, generator)
+    picked = chosen(len(x), prob, x, generator)
     flipped = x[:, :, :, list(mirror)]
     if not official:
         sign = torch.ones(x.shape[1], device=x.device, dtype=x.dtype)
         sign[0] = -1.0
         flipped = flipped * sign.view(1, -1, 1, 1, 1)
-    return torch.where(chosen.view(-1, 1, 1, 1, 1), flipped, x)
+    return torch.where(picked.view(-1, 1, 1, 1, 1), flipped, x)
 
 
 def rotation_matrices(angles: Tensor) -> Tensor:
@@ -99,8 +89,8 @@ def random_rotate(x: Tensor, main_degrees: float = 30.0, other_degrees: float = 
     if x.shape[1] != 3:
         raise ConfigError(f"the extreme rotation needs 3-D joints (C=3), got C={x.shape[1]}")
     b = len(x)
-    main = _randint(3, b, x, generator)
-    u = _uniform((b, 3), 0.0, 1.0, x, generator)
+    main = randint(3, b, x, generator)
+    u = uniform((b, 3), 0.0, 1.0, x, generator)
     is_main = torch.arange(3, device=x.device).unsqueeze(0) == main.unsqueeze(1)
     degrees = u * torch.where(is_main, torch.full_like(u, main_degrees), torch.full_like(u, other_degrees))
     r = rotation_matrices(degrees * (math.pi / 180.0))
@@ -111,10 +101,10 @@ def gaussian_noise(x: Tensor, prob: float, std: float, generator: torch.Generato
     """Add i.i.d. N(0, std^2) noise to every coordinate of a sample, with probability `prob` per
     sample (the code's `np.random.normal(0, 0.01)`: 0.01 is the standard deviation).
     Draws: U(0,1) per sample, then one normal per element of the batch."""
-    chosen = _chosen(len(x), prob, x, generator)
+    picked = chosen(len(x), prob, x, generator)
     device = generator.device if generator is not None else x.device
     noise = torch.randn(x.shape, generator=generator, device=device).to(device=x.device, dtype=x.dtype)
-    return torch.where(chosen.view(-1, 1, 1, 1, 1), x + std * noise, x)
+    return torch.where(picked.view(-1, 1, 1, 1, 1), x + std * noise, x)
 
 
 def gaussian_kernels(sigma: Tensor, size: int, normalised: bool = True) -> Tensor:
@@ -135,22 +125,22 @@ def gaussian_blur(x: Tensor, prob: float, size: int = 15, sigma_range: tuple[flo
     if size % 2 != 1:
         raise ConfigError(f"augment.blur_kernel must be odd (a centred kernel), got {size}")
     b, c, t, v, m = x.shape
-    chosen = _chosen(b, prob, x, generator)
-    sigma = _uniform((b,), sigma_range[0], sigma_range[1], x, generator)
+    picked = chosen(b, prob, x, generator)
+    sigma = uniform((b,), sigma_range[0], sigma_range[1], x, generator)
     weight = gaussian_kernels(sigma, size, normalised).repeat_interleave(c * v * m, dim=0).unsqueeze(1)
     series = x.permute(0, 1, 3, 4, 2).reshape(1, b * c * v * m, t)
     blurred = F.conv1d(series, weight, padding=size // 2, groups=b * c * v * m)
     blurred = blurred.reshape(b, c, v, m, t).permute(0, 1, 4, 2, 3)
-    return torch.where(chosen.view(-1, 1, 1, 1, 1), blurred, x)
+    return torch.where(picked.view(-1, 1, 1, 1, 1), blurred, x)
 
 
 def axis_mask(x: Tensor, prob: float, generator: torch.Generator | None = None) -> Tensor:
     """With probability `prob` per sample, zero one coordinate channel (drawn uniformly) for all
     frames, joints and persons. Draws: U(0,1) per sample, then the channel per sample (randint)."""
     b, c = x.shape[:2]
-    chosen = _chosen(b, prob, x, generator)
-    axis = _randint(c, b, x, generator)
-    masked = (torch.arange(c, device=x.device).unsqueeze(0) == axis.unsqueeze(1)) & chosen.unsqueeze(1)
+    picked = chosen(b, prob, x, generator)
+    axis = randint(c, b, x, generator)
+    masked = (torch.arange(c, device=x.device).unsqueeze(0) == axis.unsqueeze(1)) & picked.unsqueeze(1)
     return x.masked_fill(masked.view(b, c, 1, 1, 1), 0.0)
 
 

@@ -14,9 +14,20 @@ from torch import Tensor
 from halp_bench.config import AugmentSettings
 
 
-def _uniform(shape: tuple[int, ...], low: float, high: float, like: Tensor, generator: torch.Generator | None) -> Tensor:
+def uniform(shape: tuple[int, ...], low: float, high: float, like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """U(low, high) drawn on the generator's device, returned on `like`'s device and dtype."""
     u = torch.rand(shape, generator=generator, device=generator.device if generator else like.device)
     return (low + (high - low) * u).to(device=like.device, dtype=like.dtype)
+
+
+def randint(high: int, count: int, like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """`count` integers U{0, ..., high - 1} drawn on the generator's device, returned on `like`'s."""
+    return torch.randint(high, (count,), generator=generator, device=generator.device if generator else like.device).to(like.device)
+
+
+def chosen(count: int, prob: float, like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """(count,) bool: which samples a transform applied with probability `prob` reaches (one U(0, 1) each)."""
+    return uniform((count,), 0.0, 1.0, like, generator) < prob
 
 
 def resize_segments(x: Tensor, starts: Tensor, lengths: Tensor, frames: int) -> Tensor:
@@ -51,11 +62,11 @@ def random_crop_resize(
 ) -> Tensor:
     """Temporal random crop: length = clip(floor(len * U(scale)), min_crop, len), uniform start."""
     lengths = lengths.to(x.device).clamp(min=1)
-    s = _uniform((len(x),), scale[0], scale[1], lengths.double(), generator)
+    s = uniform((len(x),), scale[0], scale[1], lengths.double(), generator)
     crop = torch.clamp(torch.floor(lengths * s).long(), min=min_crop)
     crop = torch.minimum(crop, lengths)
     room = (lengths - crop + 1).double()
-    starts = torch.floor(_uniform((len(x),), 0.0, 1.0, room, generator) * room).long()
+    starts = torch.floor(uniform((len(x),), 0.0, 1.0, room, generator) * room).long()
     starts = torch.minimum(starts, lengths - crop)
     return resize_segments(x, starts, crop, frames)
 
@@ -71,7 +82,7 @@ def center_crop_resize(x: Tensor, lengths: Tensor, frames: int, ratio: float = 0
 def shear(x: Tensor, amplitude: float, generator: torch.Generator | None = None) -> Tensor:
     """p -> S p per sample, S = identity with off-diagonal entries U(-amplitude, amplitude)."""
     b, c = x.shape[:2]
-    s = _uniform((b, c, c), -amplitude, amplitude, x, generator)
+    s = uniform((b, c, c), -amplitude, amplitude, x, generator)
     eye = torch.eye(c, device=x.device, dtype=torch.bool)
     s = torch.where(eye, torch.ones_like(s), s)
     return torch.einsum("bij,bjtvm->bitvm", s, x)
@@ -88,14 +99,14 @@ def joint_corruption(
     probability `zero_prob`, else map them by p -> R^T p with R's entries U(-amplitude, amplitude)."""
     b, c, _, v, _ = x.shape
     k = min(num_joints, v)
-    scores = _uniform((b, v), 0.0, 1.0, x, generator)
-    chosen = torch.zeros(b, v, dtype=torch.bool, device=x.device)
-    chosen.scatter_(1, scores.argsort(dim=1)[:, :k], True)
-    zero = _uniform((b,), 0.0, 1.0, x, generator) < zero_prob
-    r = _uniform((b, c, c), -amplitude, amplitude, x, generator)
+    scores = uniform((b, v), 0.0, 1.0, x, generator)
+    picked = torch.zeros(b, v, dtype=torch.bool, device=x.device)
+    picked.scatter_(1, scores.argsort(dim=1)[:, :k], True)
+    zero = chosen(b, zero_prob, x, generator)
+    r = uniform((b, c, c), -amplitude, amplitude, x, generator)
     mapped = torch.einsum("bji,bjtvm->bitvm", r, x)
     replacement = torch.where(zero.view(b, 1, 1, 1, 1), torch.zeros_like(x), mapped)
-    return torch.where(chosen.view(b, 1, 1, v, 1), replacement, x)
+    return torch.where(picked.view(b, 1, 1, v, 1), replacement, x)
 
 
 def pretrain_view(
@@ -105,7 +116,7 @@ def pretrain_view(
     view = random_crop_resize(
         x, lengths, frames, (cfg.crop_min_scale, cfg.crop_max_scale), cfg.min_crop_frames, generator
     )
-    use_shear = _uniform((len(x),), 0.0, 1.0, view, generator) < cfg.shear_prob
+    use_shear = chosen(len(x), cfg.shear_prob, view, generator)
     sheared = shear(view, cfg.shear_amplitude, generator)
     corrupted = joint_corruption(view, cfg.corrupt_joints, cfg.corrupt_zero_prob, cfg.corrupt_amplitude, generator)
     return torch.where(use_shear.view(-1, 1, 1, 1, 1), sheared, corrupted)
