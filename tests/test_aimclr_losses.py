@@ -7,7 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from halp_bench.methods.aimclr_losses import attention_drop, d3m_loss, moco_logits, multi_positive_nce, nearest_neighbour_mask
+from halp_bench.methods.aimclr_losses import attention_drop, d3m_loss, moco_logits
+from halp_bench.methods.components import multi_positive_nce, nearest_neighbour_mask
 
 
 def _sigmoid(z: float) -> float:

@@ -23,9 +23,9 @@ from halp_bench.datasets.extreme_augment import check_flip_layout, extreme_augme
 from halp_bench.datasets.modalities import modality
 from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
-from halp_bench.methods.aimclr_losses import attention_drop, d3m_loss, moco_logits, multi_positive_nce, nearest_neighbour_mask
+from halp_bench.methods.aimclr_losses import attention_drop, d3m_loss, moco_logits
 from halp_bench.methods.base import Batch
-from halp_bench.methods.components import full_precision
+from halp_bench.methods.components import full_precision, multi_positive_nce, nearest_neighbour_mask
 from halp_bench.methods.moco import Streams
 from halp_bench.methods.skeletonclr import SkeletonCLR, SkeletonCLRSettings
 from halp_bench.registry import register_method

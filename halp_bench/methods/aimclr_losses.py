@@ -1,5 +1,6 @@
-"""AimCLR's terms as pure functions (field_methods.md §6.3-6.5): the energy-based attention-guided
-drop (EADM), the dual distributional divergence (D3M) and nearest-neighbour mining (NNM).
+"""AimCLR's terms as pure functions (field_methods.md §6.3-6.4): the energy-based attention-guided
+drop (EADM) and the dual distributional divergence (D3M); its nearest-neighbour mining uses the
+mining helpers CrosSCLR shares (components.py).
 
 They follow the official code where the paper is silent: EADM drops the features whose attention
 is at least `keep_prob` (high energy = informative, so the drop makes the view harder), its second
@@ -7,8 +8,6 @@ mask is element-wise over (C, T, V), and both rescalings count the kept entries 
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,19 +52,3 @@ def d3m_loss(target_logits: Tensor, logits: Tensor) -> Tensor:
     entropy, so only the extreme branch is pulled)."""
     target = F.softmax(target_logits.detach(), dim=1)
     return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-
-
-def nearest_neighbour_mask(similarities: Sequence[Tensor], topk: int) -> Tensor:
-    """(N, K) bool: the union over `similarities` (each (N, K) cosines to the queue) of each row's
-    top-k queue slots: AimCLR mines from the normal, extreme and extreme+drop queries."""
-    mask = torch.zeros_like(similarities[0], dtype=torch.bool)
-    for sims in similarities:
-        mask.scatter_(1, sims.topk(topk, dim=1).indices, True)
-    return mask
-
-
-def multi_positive_nce(logits: Tensor, queue_positives: Tensor) -> Tensor:
-    """-sum(mask * log_softmax(logits)) / sum(mask), batch mean, where mask = [1, queue_positives]:
-    the key (index 0) and the mined queue slots are all positives."""
-    mask = torch.cat([torch.ones_like(queue_positives[:, :1]), queue_positives], dim=1).to(logits.dtype)
-    return (-(mask * F.log_softmax(logits, dim=1)).sum(dim=1) / mask.sum(dim=1)).mean()

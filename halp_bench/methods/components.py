@@ -7,6 +7,7 @@ State changes are explicit named steps (`queue.push`, `ema_update`); the loss is
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -121,3 +122,20 @@ def make_key_encoder(query_encoder: nn.Module) -> nn.Module:
     for p in key_encoder.parameters():
         p.requires_grad_(False)
     return key_encoder
+
+
+def nearest_neighbour_mask(similarities: Sequence[Tensor], topk: int) -> Tensor:
+    """(N, K) bool: the union over `similarities` (each (N, K) cosines to the queue) of each row's
+    top-k queue slots. CrosSCLR mines from the partner stream's query, AimCLR from the normal,
+    extreme and extreme+drop queries."""
+    mask = torch.zeros_like(similarities[0], dtype=torch.bool)
+    for sims in similarities:
+        mask.scatter_(1, sims.topk(min(topk, sims.shape[1]), dim=1).indices, True)
+    return mask
+
+
+def multi_positive_nce(logits: Tensor, queue_positives: Tensor) -> Tensor:
+    """-sum(mask * log_softmax(logits)) / sum(mask), batch mean, where mask = [1, queue_positives]:
+    the key (index 0) and the mined slots of the blocks after it are all positives."""
+    mask = torch.cat([torch.ones_like(queue_positives[:, :1]), queue_positives], dim=1).to(logits.dtype)
+    return (-(mask * F.log_softmax(logits, dim=1)).sum(dim=1) / mask.sum(dim=1)).mean()

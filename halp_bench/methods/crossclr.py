@@ -10,14 +10,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from halp_bench.common.distributed import gather_keys
 from halp_bench.config import RunConfig
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import Batch
-from halp_bench.methods.components import ema_update, make_key_encoder
+from halp_bench.methods.components import ema_update, make_key_encoder, multi_positive_nce, nearest_neighbour_mask
 from halp_bench.methods.moco import MoCo, MoCoSettings, Streams
 from halp_bench.methods.skeletonclr import SkeletonCLR, SkeletonCLRSettings
 from halp_bench.registry import register_method
@@ -52,34 +51,21 @@ class CrossViewSettings:
         super().check()  # type: ignore[misc]  # the MoCo settings class it is mixed into
 
 
-def mined_positives(partner_negatives: Tensor, topk: int) -> Tensor:
-    """(B, K) mask of the `topk` queue slots the partner stream's query is most similar to."""
-    index = partner_negatives.topk(min(topk, partner_negatives.shape[1]), dim=1).indices
-    return torch.zeros_like(partner_negatives).scatter_(1, index, 1.0)
-
-
 def mined_infonce(positive: Tensor, negatives: Tensor, partner_negatives: Tensor, topk: int, temperature: float, context: bool) -> Tensor:
-    """Per-sample multi-positive InfoNCE of one stream a mined by its partner b:
-    logits [q_a.k_a, q_a.queue_a, (q_a.queue_a) * (q_b.queue_b) if context] / T, positives = the
-    key and, in each queue block, b's top-k slots; loss = -sum(mask * log_softmax) / sum(mask).
-
-    positive (B,), negatives and partner_negatives (B, K) -> (B,)."""
-    mined = mined_positives(partner_negatives, topk)
-    blocks, masks = [positive.unsqueeze(1), negatives], [torch.ones_like(positive).unsqueeze(1), mined]
-    if context:
-        blocks.append(negatives * partner_negatives)
-        masks.append(mined)
-    logits, mask = torch.cat(blocks, dim=1) / temperature, torch.cat(masks, dim=1)
-    return -(F.log_softmax(logits, dim=1) * mask).sum(dim=1) / mask.sum(dim=1)
+    """Multi-positive InfoNCE of one stream a mined by its partner b, batch mean: logits
+    [q_a.k_a, q_a.queue_a, (q_a.queue_a) * (q_b.queue_b) if context] / T; positives = the key and,
+    in each queue block, b's top-k slots. positive (B,), negatives and partner_negatives (B, K)."""
+    mined = nearest_neighbour_mask([partner_negatives], topk)
+    blocks = [positive.unsqueeze(1), negatives, *([negatives * partner_negatives] if context else [])]
+    return multi_positive_nce(torch.cat(blocks, dim=1) / temperature, torch.cat([mined] * (2 if context else 1), dim=1))
 
 
 def cross_view_losses(positives: Streams, negatives: Streams, topk: int, temperature: float, context: bool) -> Streams:
-    """Per stream: the batch mean of its mined InfoNCE averaged over its partner streams."""
+    """Per stream: its mined InfoNCE averaged over its partner streams."""
     losses = {}
     for a in positives:
         partners = [b for b in positives if b != a]
-        per_sample = [mined_infonce(positives[a], negatives[a], negatives[b], topk, temperature, context) for b in partners]
-        losses[a] = torch.stack(per_sample).mean(dim=0).mean()
+        losses[a] = torch.stack([mined_infonce(positives[a], negatives[a], negatives[b], topk, temperature, context) for b in partners]).mean()
     return losses
 
 
