@@ -37,10 +37,11 @@ class STGCNSettings(EncoderSettings):
     2, 4, 4) channels then `hidden_dim` (the feature), `dropout` in blocks 2-10 (active in pretraining),
     learnable `edge_importance` masks.
 
-    `cpu` preset h4/64 (70k parameters): the cheapest width that still learns (a supervised probe on
-    the synthetic data reached 67% on held-out samples of 10 classes in 200 steps; h8/64: 50%). Ten
-    blocks over every joint and frame cost far more on a CPU than the cpu BiGRU (1x128): about 12x per
-    step at batch 64, 16 frames, one thread (benchmarks/bench_encoder.py), h8/64 about 18x."""
+    `cpu` preset h4/64 (70k parameters): ten blocks over every joint and frame cost far more on a CPU
+    than the cpu BiGRU (1x128): about 12.5x per step at batch 64, 16 frames, one thread
+    (benchmarks/bench_encoder.py). Self-supervised at the cpu budget it learns poorly on the
+    synthetic data (SkeletonCLR: linear 31.5 +- 3.3 against 70.6 on the BiGRU; README, Results);
+    the official width h16 does a little better at 2.8x the cost."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"hidden_channels": 4, "hidden_dim": 64}}
     name: str = "stgcn"
