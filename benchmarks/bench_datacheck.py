@@ -11,7 +11,7 @@ with a dataset split before training: load it (memory-mapped), scan it (datasets
 checks of the dataset and the split and fingerprint the split, with an empty scan cache (first
 time) and again from the cache (every later run), each in a fresh container as a new run would
 load it; then the scan alone once more, from the page cache (its compute speed). Both are put beside one pretraining epoch at the paper's size, from the step times
-measured on this project's CPU (README "Performance"; `--step-seconds` to give yours) and the
+measured on this project's CPU (docs/performance.md; `--step-seconds` to give yours) and the
 paper's 626 steps per epoch. When the disk cannot hold the array the benchmark says so, measures
 fewer samples and extrapolates linearly (the scan's work is linear in the samples).
 """
@@ -39,7 +39,7 @@ from halp_bench.registry import load_plugins
 
 NTU60_SAMPLES, FRAMES, JOINTS, BODIES, CLASSES = 40_000, 300, 25, 2, 60
 STEPS_PER_EPOCH = 626  # NTU-60 xsub at the paper's batch of 64
-MEASURED_STEP_S = (5.2, 10.7)  # paper-size step on this project's CPU: bf16 + compile, eager fp32 (README "Performance")
+MEASURED_STEP_S = (5.2, 10.7)  # paper-size step on this project's CPU: bf16 + compile, eager fp32 (docs/performance.md)
 FILL_CHUNK = 500
 
 

@@ -104,7 +104,7 @@ class AugmentSettings(ViewSettings):
     """The standard pretraining views (official CMD/HaLP values): crop-resize, then shear or
     joint corruption (datasets/transforms.py `pretrain_view`).
 
-    `cpu`: gentler augmentations, measured (README, "Presets"): with the official ones MoCo did
+    `cpu`: gentler augmentations, measured (docs/presets.md): with the official ones MoCo did
     not beat the random encoder within the cpu preset's budget.
     """
 
@@ -239,7 +239,7 @@ def cpu_preset(dataset: str = "") -> RunConfig:
     """Minutes on a 2-core CPU: 1x128 BiGRU, 16-frame views, queue 1024, 60 short epochs.
 
     Run-level values here; the method, encoder and augmentation values of this preset live with
-    their settings classes (`presets["cpu"]`). Measured choices: README, "Presets".
+    their settings classes (`presets["cpu"]`). Measured choices: docs/presets.md.
     """
     cfg = RunConfig(preset="cpu", checkpoint_every=10)
     cfg.data.frames = 16

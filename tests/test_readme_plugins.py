@@ -1,4 +1,4 @@
-"""README's "Adding a method" and "Adding an encoder" code, run exactly as written: the method and
+"""docs/extending.md's "Adding a method" and "Adding an encoder" code, run exactly as written: the method and
 the encoder register, `halp-bench list` shows them, and they pretrain and evaluate together."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+EXTENDING = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 
 
 def readme_block(heading: str) -> str:
-    """The first ```python block of the README section `heading`."""
-    text = README.read_text(encoding="utf-8")
+    """The first ```python block of the section `heading` of docs/extending.md."""
+    text = EXTENDING.read_text(encoding="utf-8")
     section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
     (code, *_) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     return code

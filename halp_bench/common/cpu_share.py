@@ -4,7 +4,7 @@ PyTorch's CPU build runs every parallel operator on an OpenMP team of one thread
 each operator ends at a barrier that waits for the whole team. When two such processes run on the
 same cores, every barrier waits for a thread that the other process has descheduled, and a step
 that takes milliseconds alone takes a scheduler time slice or more: two default runs on a 2-core
-machine were measured at 4x to 55x their time alone (benchmarks/bench_concurrent.py, README
+machine were measured at 4x to 55x their time alone (benchmarks/bench_concurrent.py, docs/commands.md,
 "Sharing a machine"). Spinning less (OMP_WAIT_POLICY=PASSIVE, a small GOMP_SPINCOUNT) does not
 cure it and slows a run alone up to 2x; only keeping the total thread count within the cores does.
 

@@ -21,7 +21,7 @@ from halp_bench.errors import DataError
 ERROR, WARNING = "error", "warning"
 LISTED = 8  # classes named in a message before "..."
 
-# check -> what it verifies and why (printed by `halp-bench data` and in the README)
+# check -> what it verifies and why (printed by `halp-bench data` and in docs/data.md)
 CHECKS: dict[str, str] = {
     "finite": "every value is a finite number; one NaN or Inf turns every loss and feature it reaches into NaN (error)",
     "empty samples": "no sample is entirely zero, as a damaged file or a failed read leaves it (warning; error when every sample is)",

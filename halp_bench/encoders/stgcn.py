@@ -40,7 +40,7 @@ class STGCNSettings(EncoderSettings):
     `cpu` preset h4/64 (70k parameters): ten blocks over every joint and frame cost far more on a CPU
     than the cpu BiGRU (1x128): about 12.5x per step at batch 64, 16 frames, one thread
     (benchmarks/bench_encoder.py). Self-supervised at the cpu budget it learns poorly on the
-    synthetic data (SkeletonCLR: linear 31.5 +- 3.3 against 70.6 on the BiGRU; README, Results);
+    synthetic data (SkeletonCLR: linear 31.5 +- 3.3 against 70.6 on the BiGRU; docs/results.md);
     the official width h16 does a little better at 2.8x the cost."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"hidden_channels": 4, "hidden_dim": 64}}

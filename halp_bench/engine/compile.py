@@ -7,7 +7,7 @@ same code as without `--compile`.
 
 On CPU, Dynamo traces through `nn.GRU` (`allow_rnn`): the GRU is unrolled over the frames with its
 input projection batched, and Inductor fuses each step's gate arithmetic. On the `cpu` preset this
-made the training step typically 1.2-1.3x faster (README, Performance). Compilation takes longer
+made the training step typically 1.2-1.3x faster (docs/performance.md). Compilation takes longer
 the more frames x layers the GRU has. On CUDA, the GRU stays cuDNN's fused kernel (a graph
 break), and only the code around it is compiled.
 """

@@ -35,7 +35,7 @@ class MoCoSettings(ProjectionSettings):
     """MoCo v2: key queue, EMA key encoder, InfoNCE temperature.
 
     `cpu` preset: queue 1024 and key momentum 0.99 (with a few hundred steps a 0.999 key encoder
-    barely leaves its random initialisation; measured, README "Presets")."""
+    barely leaves its random initialisation; measured, docs/presets.md)."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"queue_size": 1024, "momentum": 0.99}}
     queue_size: int = 16384
