@@ -20,6 +20,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +38,7 @@ from halp_bench.datasets.catalog import load_dataset
 from halp_bench.datasets.checks import check_split
 from halp_bench.datasets.fingerprint import DataFingerprint, split_fingerprint
 from halp_bench.engine import parallel
+from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
@@ -70,7 +72,7 @@ class RunSpec:
     force: bool = False
     show_progress: bool = True
     deterministic: bool = False  # deterministic kernels (engine/device.py: deterministic_mode)
-    compile: bool = False  # torch.compile the encoders while pretraining (engine/compile.py); not a setting of the results
+    compile: bool = False  # torch.compile the encoders while training (engine/compile.py); not a setting of the results
     threads: int | None = None  # CPU threads; None: a fair share of the cores (common/cpu_share.py)
     loggers: tuple[str, ...] = ("csv",)  # training logs: log.csv always, plus tensorboard and/or wandb (common/loggers.py)
 
@@ -254,7 +256,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                     method, result = pretrained[run_dir]
                     cell_logger = loggers[run_dir].child(f"{protocol}-{cid}", cfg.to_dict())
                     cell_logger.start(0)  # a cell run again replaces its earlier curves
-                    ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say, logger=cell_logger)
+                    ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say, logger=cell_logger,
+                                          compiled=partial(compiled_encoders, device=device, enabled=spec.compile))
                     started_at = _now()
                     t0 = time.perf_counter()
                     try:

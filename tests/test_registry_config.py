@@ -52,9 +52,11 @@ def test_unknown_preset():
 
 def test_word_settings_are_checked_when_the_config_is_made_and_match_the_parts():
     from halp_bench.config import CHOICES
+    from halp_bench.common.precision import PRECISIONS
     from halp_bench.methods.stream_encoders import STREAM_CHOICES
 
-    assert CHOICES["eval.stream"] == STREAM_CHOICES  # the list config cannot import (its module imports torch)
+    assert CHOICES["eval.stream"] == STREAM_CHOICES  # the lists config cannot import (their modules import torch)
+    assert CHOICES["precision"] == PRECISIONS
     with pytest.raises(ConfigError, match="eval.report=latest: choose one of final, best"):
         make_config("cpu", ["eval.report=latest"])
     with pytest.raises(ConfigError, match="method.t_sampling=later: choose one of paper, official, hardest"):

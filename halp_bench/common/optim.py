@@ -1,5 +1,6 @@
 """Optimisers and learning-rate schedules named in the settings (`config.OptimConfig`), shared by
-pretraining and the protocols that train a classifier.
+pretraining and the protocols that train a classifier. They read the settings through the
+`OptimSettings` protocol, so this neutral layer needs nothing of `config`.
 
 - `sgd` (momentum, optional Nesterov) or `adamw` (betas), both with decoupled `weight_decay` as
   their PyTorch classes define it;
@@ -14,15 +15,32 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol, Sequence
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, MultiStepLR
 
-from halp_bench.config import OptimConfig
 from halp_bench.errors import ConfigError
 
 
-def make_optimizer(param_groups: list[dict], opt: OptimConfig) -> torch.optim.Optimizer:
+class OptimSettings(Protocol):
+    """What an optimiser and its schedule are made from (`config.OptimConfig` is one)."""
+
+    epochs: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    milestones: Sequence[int]
+    gamma: float
+    optimizer: str
+    nesterov: bool
+    betas: Sequence[float]
+    schedule: str
+    warmup_epochs: int
+    min_lr: float
+
+
+def make_optimizer(param_groups: list[dict], opt: OptimSettings) -> torch.optim.Optimizer:
     if opt.optimizer == "sgd":
         return torch.optim.SGD(param_groups, lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay, nesterov=opt.nesterov)
     if opt.optimizer == "adamw":
@@ -48,7 +66,7 @@ class Schedule:
             self.scheduler.step()
 
 
-def lr_factor(step: int, opt: OptimConfig, steps_per_epoch: int) -> float:
+def lr_factor(step: int, opt: OptimSettings, steps_per_epoch: int) -> float:
     """The multiplier of `opt.lr` for the batch after `step` batches (per-batch schedules)."""
     warmup = opt.warmup_epochs * steps_per_epoch
     ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
@@ -60,7 +78,7 @@ def lr_factor(step: int, opt: OptimConfig, steps_per_epoch: int) -> float:
     return ramp * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, opt: OptimConfig, steps_per_epoch: int) -> Schedule:
+def make_schedule(optimizer: torch.optim.Optimizer, opt: OptimSettings, steps_per_epoch: int) -> Schedule:
     if opt.schedule not in ("multistep", "cosine"):
         raise ConfigError(f"schedule '{opt.schedule}': choose multistep or cosine")
     if opt.warmup_epochs < 0 or opt.warmup_epochs > opt.epochs:

@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor
@@ -25,7 +25,8 @@ from torch import Tensor
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes, remove_temporaries
 from halp_bench.common.loggers import RunLogger
-from halp_bench.common.meters import PeakMemory, Stopwatch
+from halp_bench.common.loop import LoopHooks, LoopState, TrainLoop
+from halp_bench.common.meters import PeakMemory
 from halp_bench.common.optim import Schedule, make_optimizer, make_schedule
 from halp_bench.common.progress import progress_bar
 from halp_bench.config import RunConfig
@@ -35,7 +36,7 @@ from halp_bench.engine import parallel
 from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import rng_states, set_rng_states
-from halp_bench.engine.precision import Precision
+from halp_bench.common.precision import Precision
 from halp_bench.errors import CheckpointError, ConfigError, TrainingError
 from halp_bench.identity import pretrain_signature
 from halp_bench.methods.base import Batch, Method, check_finite
@@ -182,7 +183,6 @@ class _Pretraining:
         self.show_progress, self.on_epoch_end, self.compile_encoders = show_progress, on_epoch_end, compile_encoders
         self.where = distributed.info()
         self.logger = logger if self.where.is_main else RunLogger()
-        self.last_lr = 0.0  # of the latest step, before the schedule moves on
         self.say = say if self.where.is_main else (lambda _: None)
         self.epochs = cfg.pretrain.epochs
         self.ckpt_path = run_dir / CHECKPOINT_FILE
@@ -237,7 +237,6 @@ class _Pretraining:
         if at.epoch < self.epochs:
             self.announce()
             self.logger.start(at.epoch + 1)  # a resumed run rewrites the epochs after its checkpoint
-        self.watch = Stopwatch(self.device)
         self.compiling = self.compile_encoders
         with (
             PeakMemory(self.device) as memory,
@@ -245,16 +244,15 @@ class _Pretraining:
             progress_bar(self.show_progress and self.where.is_main) as bar,
             self.loader,  # its read-ahead thread lives across epochs and ends with the pretraining
         ):
-            self.memory, self.bar = memory, bar
+            self.memory = memory
             note = (lambda: f" (and {self.result.compile_seconds:.0f} s compiling)") if self.compile_encoders else (lambda: "")
             self.estimate = CostEstimate(self.name, self.say, memory, note)
             self.state.shuffle_gen.set_state(at.shuffle_state)
-            self.task = bar.add_task(f"pretrain {self.name}", total=max((self.epochs - at.epoch) * len(self.loader) - at.iteration, 0))
-            first = at.epoch
-            for epoch in range(at.epoch, self.epochs):
-                if epoch > first:  # a new epoch starts from scratch; the first may be a resumed one
-                    at = Position(epoch, 0, self.state.shuffle_gen.get_state())
-                self.train_epoch(epoch, at, first)
+            task = bar.add_task(f"pretrain {self.name}", total=max((self.epochs - at.epoch) * len(self.loader) - at.iteration, 0))
+            self.first_epoch = at.epoch
+            loop = TrainLoop(self.state.optimizer, self.state.schedule, self.state.precision, self.device, self.epochs, len(self.loader),
+                             bar=bar, task=task, label=f"pretrain {self.name}", show_loss=self.show_progress and self.where.is_main)
+            loop.fit(_PretrainHooks(self), LoopState(at.epoch, at.iteration, at.loss_sums, at.seconds))
             self.result.peak_mb = max(self.state.earlier_peak, memory.peak_mb)
             self.result.increase_mb = max(self.state.earlier_increase, memory.increase_mb)
         return self.result
@@ -267,35 +265,19 @@ class _Pretraining:
                  f"{f', {opt.warmup_epochs} warm-up epochs' if opt.warmup_epochs else ''}), precision {cfg.precision}"
                  f"{', compiled encoders' if self.compile_encoders else ''}, {len(self.loader)} steps per epoch")
 
-    def train_epoch(self, epoch: int, at: Position, first: int) -> None:
-        """One epoch from `at.iteration` on, then its log line, checkpoint and `on_epoch_end`."""
+    def end_epoch(self, loop: TrainLoop, epoch: int, seconds: float) -> None:
+        """The epoch's log line, checkpoint and `on_epoch_end`."""
         loader, every_iters = self.loader, self.cfg.checkpoint_every_iters
-        self.method.train()
-        self.watch.start()
-        for iteration, (x, lengths, _) in enumerate(loader.batches(at.iteration), start=at.iteration):
-            losses = self.step(x, lengths, epoch, iteration)
-            for name, value in losses.items():  # summed on the device: no sync per step
-                at.loss_sums[name] = at.loss_sums[name] + value.detach() if name in at.loss_sums else value.detach().clone()
-            at.iteration = iteration + 1
-            self.estimate.after_step((self.epochs - epoch) * len(loader) - at.iteration)
-            text = f" loss {float(losses['loss'].detach()):.3f}" if iteration % 20 == 0 else None
-            self.bar.update(self.task, advance=1, **({"description": f"pretrain {self.name} ep {epoch + 1}/{self.epochs}{text}"} if text else {}))
-            step = epoch * len(loader) + at.iteration
-            if every_iters and step % every_iters == 0 and at.iteration < len(loader):
-                at.seconds += self.watch.elapsed()  # checkpoint writes are not training time
-                self.save(at.snapshot(), self.memory)
-                self.watch.start()
-        self.state.schedule.after_epoch()
-        self.result.epoch_times.append(at.seconds + self.watch.elapsed())
-        means = distributed.mean_over_ranks(at.loss_sums)
-        self.result.losses.append({k: float(v) / max(len(loader), 1) for k, v in means.items()})
+        self.result.epoch_times.append(seconds)
+        means = distributed.mean_over_ranks(loop.state.loss_sums)
+        self.result.losses.append(loop.epoch_means(means))
         if self.where.is_main:
             write_log(self.run_dir / LOG_FILE, self.result)
             peak = max(self.state.earlier_peak, self.memory.peak_mb)
             self.logger.log({**{f"pretrain/{name}": value for name, value in self.result.losses[-1].items()},
-                             "pretrain/epoch_seconds": self.result.epoch_times[-1], "pretrain/lr": self.last_lr,
+                             "pretrain/epoch_seconds": self.result.epoch_times[-1], "pretrain/lr": loop.last_lr,
                              "pretrain/peak_memory_mb": peak}, epoch + 1)
-        if epoch == first:
+        if epoch == self.first_epoch:
             self.estimate.after_first_epoch(self.result.epoch_times[-1], self.epochs - epoch - 1)
         step = (epoch + 1) * len(loader)
         every_epochs = self.cfg.checkpoint_every
@@ -304,14 +286,8 @@ class _Pretraining:
         if self.on_epoch_end is not None:
             self.on_epoch_end(epoch + 1)
 
-    def step(self, x: Tensor, lengths: Tensor, epoch: int, iteration: int) -> dict[str, Tensor]:
-        """One optimisation step on the method's views of a batch; all ranks stop together on a
-        non-finite loss."""
-        state, per_epoch = self.state, len(self.loader)
-        views = self.method.make_views(x, lengths, state.augment_gen)
-        batch = Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.epochs * per_epoch)
-        with state.precision.autocast():
-            losses = self.step_fn(batch)
+    def check_step(self, losses: dict[str, Tensor], epoch: int, iteration: int) -> None:
+        """All ranks stop together on a non-finite loss, before the optimiser moves."""
         try:
             check_finite(losses)
             problem = ""
@@ -320,15 +296,49 @@ class _Pretraining:
         if distributed.any_rank(bool(problem), self.device):
             raise TrainingError(f"{self.name}: {problem or 'a loss is not finite on another rank'} at epoch {epoch + 1}, "
                                 f"iteration {iteration}; {_kept(self.last_saved, self.ckpt_path)}")
-        state.optimizer.zero_grad(set_to_none=True)
-        state.precision.backward_and_step(losses["loss"], state.optimizer)
-        self.last_lr = state.optimizer.param_groups[0]["lr"]
-        state.schedule.after_batch()
-        if self.compiling:  # this process's first step compiles: not an epoch's cost
-            self.result.compile_seconds += self.watch.elapsed()
-            self.compiling = False
-            self.watch.start()
-        return losses
+
+
+class _PretrainHooks(LoopHooks):
+    """Pretraining's part of the shared loop: the method's views and losses, the exact-resume
+    position, checkpoints every N iterations, the cost estimate and the compile time."""
+
+    def __init__(self, run: _Pretraining):
+        self.run = run
+        self.shuffle_state: Tensor | None = None  # data-order generator before this epoch's permutation
+
+    def batches(self, epoch: int, first_iteration: int) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
+        return self.run.loader.batches(first_iteration)
+
+    def before_epoch(self, loop: TrainLoop, epoch: int) -> None:
+        self.shuffle_state = self.run.state.shuffle_gen.get_state()
+        self.run.method.train()
+
+    def inputs(self, batch: tuple[Tensor, Tensor, Tensor], epoch: int, iteration: int) -> Batch:
+        x, lengths, _ = batch
+        per_epoch = len(self.run.loader)
+        views = self.run.method.make_views(x, lengths, self.run.state.augment_gen)
+        return Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.run.epochs * per_epoch)
+
+    def losses(self, inputs: Batch, epoch: int, iteration: int) -> dict[str, Tensor]:
+        return self.run.step_fn(inputs)
+
+    def check(self, losses: dict[str, Tensor], epoch: int, iteration: int) -> None:
+        self.run.check_step(losses, epoch, iteration)
+
+    def after_step(self, loop: TrainLoop, losses: dict[str, Tensor]) -> None:
+        run, at = self.run, loop.state
+        if run.compiling:  # this process's first step compiles: not an epoch's cost
+            run.result.compile_seconds += loop.discard_lap()
+            run.compiling = False
+        run.estimate.after_step((run.epochs - at.epoch) * len(run.loader) - at.iteration)
+        every_iters = run.cfg.checkpoint_every_iters
+        step = at.epoch * len(run.loader) + at.iteration
+        if every_iters and step % every_iters == 0 and at.iteration < len(run.loader):
+            with loop.untimed():  # checkpoint writes are not training time
+                run.save(Position(at.epoch, at.iteration, self.shuffle_state, dict(at.loss_sums), at.seconds), run.memory)
+
+    def after_epoch(self, loop: TrainLoop, seconds: float) -> None:
+        self.run.end_epoch(loop, loop.state.epoch, seconds)
 
 
 ESTIMATE_AFTER_STEPS = 20  # timed steps before the cost of the rest of a pretraining is said

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from halp_bench.common.loggers import RunLogger
 from halp_bench.config import RunConfig
@@ -28,6 +29,8 @@ class ProtocolContext:
     show_progress: bool = False
     say: Callable[[str], None] = print
     logger: RunLogger = field(default_factory=RunLogger)  # this cell's training log (common/loggers.py)
+    # wraps the training of a classifier: `--compile` runs the encoder through torch.compile (engine/compile.py)
+    compiled: Callable[[nn.Module], AbstractContextManager[Any]] = field(default=lambda module: nullcontext())
 
 
 @torch.no_grad()

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
-from halp_bench.common.meters import PeakMemory, Stopwatch
+from halp_bench.common.loop import LoopHooks, TrainLoop
+from halp_bench.common.meters import PeakMemory
 from halp_bench.common.optim import make_optimizer, make_schedule
+from halp_bench.common.precision import Precision
 from halp_bench.common.progress import progress_bar
 from halp_bench.config import CHOICES, OptimConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.loader import BatchLoader
 from halp_bench.datasets.transforms import center_crop_resize, random_crop_resize
 from halp_bench.encoders import Encoder
-from halp_bench.errors import ConfigError
+from halp_bench.errors import ConfigError, TrainingError
 from halp_bench.protocols.base import Metrics, ProtocolContext, topk_accuracy
 
 REPORT_CHOICES = CHOICES["eval.report"]
@@ -69,11 +73,12 @@ def train_classifier(
     """Train a new head (and, if `finetune`, a copy of the encoder) and report test accuracy.
 
     Frozen mode keeps the encoder in eval mode throughout (BatchNorm statistics cannot drift) and
-    proves it: the fingerprint of all parameters and buffers must be unchanged afterwards.
-    `ctx.logger` receives, per epoch, `<label>/loss` (mean over the epoch), `<label>/lr` (of the
-    epoch's last step), `<label>/epoch_seconds` (training only), `<label>/peak_memory_mb` and, when
-    evaluated (`eval.report=best`), `<label>/test_top1`; then `<label>/top1` and `top5` of the final
-    epoch (spaces in `label` become underscores).
+    proves it: the fingerprint of all parameters and buffers must be unchanged afterwards. Training
+    runs through the shared loop (common/loop.py) under the run's precision, with the encoder
+    compiled when the context asks for it. `ctx.logger` receives, per epoch, `<label>/loss` (mean
+    over the epoch), `<label>/lr` (of the epoch's last step), `<label>/epoch_seconds` (training
+    only), `<label>/peak_memory_mb` and, when evaluated (`eval.report=best`), `<label>/test_top1`;
+    then `<label>/top1` and `top5` of the final epoch (spaces in `label` become underscores).
     """
     cfg = ctx.cfg
     if cfg.eval.report not in REPORT_CHOICES:
@@ -86,56 +91,22 @@ def train_classifier(
         for p in encoder.parameters():
             p.requires_grad_(False)
     optimizer = make_optimizer([{"params": params}], optim)
-    generator = torch.Generator().manual_seed(cfg.seed + 7)
-    crop_gen = torch.Generator(device=ctx.device).manual_seed(cfg.seed + 8)
-    loader = BatchLoader(train, optim.batch_size, ctx.device, shuffle=True, generator=generator)
-    schedule = make_schedule(optimizer, optim, len(loader))
-    best: dict[str, float] | None = None
-    final: dict[str, float] = {}
-    tag = label.replace(" ", "_")
-    watch = Stopwatch(ctx.device)
+    loader = BatchLoader(train, optim.batch_size, ctx.device, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed + 7))
+    hooks = _ClassifierHooks(encoder, head, loader, test, ctx, finetune, label)
     try:
-        with progress_bar(ctx.show_progress) as bar, loader, PeakMemory(ctx.device) as memory:
-            task = bar.add_task(label, total=optim.epochs * len(loader))
-            for epoch in range(optim.epochs):
-                encoder.train(finetune)
-                watch.start()
-                loss_sum, lr = 0.0, 0.0
-                for x, lengths, y in loader:
-                    view = random_crop_resize(
-                        x, lengths, cfg.data.frames, (cfg.eval.train_crop_min, cfg.eval.train_crop_max), cfg.data.frames, crop_gen
-                    )
-                    if finetune:
-                        logits = head(encoder(view))
-                    else:
-                        with torch.no_grad():
-                            feats = encoder(view)
-                        logits = head(feats)
-                    loss = F.cross_entropy(logits, y)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    lr = optimizer.param_groups[0]["lr"]
-                    schedule.after_batch()
-                    loss_value = loss.item()
-                    loss_sum += loss_value
-                    bar.update(task, advance=1, description=f"{label} ep {epoch + 1}/{optim.epochs} loss {loss_value:.3f}")
-                schedule.after_epoch()
-                scalars = {"loss": loss_sum / max(len(loader), 1), "lr": lr, "epoch_seconds": watch.elapsed(), "peak_memory_mb": memory.peak_mb}
-                last = epoch + 1 == optim.epochs
-                if cfg.eval.report == "best" and ((epoch + 1) % cfg.eval.eval_every == 0 or last):
-                    acc = evaluate(encoder, head, test, ctx)
-                    scalars["test_top1"] = acc["top1"]
-                    if best is None or acc["top1"] > best["top1"]:
-                        best = acc
-                ctx.logger.log({f"{tag}/{key}": value for key, value in scalars.items()}, epoch + 1)
+        with progress_bar(ctx.show_progress) as bar, loader, PeakMemory(ctx.device) as memory, ctx.compiled(encoder):
+            hooks.memory = memory
+            loop = TrainLoop(optimizer, make_schedule(optimizer, optim, len(loader)), Precision(cfg.precision, ctx.device), ctx.device,
+                             optim.epochs, len(loader), bar=bar, task=bar.add_task(label, total=optim.epochs * len(loader)), label=label,
+                             show_loss=ctx.show_progress)
+            loop.fit(hooks)
             final = evaluate(encoder, head, test, ctx)
-            ctx.logger.log({f"{tag}/top1": final["top1"], f"{tag}/top5": final["top5"]}, optim.epochs)
+            ctx.logger.log({f"{hooks.tag}/top1": final["top1"], f"{hooks.tag}/top5": final["top5"]}, optim.epochs)
     finally:
         if not finetune:
             for p in encoder.parameters():
                 p.requires_grad_(True)
-    metrics: Metrics = dict(best if cfg.eval.report == "best" and best else final)
+    metrics: Metrics = dict(hooks.best if cfg.eval.report == "best" and hooks.best else final)
     metrics["final_top1"] = final["top1"]
     metrics["epochs"] = float(optim.epochs)
     if before is not None:
@@ -143,3 +114,50 @@ def train_classifier(
             raise RuntimeError("the frozen encoder changed during the linear probe (parameters or BatchNorm statistics)")
         metrics["encoder_frozen_verified"] = 1.0
     return metrics
+
+
+class _ClassifierHooks(LoopHooks):
+    """A classifier's part of the shared loop: random crops, cross-entropy through the head (the
+    frozen encoder under no_grad), per-epoch logs, the best-epoch evaluation of `eval.report=best`."""
+
+    def __init__(self, encoder: Encoder, head: nn.Linear, loader: BatchLoader, test: SkeletonSubset, ctx: ProtocolContext,
+                 finetune: bool, label: str):
+        self.encoder, self.head, self.loader, self.test, self.ctx = encoder, head, loader, test, ctx
+        self.finetune, self.label, self.tag = finetune, label, label.replace(" ", "_")
+        self.crop_gen = torch.Generator(device=ctx.device).manual_seed(ctx.cfg.seed + 8)
+        self.best: dict[str, float] | None = None
+        self.memory: PeakMemory | None = None
+
+    def batches(self, epoch: int, first_iteration: int) -> Iterable[tuple[Tensor, Tensor, Tensor]]:
+        return self.loader
+
+    def before_epoch(self, loop: TrainLoop, epoch: int) -> None:
+        self.encoder.train(self.finetune)
+
+    def inputs(self, batch: tuple[Tensor, Tensor, Tensor], epoch: int, iteration: int) -> tuple[Tensor, Tensor]:
+        x, lengths, y = batch
+        frames, crop = self.ctx.cfg.data.frames, (self.ctx.cfg.eval.train_crop_min, self.ctx.cfg.eval.train_crop_max)
+        return random_crop_resize(x, lengths, frames, crop, frames, self.crop_gen), y
+
+    def losses(self, inputs: tuple[Tensor, Tensor], epoch: int, iteration: int) -> dict[str, Tensor]:
+        view, y = inputs
+        if self.finetune:
+            logits = self.head(self.encoder(view))
+        else:
+            with torch.no_grad():
+                feats = self.encoder(view)
+            logits = self.head(feats)
+        return {"loss": F.cross_entropy(logits.float(), y)}
+
+    def after_epoch(self, loop: TrainLoop, seconds: float) -> None:
+        epoch, cfg = loop.state.epoch + 1, self.ctx.cfg
+        loss = loop.epoch_means()["loss"]
+        if not math.isfinite(loss):
+            raise TrainingError(f"{self.label}: the training loss is not finite at epoch {epoch} (lr {loop.last_lr:g})")
+        scalars = {"loss": loss, "lr": loop.last_lr, "epoch_seconds": seconds, "peak_memory_mb": self.memory.peak_mb if self.memory else 0.0}
+        if cfg.eval.report == "best" and (epoch % cfg.eval.eval_every == 0 or epoch == loop.epochs):
+            acc = evaluate(self.encoder, self.head, self.test, self.ctx)
+            scalars["test_top1"] = acc["top1"]
+            if self.best is None or acc["top1"] > self.best["top1"]:
+                self.best = acc
+        self.ctx.logger.log({f"{self.tag}/{key}": value for key, value in scalars.items()}, epoch)
