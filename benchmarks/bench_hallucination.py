@@ -156,7 +156,9 @@ def bench_training_step(args: argparse.Namespace, device: torch.device) -> None:
             for name, (method, optimizer) in methods.items():
                 _sync(device)
                 start = time.perf_counter()
-                losses = method.training_step(Batch((x, x.flip(2)), epoch=0, iteration=step, step=step, total_steps=args.steps + 5))
+                batch = Batch((x, x.flip(2)), epoch=0, iteration=step, step=step, total_steps=args.steps + 5)
+                method.step_momentum_targets(batch)
+                losses = method.training_step(batch)
                 optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
                 optimizer.step()

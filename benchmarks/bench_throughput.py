@@ -29,7 +29,7 @@ from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.ntu import PUBLISHED_SPLIT_COUNTS
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import device_name, resolve_device
-from halp_bench.engine.precision import Precision
+from halp_bench.common.precision import Precision
 from halp_bench.methods.base import Batch, create_method
 from halp_bench.registry import METHODS, load_plugins
 from halp_bench.skeleton import NTU25, DataSpec
@@ -86,6 +86,7 @@ def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, ste
             start = time.perf_counter()
             batch = Batch(method.make_views(x, lengths, gen), epoch=0, iteration=i, step=i, total_steps=steps + 1)
             with amp.autocast():
+                method.step_momentum_targets(batch)
                 losses = method.training_step(batch)
             optimizer.zero_grad(set_to_none=True)
             amp.backward_and_step(losses["loss"], optimizer)

@@ -86,6 +86,7 @@ def test_loss_equals_an_independent_recomputation(epoch):
     batch = Batch(method.make_views(x, lengths, torch.Generator().manual_seed(1)), epoch=epoch, iteration=0)
     expected, keys = _recomputed_loss(method, batch, seed=7)
     torch.manual_seed(7)
+    method.step_momentum_targets(batch)  # what the engine does before every step
     losses = method.training_step(batch)
     assert set(losses) == {"contrastive_joint", "d3m_joint", "loss"}
     assert torch.allclose(losses["loss"], expected, atol=1e-5)

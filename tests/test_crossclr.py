@@ -102,7 +102,7 @@ def test_motion_only_ema_freezes_the_other_key_encoders_in_the_mining_phase(moti
         p.data.add_(1.0)  # so that every EMA step moves its key encoder
     for epoch, mining in ((1, False), (2, True)):
         before = {s: _key_params(method, s) for s in STREAMS}
-        method.update_key_encoders(_batch(method, epoch))
+        method.step_momentum_targets(_batch(method, epoch))
         for s in STREAMS:
             moved = any(not torch.equal(a, b) for a, b in zip(before[s], _key_params(method, s)))
             assert moved == (s == "motion" or not (motion_only and mining)), (epoch, s)
@@ -126,7 +126,7 @@ def test_shared_heads_reuse_the_joint_head_as_the_tail_and_round_trip(independen
     with torch.no_grad():
         tail_q.add_(1.0)
     start, m = tail_k.clone(), method.settings.momentum
-    method.update_key_encoders(_batch(method, 0))  # the shared tail follows once per stream: m^3
+    method.step_momentum_targets(_batch(method, 0))  # the shared tail follows once per stream: m^3
     assert torch.allclose(tail_k, m**3 * start + (1 - m**3) * tail_q, atol=1e-6)
     clone = _method("method.shared_head=true", "method.proj_hidden=24", f"method.independent_key_init={independent}")
     clone.load_state_dict(method.state_dict())

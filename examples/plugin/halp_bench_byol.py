@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from halp_bench.config import MethodSettings, RunConfig
 from halp_bench.encoders import Encoder, build_encoder
 from halp_bench.methods.base import Batch, Method
-from halp_bench.methods.components import ema_update, make_key_encoder
+from halp_bench.methods.components import make_key_encoder
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
 
@@ -70,10 +70,14 @@ class BYOL(Method):
         self.target_encoder = make_key_encoder(self.encoder)
         self.target_projector = make_key_encoder(self.projector)
 
+    def momentum_pairs(self, batch: Batch) -> list[tuple[nn.Module, nn.Module]]:
+        """The engine moves the targets towards the previous step's online weights."""
+        return [(self.encoder, self.target_encoder), (self.projector, self.target_projector)]
+
+    def target_momentum(self, batch: Batch) -> float:
+        return target_momentum(self.settings, batch.progress)
+
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        tau = target_momentum(self.settings, batch.progress)
-        ema_update(self.target_encoder, self.encoder, tau)  # the previous step's online weights
-        ema_update(self.target_projector, self.projector, tau)
         view_a, view_b = batch.views
         both = torch.cat([view_a, view_b])  # one pass per network: BatchNorm sees both views, as in BYOL
         predictions = self.predictor(self.projector(self.encoder(both))).float()

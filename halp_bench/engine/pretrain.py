@@ -320,6 +320,7 @@ class _PretrainHooks(LoopHooks):
         return Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.run.epochs * per_epoch)
 
     def losses(self, inputs: Batch, epoch: int, iteration: int) -> dict[str, Tensor]:
+        self.run.method.step_momentum_targets(inputs)  # the declared (online, target) pairs, before the step
         return self.run.step_fn(inputs)
 
     def check(self, losses: dict[str, Tensor], epoch: int, iteration: int) -> None:

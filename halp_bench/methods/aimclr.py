@@ -136,7 +136,6 @@ class AimCLR(SkeletonCLR):
         return epoch >= self.settings.mining_epoch
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        self.update_key_encoders(batch)
         extreme, view_q, view_k = batch.views
         q, k = self.embed(view_q, view_k)
         e, ed = self.embed_extreme(extreme)

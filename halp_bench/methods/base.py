@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from halp_bench.config import AugmentSettings, MethodSettings, RunConfig, ViewSettings, preset_keys
 from halp_bench.datasets.transforms import pretrain_view
 from halp_bench.encoders import Encoder
+from halp_bench.methods.components import ema_update
 from halp_bench.registry import METHODS
 from halp_bench.skeleton import DataSpec
 
@@ -85,6 +86,26 @@ class Method(nn.Module):
     def encoder_for_eval(self) -> Encoder:
         """The encoder the downstream protocols evaluate (the joint-stream query encoder)."""
         raise NotImplementedError
+
+    def momentum_pairs(self, batch: Batch) -> list[tuple[nn.Module, nn.Module]]:
+        """(online, target) modules whose target follows the online one by EMA (MoCo's key
+        encoders, BYOL's target network). The engine moves them before each `training_step`
+        (`step_momentum_targets`); a method only declares them. Default: none."""
+        return []
+
+    def target_momentum(self, batch: Batch) -> float:
+        """The EMA coefficient m of this batch (target <- m * target + (1 - m) * online): a
+        constant, or a schedule of `batch.progress`."""
+        return 1.0
+
+    @torch.no_grad()
+    def step_momentum_targets(self, batch: Batch) -> None:
+        """One EMA step of every declared pair; the engine calls it before `training_step`."""
+        pairs = self.momentum_pairs(batch)
+        if pairs:
+            momentum = self.target_momentum(batch)
+            for online, target in pairs:
+                ema_update(target, online, momentum)
 
     def param_groups(self) -> list[dict]:
         """Parameter groups for the optimiser (default: every trainable parameter, one group)."""

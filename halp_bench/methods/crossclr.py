@@ -16,7 +16,7 @@ from halp_bench.common.distributed import gather_keys
 from halp_bench.config import RunConfig
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import Batch
-from halp_bench.methods.components import ema_update, make_key_encoder, multi_positive_nce, nearest_neighbour_mask
+from halp_bench.methods.components import make_key_encoder, multi_positive_nce, nearest_neighbour_mask
 from halp_bench.methods.moco import MoCo, MoCoSettings, Streams
 from halp_bench.methods.skeletonclr import SkeletonCLR, SkeletonCLRSettings
 from halp_bench.registry import register_method
@@ -97,12 +97,11 @@ class CrossViewMining(MoCo):
         """Whether this batch is in the mining phase: epoch (1-based) > cross_epoch."""
         return batch.epoch + 1 > self.settings.cross_epoch
 
-    @torch.no_grad()
-    def update_key_encoders(self, batch: Batch | None = None) -> None:
-        if self.settings.motion_only_ema and batch is not None and self.mining(batch):
-            ema_update(self.encoders_k["motion"], self.encoders_q["motion"], self.settings.momentum)
-        else:
-            super().update_key_encoders(batch)
+    def momentum_pairs(self, batch: Batch) -> list[tuple[nn.Module, nn.Module]]:
+        """`motion_only_ema`: in the mining phase only the motion key encoder follows (official code)."""
+        if self.settings.motion_only_ema and self.mining(batch):
+            return [(self.encoders_q["motion"], self.encoders_k["motion"])]
+        return super().momentum_pairs(batch)
 
     def contrastive_losses(self, q: Streams, k: Streams, batch: Batch) -> dict[str, Tensor]:
         if not self.mining(batch):

@@ -13,7 +13,7 @@ from halp_bench.config import MethodSettings, RunConfig
 from halp_bench.datasets.modalities import modality
 from halp_bench.encoders import Encoder
 from halp_bench.methods.base import Batch, Method
-from halp_bench.methods.components import KeyQueue, build_embedder, ema_update, full_precision, info_nce_from_similarities, make_key_encoder
+from halp_bench.methods.components import KeyQueue, build_embedder, full_precision, info_nce_from_similarities, make_key_encoder
 from halp_bench.methods.stream_encoders import eval_encoder
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
@@ -66,13 +66,12 @@ class MoCo(Method):
         generator = torch.Generator().manual_seed(cfg.seed)
         self.queue = KeyQueue(s.queue_size, s.proj_dim, banks=len(self.streams), generator=generator)
 
-    @torch.no_grad()
-    def update_key_encoders(self, batch: Batch | None = None) -> None:
-        """EMA step of every key encoder; MoCo does it before the keys are computed. `batch` says
-        where training stands, for variants that change which encoders follow when (CrosSCLR);
-        plugins that call it without one get every stream's step."""
-        for s in self.streams:
-            ema_update(self.encoders_k[s], self.encoders_q[s], self.settings.momentum)
+    def momentum_pairs(self, batch: Batch) -> list[tuple[nn.Module, nn.Module]]:
+        """Every stream's key encoder follows its query encoder, before the keys are computed."""
+        return [(self.encoders_q[s], self.encoders_k[s]) for s in self.streams]
+
+    def target_momentum(self, batch: Batch) -> float:
+        return self.settings.momentum
 
     def embed(self, view_q: Tensor, view_k: Tensor) -> tuple[Streams, Streams]:
         """Per stream: normalised query embeddings of `view_q` (with grad) and keys of `view_k` (no grad)."""
@@ -83,7 +82,6 @@ class MoCo(Method):
         return q, k
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
-        self.update_key_encoders(batch)
         view_q, view_k = batch.views
         q, k = self.embed(view_q, view_k)  # in the engine's precision (autocast)
         with full_precision(view_q):  # losses, queue and hallucination math in float32
