@@ -7,7 +7,7 @@ Writes a prepared dataset (the directory `halp-bench prepare` makes) whose memor
 NTU-60's shape, filled with skeleton-like values (zero after random lengths, a second body in a
 fifth of the samples), then evicts it from the page cache (posix_fadvise DONTNEED), so the first
 scan reads from disk as it would after a fresh prepare or a reboot. It then times what a run does
-with a dataset split before training: load it (memory-mapped), scan it (datasets/scan.py), run the
+with a dataset split before training: load it (memory-mapped), scan it (datasets/quality/scan.py), run the
 checks of the dataset and the split and fingerprint the split, with an empty scan cache (first
 time) and again from the cache (every later run), each in a fresh container as a new run would
 load it; then the scan alone once more, from the page cache (its compute speed). Both are put beside one pretraining epoch at the paper's size, from the step times
@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from halp_bench.config import DataConfig
-from halp_bench.datasets import scan as scan_module
+from halp_bench.datasets.quality import scan as scan_module
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.datasets.checks import check_split
-from halp_bench.datasets.fingerprint import split_fingerprint
-from halp_bench.datasets.prepared import DATA_FILE, save_array, write_meta
+from halp_bench.datasets.quality.checks import check_split
+from halp_bench.datasets.quality.fingerprint import split_fingerprint
+from halp_bench.datasets.formats.prepared_dir import DATA_FILE, save_array, write_meta
 from halp_bench.registry import load_plugins
 
 NTU60_SAMPLES, FRAMES, JOINTS, BODIES, CLASSES = 40_000, 300, 25, 2, 60

@@ -393,7 +393,7 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
     .npz) as a strip of frames or an animated GIF: the bones of its layout, every person, equal
     axes, frame numbers. Needs matplotlib: pip install 'halp-bench[plot]'."""
     from halp_bench.config import make_config
-    from halp_bench.results.skeletons import draw_clips
+    from halp_bench.results.skeleton_drawing import draw_clips
     from halp_bench.runner import safe_name
     from halp_bench.visualize import show_sample
 
@@ -425,7 +425,7 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
 def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no_progress) -> None:
     """Raw NTU RGB+D 60/120 or PKU-MMD II files -> a memory-mapped prepared dataset; rerun to resume."""
     from halp_bench.common.cpu_share import fair_share, share_cpus
-    from halp_bench.datasets.prepare import prepare_dataset
+    from halp_bench.datasets.raw.prepare import prepare_dataset
 
     workers = workers or min(fair_share(), 8)
     with share_cpus(workers):  # other halp-bench processes count our workers' cores
@@ -474,8 +474,8 @@ def data(dataset: str, split: str | None, as_json: bool, data_root: Path | None,
 
     from halp_bench.config import DataConfig
     from halp_bench.datasets.catalog import load_dataset
-    from halp_bench.datasets.checks import Finding, refuse
-    from halp_bench.datasets.report import data_report, format_report
+    from halp_bench.datasets.quality.checks import Finding, refuse
+    from halp_bench.datasets.quality.report import data_report, format_report
     from halp_bench.registry import load_plugins
 
     load_plugins()

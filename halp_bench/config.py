@@ -102,7 +102,7 @@ class ViewSettings(Settings):
 @dataclass
 class AugmentSettings(ViewSettings):
     """The standard pretraining views (official CMD/HaLP values): crop-resize, then shear or
-    joint corruption (datasets/transforms.py `pretrain_view`).
+    joint corruption (datasets/views/cmd.py `pretrain_view`).
 
     `cpu`: gentler augmentations, measured (docs/presets.md): with the official ones MoCo did
     not beat the random encoder within the cpu preset's budget.
@@ -128,7 +128,7 @@ class DataConfig:
     frames: int = 64  # every view is resized to this many frames
     data_root: str = ""  # empty: $HALP_BENCH_DATA or ./data
     synthetic_samples: int = 1800  # size of the built-in synthetic dataset
-    normalize: str = added("none")  # none | center | center_first | agcn, for data held in memory (datasets/normalize.py)
+    normalize: str = added("none")  # none | center | center_first | agcn, for data held in memory (datasets/raw/normalize.py)
 
 
 @dataclass

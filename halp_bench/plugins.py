@@ -4,7 +4,7 @@ Importing a module registers what it defines; third-party methods come in throug
 `halp_bench.methods` entry-point group (see `registry.load_plugins`).
 """
 
-import halp_bench.datasets.prepared  # noqa: F401
+import halp_bench.datasets.formats.prepared_dir  # noqa: F401
 import halp_bench.datasets.synthetic  # noqa: F401
 import halp_bench.encoders.bigru  # noqa: F401
 import halp_bench.encoders.stgcn  # noqa: F401

@@ -35,8 +35,8 @@ from halp_bench.common.loggers import WANDB_ID_FILE, RunLogger, open_logger
 from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.datasets.checks import check_split
-from halp_bench.datasets.fingerprint import DataFingerprint, split_fingerprint
+from halp_bench.datasets.quality.checks import check_split
+from halp_bench.datasets.quality.fingerprint import DataFingerprint, split_fingerprint
 from halp_bench.engine import parallel
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything

@@ -16,7 +16,7 @@ from halp_bench.registry import LAYOUTS
 class SkeletonLayout:
     """`bones` are 0-based (joint, partner) pairs: bone[joint] = x[joint] - x[partner].
 
-    The joints normalisation needs (datasets/normalize.py), each None where the layout does not
+    The joints normalisation needs (datasets/raw/normalize.py), each None where the layout does not
     know it: `center_joint` is subtracted by `center`, `center_first` and `agcn`; `spine` = (hip,
     spine) is the bone `agcn` turns to +z and `shoulders` = (left, right) the one it turns to +x.
     """

@@ -1,4 +1,4 @@
-"""What `plot --tsne` and `show` compute before they draw (results/tsne.py, results/skeletons.py):
+"""What `plot --tsne` and `show` compute before they draw (results/tsne.py, results/skeleton_drawing.py):
 the evaluation features of stored cells, each encoder rebuilt from its result row and the weights
 it was evaluated with (its run's checkpoint, or the file of an `eval --checkpoint` row), and one
 dataset sample with the pretraining views a method makes of it.
@@ -27,7 +27,7 @@ from halp_bench.protocols.base import ProtocolContext, extract_features
 from halp_bench.registry import METHODS
 from halp_bench.results.plots import run_dir_holding
 from halp_bench.results.row import ResultRow
-from halp_bench.results.skeletons import Clip
+from halp_bench.results.skeleton_drawing import Clip
 from halp_bench.results.tables import variant_label
 from halp_bench.results.tsne import Panel
 from halp_bench.runner import safe_name

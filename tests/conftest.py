@@ -15,7 +15,7 @@ import torch
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.config import RunConfig, has_key, make_config, make_configs
 from halp_bench.datasets.base import SkeletonData
-from halp_bench.datasets.scan import ENV_CACHE
+from halp_bench.datasets.quality.scan import ENV_CACHE
 from halp_bench.registry import load_plugins
 from halp_bench.skeleton import NTU25, DataSpec
 

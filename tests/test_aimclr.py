@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from conftest import NTU_SPEC, random_skeletons, tiny_config
 from halp_bench.config import make_config
-from halp_bench.datasets.clr_transforms import normal_view
-from halp_bench.datasets.extreme_augment import extreme_augment
+from halp_bench.datasets.views.clr import normal_view
+from halp_bench.datasets.views.extreme import extreme_augment
 from halp_bench.errors import ConfigError
 from halp_bench.methods.aimclr_losses import attention_drop
 from halp_bench.methods.base import Batch, create_method

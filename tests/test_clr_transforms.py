@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from halp_bench.datasets.clr_transforms import NormalAugmentSettings, mirrored_crop, normal_view, relative_to_joint
+from halp_bench.datasets.views.clr import NormalAugmentSettings, mirrored_crop, normal_view, relative_to_joint
 
 
 def _crop_loop(sample: np.ndarray, ratio: int, start: int) -> np.ndarray:

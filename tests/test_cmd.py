@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from halp_bench.datasets.modalities import bone, motion
+from halp_bench.datasets.views.modalities import bone, motion
 from halp_bench.methods.cmd import cmd_distillation
 from halp_bench.methods.components import KeyQueue
 from halp_bench.skeleton import KINECT_V1_20, NTU25

@@ -10,7 +10,7 @@ import torch
 
 from conftest import NTU_SPEC, tiny_config
 from halp_bench.config import make_config
-from halp_bench.datasets.clr_transforms import relative_to_joint
+from halp_bench.datasets.views.clr import relative_to_joint
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import Batch, create_method
 from halp_bench.methods.components import nearest_neighbour_mask
@@ -86,7 +86,7 @@ def test_mining_starts_when_the_one_based_epoch_exceeds_cross_epoch():
 
 
 def _stream_views(method, view):
-    from halp_bench.datasets.modalities import modality
+    from halp_bench.datasets.views.modalities import modality
 
     return [modality(view, s, method.data.layout) for s in STREAMS]
 

@@ -14,8 +14,8 @@ import torch
 
 from conftest import NTU_SPEC, random_skeletons, tiny_config, tiny_overrides
 from halp_bench.cli import main
-from halp_bench.datasets.clr_transforms import relative_to_joint
-from halp_bench.datasets.modalities import modality
+from halp_bench.datasets.views.clr import relative_to_joint
+from halp_bench.datasets.views.modalities import modality
 from halp_bench.encoders import STGCNSettings, build_encoder
 from halp_bench.errors import CheckpointError
 from halp_bench.evaluate import EvalSpec, run_eval

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from halp_bench.datasets.extreme_augment import axis_mask, extreme_augment, gaussian_blur, gaussian_kernels, gaussian_noise, random_rotate, spatial_flip
+from halp_bench.datasets.views.extreme import axis_mask, extreme_augment, gaussian_blur, gaussian_kernels, gaussian_noise, random_rotate, spatial_flip
 from halp_bench.errors import ConfigError
 from halp_bench.skeleton import NTU25, chain_layout
 

@@ -13,7 +13,7 @@ import pytest
 
 from halp_bench.config import DataConfig
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.datasets.safe_load import load_plain_pickle
+from halp_bench.datasets.formats.safe_load import load_plain_pickle
 from halp_bench.errors import DataError
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from halp_bench.datasets.normalize import pre_normalize
-from halp_bench.datasets.ntu import read_skeleton, select_bodies
+from halp_bench.datasets.raw.normalize import pre_normalize
+from halp_bench.datasets.raw.ntu import read_skeleton, select_bodies
 from halp_bench.skeleton import KINECT_V1_20
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "ntu"

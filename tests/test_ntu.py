@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from halp_bench.datasets.ntu import (
+from halp_bench.datasets.raw.ntu import (
     NTU60_TRAIN_SUBJECTS,
     NTU120_TRAIN_SUBJECTS,
     PUBLISHED_SPLIT_COUNTS,

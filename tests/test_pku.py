@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from halp_bench.datasets.pku import PKU_NUM_CLASSES, pku_segments, read_pku_labels, read_pku_skeleton, read_pku_split
+from halp_bench.datasets.raw.pku import PKU_NUM_CLASSES, pku_segments, read_pku_labels, read_pku_skeleton, read_pku_split
 from halp_bench.errors import DataError
 
 FRAMES = 12

@@ -12,10 +12,10 @@ import pytest
 
 from halp_bench.config import DataConfig
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.datasets.normalize import pre_normalize
-from halp_bench.datasets.ntu import read_skeleton, select_bodies
-from halp_bench.datasets.prepare import prepare_dataset
-from halp_bench.datasets.prepared import META_FILE, PARTIAL_DIR, load_prepared
+from halp_bench.datasets.raw.normalize import pre_normalize
+from halp_bench.datasets.raw.ntu import read_skeleton, select_bodies
+from halp_bench.datasets.raw.prepare import prepare_dataset
+from halp_bench.datasets.formats.prepared_dir import META_FILE, PARTIAL_DIR, load_prepared
 from halp_bench.errors import ConfigError, DataError
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "ntu"

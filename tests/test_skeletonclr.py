@@ -9,7 +9,7 @@ import torch
 
 from conftest import NTU_SPEC, tiny_config
 from halp_bench.config import ViewSettings, make_config
-from halp_bench.datasets.clr_transforms import NormalAugmentSettings, normal_view
+from halp_bench.datasets.views.clr import NormalAugmentSettings, normal_view
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import create_method
 from halp_bench.methods.moco import MoCo

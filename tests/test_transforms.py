@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from halp_bench.config import AugmentSettings
-from halp_bench.datasets.transforms import center_crop_resize, joint_corruption, pretrain_view, random_crop_resize, resize_segments, shear
+from halp_bench.datasets.views.cmd import center_crop_resize, joint_corruption, pretrain_view, random_crop_resize, resize_segments, shear
 
 
 def _ramp(b: int = 4, t: int = 40) -> torch.Tensor:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from halp_bench.datasets.scan import SampleScan, scan_samples
+from halp_bench.datasets.quality.scan import SampleScan, scan_samples
 from halp_bench.errors import ConfigError, DataError
 from halp_bench.skeleton import DataSpec, SkeletonLayout, chain_layout, get_layout
 
@@ -45,10 +45,10 @@ class SkeletonData:
         for split, mask in self.splits.items():
             if mask.shape != (n,) or mask.dtype != bool:
                 raise DataError(self.source, f"split '{split}' must be a bool array of shape ({n},)")
-        # what the values hold (finite, labels in range, ...) is checked by datasets/checks.py
+        # what the values hold (finite, labels in range, ...) is checked by datasets/quality/checks.py
 
     def scan(self, progress: bool = False, refresh: bool = False) -> SampleScan:
-        """Per-sample digests and statistics of `data` (datasets/scan.py): one streamed pass,
+        """Per-sample digests and statistics of `data` (datasets/quality/scan.py): one streamed pass,
         made once per container and, for data read from `files`, cached on disk."""
         if self.scanned is None or refresh:
             import torch  # its thread count is this process's share of the cores (common/cpu_share.py)

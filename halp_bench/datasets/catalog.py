@@ -11,12 +11,12 @@ from pathlib import Path
 
 from halp_bench.config import DataConfig
 from halp_bench.datasets.base import SkeletonData
-from halp_bench.datasets.checks import check_dataset
-from halp_bench.datasets.imported import AGCN_HINT, AGCN_PARTS, is_agcn_dir, is_ctrgcn, load_agcn, load_ctrgcn
-from halp_bench.datasets.normalize import normalize_dataset
-from halp_bench.datasets.npz import load_npz_dataset
-from halp_bench.datasets.prepared import META_FILE, PARTIAL_DIR, load_prepared
-from halp_bench.datasets.safe_load import load_npz
+from halp_bench.datasets.quality.checks import check_dataset
+from halp_bench.datasets.formats.imported import AGCN_HINT, AGCN_PARTS, is_agcn_dir, is_ctrgcn, load_agcn, load_ctrgcn
+from halp_bench.datasets.raw.normalize import normalize_dataset
+from halp_bench.datasets.formats.npz import load_npz_dataset
+from halp_bench.datasets.formats.prepared_dir import META_FILE, PARTIAL_DIR, load_prepared
+from halp_bench.datasets.formats.safe_load import load_npz
 from halp_bench.errors import DataError
 from halp_bench.registry import DATASETS
 
@@ -28,8 +28,8 @@ FORMATS = (
 
 def load_dataset(cfg: DataConfig, check: bool = True, progress: bool = False) -> SkeletonData:
     """Load a registered dataset by name, or a dataset file/directory by its format, scan it
-    (datasets/scan.py: once, then cached), check it and normalise it as `cfg.normalize` says
-    (datasets/normalize.py). With `check`, data that cannot train is refused here (datasets/checks.py:
+    (datasets/quality/scan.py: once, then cached), check it and normalise it as `cfg.normalize` says
+    (datasets/raw/normalize.py). With `check`, data that cannot train is refused here (datasets/quality/checks.py:
     a DataError); the checks of a split are the caller's (`check_split`). Checks and fingerprints
     describe the data as stored; a normalisation is a setting of the cells that use it."""
     name = cfg.dataset

@@ -18,9 +18,9 @@ from torch import Tensor
 
 from halp_bench.common.distributed import gather_keys
 from halp_bench.config import RunConfig
-from halp_bench.datasets.clr_transforms import NormalAugmentSettings, normal_view
-from halp_bench.datasets.extreme_augment import check_flip_layout, extreme_augment
-from halp_bench.datasets.modalities import modality
+from halp_bench.datasets.views.clr import NormalAugmentSettings, normal_view
+from halp_bench.datasets.views.extreme import check_flip_layout, extreme_augment
+from halp_bench.datasets.views.modalities import modality
 from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.methods.aimclr_losses import attention_drop, d3m_loss, moco_logits
@@ -56,7 +56,7 @@ class AimCLRSettings(SkeletonCLRSettings):
 
 @dataclass
 class AimCLRAugmentSettings(NormalAugmentSettings):
-    """The normal views plus the extreme ones (datasets/extreme_augment.py): flip, rotation (main
+    """The normal views plus the extreme ones (datasets/views/extreme.py): flip, rotation (main
     axis U(0, `rotate_main_degrees`), the others U(0, `rotate_other_degrees`)), noise, temporal
     blur (odd kernel, sigma U(min, max)) and axis mask, each with its probability.
 

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from halp_bench.config import AugmentSettings, MethodSettings, RunConfig, ViewSettings, preset_keys
-from halp_bench.datasets.transforms import pretrain_view
+from halp_bench.datasets.views.cmd import pretrain_view
 from halp_bench.encoders import Encoder
 from halp_bench.methods.components import ema_update
 from halp_bench.registry import METHODS

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from halp_bench.common.distributed import gather_keys
 from halp_bench.config import MethodSettings, RunConfig
-from halp_bench.datasets.modalities import modality
+from halp_bench.datasets.views.modalities import modality
 from halp_bench.encoders import Encoder
 from halp_bench.methods.base import Batch, Method
 from halp_bench.methods.components import KeyQueue, build_embedder, full_precision, info_nce_from_similarities, make_key_encoder

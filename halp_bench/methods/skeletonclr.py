@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from halp_bench.config import RunConfig
-from halp_bench.datasets.clr_transforms import NormalAugmentSettings, normal_view
+from halp_bench.datasets.views.clr import NormalAugmentSettings, normal_view
 from halp_bench.encoders import Encoder
 from halp_bench.methods.components import build_embedder, make_key_encoder
 from halp_bench.methods.moco import MoCo, MoCoSettings

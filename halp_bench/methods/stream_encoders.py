@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from halp_bench.datasets.clr_transforms import relative_to_joint
-from halp_bench.datasets.modalities import MODALITIES, modality
+from halp_bench.datasets.views.clr import relative_to_joint
+from halp_bench.datasets.views.modalities import MODALITIES, modality
 from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.skeleton import SkeletonLayout

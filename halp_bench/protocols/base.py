@@ -14,7 +14,7 @@ from halp_bench.common.loggers import RunLogger
 from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.loader import BatchLoader
-from halp_bench.datasets.transforms import center_crop_resize
+from halp_bench.datasets.views.cmd import center_crop_resize
 from halp_bench.encoders import Encoder
 
 Metrics = dict[str, float]

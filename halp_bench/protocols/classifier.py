@@ -24,7 +24,7 @@ from halp_bench.common.progress import progress_bar
 from halp_bench.config import CHOICES, OptimConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.loader import BatchLoader
-from halp_bench.datasets.transforms import center_crop_resize, random_crop_resize
+from halp_bench.datasets.views.cmd import center_crop_resize, random_crop_resize
 from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError, TrainingError
 from halp_bench.protocols.base import Metrics, ProtocolContext, topk_accuracy

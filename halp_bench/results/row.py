@@ -69,9 +69,9 @@ class ResultRow:
     started: str = ""
     finished: str = ""
     # the data the cell was computed on: {"evaluated_on": DataFingerprint.to_dict(), "pretrained_on": ...
-    # (transfer only)}; {} in rows from before fingerprints (datasets/fingerprint.py)
+    # (transfer only)}; {} in rows from before fingerprints (datasets/quality/fingerprint.py)
     data_fingerprint: dict[str, Any] = field(default_factory=dict)
-    data_warnings: list[str] = field(default_factory=list)  # the data check's warnings (datasets/checks.py)
+    data_warnings: list[str] = field(default_factory=list)  # the data check's warnings (datasets/quality/checks.py)
     row_format: int = ROW_FORMAT
 
     @property

@@ -30,8 +30,8 @@ import numpy as np
 import halp_bench
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.progress import progress_bar
-from halp_bench.datasets.normalize import pre_normalize
-from halp_bench.datasets.ntu import (
+from halp_bench.datasets.raw.normalize import pre_normalize
+from halp_bench.datasets.raw.ntu import (
     PUBLISHED_SPLIT_COUNTS,
     get_spec,
     ntu_sample_names,
@@ -41,8 +41,8 @@ from halp_bench.datasets.ntu import (
     read_skeleton,
     select_bodies,
 )
-from halp_bench.datasets.pku import PKU_NUM_CLASSES, PkuSegment, pku_segments, read_pku_labels, read_pku_skeleton, read_pku_split
-from halp_bench.datasets.prepared import (
+from halp_bench.datasets.raw.pku import PKU_NUM_CLASSES, PkuSegment, pku_segments, read_pku_labels, read_pku_skeleton, read_pku_split
+from halp_bench.datasets.formats.prepared_dir import (
     DATA_FILE,
     JOB_FILE,
     META_FILE,

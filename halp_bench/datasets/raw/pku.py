@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from halp_bench.datasets.ntu import read_text_lines
+from halp_bench.datasets.raw.ntu import read_text_lines
 from halp_bench.errors import DataError
 
 PKU_NUM_CLASSES = 51

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from halp_bench.datasets.base import SkeletonData
-from halp_bench.datasets.imported import integer_labels, valid_lengths
+from halp_bench.datasets.formats.imported import integer_labels, valid_lengths
 from halp_bench.errors import DataError
 from halp_bench.registry import LAYOUTS
 from halp_bench.skeleton import SkeletonLayout, chain_bones

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from halp_bench.datasets.base import SkeletonData
-from halp_bench.datasets.safe_load import load_npy, load_plain_pickle
+from halp_bench.datasets.formats.safe_load import load_npy, load_plain_pickle
 from halp_bench.errors import DataError
 
 AGCN_PARTS = ("train", "val")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from halp_bench.datasets.transforms import chosen, randint, uniform
+from halp_bench.datasets.views.cmd import chosen, randint, uniform
 from halp_bench.errors import ConfigError
 from halp_bench.skeleton import SkeletonLayout
 

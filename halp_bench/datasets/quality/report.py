@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from halp_bench.datasets.base import SkeletonData
-from halp_bench.datasets.checks import CHECKS, DATASET_CHECKS, ERROR, SPLIT_CHECKS, Finding, dataset_findings, split_findings
-from halp_bench.datasets.fingerprint import content_hash, split_fingerprint
-from halp_bench.datasets.ntu import PUBLISHED_SPLIT_COUNTS
+from halp_bench.datasets.quality.checks import CHECKS, DATASET_CHECKS, ERROR, SPLIT_CHECKS, Finding, dataset_findings, split_findings
+from halp_bench.datasets.quality.fingerprint import content_hash, split_fingerprint
+from halp_bench.datasets.raw.ntu import PUBLISHED_SPLIT_COUNTS
 
 CHANNEL_NAMES = {2: ("x", "y"), 3: ("x", "y", "z")}
 PERCENTILES = (("min", 0), ("5%", 5), ("25%", 25), ("median", 50), ("75%", 75), ("95%", 95), ("max", 100))

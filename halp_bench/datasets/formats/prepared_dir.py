@@ -28,7 +28,7 @@ import numpy as np
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.config import DataConfig
 from halp_bench.datasets.base import SkeletonData
-from halp_bench.datasets.safe_load import load_npy
+from halp_bench.datasets.formats.safe_load import load_npy
 from halp_bench.errors import ConfigError, DataError
 from halp_bench.registry import register_dataset
 

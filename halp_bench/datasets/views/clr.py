@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from halp_bench.config import ViewSettings
-from halp_bench.datasets.transforms import randint, resize_segments, shear
+from halp_bench.datasets.views.cmd import randint, resize_segments, shear
 
 
 @dataclass
