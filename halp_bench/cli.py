@@ -125,7 +125,9 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     outcomes = []
     for entry in _suite_specs(suite, spec) if suite else [spec]:
         if entry.preset == "auto":
-            entry.preset = "cpu" if entry.dataset.startswith("synthetic") else "paper"
+            from halp_bench.config import resolve_preset
+
+            entry.preset = resolve_preset(entry.preset, entry.dataset)
             if main:
                 console.print(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
         where = f"{entry.dataset}{'/' + entry.split if entry.split else ''}"
@@ -184,6 +186,7 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
     or that would need code to unpickle is refused in one line.
     """
     from halp_bench.common.loggers import parse_loggers
+    from halp_bench.config import resolve_preset
     from halp_bench.evaluate import EvalSpec, run_eval
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
@@ -193,7 +196,7 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
         overrides = (*overrides, f"data.data_root={data_root}")
     spec = EvalSpec(
         checkpoint=checkpoint, dataset=dataset, split=split, method=method, encoder=encoder, protocols=_split_list(protocols),
-        seeds=_parse_seeds(seeds), preset=preset or ("cpu" if dataset.startswith("synthetic") else "paper"), overrides=list(overrides),
+        seeds=_parse_seeds(seeds), preset=resolve_preset(preset, dataset), overrides=list(overrides),
         device=device, out=out, force=force, show_progress=not no_progress, deterministic=deterministic, threads=threads,
         loggers=loggers,
     )
@@ -399,8 +402,9 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
 
     if index is not None and label is not None:
         raise click.UsageError("give --index or --label, not both")
-    if preset == "auto":
-        preset = "cpu" if dataset.startswith("synthetic") else "paper"
+    from halp_bench.config import resolve_preset
+
+    preset = resolve_preset(preset, dataset)
     settings = [*overrides, f"data.dataset={dataset}", *([f"data.split={split}"] if split else []),
                 *([f"data.data_root={data_root}"] if data_root else []), "device=cpu"]
     cfg = make_config(preset, settings, method=method_name)

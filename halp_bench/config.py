@@ -203,6 +203,14 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+def resolve_preset(preset: str | None, dataset: str) -> str:
+    """`auto` (or none given): `cpu` for the built-in synthetic data, which exists to run in minutes,
+    `paper` for every real dataset; any other name is kept."""
+    if preset in (None, "auto"):
+        return "cpu" if dataset.startswith("synthetic") else "paper"
+    return preset
+
+
 def preset_keys(preset: str, dataset: str) -> list[str]:
     """The keys under which plugins give values for `preset` on `dataset`: the preset's name, then
     "<preset>:pku" for PKU-MMD data, whose official scripts differ from the NTU ones (every other
