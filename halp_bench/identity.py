@@ -98,6 +98,13 @@ def config_id(method: str, protocol: str, cfg: RunConfig | dict[str, Any], pretr
     return short_hash({"pretraining": pretraining, "data": data, "protocol": protocol_settings(protocol, cfg)})
 
 
+def weights_config_id(weights_sha: str, protocol: str, cfg: RunConfig) -> str:
+    """The config id of a cell evaluating weights read from a file (`eval --checkpoint`): the file
+    stands for the pretraining; the encoder, the data and the protocol's settings complete it."""
+    return short_hash({"weights": weights_sha, "encoder": cfg.encoder.describe(),
+                       "data": without_neutral(dataclasses.asdict(cfg.data), DataConfig), "protocol": protocol_settings(protocol, cfg)})
+
+
 def comparison_key(protocol: str, cfg: RunConfig | dict[str, Any], pretraining: dict[str, Any], *, preset: str,
                    transfer_from: str | None, data: str | None, weights: str | None = None) -> str:
     """A short hash of everything that defines a cell's number except the method: the pretraining
