@@ -19,6 +19,7 @@ from halp_bench.registry import register_method
 
 @register_method("moco_symmetric", "MoCo v2 with a symmetrised loss (example plugin)")
 class SymmetricMoCo(MoCo):
+    compared_to = "moco"  # tables pair it with moco where both ran under the same settings
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         self.update_key_encoders()
         view_a, view_b = batch.views
