@@ -246,6 +246,38 @@ def _print_tables(rows: list, out: Path, formats: tuple[str, ...], names: tuple[
     console.print(f"[dim]tables written to {out / 'tables'}: {', '.join(p.name for p, _ in written)}[/dim]")
 
 
+@cli.command("config")
+@click.option("--methods", help="Comma-separated method names (default: those of a bare run).")
+@click.option("--preset", type=click.Choice(["auto", "cpu", "paper", "official"]), default="auto", show_default=True,
+              help="As for `run`; auto: cpu for the synthetic data, paper otherwise.")
+@click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name (or path), as for `run`.")
+@click.option("--split", default=None, help="Named split; give it for the identities a run would have (a run names the default split).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The seed (part of the pretraining identity).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, as for `run` (repeatable).")
+@click.option("--from-row", "from_row", default=None, metavar="RESULTS.jsonl:N",
+              help="List the recipe of the N-th row (from 1) of a results file instead: its preset, data, seed and, as --set, "
+                   "every setting that differs from its preset's recipe.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per method: values, sources and identities.")
+def config_command(methods, preset, dataset, split, seed, overrides, from_row, as_json) -> None:
+    """Print each method's fully resolved recipe: every setting, where its value came from (default,
+    preset, the method's run_defaults, --set) and the identities of its pretraining and cells."""
+    import json
+
+    from halp_bench.recipe import read_row, recipe_from_row, resolve_recipe
+
+    if from_row:
+        recipes = [recipe_from_row(read_row(from_row))]
+    else:
+        from halp_bench.methods.base import default_methods
+        from halp_bench.registry import load_plugins
+
+        load_plugins()
+        preset = ("cpu" if dataset.startswith("synthetic") else "paper") if preset == "auto" else preset
+        recipes = [resolve_recipe(name, preset, dataset, split, seed, list(overrides)) for name in _split_list(methods) or default_methods()]
+    for recipe in recipes:
+        click.echo(json.dumps(recipe.to_dict(), sort_keys=True) if as_json else "\n".join(recipe.lines()) + "\n")
+
+
 @cli.command("list")
 @click.option("--settings/--no-settings", "show_settings", default=True, show_default=True,
               help="Show each method's and encoder's settings (the --set method.* / encoder.* keys) with their paper values.")
