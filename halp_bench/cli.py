@@ -299,7 +299,7 @@ def list_plugins(show_settings: bool) -> None:
         for entry in registry.entries():
             extra = ""
             if registry is METHODS:
-                extra = "" if entry.factory.in_default_grid else " [dim](not in a bare run: name it, or --suite field)[/dim]"
+                extra = _method_declarations(entry.name)
                 extra += settings_line(entry.factory.settings_class, "method")
                 if entry.factory.augment_class is not AugmentSettings:  # views of its own
                     extra += settings_line(entry.factory.augment_class, "augment")
@@ -311,6 +311,24 @@ def list_plugins(show_settings: bool) -> None:
     for name, description in PRESET_DESCRIPTIONS.items():
         table.add_row(f"[bold]{name}[/bold]", description)
     console.print(table)
+
+
+def _method_declarations(name: str) -> str:
+    """The `list` lines of a method's declarations: family, base, encoder, where it runs, run_defaults."""
+    from halp_bench.declarations import FAMILIES, method_overview
+
+    seen = method_overview(name)
+    declaration = seen["declaration"]
+    encoders = seen["encoders"]
+    encoder = encoders.get("paper", "")
+    others = ", ".join(f"{preset}: {name}" for preset, name in encoders.items() if name != encoder)
+    runs = (["bare run"] if seen["bare_run"] else ["by name"]) + [f"--suite {suite}" for suite in seen["suites"]]
+    parts = [f"family {declaration.family} ({FAMILIES.get(declaration.family, 'declared by the plugin')})",
+             f"base {declaration.compared_to or '–'}", f"encoder {encoder}" + (f" ({others})" if others else ""),
+             "runs: " + ", ".join(runs)]
+    lines = "\n[dim]" + escape(" · ".join(parts)) + (f"; {escape(declaration.citation)}" if declaration.citation else "") + "[/dim]"
+    defaults = "; ".join(f"{key}: " + ", ".join(f"{k}={v}" for k, v in values.items()) for key, values in seen["run_defaults"].items())
+    return lines + (f"\n[dim]run_defaults: {escape(defaults)}[/dim]" if defaults else "")
 
 
 def _results_rows(out: Path, results_files: tuple[Path, ...]) -> list[tuple[ResultRow, Path]]:

@@ -108,3 +108,24 @@ def _data_id(row: dict[str, Any]) -> str | None:
     from halp_bench.results.row import data_id
 
     return data_id(row.get("data_fingerprint") or {})
+
+
+def method_overview(name: str) -> dict[str, Any]:
+    """What `halp-bench list` states of a registered method, from the same declarations the rows
+    carry: family, base, citation, its encoder per preset, its run_defaults and where it runs (a
+    bare `run`, and the shipped suites that name it). run_defaults are those in effect per preset
+    (on NTU-style data; PKU-MMD may add its own). Imports the plugins and the suites."""
+    from halp_bench.config import PRESETS, make_config
+    from halp_bench.registry import METHODS, load_plugins
+    from halp_bench.suites import load_suite, suite_names
+
+    load_plugins()
+    cls = METHODS.get(name)
+    suites = [suite for suite in suite_names() if any(name in (entry.get("methods") or []) for entry in load_suite(suite)["entries"])]
+    return {
+        "declaration": declaration_of(cls),
+        "encoders": {preset: make_config(preset, method=name).encoder.name for preset in PRESETS},
+        "run_defaults": {preset: values for preset in PRESETS if (values := cls.defaults_for(preset))},  # merged over its bases
+        "bare_run": bool(getattr(cls, "in_default_grid", True)),
+        "suites": suites,
+    }

@@ -35,7 +35,8 @@ def test_external_plugins_are_listed_with_their_settings(tmp_path):
     _fake_install(tmp_path)
     listed = subprocess.run([sys.executable, "-m", "halp_bench.cli", "list"], capture_output=True, text=True, env=_env(tmp_path), timeout=120)
     assert listed.returncode == 0, listed.stderr
-    for text in ("moco_symmetric", "byol", "base_momentum=0.996", "tcn", "kernel_size=9"):
+    for text in ("moco_symmetric", "byol", "base_momentum=0.996", "tcn", "kernel_size=9",
+                 "family plugins (external plugins) · base moco · encoder bigru (official: bigru_official) · runs: bare run"):
         assert text in listed.stdout, text
 
 

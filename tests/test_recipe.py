@@ -58,3 +58,17 @@ def test_a_bad_row_reference_is_one_line(tmp_path, reference):
     result = subprocess.run([sys.executable, "-m", "halp_bench.cli", "config", "--from-row", reference], cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "--from-row" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_list_states_each_method_declarations():
+    from halp_bench.declarations import method_overview
+    from halp_bench.suites import load_suite
+
+    seen = method_overview("skeletonclr")
+    assert (seen["declaration"].family, seen["declaration"].compared_to) == ("field", "moco")
+    assert seen["encoders"]["paper"] == "stgcn" and seen["encoders"]["cpu"] == "bigru"  # its run_defaults, per preset
+    assert not seen["bare_run"] and "field" in seen["suites"]
+    assert all("skeletonclr" in [m for e in load_suite(s)["entries"] for m in e.get("methods") or []] for s in seen["suites"])
+    assert seen["run_defaults"]["paper"]["linear.lr"] == 3.0
+    halp = method_overview("halp_hardest")
+    assert (halp["declaration"].family, halp["declaration"].compared_to, halp["bare_run"]) == ("ablations", "halp", True)
