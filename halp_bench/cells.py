@@ -26,7 +26,7 @@ from halp_bench.errors import HalpBenchError
 from halp_bench.identity import comparison_key, pretrain_signature
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.registry import METHODS, PROTOCOLS
-from halp_bench.results.row import ResultRow, data_id
+from halp_bench.results.row import CELL_FIELDS, ResultRow, data_id
 from halp_bench.results.store import append_result
 
 
@@ -48,7 +48,7 @@ class Cell:
     @property
     def key(self) -> tuple:
         """The key of its stored row (`ResultRow.key`): a stored row with this key makes it done."""
-        return (self.method, self.dataset, self.split, self.protocol, self.preset, self.seed, self.transfer_from, self.config_id)
+        return tuple(getattr(self, name) for name in CELL_FIELDS) + (self.config_id,)
 
     def describe(self) -> str:
         return f"{self.method} {self.protocol} seed {self.seed} on {self.dataset}/{self.split}"

@@ -13,6 +13,7 @@ functions that read a method class.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -74,6 +75,7 @@ def variant_text(declaration: Declaration, settings: dict[str, Any], defaults: d
     return ", ".join(changed)
 
 
+@functools.lru_cache(maxsize=None)
 def method_defaults(preset: str, method: str) -> dict[str, Any]:
     """The method's own settings under `preset` without any --set ({} for an unknown preset or method)."""
     from halp_bench.config import make_config

@@ -24,10 +24,12 @@ NOT_DISTINGUISHING = ("seed", "device", "checkpoint_every", "checkpoint_every_it
                       "method_name")
 
 
-def variant_label(row: ResultRow) -> str:
-    """The method's name, plus its stored ablation label part (e.g. "(λ=0.6)"), the weights file of
-    `eval` rows, and `[official]` for the authors' recipe (never one row with the paper preset's)."""
-    _, variant, _ = row.table_fields()
+def variant_label(row: ResultRow, variant: str | None = None) -> str:
+    """The method's name, plus its ablation label part (e.g. "(λ=0.6)"; `variant`, default: the
+    row's), the weights file of `eval` rows, and `[official]` for the authors' recipe (never one
+    row with the paper preset's)."""
+    if variant is None:
+        _, variant, _ = row.table_fields()
     label = row.method + (f" ({variant})" if variant else "")
     if row.weights:  # `eval --checkpoint`: its own row, named after the file
         released = row.weights.get("layout") != "halp-bench"

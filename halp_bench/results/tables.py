@@ -84,7 +84,7 @@ def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
             {
                 **{f: getattr(row, f) for f in CELL_FIELDS},
                 "config_id": row.config_id,
-                "label": variant_label(row),
+                "label": variant_label(row, variant),
                 "rank": declaration.sort_key,
                 "family": declaration.family,
                 "variant": variant,
