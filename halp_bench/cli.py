@@ -349,19 +349,21 @@ def _results_rows(out: Path, results_files: tuple[Path, ...]) -> list[tuple[Resu
 @click.option("--results", "results_files", multiple=True, type=click.Path(path_type=Path),
               help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).")
 @click.option("--tables", "table_names", default=None,
-              help="Comma-separated: linear (Table 1), knn (Table 2), transfer (Table 3), cost (Table 4), semi, ablations "
-                   "(default: every table with something to show).")
+              help="Comma-separated: linear (Table 1), knn (Table 2), transfer (Table 3), cost (Table 4), semi, ablations, "
+                   "differences (default: every table with something to show).")
 @click.option("--format", "formats", default="md,tex", show_default=True,
               help="Comma-separated: md (Markdown) and/or tex (LaTeX, booktabs: needs \\usepackage{booktabs}).")
 @click.option("--with-paper", is_flag=True, help="Add the paper's published numbers as rows '<method> (paper)'; '–' where it has none.")
 def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, formats: str, with_paper: bool) -> None:
     """Paper-style tables of the stored results, printed and written to <out>/tables/.
 
-    Rows are methods (HaLP variants labelled by their λ or N); a cell is top-1 % of the final
-    epoch, the mean ± std over seeds, the best of our rows in bold. † marks the best test accuracy
-    over evaluations (--set eval.report=best, the official code's reporting), with a footnote.
-    Cost: time per epoch and peak memory, absolute and relative to moco. Each table ends with the
-    settings that make its numbers comparable.
+    Rows are methods in their declared families and order (variants labelled by the settings their
+    ablations vary, e.g. λ); a cell is top-1 % of the final epoch, the mean ± std over seeds, the
+    best of our rows in bold. † marks the best test accuracy over evaluations (--set
+    eval.report=best, the official code's reporting), with a footnote. Differences and cost ratios
+    pair a method with its base only under one comparison key (same data, encoder, protocol
+    settings; docs/results.md). Each table ends with the settings that make its numbers comparable.
+    Reads the stored rows only: no plugin needs to be installed.
     """
     rows = [row for row, _ in _results_rows(out, results_files)]
     names = _split_list(table_names)
