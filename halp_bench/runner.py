@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 import halp_bench
+from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.cpu_share import share_cpus
-from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.common.loggers import WANDB_ID_FILE, RunLogger, open_logger
 from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
