@@ -72,3 +72,15 @@ def test_list_states_each_method_declarations():
     assert seen["run_defaults"]["paper"]["linear.lr"] == 3.0
     halp = method_overview("halp_hardest")
     assert (halp["declaration"].family, halp["declaration"].compared_to, halp["bare_run"]) == ("ablations", "halp", True)
+
+
+def test_config_command_prints_json_per_method():
+    import json
+
+    result = subprocess.run([sys.executable, "-m", "halp_bench.cli", "config", "--methods", "moco,halp", "--split", "xsub",
+                             "--set", "method.lam=0.6", "--json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    moco, halp = (json.loads(line) for line in result.stdout.splitlines())
+    assert (moco["preset"], halp["sources"]["method.lam"], halp["values"]["method.lam"]) == ("cpu", "--set", 0.6)  # auto: cpu
+    assert "method.lam" not in moco["values"]  # a key of another method applies to the methods that have it
+    assert halp["pretrain_id"] == resolve_recipe("halp", "cpu", "synthetic", "xsub", 0, ["method.lam=0.6"]).pretrain_id
