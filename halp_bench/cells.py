@@ -9,6 +9,7 @@ cell and call it. Pretraining, whatever happens, returns one type (`Pretrained`)
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,15 +18,14 @@ from typing import Any, Callable
 
 from halp_bench.common import distributed
 from halp_bench.common.loggers import RunLogger
-from halp_bench.config import RunConfig, make_config
+from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
-from halp_bench.declarations import declaration_of, variant_text
+from halp_bench.declarations import row_table_fields
 from halp_bench.engine.device import seed_everything
 from halp_bench.engine.pretrain import PretrainResult
 from halp_bench.errors import HalpBenchError
-from halp_bench.identity import comparison_key, pretrain_signature
 from halp_bench.protocols.base import ProtocolContext
-from halp_bench.registry import METHODS, PROTOCOLS
+from halp_bench.registry import PROTOCOLS
 from halp_bench.results.row import CELL_FIELDS, ResultRow, data_id
 from halp_bench.results.store import append_result
 
@@ -88,10 +88,10 @@ class CellOutcome:
 class CellWork:
     """What one cell is computed with. `obtain` trains or reuses the encoder (called only when the
     cell is not done); `row_fields` are the row's fields that only the caller knows (pretraining
-    summary, run directory, weights, versions, device)."""
+    summary and signature, run directory, weights, versions, device); the row's comparison key is
+    computed from what it stores (declarations.row_table_fields)."""
 
     cfg: RunConfig  # the evaluation configuration
-    pretrain_cfg: RunConfig | None  # the pretraining's (None: weights from a file)
     train: SkeletonSubset
     test: SkeletonSubset
     fingerprint: dict[str, dict]  # ResultRow.data_fingerprint
@@ -100,7 +100,6 @@ class CellWork:
     logger: Callable[[], RunLogger]  # the training log the cell's own log is a child of (opened on first call)
     row_fields: Callable[[Pretrained], dict[str, Any]]
     detail: str = ""  # the outcome's detail when it ran
-    weights_sha: str | None = None
 
 
 @dataclass
@@ -155,23 +154,9 @@ def run_cell(cell: Cell, work: CellWork, store: CellStore, say: Callable[[str], 
         method=cell.method, dataset=cell.dataset, split=cell.split, protocol=cell.protocol, transfer_from=cell.transfer_from,
         preset=cell.preset, seed=cell.seed, config_id=cell.config_id, metrics=metrics, report=work.cfg.eval.report,
         protocol_seconds=round(time.perf_counter() - t0, 3), config=work.cfg.to_dict(), started=started, finished=now(),
-        data_fingerprint=work.fingerprint, **table_fields(cell, work), **work.row_fields(source),
+        data_fingerprint=work.fingerprint, **work.row_fields(source),
     )
+    row = dataclasses.replace(row, **row_table_fields(row.to_dict()))  # what tables read instead of the plugins
     if distributed.info().is_main:
         append_result(store.results_path, row.to_dict())
     return CellOutcome(cell.method, cell.seed, cell.protocol, "ran", work.detail, metrics=metrics)
-
-
-def table_fields(cell: Cell, work: CellWork) -> dict[str, Any]:
-    """What tables read from a row instead of the plugins: the method's declaration, the label part
-    of its ablation settings (compared with the method's defaults under the cell's preset) and the
-    comparison key (identity.comparison_key)."""
-    declaration = declaration_of(METHODS.get(cell.method))
-    pretraining = pretrain_signature(cell.method, work.pretrain_cfg) if work.pretrain_cfg is not None else {}
-    variant = ""
-    if declaration.ablation_keys and work.weights_sha is None:
-        defaults = make_config(cell.preset, method=cell.method).to_dict()["method"]
-        variant = variant_text(declaration, work.cfg.to_dict()["method"], defaults)
-    key = comparison_key(cell.protocol, work.cfg, pretraining, preset=cell.preset, transfer_from=cell.transfer_from,
-                         data=data_id(work.fingerprint), weights=work.weights_sha)
-    return {"declaration": declaration.to_dict(), "variant": variant, "comparison_key": key}

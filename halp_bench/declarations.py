@@ -5,7 +5,7 @@ A result row carries its method's declaration (`ResultRow.declaration`) and the 
 ablation settings make (`ResultRow.variant`, e.g. "λ=0.6"), so that `halp-bench table` orders,
 groups and pairs rows from the stored JSON alone, with no plugin (and no torch) imported: a store
 keeps rendering after the plugin that made it is uninstalled. Rows written before rows carried
-them get theirs from the registry when they are read (`legacy_fields`, which imports the plugins).
+them get theirs from the registry when they are read (`row_table_fields`, which imports the plugins).
 
 This module imports nothing from the project at import time; the registry is imported only by the
 functions that read a method class.
@@ -87,10 +87,11 @@ def method_defaults(preset: str, method: str) -> dict[str, Any]:
         return {}
 
 
-def legacy_fields(row: dict[str, Any]) -> dict[str, Any]:
-    """`declaration`, `variant` and `comparison_key` for a row stored before rows carried them,
-    from the registry (imports the plugins) and the row's stored configuration. A method no longer
-    registered gets the default declaration and no variant."""
+def row_table_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """`declaration`, `variant` and `comparison_key` of a row (its dict form), from the registry
+    (imports the plugins) and the row's stored configuration: what the cell pipeline stores in a
+    new row, and what a reader computes for a row stored before rows carried them, so both agree
+    by construction. A method no longer registered gets the default declaration and no variant."""
     from halp_bench.identity import comparison_key
     from halp_bench.registry import METHODS, load_plugins
 

@@ -117,7 +117,7 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
             row_fields = lambda source, cfg=cfg: dict(  # noqa: E731
                 settings=settings_summary(cfg), weights=weights.describe(), git_commit=git_commit(), versions=versions(),
                 device=device_name(device), deterministic=spec.deterministic, data_warnings=warnings)
-            work = CellWork(cfg, None, train, test, {"evaluated_on": fingerprint.to_dict()}, lambda encoder=encoder: Pretrained(encoder=encoder),
-                            device, lambda: logger, row_fields, detail=f"{weights.origin} weights", weights_sha=weights.sha256)
+            work = CellWork(cfg, train, test, {"evaluated_on": fingerprint.to_dict()}, lambda encoder=encoder: Pretrained(encoder=encoder),
+                            device, lambda: logger, row_fields, detail=f"{weights.origin} weights")
             outcomes.append(run_cell(cell, work, store, say))
     return outcomes

@@ -266,7 +266,7 @@ def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: 
         )
 
     detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
-    return cell, CellWork(cfg, pre_cfg, target.train, target.test, plan.data_fingerprint(), obtain, device, log, row_fields, detail)
+    return cell, CellWork(cfg, target.train, target.test, plan.data_fingerprint(), obtain, device, log, row_fields, detail)
 
 
 def check_and_fingerprint(data: SkeletonData, dataset: str, split: str, say: Callable[[str], None]) -> tuple[DataFingerprint, list[str]]:

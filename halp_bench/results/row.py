@@ -104,9 +104,9 @@ class ResultRow:
         declaration stored), from the registry and its stored configuration (imports the plugins)."""
         if self.declaration is not None and self.comparison_key:
             return Declaration.from_dict(self.declaration), self.variant, self.comparison_key
-        from halp_bench.declarations import legacy_fields
+        from halp_bench.declarations import row_table_fields
 
-        fields = legacy_fields(self.to_dict())
+        fields = row_table_fields(self.to_dict())
         return Declaration.from_dict(fields["declaration"]), fields["variant"], fields["comparison_key"]
 
     @classmethod
