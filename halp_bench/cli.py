@@ -249,6 +249,38 @@ def _print_tables(rows: list, out: Path, formats: tuple[str, ...], names: tuple[
     console.print(f"[dim]tables written to {out / 'tables'}: {', '.join(p.name for p, _ in written)}[/dim]")
 
 
+@cli.command("config")
+@click.option("--methods", help="Comma-separated method names (default: those of a bare run).")
+@click.option("--preset", type=click.Choice(["auto", "cpu", "paper", "official"]), default="auto", show_default=True,
+              help="As for `run`; auto: cpu for the synthetic data, paper otherwise.")
+@click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name (or path), as for `run`.")
+@click.option("--split", default=None, help="Named split; give it for the identities a run would have (a run names the default split).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The seed (part of the pretraining identity).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, as for `run` (repeatable).")
+@click.option("--from-row", "from_row", default=None, metavar="RESULTS.jsonl:N",
+              help="List the recipe of the N-th row (from 1) of a results file instead: its preset, data, seed and, as --set, "
+                   "every setting that differs from its preset's recipe.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per method: values, sources and identities.")
+def config_command(methods, preset, dataset, split, seed, overrides, from_row, as_json) -> None:
+    """Print each method's fully resolved recipe: every setting, where its value came from (default,
+    preset, the method's run_defaults, --set) and the identities of its pretraining and cells."""
+    import json
+
+    from halp_bench.recipe import read_row, recipe_from_row, resolve_recipe
+
+    if from_row:
+        recipes = [recipe_from_row(read_row(from_row))]
+    else:
+        from halp_bench.methods.base import default_methods
+        from halp_bench.registry import load_plugins
+
+        load_plugins()
+        preset = ("cpu" if dataset.startswith("synthetic") else "paper") if preset == "auto" else preset
+        recipes = [resolve_recipe(name, preset, dataset, split, seed, list(overrides)) for name in _split_list(methods) or default_methods()]
+    for recipe in recipes:
+        click.echo(json.dumps(recipe.to_dict(), sort_keys=True) if as_json else "\n".join(recipe.lines()) + "\n")
+
+
 @cli.command("list")
 @click.option("--settings/--no-settings", "show_settings", default=True, show_default=True,
               help="Show each method's and encoder's settings (the --set method.* / encoder.* keys) with their paper values.")
@@ -270,7 +302,7 @@ def list_plugins(show_settings: bool) -> None:
         for entry in registry.entries():
             extra = ""
             if registry is METHODS:
-                extra = "" if entry.factory.in_default_grid else " [dim](not in a bare run: name it, or --suite field)[/dim]"
+                extra = _method_declarations(entry.name)
                 extra += settings_line(entry.factory.settings_class, "method")
                 if entry.factory.augment_class is not AugmentSettings:  # views of its own
                     extra += settings_line(entry.factory.augment_class, "augment")
@@ -282,6 +314,24 @@ def list_plugins(show_settings: bool) -> None:
     for name, description in PRESET_DESCRIPTIONS.items():
         table.add_row(f"[bold]{name}[/bold]", description)
     console.print(table)
+
+
+def _method_declarations(name: str) -> str:
+    """The `list` lines of a method's declarations: family, base, encoder, where it runs, run_defaults."""
+    from halp_bench.declarations import FAMILIES, method_overview
+
+    seen = method_overview(name)
+    declaration = seen["declaration"]
+    encoders = seen["encoders"]
+    encoder = encoders.get("paper", "")
+    others = ", ".join(f"{preset}: {name}" for preset, name in encoders.items() if name != encoder)
+    runs = (["bare run"] if seen["bare_run"] else ["by name"]) + [f"--suite {suite}" for suite in seen["suites"]]
+    parts = [f"family {declaration.family} ({FAMILIES.get(declaration.family, 'declared by the plugin')})",
+             f"base {declaration.compared_to or '–'}", f"encoder {encoder}" + (f" ({others})" if others else ""),
+             "runs: " + ", ".join(runs)]
+    lines = "\n[dim]" + escape(" · ".join(parts)) + (f"; {escape(declaration.citation)}" if declaration.citation else "") + "[/dim]"
+    defaults = "; ".join(f"{key}: " + ", ".join(f"{k}={v}" for k, v in values.items()) for key, values in seen["run_defaults"].items())
+    return lines + (f"\n[dim]run_defaults: {escape(defaults)}[/dim]" if defaults else "")
 
 
 def _results_rows(out: Path, results_files: tuple[Path, ...]) -> list[tuple[ResultRow, Path]]:
@@ -302,19 +352,21 @@ def _results_rows(out: Path, results_files: tuple[Path, ...]) -> list[tuple[Resu
 @click.option("--results", "results_files", multiple=True, type=click.Path(path_type=Path),
               help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).")
 @click.option("--tables", "table_names", default=None,
-              help="Comma-separated: linear (Table 1), knn (Table 2), transfer (Table 3), cost (Table 4), semi, ablations "
-                   "(default: every table with something to show).")
+              help="Comma-separated: linear (Table 1), knn (Table 2), transfer (Table 3), cost (Table 4), semi, ablations, "
+                   "differences (default: every table with something to show).")
 @click.option("--format", "formats", default="md,tex", show_default=True,
               help="Comma-separated: md (Markdown) and/or tex (LaTeX, booktabs: needs \\usepackage{booktabs}).")
 @click.option("--with-paper", is_flag=True, help="Add the paper's published numbers as rows '<method> (paper)'; '–' where it has none.")
 def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, formats: str, with_paper: bool) -> None:
     """Paper-style tables of the stored results, printed and written to <out>/tables/.
 
-    Rows are methods (HaLP variants labelled by their λ or N); a cell is top-1 % of the final
-    epoch, the mean ± std over seeds, the best of our rows in bold. † marks the best test accuracy
-    over evaluations (--set eval.report=best, the official code's reporting), with a footnote.
-    Cost: time per epoch and peak memory, absolute and relative to moco. Each table ends with the
-    settings that make its numbers comparable.
+    Rows are methods in their declared families and order (variants labelled by the settings their
+    ablations vary, e.g. λ); a cell is top-1 % of the final epoch, the mean ± std over seeds, the
+    best of our rows in bold. † marks the best test accuracy over evaluations (--set
+    eval.report=best, the official code's reporting), with a footnote. Differences and cost ratios
+    pair a method with its base only under one comparison key (same data, encoder, protocol
+    settings; docs/tables.md). Each table ends with the settings that make its numbers comparable.
+    Reads the stored rows only: no plugin needs to be installed.
     """
     rows = [row for row, _ in _results_rows(out, results_files)]
     names = _split_list(table_names)

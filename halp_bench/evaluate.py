@@ -10,8 +10,6 @@ the file, so the same preset and `--set` as the run give the run's own numbers.
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,16 +17,16 @@ from typing import Callable
 from halp_bench.common import distributed
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.common.loggers import RunLogger, open_logger
-from halp_bench.config import DataConfig, make_configs
+from halp_bench.config import make_configs
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.errors import ConfigError
-from halp_bench.identity import protocol_settings, short_hash, without_neutral
-from halp_bench.protocols.base import ProtocolContext
+from halp_bench.identity import weights_config_id
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
-from halp_bench.results.row import ResultRow, read_rows
-from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
-from halp_bench.runner import CellOutcome, _now, check_and_fingerprint, git_commit, is_done, settings_summary, versions
+from halp_bench.results.row import read_rows
+from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
+from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
+from halp_bench.runner import check_and_fingerprint, git_commit, settings_summary, versions
 from halp_bench.weights import WeightsFile, default_encoder, eval_encoder_from_authors, method_from_checkpoint, read_weights, stored_streams
 
 EVAL_PROTOCOLS = ("knn", "linear")  # transfer and semi fine-tune: name them to run them
@@ -85,8 +83,8 @@ def run_eval(spec: EvalSpec, say: Callable[[str], None] = print) -> list[CellOut
 def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols: list[str], say: Callable[[str], None],
               logger: RunLogger) -> list[CellOutcome]:
     results_path = Path(spec.out) / RESULTS_FILE
-    done = {row.key: row for row in read_rows(results_path)}  # the latest row of each cell
-    outcomes = []
+    store = CellStore(results_path, {row.key: row for row in read_rows(results_path)}, spec.force, spec.show_progress)
+    outcomes: list[CellOutcome] = []
     data = None
     for seed in spec.seeds:
         overrides = [*spec.overrides, f"data.dataset={spec.dataset}", f"device={spec.device}", f"seed={seed}"]
@@ -115,30 +113,11 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
             encoder, cfg.encoder = eval_encoder_from_authors(weights, spec.encoder, cfg.eval.stream, data.spec(cfg.data.frames))
             encoder = encoder.to(device)
         for protocol in protocols:
-            cid = short_hash({"weights": weights.sha256, "encoder": cfg.encoder.describe(),
-                              "data": without_neutral(dataclasses.asdict(cfg.data), DataConfig), "protocol": protocol_settings(protocol, cfg)})
-            key = (method_name, spec.dataset, split, protocol, spec.preset, seed, None, cid)
-            if not spec.force and is_done(done.get(key), {"evaluated_on": fingerprint.to_dict()}, say,
-                                          f"{method_name} {protocol} seed {seed} on {spec.dataset}/{split}"):
-                outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
-                continue
-            started, t0 = _now(), time.perf_counter()
-            seed_everything(seed)
-            cell_logger = logger.child(f"{protocol}-{cid}", dataclasses.asdict(cfg))
-            cell_logger.start(0)  # a cell run again replaces its earlier curves
-            ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say, logger=cell_logger)
-            try:
-                metrics = PROTOCOLS.get(protocol)(encoder, train, test, ctx)
-            finally:
-                cell_logger.close()
-            row = ResultRow(
-                method=method_name, dataset=spec.dataset, split=split, protocol=protocol, transfer_from=None, preset=spec.preset,
-                seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report, protocol_seconds=round(time.perf_counter() - t0, 3),
-                settings=settings_summary(cfg), config=dataclasses.asdict(cfg), weights=weights.describe(), git_commit=git_commit(),
-                versions=versions(), device=device_name(device), deterministic=spec.deterministic, started=started, finished=_now(),
-                data_fingerprint={"evaluated_on": fingerprint.to_dict()}, data_warnings=warnings,
-            )
-            if distributed.info().is_main:
-                append_result(results_path, row.to_dict())
-            outcomes.append(CellOutcome(method_name, seed, protocol, "ran", f"{weights.origin} weights", metrics=metrics))
+            cell = Cell(method_name, spec.dataset, split, protocol, spec.preset, seed, None, weights_config_id(weights.sha256, protocol, cfg))
+            row_fields = lambda source, cfg=cfg: dict(  # noqa: E731
+                settings=settings_summary(cfg), weights=weights.describe(), git_commit=git_commit(), versions=versions(),
+                device=device_name(device), deterministic=spec.deterministic, data_warnings=warnings)
+            work = CellWork(cfg, train, test, {"evaluated_on": fingerprint.to_dict()}, lambda encoder=encoder: Pretrained(encoder=encoder),
+                            device, lambda: logger, row_fields, detail=f"{weights.origin} weights")
+            outcomes.append(run_cell(cell, work, store, say))
     return outcomes

@@ -76,10 +76,10 @@ def protocol_settings(protocol: str, cfg: RunConfig | dict[str, Any]) -> dict[st
     """The settings of `cfg` that `protocol` reads: the common eval ones and those it registered."""
     c = _as_dict(cfg)
     uses = PROTOCOLS.get(protocol).uses if protocol in PROTOCOLS else ()
-    chosen: dict[str, Any] = {f"eval.{key}": c["eval"].get(key) for key in EVAL_COMMON}
+    chosen: dict[str, Any] = {f"eval.{key}": c.get("eval", {}).get(key) for key in EVAL_COMMON}
     for item in uses:
         section, _, key = item.partition(".")
-        values = without_neutral(c[section], SECTION_CLASSES.get(section))
+        values = without_neutral(c.get(section, {}), SECTION_CLASSES.get(section))
         if key:
             if key in values:
                 chosen[item] = values[key]
@@ -96,3 +96,28 @@ def config_id(method: str, protocol: str, cfg: RunConfig | dict[str, Any], pretr
     pretraining.pop("seed")
     data = without_neutral(_as_dict(cfg)["data"], DataConfig)
     return short_hash({"pretraining": pretraining, "data": data, "protocol": protocol_settings(protocol, cfg)})
+
+
+def weights_config_id(weights_sha: str, protocol: str, cfg: RunConfig) -> str:
+    """The config id of a cell evaluating weights read from a file (`eval --checkpoint`): the file
+    stands for the pretraining; the encoder, the data and the protocol's settings complete it."""
+    return short_hash({"weights": weights_sha, "encoder": cfg.encoder.describe(),
+                       "data": without_neutral(dataclasses.asdict(cfg.data), DataConfig), "protocol": protocol_settings(protocol, cfg)})
+
+
+def comparison_key(protocol: str, cfg: RunConfig | dict[str, Any], pretraining: dict[str, Any], *, preset: str,
+                   transfer_from: str | None, data: str | None, weights: str | None = None) -> str:
+    """A short hash of everything that defines a cell's number except the method: the pretraining
+    (`pretrain_signature` less the method's name, its own settings and the seed: encoder, views,
+    schedule, precision, data), the evaluation data and its fingerprint (`data`), the protocol and
+    the settings it reads, the preset and the transfer source; for released weights the file's
+    hash stands for the pretraining. Rows of two methods with one key differ only in the method,
+    so tables pair them (over the seeds both have); the seed stays out so that seeds share a key."""
+    c = _as_dict(cfg)
+    if weights is not None or not pretraining:
+        trained = {"weights": weights, "encoder": c.get("encoder", {})}
+    else:
+        trained = {k: v for k, v in pretraining.items() if k not in ("method_name", "method", "seed")}
+    return short_hash({"pretraining": trained, "data": without_neutral(c.get("data", {}), DataConfig), "protocol": protocol,
+                       "protocol_settings": protocol_settings(protocol, c), "preset": preset, "transfer_from": transfer_from,
+                       "data_id": data})

@@ -19,15 +19,14 @@ import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 import halp_bench
+from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.cpu_share import share_cpus
@@ -38,7 +37,6 @@ from halp_bench.datasets.catalog import load_dataset
 from halp_bench.datasets.quality.checks import check_split
 from halp_bench.datasets.quality.fingerprint import DataFingerprint, split_fingerprint
 from halp_bench.engine import parallel
-from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
@@ -47,8 +45,8 @@ from halp_bench.methods.base import Method, create_method, default_methods
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
-from halp_bench.results.row import PretrainSummary, ResultRow, data_id, read_rows
-from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
+from halp_bench.results.row import PretrainSummary, read_rows
+from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
 MONITOR_FILE = "monitor.csv"
@@ -77,17 +75,6 @@ class RunSpec:
     loggers: tuple[str, ...] = ("csv",)  # training logs: log.csv always, plus tensorboard and/or wandb (common/loggers.py)
 
 
-@dataclass
-class CellOutcome:
-    method: str
-    seed: int
-    protocol: str
-    status: str  # "ran", "skipped" or "failed"
-    detail: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
-    user_error: bool = False  # failed for a reason the user can fix (e.g. a NaN loss): CLI exit code 2
-
-
 def safe_name(text: str) -> str:
     """A file-name-safe form of a dataset or split name (a dataset may be a path): never a path."""
     stem = Path(text).name.split(".")[0] if ("/" in text or "\\" in text or "." in text) else text
@@ -109,10 +96,6 @@ def git_commit() -> str | None:
 
 def versions() -> dict[str, str]:
     return {"halp_bench": halp_bench.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -218,16 +201,15 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
         return stages[(dataset, split)]
 
     device = parallel.setup(resolve_device(base.device))
-    world = distributed.info()
     main = stage(spec.dataset, spec.split)
     plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
     configs = Configs(spec, methods)
     results_path = Path(spec.out) / RESULTS_FILE
-    done = {row.key: row for row in read_rows(results_path)}  # the latest row of each cell
+    store = CellStore(results_path, {row.key: row for row in read_rows(results_path)}, spec.force, spec.show_progress)
     outcomes: list[CellOutcome] = []
     for seed in spec.seeds:
         for method_name in methods:
-            pretrained: dict[Path, tuple[Method, PretrainResult] | str] = {}  # run dir -> model, or why it failed
+            pretrained: dict[Path, Pretrained] = {}  # run dir -> the pretrained method, or why it failed
             loggers: dict[Path, RunLogger] = {}  # run dir -> its training log (opened on rank 0 alone)
             try:
                 for protocol in protocols:
@@ -235,65 +217,57 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                     if isinstance(plan, str):
                         outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", plan))
                         continue
-                    target = plan.evaluate_on
-                    cfg = configs.get(method_name, target, seed)
-                    pre_cfg = configs.get(method_name, plan.pretrain_on, seed)
-                    cid = config_id(method_name, protocol, cfg, pre_cfg)
-                    key = (method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from, cid)
-                    fingerprint = plan.data_fingerprint()
-                    if not spec.force and is_done(done.get(key), fingerprint, say, f"{method_name} {protocol} seed {seed} on {target.label}"):
-                        outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
-                        continue
-                    run_dir = run_dir_for(spec, method_name, pre_cfg)
-                    if run_dir not in pretrained:
-                        loggers[run_dir] = open_logger(spec.loggers, run_dir, pre_cfg.to_dict()) if world.is_main else RunLogger()
-                        pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained,
-                                                            loggers[run_dir])
-                    if not isinstance(pretrained[run_dir], tuple):
-                        failure = pretrained[run_dir]
-                        outcomes.append(CellOutcome(method_name, seed, protocol, "failed", str(failure), user_error=isinstance(failure, TrainingError)))
-                        continue
-                    method, result = pretrained[run_dir]
-                    cell_logger = loggers[run_dir].child(f"{protocol}-{cid}", cfg.to_dict())
-                    cell_logger.start(0)  # a cell run again replaces its earlier curves
-                    ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say, logger=cell_logger,
-                                          compiled=partial(compiled_encoders, device=device, enabled=spec.compile))
-                    started_at = _now()
-                    t0 = time.perf_counter()
-                    try:
-                        seed_everything(seed)
-                        metrics = PROTOCOLS.get(protocol)(method.encoder_for_eval(), target.train, target.test, ctx)
-                    except HalpBenchError:
-                        raise
-                    except Exception as exc:
-                        outcomes.append(CellOutcome(method_name, seed, protocol, "failed", f"{type(exc).__name__}: {exc}"))
-                        continue
-                    finally:
-                        cell_logger.close()
-                    row = ResultRow(
-                        method=method_name, dataset=target.dataset, split=target.split, protocol=protocol, transfer_from=plan.transfer_from,
-                        preset=spec.preset, seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report,
-                        protocol_seconds=round(time.perf_counter() - t0, 3),
-                        pretrain=PretrainSummary(
-                            epochs=result.epochs, resumed_from=result.resumed_from, time_per_epoch_s=result.time_per_epoch,
-                            peak_memory_mb=result.peak_mb, peak_memory_increase_mb=result.increase_mb,
-                            final_loss=result.losses[-1] if result.losses else {}, processes=world.world_size,
-                            batch_per_process=pre_cfg.pretrain.batch_size // world.world_size, effective_batch=pre_cfg.pretrain.batch_size,
-                            lr=pre_cfg.pretrain.lr, precision=pre_cfg.precision, compile_seconds=round(result.compile_seconds, 3),
-                        ),
-                        settings=settings_summary(cfg), config=cfg.to_dict(), pretrain_config=pretrain_signature(method_name, pre_cfg),
-                        git_commit=git_commit(), versions=versions(), device=device_name(device), deterministic=spec.deterministic,
-                        run_dir=str(run_dir), started=started_at, finished=_now(), data_fingerprint=fingerprint,
-                        data_warnings=list(dict.fromkeys(plan.pretrain_on.warnings + target.warnings)),
-                    )
-                    if world.is_main:
-                        append_result(results_path, row.to_dict())
-                    detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
-                    outcomes.append(CellOutcome(method_name, seed, protocol, "ran", detail, metrics=metrics))
+                    cell, work = _grid_cell(spec, method_name, seed, protocol, plan, configs, device, say, retrained, pretrained, loggers)
+                    outcomes.append(run_cell(cell, work, store, say))
             finally:
                 for logger in loggers.values():
                     logger.close()
     return outcomes
+
+
+def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: Plan, configs: Configs, device: torch.device,
+               say: Callable[[str], None], retrained: set[Path], pretrained: dict[Path, Pretrained],
+               loggers: dict[Path, RunLogger]) -> tuple[Cell, CellWork]:
+    """One cell of the grid and what it is computed with; its pretraining runs (once per run
+    directory, shared through `pretrained` and `loggers`) only when the pipeline asks for it."""
+    target = plan.evaluate_on
+    cfg = configs.get(method_name, target, seed)
+    pre_cfg = configs.get(method_name, plan.pretrain_on, seed)
+    run_dir = run_dir_for(spec, method_name, pre_cfg)
+    cell = Cell(method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from,
+                config_id(method_name, protocol, cfg, pre_cfg), run_dir)
+    world = distributed.info()
+
+    def log() -> RunLogger:  # opened when the pipeline first needs it: a run whose cells are all done writes nothing
+        if run_dir not in loggers:
+            loggers[run_dir] = open_logger(spec.loggers, run_dir, pre_cfg.to_dict()) if world.is_main else RunLogger()
+        return loggers[run_dir]
+
+    def obtain() -> Pretrained:
+        if run_dir not in pretrained:
+            log()
+            pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained,
+                                                loggers[run_dir])
+        return pretrained[run_dir]
+
+    def row_fields(source: Pretrained) -> dict[str, Any]:
+        result = source.result
+        return dict(
+            pretrain=PretrainSummary(
+                epochs=result.epochs, resumed_from=result.resumed_from, time_per_epoch_s=result.time_per_epoch,
+                peak_memory_mb=result.peak_mb, peak_memory_increase_mb=result.increase_mb,
+                final_loss=result.losses[-1] if result.losses else {}, processes=world.world_size,
+                batch_per_process=pre_cfg.pretrain.batch_size // world.world_size, effective_batch=pre_cfg.pretrain.batch_size,
+                lr=pre_cfg.pretrain.lr, precision=pre_cfg.precision, compile_seconds=round(result.compile_seconds, 3),
+            ),
+            settings=settings_summary(cfg), pretrain_config=pretrain_signature(method_name, pre_cfg), git_commit=git_commit(),
+            versions=versions(), device=device_name(device), deterministic=spec.deterministic, run_dir=str(run_dir),
+            data_warnings=list(dict.fromkeys(plan.pretrain_on.warnings + target.warnings)),
+        )
+
+    detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
+    return cell, CellWork(cfg, target.train, target.test, plan.data_fingerprint(), obtain, device, log, row_fields, detail,
+                          compile_encoders=spec.compile)
 
 
 def check_and_fingerprint(data: SkeletonData, dataset: str, split: str, say: Callable[[str], None]) -> tuple[DataFingerprint, list[str]]:
@@ -303,18 +277,6 @@ def check_and_fingerprint(data: SkeletonData, dataset: str, split: str, say: Cal
     for warning in warnings:
         say(f"data warning: {warning}")
     return split_fingerprint(data, split), warnings
-
-
-def is_done(stored: ResultRow | None, fingerprint: dict[str, dict], say: Callable[[str], None], cell: str) -> bool:
-    """Whether the stored row of a cell (None: none) makes it done: it must come from the same data
-    (a row from before fingerprints counts as the same); one computed on other data is run again."""
-    if stored is None:
-        return False
-    if stored.data_id is None or stored.data_id == data_id(fingerprint):
-        return True
-    say(f"{cell}: the stored result was computed on other data (fingerprint {stored.data_id}, now {data_id(fingerprint)}); "
-        "running the cell again")
-    return False
 
 
 def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None], Stage]) -> Plan | str:
@@ -337,17 +299,17 @@ def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None],
 def pretrain_cell(
     spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig, device: torch.device, run_dir: Path,
     say: Callable[[str], None], retrained: set[Path], logger: RunLogger | None = None,
-) -> tuple[Method, PretrainResult] | str | TrainingError:
+) -> Pretrained:
     """Build the method and pretrain it (or load its finished checkpoint), logging to `logger`; a
-    failure is returned as its reason (a TrainingError, e.g. a NaN loss, as itself) so that one
-    broken method does not cost the other cells."""
+    failure is returned as its reason (`user_error` for a TrainingError, e.g. a NaN loss) so that
+    one broken method does not cost the other cells."""
     logger = logger or RunLogger()
     try:
         seed_everything(cfg.seed)
         method = create_method(method_name, cfg, stage.data.spec(cfg.data.frames))
         if not method.pretrains:
             method.to(device)
-            return method, PretrainResult(epochs=0)
+            return Pretrained(method, PretrainResult(epochs=0))
         recorded = recorded_data(run_dir)
         other_data = recorded is not None and recorded != stage.fingerprint.hash
         if (spec.force or other_data) and run_dir not in retrained:
@@ -366,16 +328,16 @@ def pretrain_cell(
                           say=say, on_epoch_end=monitor, compile_encoders=spec.compile, logger=logger)
         if result.resumed_from < cfg.pretrain.epochs:
             say(f"pretrained {method_name} on {stage.label} in {time.perf_counter() - started:.1f}s ({result.time_per_epoch:.2f}s/epoch)")
-        return method, result
+        return Pretrained(method, result)
     except TrainingError as exc:  # the last good checkpoint is kept; the other cells go on
-        return exc
+        return Pretrained(failure=str(exc), user_error=True)
     except HalpBenchError:
         raise
     except Exception as exc:  # one broken cell must not cost the others
         trace = traceback.format_exc().encode()
         if distributed.info().is_main:
             atomic_write_bytes(run_dir / "error.log", lambda handle: handle.write(trace))
-        return f"pretraining failed: {type(exc).__name__}: {exc}"
+        return Pretrained(failure=f"pretraining failed: {type(exc).__name__}: {exc}")
 
 
 def recorded_data(run_dir: Path) -> str | None:

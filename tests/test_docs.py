@@ -30,11 +30,13 @@ def anchors(page: Path) -> set[str]:
 
 def shell_commands(page: Path) -> list[str]:
     """Every `halp-bench ...` (or `python -m halp_bench.cli ...`) command of the page's bash blocks,
-    continuation lines joined and comments dropped."""
+    continuation lines joined and comments dropped; synopses such as `cmd [--opt X]` are skipped."""
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S):
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split(" #", 1)[0].strip()
+            if "[--" in line:
+                continue  # a synopsis (optional parts in brackets), not a command to run
             for marker in ("halp-bench ", "halp_bench.cli "):
                 if marker in line and not line.startswith("#"):
                     commands.append(line[line.index(marker) + len(marker):])

@@ -35,7 +35,8 @@ def test_external_plugins_are_listed_with_their_settings(tmp_path):
     _fake_install(tmp_path)
     listed = subprocess.run([sys.executable, "-m", "halp_bench.cli", "list"], capture_output=True, text=True, env=_env(tmp_path), timeout=120)
     assert listed.returncode == 0, listed.stderr
-    for text in ("moco_symmetric", "byol", "base_momentum=0.996", "tcn", "kernel_size=9"):
+    for text in ("moco_symmetric", "byol", "base_momentum=0.996", "tcn", "kernel_size=9",
+                 "family plugins (external plugins) · base moco · encoder bigru (official: bigru_official) · runs: bare run"):
         assert text in listed.stdout, text
 
 
@@ -77,3 +78,51 @@ def test_external_method_and_encoder_run_through_every_protocol(tmp_path):
             assert (optimiser, lr) == ("adamw cosine", 1e-3) and "regression" in final_loss
         else:
             assert (optimiser, lr) == ("sgd multistep", 0.05)
+
+
+UNINSTALLED_TABLE = """
+import sys
+
+
+class BlockTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "torch":
+            raise ImportError("torch is not importable in this process")
+
+
+sys.meta_path.insert(0, BlockTorch())
+from halp_bench.cli import main
+
+sys.argv = ["halp-bench", "table", "--results", {results!r}, "--out", {out!r}, "--format", "md"]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+loaded = [name for name, module in sys.modules.items() if module is not None
+          and name.split(".")[0] in ("torch", "halp_bench_symmetric", "halp_bench_tcn") or name.startswith("halp_bench.methods")]
+print("LOADED", loaded)
+"""
+
+
+def test_a_store_of_an_uninstalled_plugin_tabulates_without_torch(tmp_path):
+    """Rows carry what tables need: after the plugin is uninstalled, and with torch unimportable,
+    `halp-bench table` orders, labels and pairs them (moco_symmetric against moco, same key)."""
+    import shutil
+
+    site = tmp_path / "site"
+    site.mkdir()
+    _fake_install(site)
+    script = RUN.replace('methods = ["byol", "moco_symmetric"]', 'methods = ["moco", "moco_symmetric"]').replace(
+        '"method.mlp_hidden=32", ', "").format(tests=str(Path(__file__).parent), out=str(tmp_path / "out"),
+                                               results=str(tmp_path / "out" / "results.jsonl"))
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(site), timeout=600)
+    assert ran.returncode == 0, ran.stderr
+    shutil.rmtree(site)  # uninstalled: neither the methods nor the encoder can be imported any more
+    table = UNINSTALLED_TABLE.format(results=str(tmp_path / "out" / "results.jsonl"), out=str(tmp_path / "tables"))
+    shown = subprocess.run([sys.executable, "-c", table], capture_output=True, text=True, env=_env(site), timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "LOADED []" in shown.stdout  # no torch, no plugin, no built-in method imported
+    assert "| moco_symmetric − moco |" in shown.stdout  # paired: same encoder (tcn), data and protocol settings
+    linear = shown.stdout.split("**Table 1")[1].split("**Table")[0]
+    assert linear.index("| moco ") < linear.index("| moco_symmetric ")  # the paper's row first, the plugin's after it
+    assert "encoder tcn 2x16 k3" in linear

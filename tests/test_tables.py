@@ -62,7 +62,10 @@ def test_what_the_golden_files_show(tables):
     assert "halp (λ=0.6)" in linear and "seeds 0, 1" in linear
     assert "99.0" not in to_markdown(tables["knn"])  # an earlier run of the same cell lost
     cost = to_markdown(tables["cost"])
-    assert "1.13×" in cost and "1.94×" in cost and "random" not in cost
+    # ratios to each method's declared base under the same key: halp to moco, halp_hardest to halp; cmd declares none
+    assert "| halp         | synthetic/xsub        | 2.27 ± 0.01 (n=2) | moco   |        1.13× |" in cost
+    assert "| halp_hardest | synthetic/xsub        |              2.10 | halp   |        0.93× |" in cost
+    assert "| cmd          | synthetic/xsub        | 6.01 ± 0.01 (n=2) | –      |            – |" in cost and "random" not in cost
     tex = to_latex(tables["linear"])
     assert r"42.5 $\pm$ 0.7 (n=2)" in tex and r"48.0$^\dagger$" in tex
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"halp ($\lambda$=0.6)" in tex
@@ -171,11 +174,13 @@ def test_the_seeds_of_one_pretraining_are_one_row_of_the_cost_table():
     assert len(shown) == len(set(shown)) and {label for label, _ in shown} == {"moco"}  # one row per pretraining data, none per seed
 
 
-def test_cost_ratios_compare_with_moco_on_the_same_encoder_only():
+def test_cost_ratios_compare_with_the_base_pretrained_under_the_same_key_only():
     rows = read_rows(RESULTS)
     for row in rows:
-        if row.method == "cmd":
-            row.settings = {**row.settings, "encoder": "stgcn h4/64"}
+        if row.method == "halp" and row.data == "synthetic/xview":  # another encoder: another pretraining key
+            row.pretrain_config = {**row.pretrain_config, "encoder": {**row.pretrain_config["encoder"], "hidden_size": 64}}
     (cost,) = build_tables(rows, ("cost",))
-    cells = {label: cells for label, cells in cost.rows}
-    assert "time ×moco" not in cells["cmd"] and "time ×moco" in cells["halp"]
+    cells = {(label, cells["pretrained on"]): cells for label, cells in cost.rows}
+    assert "time ×base" not in cells[("halp", "synthetic/xview")] and cells[("halp", "synthetic/xsub")]["base"] == "moco"
+    assert cells[("halp", "synthetic/xsub")]["time ×base"].mean == pytest.approx(2.27 / 2.01, abs=1e-3)
+    assert any("No ratio for halp" in note for note in cost.notes)

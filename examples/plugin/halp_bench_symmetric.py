@@ -19,6 +19,8 @@ from halp_bench.registry import register_method
 
 @register_method("moco_symmetric", "MoCo v2 with a symmetrised loss (example plugin)")
 class SymmetricMoCo(MoCo):
+    compared_to = "moco"  # tables pair it with moco where both ran under the same settings
+
     def training_step(self, batch: Batch) -> dict[str, Tensor]:  # the engine has moved the key encoders (MoCo's momentum_pairs)
         view_a, view_b = batch.views
         (q1, k1), (q2, k2) = self.embed(view_a, view_b), self.embed(view_b, view_a)

@@ -94,6 +94,9 @@ class AimCLR(SkeletonCLR):
 
     settings: AimCLRSettings
     compared_to: ClassVar[str | None] = "skeletonclr"
+    family: ClassVar[str] = "field"
+    table_order: ClassVar[int] = 3
+    citation: ClassVar[str] = "Guo et al., AAAI 2022"
     # the attention drop needs per-joint features: ST-GCN in every preset (paper/official add SkeletonCLR's recipe)
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": {"encoder.name": "stgcn"}}
 

@@ -46,13 +46,23 @@ class Method(nn.Module):
     - `augment_class`: the settings of this method's views (`cfg.augment`);
     - `run_defaults`: run-level values this method needs, per preset name or "*" for every preset,
       as `{"section.key": value}` (e.g. `{"*": {"pretrain.optimizer": "adamw"}}`); `--set` wins;
-    - `compared_to`: the method it builds on; tables show their paired difference over seeds;
+    - `compared_to`: the method it builds on; tables show their paired difference over seeds
+      (between rows whose comparison keys agree) and cost ratios to it;
+    - `family`, `table_order`, `citation`: which rows it belongs with in tables (declarations.FAMILIES:
+      "paper", "ablations", "field", "plugins"), its place there, and where it was published; not
+      inherited, so a subclass registered by a plugin is an external plugin's row unless it says so;
+    - `ablation_keys`: its own settings the ablations vary, with the symbol labels use (HaLP's
+      `{"lam": "λ", "num_prototypes": "N"}`: a row with λ=0.6 is "halp (λ=0.6)");
     - `in_default_grid`: whether a bare `halp-bench run` trains it (False keeps the first run short:
       the field's methods run by name or in the `field` suite).
     """
 
     pretrains: ClassVar[bool] = True
     compared_to: ClassVar[str | None] = None
+    family: ClassVar[str] = "plugins"
+    table_order: ClassVar[int] = 0
+    citation: ClassVar[str] = ""
+    ablation_keys: ClassVar[dict[str, str]] = {}
     in_default_grid: ClassVar[bool] = True
     settings_class: ClassVar[type[MethodSettings]] = MethodSettings
     augment_class: ClassVar[type[ViewSettings]] = AugmentSettings

@@ -50,6 +50,9 @@ def cmd_distillation(
 @register_method("cmd", "CMD: joint/motion/bone MoCo with cross-modal mutual distillation (ECCV'22)", settings=CMDSettings)
 class CMD(MoCo):
     """Three streams with one queue bank each (sharing one pointer) plus w * L_CMD."""
+    family: ClassVar[str] = "paper"
+    table_order: ClassVar[int] = 3
+    citation: ClassVar[str] = "Mao et al., ECCV 2022"
 
     streams = ("joint", "motion", "bone")
     settings: CMDSettings

@@ -131,6 +131,9 @@ class CrosSCLR(CrossViewMining, SkeletonCLR):
     streams together (logits of one head per stream averaged): `eval.stream=concat` under its recipe."""
 
     compared_to: ClassVar[str | None] = "skeletonclr"
+    family: ClassVar[str] = "field"
+    table_order: ClassVar[int] = 1
+    citation: ClassVar[str] = "Li et al., CVPR 2021"
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"paper": {"eval.stream": "concat"}, "official": {"eval.stream": "concat"}}
 
 
@@ -149,5 +152,8 @@ class CrosSCLRB(CrossViewMining):
     """On the BiGRU family's standard views and recipe (the paper preset's, as moco and cmd)."""
 
     compared_to: ClassVar[str | None] = "moco"
+    family: ClassVar[str] = "field"
+    table_order: ClassVar[int] = 2
+    citation: ClassVar[str] = "Mao et al., ECCV 2022 (CrosSCLR-B, their re-build of Li et al., CVPR 2021)"
     in_default_grid: ClassVar[bool] = False  # the field's rows: by name or `--suite field`
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.1}}  # CMD's probe script

@@ -135,6 +135,7 @@ class HallucinatedPositives:
     cfg: RunConfig
     settings: HaLPSettings
     t_sampling: str | None = None  # None: settings.t_sampling
+    ablation_keys: ClassVar[dict[str, str]] = {"lam": "λ", "num_prototypes": "N"}  # what the paper's ablations vary
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.005}, "official:pku": {"linear.lr": 0.001}}
 
     def init_hallucination(self) -> None:
@@ -170,6 +171,9 @@ class HallucinatedPositives:
 @register_method("halp", "HaLP: MoCo + hallucinated latent positives (CVPR'23)", settings=HaLPSettings)
 class HaLP(HallucinatedPositives, MoCo):
     compared_to = "moco"
+    family: ClassVar[str] = "paper"
+    table_order: ClassVar[int] = 2
+    citation: ClassVar[str] = "Shah et al., CVPR 2023"
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)

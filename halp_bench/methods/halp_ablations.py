@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torch import Tensor
 
 from halp_bench.hallucination import hallucinate_towards
@@ -15,6 +17,9 @@ class HaLPQueryKey(HaLP):
     keeps P* as its nearest prototype among all N (the exact cell boundary)."""
 
     compared_to = "halp"
+    family: ClassVar[str] = "ablations"
+    table_order: ClassVar[int] = 1
+    citation: ClassVar[str] = "Shah et al., CVPR 2023 (ablation)"
 
     def stream_positives(self, q: Tensor, k: Tensor, state: PrototypeState) -> tuple[Tensor, Tensor]:
         m = self.settings
@@ -27,6 +32,9 @@ class HaLPQueryKey(HaLP):
 @register_method("halp_zq", "HaLP ablation: z_q instead of z_k as the anchor (paper: 77.9)")
 class HaLPQueryAnchor(HaLP):
     compared_to = "halp"
+    family: ClassVar[str] = "ablations"
+    table_order: ClassVar[int] = 2
+    citation: ClassVar[str] = "Shah et al., CVPR 2023 (ablation)"
 
     def stream_positives(self, q: Tensor, k: Tensor, state: PrototypeState) -> tuple[Tensor, Tensor]:
         return super().stream_positives(q, q, state)
@@ -35,4 +43,7 @@ class HaLPQueryAnchor(HaLP):
 @register_method("halp_hardest", "HaLP ablation: only the hardest positive, t = t* - 0.01 (paper: 79.4)")
 class HaLPHardest(HaLP):
     compared_to = "halp"
+    family: ClassVar[str] = "ablations"
+    table_order: ClassVar[int] = 0
+    citation: ClassVar[str] = "Shah et al., CVPR 2023 (ablation)"
     t_sampling = "hardest"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 
 from halp_bench.config import RunConfig
@@ -18,6 +20,9 @@ class HaLPCMDSettings(CMDSettings, HaLPSettings):
 
 @register_method("halp_cmd", "HaLP + CMD: hallucinated positives per stream on top of CMD", settings=HaLPCMDSettings)
 class HaLPCMD(HallucinatedPositives, CMD):
+    family: ClassVar[str] = "paper"
+    table_order: ClassVar[int] = 4
+    citation: ClassVar[str] = "Shah et al., CVPR 2023"
     compared_to = "cmd"
 
     def __init__(self, cfg: RunConfig, data: DataSpec):

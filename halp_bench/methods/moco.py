@@ -51,6 +51,9 @@ class MoCo(Method):
     Subclasses change `streams` (CMD), add terms that need the pre-push queue (`queue_losses`) or
     terms computed after the push (`extra_losses`, e.g. HaLP), and copy nothing else.
     """
+    family: ClassVar[str] = "paper"
+    table_order: ClassVar[int] = 1
+    citation: ClassVar[str] = "Chen et al., arXiv 2020 (MoCo v2); He et al., CVPR 2020"
 
     streams: tuple[str, ...] = ("joint",)
     settings: MoCoSettings

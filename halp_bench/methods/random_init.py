@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from halp_bench.config import RunConfig
 from halp_bench.encoders import Encoder
 from halp_bench.methods.base import Method
@@ -16,6 +18,8 @@ from halp_bench.skeleton import DataSpec
 class RandomInit(Method):
     """Built exactly as MoCo builds its joint query encoder (its projection head is drawn too,
     though never used), so with the same seed this is the encoder MoCo starts from."""
+    family: ClassVar[str] = "paper"
+    table_order: ClassVar[int] = 0
 
     pretrains = False
 

@@ -75,6 +75,9 @@ class SkeletonCLR(MoCo):
 
     settings: SkeletonCLRSettings
     compared_to: ClassVar[str | None] = "moco"
+    family: ClassVar[str] = "field"
+    table_order: ClassVar[int] = 0
+    citation: ClassVar[str] = "Li et al., CVPR 2021"
     in_default_grid: ClassVar[bool] = False  # the field's rows: by name or `--suite field`
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": FAMILY_PROBE, "paper": STGCN_RECIPE, "official": STGCN_RECIPE}
 

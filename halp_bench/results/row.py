@@ -6,6 +6,10 @@ configuration put in today's shape and its `config_id` recomputed by today's rul
 (identity.py), so old and new rows of the same settings count as the same cell (skipped by `run`,
 averaged by `table`), and rows of different settings never share a cell. Fields added since
 (`data_fingerprint`, `data_warnings`) have defaults, so older rows read as "fingerprint unknown".
+Format 3 adds what tables need to read rows without importing any plugin: the method's
+declaration (family, order, base, citation, ablation keys: declarations.py), the label part its
+ablation settings make (`variant`) and the cell's comparison key (identity.comparison_key); rows
+of earlier formats get them from the registry when tables read them (`table_fields`).
 """
 
 from __future__ import annotations
@@ -15,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from halp_bench.identity import config_id, pretrain_signature, short_hash
-from halp_bench.registry import METHODS, load_plugins
+from halp_bench.declarations import Declaration
 from halp_bench.results.store import load_results
 
-ROW_FORMAT = 2
+ROW_FORMAT = 3
 # `transfer_from` (source "dataset/split" of a transfer cell, else None) keeps NTU-60 -> PKU and
 # NTU-120 -> PKU apart: both have dataset pku2.
 CELL_FIELDS = ("method", "dataset", "split", "protocol", "preset", "seed", "transfer_from")
@@ -72,6 +75,11 @@ class ResultRow:
     # (transfer only)}; {} in rows from before fingerprints (datasets/quality/fingerprint.py)
     data_fingerprint: dict[str, Any] = field(default_factory=dict)
     data_warnings: list[str] = field(default_factory=list)  # the data check's warnings (datasets/quality/checks.py)
+    # format 3: the method's declaration (declarations.Declaration.to_dict), the label part of its
+    # ablation settings ("λ=0.6") and the comparison key; None / "" in rows of earlier formats
+    declaration: dict[str, Any] | None = None
+    variant: str = ""
+    comparison_key: str = ""
     row_format: int = ROW_FORMAT
 
     @property
@@ -90,6 +98,16 @@ class ResultRow:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def table_fields(self) -> tuple[Declaration, str, str]:
+        """(declaration, variant, comparison key) as stored; for a row of an earlier format (no
+        declaration stored), from the registry and its stored configuration (imports the plugins)."""
+        if self.declaration is not None and self.comparison_key:
+            return Declaration.from_dict(self.declaration), self.variant, self.comparison_key
+        from halp_bench.declarations import row_table_fields
+
+        fields = row_table_fields(self.to_dict())
+        return Declaration.from_dict(fields["declaration"]), fields["variant"], fields["comparison_key"]
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> "ResultRow":
@@ -120,9 +138,12 @@ def upgrade_format_1(row: dict[str, Any]) -> dict[str, Any]:
     """A format-1 row in today's shape. Its `config` had one `method` section holding every
     built-in method's fields and the projection head inside `encoder`; the method's own fields
     and the head's now form the method's settings. Rows of a method no longer registered keep a
-    `config_id` of their whole configuration (seed excluded)."""
+    `config_id` of their whole configuration (seed excluded). Imports the plugins."""
+    from halp_bench.identity import config_id, pretrain_signature, short_hash
+    from halp_bench.registry import METHODS, load_plugins
+
     load_plugins()
-    upgraded = dict(row, row_format=ROW_FORMAT)
+    upgraded = dict(row, row_format=2)
     name, protocol = str(row.get("method")), str(row.get("protocol"))
     config = _upgrade_config(name, row.get("config", {}))
     pretrain_config = _upgrade_config(name, row.get("pretrain_config") or row.get("config", {}))
@@ -138,6 +159,8 @@ def upgrade_format_1(row: dict[str, Any]) -> dict[str, Any]:
 def _upgrade_config(method: str, old: dict[str, Any]) -> dict[str, Any]:
     """A format-1 configuration (or pretraining signature) in today's shape. Settings added since
     are absent: their neutral values (config.added) are what that version did."""
+    from halp_bench.registry import METHODS
+
     if not old or method not in METHODS:
         return dict(old)
     new = {k: v for k, v in old.items() if k not in ("method", "encoder")}
