@@ -47,6 +47,7 @@ from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, pars
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import PretrainSummary, ResultRow, data_id, read_rows
 from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
+from halp_bench.validation import check_grid
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
 MONITOR_FILE = "monitor.csv"
@@ -220,6 +221,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     main = stage(spec.dataset, spec.split)
     plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
     configs = Configs(spec, methods)
+    for pretrain_stage in {id(p.pretrain_on): p.pretrain_on for p in plans.values() if isinstance(p, Plan)}.values():
+        check_grid(methods, lambda name: configs.get(name, pretrain_stage, spec.seeds[0]), pretrain_stage.data)  # noqa: B023
     results_path = Path(spec.out) / RESULTS_FILE
     done = {row.key: row for row in read_rows(results_path)}  # the latest row of each cell
     outcomes: list[CellOutcome] = []

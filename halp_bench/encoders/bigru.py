@@ -27,6 +27,7 @@ from halp_bench.encoders.base import Encoder, flatten_frames
 from halp_bench.errors import CheckpointError
 from halp_bench.registry import register_encoder
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
 
 _GRU_TENSORS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 _BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -38,8 +39,8 @@ class BiGRUSettings(EncoderSettings):
     `cpu` preset: 1 x 128."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"hidden_size": 128, "num_layers": 1}}
-    hidden_size: int = 1024
-    num_layers: int = 3
+    hidden_size: int = ranged(1024, "[1, inf)")
+    num_layers: int = ranged(3, "[1, inf)")
 
     def describe(self) -> str:
         return f"{self.name} {self.num_layers}x{self.hidden_size}"

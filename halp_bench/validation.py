@@ -1,0 +1,139 @@
+"""Valid ranges of numeric settings, declared where each setting is declared, and the checks that
+refuse a bad configuration before anything trains.
+
+A numeric field of a settings dataclass declares its range with `ranged(default, "[low, high]")`
+(interval notation; `inf` for no bound; round brackets exclude the bound). The range is kept in the
+field's metadata, so a plugin's settings class declares its own the same way. `check_ranges`
+refuses a value outside its range (and any NaN or infinity the range does not include) in one line
+naming the key, the value and what is allowed; a tuple field's range applies to each item.
+`check_grid` asks every method of a grid whether it can use the data, the encoder and the layout
+before the first cell trains (`Method.check_data`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from halp_bench.errors import ConfigError
+
+RANGE_KEY = "range"
+
+
+@dataclass(frozen=True)
+class Range:
+    """An interval of allowed values; `min_items` for tuple settings (e.g. 1: never empty)."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+    min_items: int = 0
+    max_items: int | None = None
+
+    def allows(self, value: float) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        """'> 0', '>= 1', 'in [0, 1]': how a message says what is allowed."""
+        low, high = _number(self.low), _number(self.high)
+        if math.isinf(self.high) and self.high_open:
+            return f"{'>' if self.low_open else '>='} {low}"
+        if math.isinf(self.low) and self.low_open:
+            return f"{'<' if self.high_open else '<='} {high}"
+        return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+
+
+def _number(value: float) -> str:
+    return "inf" if value == math.inf else "-inf" if value == -math.inf else f"{value:g}"
+
+
+def parse_interval(text: str, min_items: int = 0, max_items: int | None = None) -> Range:
+    """'[0, 1]', '(0, inf)', '[1, inf)' -> Range; a malformed declaration is a programming error."""
+    text = text.strip()
+    if text[:1] not in "[(" or text[-1:] not in "])" or text.count(",") != 1:
+        raise ValueError(f"range '{text}': expected interval notation such as '[0, 1]' or '(0, inf)'")
+    low, high = (float(part) for part in text[1:-1].split(","))
+    return Range(low, high, text[0] == "(", text[-1] == ")", min_items, max_items)
+
+
+def ranged(default: Any, interval: str, *, neutral: bool = False, min_items: int = 0, max_items: int | None = None) -> Any:
+    """A dataclass field whose values must lie in `interval` (each item, for a tuple).
+    `neutral`: also the `config.added` marker (a setting added later, neutral at `default`)."""
+    metadata: dict[str, Any] = {RANGE_KEY: parse_interval(interval, min_items, max_items)}
+    if neutral:
+        metadata["neutral"] = default
+    return field(default=default, metadata=metadata)
+
+
+def range_of(settings_field: dataclasses.Field) -> Range | None:
+    return settings_field.metadata.get(RANGE_KEY)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def field_problem(value: Any, hint: Any, allowed: Range) -> str | None:
+    """What is wrong with `value` for a field of type `hint` and range `allowed`, or None."""
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, (tuple, list)):
+            return f"expected a comma-separated list, each item {allowed.describe()}"
+        if len(value) < allowed.min_items:
+            return "expected a non-empty list" if allowed.min_items == 1 else f"expected at least {allowed.min_items} values"
+        if allowed.max_items is not None and len(value) > allowed.max_items:
+            return f"expected at most {allowed.max_items} values"
+        bad = [item for item in value if not allowed.allows(item)]
+        return f"{bad[0]} is not {allowed.describe()} (each item must be)" if bad else None
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        return f"expected a whole number {allowed.describe()}"
+    if not allowed.allows(value):
+        unbounded = math.isinf(allowed.low) or math.isinf(allowed.high)
+        what = "a whole number" if hint is int else "a finite number" if unbounded else "a number"
+        return f"expected {what} {allowed.describe()}"
+    return None
+
+
+def check_ranges(settings: Any, prefix: str = "") -> None:
+    """Refuse the first value outside its declared range in `settings` (a dataclass) and in the
+    dataclasses it holds, naming the key as `--set` spells it."""
+    hints = typing.get_type_hints(type(settings))
+    for item in dataclasses.fields(settings):
+        value, key = getattr(settings, item.name), f"{prefix}{item.name}"
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_ranges(value, key + ".")
+            continue
+        allowed = range_of(item)
+        problem = field_problem(value, hints[item.name], allowed) if allowed is not None else None
+        if problem:
+            raise ConfigError(f"--set {key}={_shown(value)}: {problem}")
+
+
+def numeric_fields(settings_class: type) -> list[dataclasses.Field]:
+    """The int, float and tuple fields of a settings class: those that must declare a range."""
+    hints = typing.get_type_hints(settings_class)
+    return [f for f in dataclasses.fields(settings_class)
+            if hints[f.name] in (int, float) or typing.get_origin(hints[f.name]) is tuple]
+
+
+def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any) -> None:
+    """Before any cell trains: each method's needs of the data, the encoder and the layout
+    (`Method.check_data`, given `config_for(method)` and the `SkeletonData` it pretrains on), so
+    that a grid does not stop after hours of training at its first incompatible method."""
+    from halp_bench.registry import METHODS
+
+    for name in methods:
+        cfg = config_for(name)
+        try:
+            METHODS.get(name).check_data(cfg, data.spec(cfg.data.frames))
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}" if not str(exc).startswith(name) else str(exc)) from None
