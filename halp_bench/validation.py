@@ -137,3 +137,56 @@ def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any) 
             METHODS.get(name).check_data(cfg, data.spec(cfg.data.frames))
         except ConfigError as exc:
             raise ConfigError(f"{name}: {exc}" if not str(exc).startswith(name) else str(exc)) from None
+
+
+# `--set` keys a command decides itself: given with --set they would be silently overwritten
+# (run: the grid's own axes) or never read (eval: there is no pretraining).
+COMMAND_OWNED: dict[str, dict[str, str]] = {
+    "run": {"data.dataset": "use --dataset", "data.split": "use --split", "seed": "use --seed or --seeds"},
+    "eval": {"data.dataset": "use --dataset", "data.split": "use --split", "seed": "use --seeds",
+             "pretrain.": "eval does not pretrain (the checkpoint's own pretraining settings are kept)",
+             "augment.": "eval makes no pretraining views"},
+}
+
+
+def refuse_inapplicable(command: str, overrides: tuple[str, ...] | list[str]) -> None:
+    """Refuse a `--set` key that `command` does not read (see COMMAND_OWNED)."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        for owned, why in COMMAND_OWNED.get(command, {}).items():
+            if key == owned or (owned.endswith(".") and key.startswith(owned)):
+                raise ConfigError(f"--set {key}: does not apply to `halp-bench {command}`; {why}")
+
+
+def device_setting(overrides: tuple[str, ...] | list[str], device: str, device_given: bool) -> str:
+    """The device of a run: `--set device=X` is the same setting as `--device X`; both, differing, is an error."""
+    chosen = [item.split("=", 1)[1].strip() for item in overrides if item.split("=", 1)[0].strip() == "device" and "=" in item]
+    if not chosen:
+        return device
+    if device_given and chosen[-1] != device:
+        raise ConfigError(f"--set device={chosen[-1]} and --device {device} disagree; give one of them")
+    return chosen[-1]
+
+
+def threads_warning(threads: int | None) -> str | None:
+    """What asking for more torch threads than this process has cores costs, or None."""
+    from halp_bench.common.cpu_share import machine_cores
+
+    cores = machine_cores()
+    if threads is None or threads <= cores:
+        return None
+    return (f"--threads {threads} is more than the {cores} cores this process may use: the extra threads wait for each other "
+            f"at every operator ({OVERSUBSCRIBED}); --threads {cores} or less is faster")
+
+
+# benchmarks/bench_threads.py on a 2-core machine (docs/checks.md)
+OVERSUBSCRIBED = "measured 5x slower per training step at 16x the cores, 11x at 64x"
+
+
+def check_stored_methods(methods: list[str] | None, rows: list[Any]) -> None:
+    """Refuse method names that no stored row has (e.g. a typo in `plot --methods`)."""
+    stored = sorted({row.method for row in rows})
+    missing = [name for name in methods or [] if name not in stored]
+    if missing:
+        raise ConfigError(f"--methods: no stored results of {', '.join(repr(m) for m in missing)}; "
+                          f"the results hold: {', '.join(stored) or '(none)'}")
