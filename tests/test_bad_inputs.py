@@ -26,7 +26,7 @@ from halp_bench.cli import main
 from halp_bench.config import make_config
 from halp_bench.runner import RunSpec, run_dir_name, run_grid
 
-SETS = [arg for item in tiny_overrides("moco") for arg in ("--set", item)]
+SETS = [arg for item in tiny_overrides("moco") if not item.startswith("device=") for arg in ("--set", item)] + ["--device", "cpu"]
 
 
 class WritesMarker:
