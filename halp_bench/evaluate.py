@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from halp_bench.common import distributed
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.common.loggers import RunLogger, open_logger
@@ -135,7 +137,7 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
                 method=method_name, dataset=spec.dataset, split=split, protocol=protocol, transfer_from=None, preset=spec.preset,
                 seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report, protocol_seconds=round(time.perf_counter() - t0, 3),
                 settings=settings_summary(cfg), config=dataclasses.asdict(cfg), weights=weights.describe(), git_commit=git_commit(),
-                versions=versions(), device=device_name(device), deterministic=spec.deterministic, started=started, finished=_now(),
+                versions=versions(), device=device_name(device), deterministic=spec.deterministic, threads=torch.get_num_threads(), started=started, finished=_now(),
                 data_fingerprint={"evaluated_on": fingerprint.to_dict()}, data_warnings=warnings,
             )
             if distributed.info().is_main:

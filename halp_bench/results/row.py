@@ -67,6 +67,7 @@ class ResultRow:
     versions: dict[str, str] = field(default_factory=dict)
     device: str = ""
     deterministic: bool = False
+    threads: int | None = None  # CPU threads torch used when the cell finished (fixed for the whole of a deterministic run)
     run_dir: str = ""
     started: str = ""
     finished: str = ""
