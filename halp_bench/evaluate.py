@@ -21,7 +21,7 @@ import torch
 from halp_bench.common import distributed
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.common.loggers import RunLogger, open_logger
-from halp_bench.config import DataConfig, make_configs
+from halp_bench.config import DataConfig, RunConfig, make_configs
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.errors import ConfigError
@@ -31,6 +31,7 @@ from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import ResultRow, read_rows
 from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
 from halp_bench.runner import CellOutcome, _now, check_and_fingerprint, git_commit, is_done, settings_summary, versions
+from halp_bench.weights_checks import check_finite_weights, progress, progress_label
 from halp_bench.weights import WeightsFile, default_encoder, eval_encoder_from_authors, method_from_checkpoint, read_weights, stored_streams
 
 EVAL_PROTOCOLS = ("knn", "linear")  # transfer and semi fine-tune: name them to run them
@@ -63,6 +64,7 @@ def run_eval(spec: EvalSpec, say: Callable[[str], None] = print) -> list[CellOut
     for name in protocols:
         PROTOCOLS.get(name)
     weights = read_weights(spec.checkpoint)
+    check_finite_weights(weights)
     if weights.layout == "halp-bench":
         method_name = str(weights.state["method"])
         if spec.method and spec.method != method_name:
@@ -136,7 +138,7 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
             row = ResultRow(
                 method=method_name, dataset=spec.dataset, split=split, protocol=protocol, transfer_from=None, preset=spec.preset,
                 seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report, protocol_seconds=round(time.perf_counter() - t0, 3),
-                settings=settings_summary(cfg), config=dataclasses.asdict(cfg), weights=weights.describe(), git_commit=git_commit(),
+                settings=settings_with_progress(cfg, weights), config=dataclasses.asdict(cfg), weights=described(weights), git_commit=git_commit(),
                 versions=versions(), device=device_name(device), deterministic=spec.deterministic, threads=torch.get_num_threads(), started=started, finished=_now(),
                 data_fingerprint={"evaluated_on": fingerprint.to_dict()}, data_warnings=warnings,
             )
@@ -144,3 +146,18 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
                 append_result(results_path, row.to_dict())
             outcomes.append(CellOutcome(method_name, seed, protocol, "ran", f"{weights.origin} weights", metrics=metrics))
     return outcomes
+
+
+def described(weights: WeightsFile) -> dict[str, str]:
+    """What a row records of the file, with how far an unfinished pretraining got (tables show it)."""
+    label = progress_label(progress(weights))
+    return {**weights.describe(), **({"progress": label} if label else {})}
+
+
+def settings_with_progress(cfg: RunConfig, weights: WeightsFile) -> dict[str, object]:
+    """The comparability settings, with the pretraining epochs the checkpoint actually did."""
+    settings = settings_summary(cfg)
+    done = progress(weights)
+    if done is not None:
+        settings["pretrain_epochs"] = done["epoch"] if progress_label(done) is None else f"{done['epoch']}+{done['iteration']} it. of {done['epochs']}"
+    return settings

@@ -225,6 +225,7 @@ def variant_label(row: ResultRow) -> str:
         label += f" ({', '.join(changed)})" if changed else ""
     if row.weights:  # `eval --checkpoint`: its own row, named after the file
         label += " (released weights)" if released else f" (checkpoint {row.weights['sha256'][:8]})"
+        label += f" [{row.weights['progress']}]" if row.weights.get("progress") else ""
     return label + (" [official]" if row.preset == "official" else "")
 
 
