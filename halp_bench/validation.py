@@ -21,6 +21,7 @@ from typing import Any, Callable
 from halp_bench.errors import ConfigError
 
 RANGE_KEY = "range"
+CHOICES_KEY = "choices"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,26 @@ def ranged(default: Any, interval: str, *, neutral: bool = False, min_items: int
     return field(default=default, metadata=metadata)
 
 
+def one_of(default: str, choices: tuple[str, ...], *, neutral: bool = False) -> Any:
+    """A dataclass field that takes one of a few words. `neutral`: as in `ranged`."""
+    metadata: dict[str, Any] = {CHOICES_KEY: tuple(choices)}
+    if neutral:
+        metadata["neutral"] = default
+    return field(default=default, metadata=metadata)
+
+
+def declared_choices(settings_class: type, prefix: str = "") -> dict[str, tuple[str, ...]]:
+    """`section.key -> words` of every `one_of` field of a settings class and the sections it holds."""
+    found: dict[str, tuple[str, ...]] = {}
+    hints = typing.get_type_hints(settings_class)
+    for item in dataclasses.fields(settings_class):
+        if CHOICES_KEY in item.metadata:
+            found[prefix + item.name] = item.metadata[CHOICES_KEY]
+        elif dataclasses.is_dataclass(hints[item.name]):
+            found.update(declared_choices(hints[item.name], f"{prefix}{item.name}."))
+    return found
+
+
 def range_of(settings_field: dataclasses.Field) -> Range | None:
     return settings_field.metadata.get(RANGE_KEY)
 
@@ -112,6 +133,9 @@ def check_ranges(settings: Any, prefix: str = "") -> None:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             check_ranges(value, key + ".")
             continue
+        words = item.metadata.get(CHOICES_KEY)
+        if words is not None and value not in words:
+            raise ConfigError(f"--set {key}={value}: choose one of {', '.join(words)}")
         allowed = range_of(item)
         problem = field_problem(value, hints[item.name], allowed) if allowed is not None else None
         if problem:

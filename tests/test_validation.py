@@ -14,7 +14,7 @@ import pytest
 
 from conftest import tiny_overrides
 from halp_bench import runner
-from halp_bench.config import DataConfig, EvalConfig, OptimConfig, RunConfig, make_configs
+from halp_bench.config import CHOICES, DataConfig, EvalConfig, OptimConfig, RunConfig, make_configs
 from halp_bench.errors import ConfigError
 from halp_bench.registry import ENCODERS, METHODS, load_plugins
 from halp_bench.runner import RunSpec, run_grid
@@ -146,3 +146,22 @@ def test_a_method_that_cannot_use_the_data_stops_the_grid_before_anything_trains
     spec.overrides.append("augment.flip_prob=0")  # without the flip the same grid is accepted
     run_grid(spec, say=lambda _: None)
     assert started == ["random", "moco", "aimclr"]
+
+
+def word_keys() -> list[tuple[str, str, list[str]]]:
+    """(key, method, extra --set) of every setting that takes one of a few words."""
+    keys = [(key, "moco", []) for key in CHOICES]
+    for entry in METHODS.entries():
+        for section, klass in (("method", entry.factory.settings_class), ("augment", entry.factory.augment_class)):
+            keys += [(f"{section}.{name}", entry.name, []) for name in klass.choices]
+    for entry in ENCODERS.entries():
+        keys += [(f"encoder.{name}", "moco", [f"encoder.name={entry.name}"]) for name in entry.factory.settings_class.choices]
+    return keys
+
+
+@pytest.mark.parametrize("key, method, extra", word_keys(), ids=[f"{m}:{k}{e}" for k, m, e in word_keys()])
+def test_a_word_outside_the_declared_choices_is_refused_before_any_cell(key, method, extra, monkeypatch, tmp_path):
+    monkeypatch.setattr(runner, "load_dataset", lambda *a, **k: pytest.fail("data loaded for a refused configuration"))
+    spec = RunSpec(methods=[method], preset="cpu", overrides=[*extra, f"{key}=nosuch"], out=tmp_path / "out", show_progress=False)
+    with pytest.raises(ConfigError, match=rf"^--set {key}=nosuch: choose one of \w"):
+        run_grid(spec, say=lambda _: None)
