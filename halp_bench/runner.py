@@ -222,7 +222,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
     configs = Configs(spec, methods)
     for pretrain_stage in {id(p.pretrain_on): p.pretrain_on for p in plans.values() if isinstance(p, Plan)}.values():
-        check_grid(methods, lambda name: configs.get(name, pretrain_stage, spec.seeds[0]), pretrain_stage.data)  # noqa: B023
+        check_grid(methods, lambda name: configs.get(name, pretrain_stage, spec.seeds[0]), pretrain_stage.data,  # noqa: B023
+                   len(pretrain_stage.train), pretrain_stage.label)
     results_path = Path(spec.out) / RESULTS_FILE
     done = {row.key: row for row in read_rows(results_path)}  # the latest row of each cell
     outcomes: list[CellOutcome] = []

@@ -149,16 +149,21 @@ def numeric_fields(settings_class: type) -> list[dataclasses.Field]:
             if hints[f.name] in (int, float) or typing.get_origin(hints[f.name]) is tuple]
 
 
-def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any) -> None:
+def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any, train_size: int, where: str) -> None:
     """Before any cell trains: each method's needs of the data, the encoder and the layout
-    (`Method.check_data`, given `config_for(method)` and the `SkeletonData` it pretrains on), so
-    that a grid does not stop after hours of training at its first incompatible method."""
+    (`Method.check_data`, given `config_for(method)` and the `SkeletonData` it pretrains on), and
+    a pretraining batch that fits the `train_size` samples of `where` (a larger one trains no step:
+    the row would be the random encoder's), so that a grid does not stop, or store a wrong row,
+    after hours of training."""
     from halp_bench.registry import METHODS
 
     for name in methods:
-        cfg = config_for(name)
+        cfg, method = config_for(name), METHODS.get(name)
+        if method.pretrains and cfg.pretrain.batch_size > train_size:
+            raise ConfigError(f"--set pretrain.batch_size={cfg.pretrain.batch_size}: more than the {train_size} training samples of "
+                              f"{where}; an epoch would train no step (at most {train_size})")
         try:
-            METHODS.get(name).check_data(cfg, data.spec(cfg.data.frames))
+            method.check_data(cfg, data.spec(cfg.data.frames))
         except ConfigError as exc:
             raise ConfigError(f"{name}: {exc}" if not str(exc).startswith(name) else str(exc)) from None
 
