@@ -53,7 +53,9 @@ class Range:
 
 
 def _number(value: float) -> str:
-    return "inf" if value == math.inf else "-inf" if value == -math.inf else f"{value:g}"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return str(int(value)) if value == int(value) else f"{value:g}"
 
 
 def parse_interval(text: str, min_items: int = 0, max_items: int | None = None) -> Range:
