@@ -41,7 +41,7 @@ from halp_bench.errors import CheckpointError
 from halp_bench.methods.base import Method, create_method
 from halp_bench.methods.stream_encoders import MULTI_STREAM, RelativeEncoder, eval_encoder
 from halp_bench.skeleton import DataSpec
-from halp_bench.weights_checks import explain_mismatch
+from halp_bench.weights_checks import explain_mismatch, shape_in_data_words
 
 STREAM_PREFIXES = {"joint": "encoder_q.", "motion": "encoder_q_motion.", "bone": "encoder_q_bone."}
 REFERENCE_TOLERANCE = 1e-4
@@ -196,7 +196,8 @@ def load_stgcn(encoder: Encoder, weights: WeightsFile, prefix: str) -> None:
     for key, target in own.items():
         if tuple(entries[key].shape) != tuple(target.shape):
             raise CheckpointError(weights.path, f"{prefix + key} has shape {tuple(entries[key].shape)}, this encoder expects "
-                                  f"{tuple(target.shape)} ({encoder.data.channels} channels, {encoder.data.joints} joints)")
+                                  f"{tuple(target.shape)} ({encoder.data.channels} channels, {encoder.data.joints} joints)"
+                                  + shape_in_data_words(tuple(entries[key].shape), tuple(target.shape), encoder.data))
     gap = (entries["A"].float() - own["A"]).abs().max().item()
     if not gap <= GRAPH_TOLERANCE:
         raise CheckpointError(weights.path, f"{prefix}A differs from the spatial partition of layout {encoder.data.layout.name} "

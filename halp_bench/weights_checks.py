@@ -84,20 +84,25 @@ def _sizes(theirs: tuple[int, ...], ours: tuple[int, ...], data: DataSpec, hidde
     return reasons
 
 
+def shape_in_data_words(theirs: tuple[int, ...], ours: tuple[int, ...], data: DataSpec) -> str:
+    """' (the file was made for 20 joints, this data has 25)', or '' when no data size explains it."""
+    reasons = [r for a, b in zip(theirs, ours) if a != b for r in _factor(a, b, data)]
+    return f" ({'; '.join(dict.fromkeys(reasons))})" if reasons else ""
+
+
 def _factor(a: int, b: int, data: DataSpec) -> list[str]:
-    """Which one of channels, joints and persons turns the data's size `b` into the file's `a`:
-    per-frame features (C*V*M), the ST-GCN's input norm (C*V), or the graph (V)."""
+    """How the data's sizes explain the file's `a` where this data gives `b`: per-frame input
+    values (channels x joints x persons, a sequence encoder), the ST-GCN's input norm (channels x
+    joints) or its graph (joints). A product is named with the single sizes that would explain it
+    alone (the count cannot tell 25 joints x 2 persons from 50 joints x 1)."""
     sizes = {"channels": data.channels, "joints": data.joints, "persons": data.persons}
-    products = {"channels x joints x persons": ("channels", "joints", "persons"), "channels x joints": ("channels", "joints"),
-                "joints": ("joints",)}
-    for _, names in products.items():
-        total = 1
-        for name in names:
-            total *= sizes[name]
-        if total != b:
+    if b == data.joints:
+        return [f"the checkpoint's skeleton graph has {a} joints, this data {b}"]
+    for names in (("channels", "joints", "persons"), ("channels", "joints")):
+        if b != int(torch.tensor([sizes[n] for n in names]).prod()):
             continue
-        for name in names:
-            rest = b // sizes[name]
-            if a % rest == 0 and a // rest != sizes[name]:
-                return [f"the checkpoint was made for {a // rest} {name}, this data has {sizes[name]}"]
+        alone = [f"{a // (b // sizes[n])} {n}" for n in names if a % (b // sizes[n]) == 0]
+        said = (f"the checkpoint takes {a} input values per frame ({' x '.join(names)}), this data {b} "
+                f"({' x '.join(str(sizes[n]) for n in names)})")
+        return [said + (f": e.g. {' or '.join(alone)} with the other sizes as here" if alone else "")]
     return []

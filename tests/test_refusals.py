@@ -160,7 +160,8 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], int, str]] = {
     "plot --methods nosuch": (lambda d, t: ["plot", "--out", str(d / "results"), "--methods", "nosuch"], 2,
                               "--methods: no stored results of 'nosuch'; the results hold: random"),
     "25-joint checkpoint on 20-joint data": (eval_of(lambda d, t: checkpoint(d), "d20.npz"), 2,
-                                             "does not fit moco on this data: the checkpoint was made for 25 joints, this data has 20"),
+                                             ("does not fit moco on this data: the checkpoint takes 75 input values per frame (channels x joints x persons), "
+                                              "this data 60 (3 x 20 x 1): e.g. 25 joints with the other sizes as here")),
     # silently ignored input before
     "--set data.dataset=nosuch": (lambda d, t: run_on(d, t, "--set", "data.dataset=nosuch"), 2,
                                   "--set data.dataset: does not apply to `halp-bench run`; use --dataset"),

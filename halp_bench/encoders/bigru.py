@@ -28,6 +28,7 @@ from halp_bench.errors import CheckpointError
 from halp_bench.registry import register_encoder
 from halp_bench.skeleton import DataSpec
 from halp_bench.validation import ranged
+from halp_bench.weights_checks import shape_in_data_words
 
 _GRU_TENSORS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 _BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -109,7 +110,8 @@ class _CMDBiGRU(Encoder):
                 raise CheckpointError(
                     source,
                     f"{prefix + key} has shape {tuple(entries[key].shape)}, "
-                    f"this encoder expects {tuple(target.shape)}",
+                    f"this encoder expects {tuple(target.shape)}"
+                    + shape_in_data_words(tuple(entries[key].shape), tuple(target.shape), self.data),
                 )
         with torch.no_grad():
             for key, target in pairs:
