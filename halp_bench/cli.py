@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, HalpBenchWarning
-from halp_bench.validation import check_stored_methods, device_setting, refuse_inapplicable, threads_warning
+from halp_bench.validation import check_settings, check_stored_methods, device_setting, refuse_inapplicable, threads_warning
 
 if TYPE_CHECKING:
     from halp_bench.results.row import ResultRow
@@ -148,11 +148,14 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     )
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []
-    for entry in _suite_specs(suite, spec) if suite else [spec]:
+    entries = _suite_specs(suite, spec) if suite else [spec]
+    for entry in entries:
         if entry.preset == "auto":
             entry.preset = "cpu" if entry.dataset.startswith("synthetic") else "paper"
             if main:
                 console.print(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
+    check_settings(entries)  # every entry's settings before the first one trains
+    for entry in entries:
         where = f"{entry.dataset}{'/' + entry.split if entry.split else ''}"
         try:
             cells = run_grid(entry, say=lambda msg: console.print(msg) if main else None, retrained=retrained)
@@ -429,6 +432,7 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
 
     if index is not None and label is not None:
         raise click.UsageError("give --index or --label, not both")
+    refuse_inapplicable("show", overrides)
     if preset == "auto":
         preset = "cpu" if dataset.startswith("synthetic") else "paper"
     settings = [*overrides, f"data.dataset={dataset}", *([f"data.split={split}"] if split else []),

@@ -177,7 +177,22 @@ COMMAND_OWNED: dict[str, dict[str, str]] = {
     "eval": {"data.dataset": "use --dataset", "data.split": "use --split", "seed": "use --seeds",
              "pretrain.": "eval does not pretrain (the checkpoint's own pretraining settings are kept)",
              "augment.": "eval makes no pretraining views"},
+    "show": {"data.dataset": "give the dataset as the argument", "data.split": "use --split", "seed": "use --seed",
+             "device": "show draws on the CPU", **{f"{section}.": "show draws samples and views; it trains nothing"
+                                                   for section in ("pretrain", "linear", "transfer", "eval")}},
 }
+
+
+def check_settings(specs: list[Any]) -> None:
+    """Every run spec's settings (ranges, choices, rules, known keys and methods) before the first
+    one trains: a suite must not stop at its third entry over a value the first could have shown."""
+    from halp_bench.config import make_configs
+    from halp_bench.methods.base import default_methods
+    from halp_bench.registry import load_plugins
+
+    load_plugins()
+    for spec in specs:
+        make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], spec.methods or default_methods())
 
 
 def refuse_inapplicable(command: str, overrides: tuple[str, ...] | list[str]) -> None:

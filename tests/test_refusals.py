@@ -167,6 +167,11 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], int, str]] = {
                                   "--set data.dataset: does not apply to `halp-bench run`; use --dataset"),
     "eval --set pretrain.epochs=5": (eval_of(lambda d, t: checkpoint(d), "d25.npz", "--set", "pretrain.epochs=5"), 2,
                                      "--set pretrain.epochs: does not apply to `halp-bench eval`; eval does not pretrain"),
+    "show --set pretrain.epochs=3": (lambda d, t: ["show", "synthetic", "--set", "pretrain.epochs=3", "--out", str(t)], 2,
+                                     "--set pretrain.epochs: does not apply to `halp-bench show`"),
+    "a suite's bad value before its first entry": (
+        lambda d, t: ["run", "--suite", "synthetic-all", "--set", "method.momentum=3", "--out", str(t / "o"), "--threads", "1"], 2,
+        "error: --set method.momentum=3.0: expected a number in [0, 1]"),
     "--seeds ''": (lambda d, t: run_on(d, t, "--seeds", ""), 2, "Invalid value for '--seeds': '': expected comma-separated integers"),
     "--protocols ''": (lambda d, t: run_on(d, t, "--protocols", ""), 2, "Invalid value for '--protocols': '': expected at least one"),
     "--methods ''": (lambda d, t: run_on(d, t, "--methods", ""), 2, "Invalid value for '--methods': '': expected at least one"),
