@@ -157,6 +157,7 @@ def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any, 
     a pretraining batch that fits the `train_size` samples of `where` (a larger one trains no step:
     the row would be the random encoder's), so that a grid does not stop, or store a wrong row,
     after hours of training."""
+    from halp_bench.methods.stream_encoders import MULTI_STREAM
     from halp_bench.registry import METHODS
 
     for name in methods:
@@ -164,6 +165,9 @@ def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any, 
         if method.pretrains and cfg.pretrain.batch_size > train_size:
             raise ConfigError(f"--set pretrain.batch_size={cfg.pretrain.batch_size}: more than the {train_size} training samples of "
                               f"{where}; an epoch would train no step (at most {train_size})")
+        streams = getattr(method, "streams", None)
+        if isinstance(streams, tuple) and cfg.eval.stream not in (*streams, *MULTI_STREAM):
+            raise ConfigError(f"--set eval.stream={cfg.eval.stream}: {name} trains only the {', '.join(streams)} stream(s)")
         try:
             method.check_data(cfg, data.spec(cfg.data.frames))
         except ConfigError as exc:

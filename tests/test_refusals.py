@@ -148,6 +148,8 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], int, str]] = {
         "error: aimclr: the spatial flip needs a left-right joint mirror, which layout 'chain7' does not define"),
     "a pretraining batch larger than the data": (lambda d, t: run_on(d, t, "--set", "pretrain.batch_size=1000"), 2,
                                                  "--set pretrain.batch_size=1000: more than the 24 training samples of"),
+    "a stream the method does not train": (lambda d, t: run_on(d, t, "--set", "eval.stream=motion"), 2,
+                                           "--set eval.stream=motion: moco trains only the joint stream(s)"),
     # misleading messages before
     "CSV renamed .npz": (text_file(b"a,b\n1,2\n"), 2, "renamed.npz: is not a numpy file: neither an .npz (zip) archive nor an .npy array"),
     "random bytes renamed .npz": (text_file(bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8))), 2,
