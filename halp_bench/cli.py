@@ -142,20 +142,14 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         overrides = (*overrides, "eval.protocol=common")
     main = is_main_process()
     spec = RunSpec(
-        methods=_split_list(methods, "--methods"), dataset=dataset, split=split, protocols=_split_list(protocols, "--protocols"), transfer_from=transfer_from, preset=preset,
+        methods=_split_list(methods, "--methods"), dataset=dataset, split=split, protocols=_split_list(protocols, "--protocols"),
+        transfer_from=transfer_from, preset=preset,
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
         deterministic=deterministic, compile=compile_encoders, threads=threads, loggers=loggers,
     )
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []
-    entries = _suite_specs(suite, spec) if suite else [spec]
-    for entry in entries:
-        if entry.preset == "auto":
-            entry.preset = "cpu" if entry.dataset.startswith("synthetic") else "paper"
-            if main:
-                console.print(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
-    check_settings(entries)  # every entry's settings before the first one trains
-    for entry in entries:
+    for entry in _checked_entries(suite, spec, say=console.print if main else lambda _: None):
         where = f"{entry.dataset}{'/' + entry.split if entry.split else ''}"
         try:
             cells = run_grid(entry, say=lambda msg: console.print(msg) if main else None, retrained=retrained)
@@ -231,6 +225,18 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
     cells = run_eval(spec, say=console.print)
     _print_cells(cells, f"cells: {checkpoint.name} on {dataset}{'/' + split if split else ''}")
     _print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
+
+
+def _checked_entries(suite: str | None, spec, say) -> list:
+    """The run's entries (the suite's, or `spec`), each with its preset resolved ("auto": cpu for
+    the synthetic data, paper otherwise), and every entry's settings checked before the first trains."""
+    entries = _suite_specs(suite, spec) if suite else [spec]
+    for entry in entries:
+        if entry.preset == "auto":
+            entry.preset = "cpu" if entry.dataset.startswith("synthetic") else "paper"
+            say(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
+    check_settings(entries)
+    return entries
 
 
 def _suite_specs(name: str, spec) -> list:
@@ -363,7 +369,8 @@ def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, f
 @click.option("--samples", type=click.IntRange(min=2), default=2000, show_default=True,
               help="--tsne: test samples to embed; a larger test set is subsampled at random (the same samples for every method).")
 @click.option("--sample-seed", type=int, default=0, show_default=True, help="--tsne: seed of that subsample and of the t-SNE itself.")
-@click.option("--perplexity", type=click.FloatRange(min=0, min_open=True, max=1e6), default=30.0, show_default=True, help="--tsne: t-SNE perplexity (the same for every panel).")
+@click.option("--perplexity", type=click.FloatRange(min=0, min_open=True, max=1e6), default=30.0,
+              show_default=True, help="--tsne: t-SNE perplexity (the same for every panel).")
 @click.option("--device", default="auto", show_default=True, help="--tsne: where features are computed: auto | cpu | cuda | cuda:N | mps.")
 def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, formats: str, tsne: bool, seed: int | None, samples: int,
          sample_seed: int, perplexity: float, device: str) -> None:

@@ -139,7 +139,8 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
                 method=method_name, dataset=spec.dataset, split=split, protocol=protocol, transfer_from=None, preset=spec.preset,
                 seed=seed, config_id=cid, metrics=metrics, report=cfg.eval.report, protocol_seconds=round(time.perf_counter() - t0, 3),
                 settings=settings_with_progress(cfg, weights), config=dataclasses.asdict(cfg), weights=described(weights), git_commit=git_commit(),
-                versions=versions(), device=device_name(device), deterministic=spec.deterministic, threads=torch.get_num_threads(), started=started, finished=_now(),
+                versions=versions(), device=device_name(device), deterministic=spec.deterministic,
+                threads=torch.get_num_threads(), started=started, finished=_now(),
                 data_fingerprint={"evaluated_on": fingerprint.to_dict()}, data_warnings=warnings,
             )
             if distributed.info().is_main:

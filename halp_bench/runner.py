@@ -283,8 +283,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                             lr=pre_cfg.pretrain.lr, precision=pre_cfg.precision, compile_seconds=round(result.compile_seconds, 3),
                         ),
                         settings=settings_summary(cfg), config=cfg.to_dict(), pretrain_config=pretrain_signature(method_name, pre_cfg),
-                        git_commit=git_commit(), versions=versions(), device=device_name(device), deterministic=spec.deterministic, threads=torch.get_num_threads(),
-                        run_dir=str(run_dir), started=started_at, finished=_now(), data_fingerprint=fingerprint,
+                        git_commit=git_commit(), versions=versions(), device=device_name(device), deterministic=spec.deterministic,
+                        threads=torch.get_num_threads(), run_dir=str(run_dir), started=started_at, finished=_now(), data_fingerprint=fingerprint,
                         data_warnings=list(dict.fromkeys(plan.pretrain_on.warnings + target.warnings)),
                     )
                     if world.is_main:
