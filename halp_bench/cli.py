@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, HalpBenchWarning
-from halp_bench.validation import check_settings, check_stored_methods, device_setting, refuse_inapplicable, threads_warning
+from halp_bench.validation import allowed_words, check_settings, check_stored_methods, device_setting, refuse_inapplicable, threads_warning
 
 if TYPE_CHECKING:
     from halp_bench.results.row import ResultRow
@@ -96,7 +96,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--precision", type=click.Choice(["32", "bf16", "16-mixed"]), default=None,
               help="Pretraining precision (default 32): bf16 autocast (CPU and GPU) or 16-mixed (float16 with a gradient "
                    "scaler, CUDA only); losses and hallucination stay in float32. Part of the settings: its cells are separate.")
-@click.option("--seed", type=int, default=None, help="One seed (default 0).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="One seed (default 0).")
 @click.option("--seeds", default=None, help="Several seeds, e.g. 0,1,2 (each repeats every cell).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Output directory: results.jsonl, runs/, tables/.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
@@ -285,7 +285,8 @@ def _print_tables(rows: list, out: Path, formats: tuple[str, ...], names: tuple[
 
 @cli.command("list")
 @click.option("--settings/--no-settings", "show_settings", default=True, show_default=True,
-              help="Show each method's and encoder's settings (the --set method.* / encoder.* keys) with their paper values.")
+              help="Show each method's and encoder's settings (the --set method.* / encoder.* keys) with their paper values "
+                   "and what each allows.")
 def list_plugins(show_settings: bool) -> None:
     """Registered methods (with their settings), encoders (with theirs), datasets, protocols, layouts and presets."""
     import dataclasses
@@ -296,7 +297,8 @@ def list_plugins(show_settings: bool) -> None:
     load_plugins()
 
     def settings_line(settings_class: type, section: str) -> str:
-        values = [f"{f.name}={getattr(settings_class(), f.name)}" for f in dataclasses.fields(settings_class) if f.name != "name"]
+        values = [f"{f.name}={getattr(settings_class(), f.name)}{allowed_words(f, settings_class)}"
+                  for f in dataclasses.fields(settings_class) if f.name != "name"]
         return f"\n[dim]{section}.*: {', '.join(values) or '(none)'}[/dim]" if show_settings else ""
 
     for registry in (METHODS, ENCODERS, DATASETS, PROTOCOLS, LAYOUTS):

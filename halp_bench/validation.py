@@ -100,6 +100,13 @@ def range_of(settings_field: dataclasses.Field) -> Range | None:
     return settings_field.metadata.get(RANGE_KEY)
 
 
+def allowed_words(settings_field: dataclasses.Field, settings_class: type) -> str:
+    """' (> 0)', ' (sgd|adamw)' or '': what `halp-bench list` shows after a setting's value."""
+    allowed = range_of(settings_field)
+    words = settings_field.metadata.get(CHOICES_KEY) or getattr(settings_class, "choices", {}).get(settings_field.name)
+    return f" ({allowed.describe()})" if allowed else f" ({'|'.join(words)})" if words else ""
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value)

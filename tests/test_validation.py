@@ -165,3 +165,20 @@ def test_a_word_outside_the_declared_choices_is_refused_before_any_cell(key, met
     spec = RunSpec(methods=[method], preset="cpu", overrides=[*extra, f"{key}=nosuch"], out=tmp_path / "out", show_progress=False)
     with pytest.raises(ConfigError, match=rf"^--set {key}=nosuch: choose one of \w"):
         run_grid(spec, say=lambda _: None)
+
+
+def test_list_shows_what_each_setting_allows(monkeypatch, capsys):
+    import sys
+
+    from halp_bench.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["halp-bench", "list"])
+    monkeypatch.setenv("COLUMNS", "2000")
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code
+    out = capsys.readouterr().out
+    for shown in ("temperature=0.07 (> 0)", "momentum=0.999 (in [0, 1])", "lam=0.8 (in [0, 1])", "t_sampling=paper (paper|official|hardest)",
+                  "dropout=0.5 (in [0, 1))"):
+        assert shown in out, shown
