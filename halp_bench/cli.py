@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from halp_bench.errors import ConfigError, DataError, HalpBenchError
+from halp_bench.errors import ConfigError, DataError, HalpBenchError, HalpBenchWarning
+from halp_bench.validation import allowed_words, check_settings, check_stored_methods, device_setting, refuse_inapplicable, threads_warning
 
 if TYPE_CHECKING:
     from halp_bench.results.row import ResultRow
@@ -20,18 +22,38 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _split_list(value: str | None) -> list[str] | None:
+def _split_list(value: str | None, option: str | None = None) -> list[str] | None:
+    """The comma-separated items of an option; None when it was not given. Given but empty (e.g.
+    --methods '') is an error, not the default."""
     if value is None:
         return None
     items = [v.strip() for v in value.split(",") if v.strip()]
-    return items or None
+    if not items:
+        raise click.BadParameter(f"'{value}': expected at least one comma-separated name", param_hint=f"'{option}'" if option else None)
+    return items
+
+
+def _given(option: str) -> bool:
+    """Whether the current command's `option` (its parameter name) was given, not defaulted."""
+    from click.core import ParameterSource
+
+    return click.get_current_context().get_parameter_source(option) is not ParameterSource.DEFAULT
+
+
+def _warn(message: str | None) -> None:
+    """One yellow line on stderr (nothing for None)."""
+    if message:
+        err_console.print(f"[yellow]warning: {escape(message)}[/yellow]", highlight=False, soft_wrap=True)
 
 
 def _parse_seeds(value: str) -> list[int]:
     try:
-        return [int(v) for v in value.split(",") if v.strip()]
+        seeds = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(f"'{value}': expected comma-separated integers, e.g. 0,1,2", param_hint="'--seeds'") from None
+        seeds = []
+    if not seeds or any(s < 0 for s in seeds):
+        raise click.BadParameter(f"'{value}': expected comma-separated integers >= 0, e.g. 0,1,2", param_hint="'--seeds'")
+    return seeds
 
 
 LOGGER_OPTION = click.option(
@@ -74,7 +96,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--precision", type=click.Choice(["32", "bf16", "16-mixed"]), default=None,
               help="Pretraining precision (default 32): bf16 autocast (CPU and GPU) or 16-mixed (float16 with a gradient "
                    "scaler, CUDA only); losses and hallucination stay in float32. Part of the settings: its cells are separate.")
-@click.option("--seed", type=int, default=None, help="One seed (default 0).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="One seed (default 0).")
 @click.option("--seeds", default=None, help="Several seeds, e.g. 0,1,2 (each repeats every cell).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Output directory: results.jsonl, runs/, tables/.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
@@ -84,7 +106,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="torch.compile the encoders while pretraining (CPU needs a C++ compiler). The first step compiles (about a minute "
                    "at the cpu preset's size, several at the paper's; reported apart from the epoch times); the results are "
                    "those of the eager code to float rounding.")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: this process's fair share of the "
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: this process's fair share of the "
               "cores, re-checked every second: all of them alone, half each beside another halp-bench run; fixed for --deterministic).")
 @LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
@@ -108,7 +130,10 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
     loggers = parse_loggers(logger)
-    seed_list = _parse_seeds(seeds) if seeds else [seed if seed is not None else 0]
+    seed_list = _parse_seeds(seeds) if seeds is not None else [seed if seed is not None else 0]
+    refuse_inapplicable("run", overrides)
+    device = device_setting(overrides, device, _given("device"))
+    _warn(threads_warning(threads))
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
     if precision is not None:
@@ -117,19 +142,14 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         overrides = (*overrides, "eval.protocol=common")
     main = is_main_process()
     spec = RunSpec(
-        methods=_split_list(methods), dataset=dataset, split=split, protocols=_split_list(protocols), transfer_from=transfer_from, preset=preset,
+        methods=_split_list(methods, "--methods"), dataset=dataset, split=split, protocols=_split_list(protocols, "--protocols"),
+        transfer_from=transfer_from, preset=preset,
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
         deterministic=deterministic, compile=compile_encoders, threads=threads, loggers=loggers,
     )
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []
-    for entry in _suite_specs(suite, spec) if suite else [spec]:
-        if entry.preset == "auto":
-            from halp_bench.config import resolve_preset
-
-            entry.preset = resolve_preset(entry.preset, entry.dataset)
-            if main:
-                console.print(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
+    for entry in _checked_entries(suite, spec, say=console.print if main else lambda _: None):
         where = f"{entry.dataset}{'/' + entry.split if entry.split else ''}"
         try:
             cells = run_grid(entry, say=lambda msg: console.print(msg) if main else None, retrained=retrained)
@@ -173,7 +193,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live.")
 @click.option("--force", is_flag=True, help="Redo cells already in the results store.")
 @click.option("--deterministic", is_flag=True, help="Deterministic kernels.")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: a fair share of the cores).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: a fair share of the cores).")
 @LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, overrides, seeds, device, out, data_root, force, deterministic,
@@ -192,10 +212,13 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
     from halp_bench.results.store import RESULTS_FILE
 
     loggers = parse_loggers(logger)
+    refuse_inapplicable("eval", overrides)
+    device = device_setting(overrides, device, _given("device"))
+    _warn(threads_warning(threads))
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
     spec = EvalSpec(
-        checkpoint=checkpoint, dataset=dataset, split=split, method=method, encoder=encoder, protocols=_split_list(protocols),
+        checkpoint=checkpoint, dataset=dataset, split=split, method=method, encoder=encoder, protocols=_split_list(protocols, "--protocols"),
         seeds=_parse_seeds(seeds), preset=resolve_preset(preset, dataset), overrides=list(overrides),
         device=device, out=out, force=force, show_progress=not no_progress, deterministic=deterministic, threads=threads,
         loggers=loggers,
@@ -203,6 +226,20 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
     cells = run_eval(spec, say=console.print)
     _print_cells(cells, f"cells: {checkpoint.name} on {dataset}{'/' + split if split else ''}")
     _print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
+
+
+def _checked_entries(suite: str | None, spec, say) -> list:
+    """The run's entries (the suite's, or `spec`), each with its preset resolved ("auto": cpu for
+    the synthetic data, paper otherwise), and every entry's settings checked before the first trains."""
+    from halp_bench.config import resolve_preset
+
+    entries = _suite_specs(suite, spec) if suite else [spec]
+    for entry in entries:
+        if entry.preset == "auto":
+            entry.preset = resolve_preset(entry.preset, entry.dataset)
+            say(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
+    check_settings(entries)
+    return entries
 
 
 def _suite_specs(name: str, spec) -> list:
@@ -271,11 +308,12 @@ def config_command(methods, preset, dataset, split, seed, overrides, from_row, a
     if from_row:
         recipes = [recipe_from_row(read_row(from_row))]
     else:
+        from halp_bench.config import resolve_preset
         from halp_bench.methods.base import default_methods
         from halp_bench.registry import load_plugins
 
         load_plugins()
-        preset = ("cpu" if dataset.startswith("synthetic") else "paper") if preset == "auto" else preset
+        preset = resolve_preset(preset, dataset)
         recipes = [resolve_recipe(name, preset, dataset, split, seed, list(overrides)) for name in _split_list(methods) or default_methods()]
     for recipe in recipes:
         click.echo(json.dumps(recipe.to_dict(), sort_keys=True) if as_json else "\n".join(recipe.lines()) + "\n")
@@ -283,7 +321,8 @@ def config_command(methods, preset, dataset, split, seed, overrides, from_row, a
 
 @cli.command("list")
 @click.option("--settings/--no-settings", "show_settings", default=True, show_default=True,
-              help="Show each method's and encoder's settings (the --set method.* / encoder.* keys) with their paper values.")
+              help="Show each method's and encoder's settings (the --set method.* / encoder.* keys) with their paper values "
+                   "and what each allows.")
 def list_plugins(show_settings: bool) -> None:
     """Registered methods (with their settings), encoders (with theirs), datasets, protocols, layouts and presets."""
     import dataclasses
@@ -294,7 +333,8 @@ def list_plugins(show_settings: bool) -> None:
     load_plugins()
 
     def settings_line(settings_class: type, section: str) -> str:
-        values = [f"{f.name}={getattr(settings_class(), f.name)}" for f in dataclasses.fields(settings_class) if f.name != "name"]
+        values = [f"{f.name}={getattr(settings_class(), f.name)}{allowed_words(f, settings_class)}"
+                  for f in dataclasses.fields(settings_class) if f.name != "name"]
         return f"\n[dim]{section}.*: {', '.join(values) or '(none)'}[/dim]" if show_settings else ""
 
     for registry in (METHODS, ENCODERS, DATASETS, PROTOCOLS, LAYOUTS):
@@ -369,8 +409,8 @@ def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, f
     Reads the stored rows only: no plugin needs to be installed.
     """
     rows = [row for row, _ in _results_rows(out, results_files)]
-    names = _split_list(table_names)
-    _print_tables(rows, out, tuple(_split_list(formats) or ()), tuple(names) if names else None, with_paper)
+    names = _split_list(table_names, "--tables")
+    _print_tables(rows, out, tuple(_split_list(formats, "--format") or ()), tuple(names) if names else None, with_paper)
 
 
 @cli.command()
@@ -384,10 +424,11 @@ def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, f
               "each stored kNN/linear run, centre crop, L2-normalised) of the test split, one panel per method, coloured by "
               "class; one figure per dataset split, <out>/plots/tsne_<dataset>_<split>.<format>.")
 @click.option("--seed", type=int, default=None, help="--tsne: the runs of this seed (default: the smallest stored).")
-@click.option("--samples", type=int, default=2000, show_default=True,
+@click.option("--samples", type=click.IntRange(min=2), default=2000, show_default=True,
               help="--tsne: test samples to embed; a larger test set is subsampled at random (the same samples for every method).")
 @click.option("--sample-seed", type=int, default=0, show_default=True, help="--tsne: seed of that subsample and of the t-SNE itself.")
-@click.option("--perplexity", type=float, default=30.0, show_default=True, help="--tsne: t-SNE perplexity (the same for every panel).")
+@click.option("--perplexity", type=click.FloatRange(min=0, min_open=True, max=1e6), default=30.0,
+              show_default=True, help="--tsne: t-SNE perplexity (the same for every panel).")
 @click.option("--device", default="auto", show_default=True, help="--tsne: where features are computed: auto | cpu | cuda | cuda:N | mps.")
 def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, formats: str, tsne: bool, seed: int | None, samples: int,
          sample_seed: int, perplexity: float, device: str) -> None:
@@ -398,7 +439,8 @@ def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, format
     from halp_bench.results.plots import check_formats, find_runs, plot_curves
 
     rows = _results_rows(out, results_files)
-    chosen_formats = tuple(_split_list(formats) or ())
+    chosen_formats = tuple(_split_list(formats, "--format") or ())
+    chosen_methods = _split_list(methods, "--methods")
     check_formats(chosen_formats)
     if tsne:
         from halp_bench.engine.device import resolve_device
@@ -407,14 +449,15 @@ def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, format
         from halp_bench.visualize import tsne_figures
 
         load_plugins()
-        for figure in tsne_figures(rows, _split_list(methods), seed, samples, sample_seed, perplexity, resolve_device(device), say=console.print):
+        for figure in tsne_figures(rows, chosen_methods, seed, samples, sample_seed, perplexity, resolve_device(device), say=console.print):
             for note in figure.notes:
                 err_console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False)
             stem = out / "plots" / f"tsne_{figure.name}"
             for path in plot_tsne(figure.panels, stem, chosen_formats, perplexity, sample_seed, figure.title, figure.num_classes):
                 click.echo(str(path))
         return
-    runs = find_runs(rows, _split_list(methods))
+    check_stored_methods(chosen_methods, [row for row, _ in rows])
+    runs = find_runs(rows, chosen_methods)
     if not runs:
         raise HalpBenchError(f"no training logs found for the runs in the results of {out}")
     for path in plot_curves(runs, out / "plots" / "curves", chosen_formats):
@@ -437,9 +480,9 @@ def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, format
               help="Override a setting, e.g. --set data.normalize=agcn to see a normalisation, --set augment.shear_amplitude=1 (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "gif"]), default="png", show_default=True,
               help="png/svg: a strip of frames; gif: an animation.")
-@click.option("--frames", type=int, default=None, help="Frames drawn: the strip's columns (default 8) or the animation's steps "
+@click.option("--frames", type=click.IntRange(min=1), default=None, help="Frames drawn: the strip's columns (default 8) or the animation's steps "
               "(default every frame of the longest clip, at most 100).")
-@click.option("--fps", type=int, default=15, show_default=True, help="Animation speed (gif).")
+@click.option("--fps", type=click.IntRange(min=1, max=100), default=15, show_default=True, help="Animation speed (gif).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               help="Output directory: writes <out>/plots/show_<dataset>_<split>_<part><index>[_<normalize>][_augmented].<format>.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
@@ -454,6 +497,7 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
 
     if index is not None and label is not None:
         raise click.UsageError("give --index or --label, not both")
+    refuse_inapplicable("show", overrides)
     from halp_bench.config import resolve_preset
 
     preset = resolve_preset(preset, dataset)
@@ -472,10 +516,10 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
 @click.option("--raw", "raw_dirs", multiple=True, required=True, type=click.Path(path_type=Path),
               help="Folder of raw files (repeatable: NTU-120 ships as two archives). NTU: .skeleton files + the official missing-skeleton list; PKU-MMD II: skeleton/, label/, cross_subject_v2.txt, cross_view_v2.txt.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory, e.g. data/ntu60 (see --data-root of `run`).")
-@click.option("--workers", type=int, default=None, help="Parallel worker processes (default: this process's share of the "
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel worker processes (default: this process's share of the "
               "cores, at most 8: all of them unless other halp-bench processes run on the machine).")
 @click.option("--no-normalize", is_flag=True, help="Skip the official 2s-AGCN pre-normalisation (centre, rotate).")
-@click.option("--max-frames", type=int, default=300, show_default=True, help="Frames kept per sample (longer ones are cut).")
+@click.option("--max-frames", type=click.IntRange(min=1), default=300, show_default=True, help="Frames kept per sample (longer ones are cut).")
 @click.option("--force", is_flag=True, help="Start over, or write into a non-empty directory that is not a prepared one.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no_progress) -> None:
@@ -544,8 +588,33 @@ def data(dataset: str, split: str | None, as_json: bool, data_root: Path | None,
     refuse(loaded, [Finding(c["check"], c["status"], c["message"], c["split"]) for c in report["checks"]])
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None, shown: set[str] | None = None) -> None:
+    """halp-bench's own warnings (errors.HalpBenchWarning) as one yellow line each, once per
+    command; any other warning as Python shows it."""
+    if not issubclass(category, HalpBenchWarning):
+        return _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+    text = str(message)
+    if shown is not None and text in shown:
+        return None
+    if shown is not None:
+        shown.add(text)
+    _warn(text)
+    return None
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
 def main() -> None:
     """Entry point: user errors become one red line and exit code 2 (tracebacks with --debug)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", HalpBenchWarning)
+        shown: set[str] = set()
+        warnings.showwarning = lambda *args, **kwargs: _show_warning(*args, **kwargs, shown=shown)
+        _main()
+
+
+def _main() -> None:
     debug = "--debug" in sys.argv[1:]
     try:
         cli.main(standalone_mode=False)

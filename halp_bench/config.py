@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from halp_bench.errors import ConfigError, UnknownNameError
 from halp_bench.registry import ENCODERS, METHODS, load_plugins
+from halp_bench.validation import check_ranges, declared_choices, one_of, ranged
 
 DEFAULT_ENCODER = "bigru"
 PLUGIN_SECTIONS = ("method", "encoder", "augment")
@@ -111,24 +112,24 @@ class AugmentSettings(ViewSettings):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "cpu": {"crop_min_scale": 0.5, "min_crop_frames": 16, "shear_prob": 1.0, "shear_amplitude": 0.3},
     }
-    crop_min_scale: float = 0.1
-    crop_max_scale: float = 1.0
-    min_crop_frames: int = 64
-    shear_prob: float = 0.5
-    shear_amplitude: float = 1.0
-    corrupt_joints: int = 15
-    corrupt_zero_prob: float = 0.5
-    corrupt_amplitude: float = 1.0
+    crop_min_scale: float = ranged(0.1, "(0, 1]")
+    crop_max_scale: float = ranged(1.0, "(0, 1]")
+    min_crop_frames: int = ranged(64, "[1, inf)")
+    shear_prob: float = ranged(0.5, "[0, 1]")
+    shear_amplitude: float = ranged(1.0, "[0, inf)")
+    corrupt_joints: int = ranged(15, "[0, inf)")
+    corrupt_zero_prob: float = ranged(0.5, "[0, 1]")
+    corrupt_amplitude: float = ranged(1.0, "[0, inf)")
 
 
 @dataclass
 class DataConfig:
     dataset: str = "synthetic"
     split: str = ""  # empty: the dataset's default split
-    frames: int = 64  # every view is resized to this many frames
+    frames: int = ranged(64, "[1, inf)")  # every view is resized to this many frames
     data_root: str = ""  # empty: $HALP_BENCH_DATA or ./data
-    synthetic_samples: int = 1800  # size of the built-in synthetic dataset
-    normalize: str = added("none")  # none | center | center_first | agcn, for data held in memory (datasets/raw/normalize.py)
+    synthetic_samples: int = ranged(1800, "[1, inf)")  # size of the built-in synthetic dataset
+    normalize: str = one_of("none", ("none", "center", "center_first", "agcn"), neutral=True)  # for data held in memory (datasets/raw/normalize.py)
 
 
 @dataclass
@@ -140,38 +141,38 @@ class OptimConfig:
     linear warm-up from 0.
     """
 
-    epochs: int = 451
-    batch_size: int = 64
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    milestones: tuple[int, ...] = (351,)
-    gamma: float = 0.1
-    optimizer: str = added("sgd")
+    epochs: int = ranged(451, "[1, inf)")
+    batch_size: int = ranged(64, "[1, inf)")
+    lr: float = ranged(0.01, "(0, inf)")
+    momentum: float = ranged(0.9, "[0, 1]")
+    weight_decay: float = ranged(1e-4, "[0, inf)")
+    milestones: tuple[int, ...] = ranged((351,), "[0, inf)")
+    gamma: float = ranged(0.1, "(0, inf)")
+    optimizer: str = one_of("sgd", ("sgd", "adamw"), neutral=True)
     nesterov: bool = added(False)
-    betas: tuple[float, ...] = added((0.9, 0.999))
-    schedule: str = added("multistep")
-    warmup_epochs: int = added(0)
-    min_lr: float = added(0.0)
+    betas: tuple[float, ...] = ranged((0.9, 0.999), "[0, 1)", neutral=True, min_items=2, max_items=2)
+    schedule: str = one_of("multistep", ("multistep", "cosine"), neutral=True)
+    warmup_epochs: int = ranged(0, "[0, inf)", neutral=True)
+    min_lr: float = ranged(0.0, "[0, inf)", neutral=True)
 
 
 @dataclass
 class EvalConfig:
     """Downstream protocols. `report`: 'final' epoch (default) or the official 'best' test accuracy."""
 
-    knn_k: int = 1
-    test_crop: float = 0.95
-    train_crop_min: float = 0.5
-    train_crop_max: float = 1.0
-    batch_size: int = 64
-    report: str = "final"
-    eval_every: int = 5  # epochs between test evaluations when report == "best"
-    stream: str = "joint"
-    semi_fractions: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2)  # labelled fractions of the `semi` protocol
-    monitor_every: int = 0  # pretraining epochs between kNN checks written to monitor.csv (0: off)
+    knn_k: int = ranged(1, "[1, inf)")
+    test_crop: float = ranged(0.95, "(0, 1]")
+    train_crop_min: float = ranged(0.5, "(0, 1]")
+    train_crop_max: float = ranged(1.0, "(0, 1]")
+    batch_size: int = ranged(64, "[1, inf)")
+    report: str = one_of("final", ("final", "best"))
+    eval_every: int = ranged(5, "[1, inf)")  # epochs between test evaluations when report == "best"
+    stream: str = one_of("joint", ("joint", "motion", "bone", "ensemble", "concat"))
+    semi_fractions: tuple[float, ...] = ranged((0.01, 0.05, 0.1, 0.2), "(0, 1]", min_items=1)  # labelled fractions of the `semi` protocol
+    monitor_every: int = ranged(0, "[0, inf)")  # pretraining epochs between kNN checks written to monitor.csv (0: off)
     # "method": each method's own protocol values (its `run_defaults` for linear.*, transfer.*, eval.*,
     # e.g. the ST-GCN family's probe at lr 3.0); "common": the preset's for every method (`--common-protocol`)
-    protocol: str = added("method")
+    protocol: str = one_of("method", ("method", "common"), neutral=True)
 
 
 @dataclass
@@ -180,11 +181,11 @@ class RunConfig:
     cell's method and encoder registered (filled in by `make_config`)."""
 
     preset: str = "paper"
-    seed: int = 0
+    seed: int = ranged(0, "[0, 4294967295]")
     device: str = "auto"
-    checkpoint_every: int = 10  # epochs (0 = only at the end)
-    checkpoint_every_iters: int = 0  # iterations, for long epochs (0 = off)
-    precision: str = "32"  # pretraining: 32 | bf16 | 16-mixed (engine/precision.py)
+    checkpoint_every: int = ranged(10, "[0, inf)")  # epochs (0 = only at the end)
+    checkpoint_every_iters: int = ranged(0, "[0, inf)")  # iterations, for long epochs (0 = off)
+    precision: str = one_of("32", ("32", "bf16", "16-mixed"))  # pretraining (engine/precision.py)
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     data: DataConfig = field(default_factory=DataConfig)
@@ -261,20 +262,9 @@ def cpu_preset(dataset: str = "") -> RunConfig:
 PRESETS = {"paper": paper_preset, "official": official_preset, "cpu": cpu_preset}
 PRESET_DESCRIPTIONS = {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in PRESETS.items()}
 
-# Run-level settings that take one of a few words; plugin settings declare their own (`choices`).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "precision": ("32", "bf16", "16-mixed"),
-    "data.normalize": ("none", "center", "center_first", "agcn"),
-    "eval.report": ("final", "best"),
-    "eval.stream": ("joint", "motion", "bone", "ensemble", "concat"),
-    "eval.protocol": ("method", "common"),
-    "pretrain.optimizer": ("sgd", "adamw"),
-    "pretrain.schedule": ("multistep", "cosine"),
-    "linear.optimizer": ("sgd", "adamw"),
-    "linear.schedule": ("multistep", "cosine"),
-    "transfer.optimizer": ("sgd", "adamw"),
-    "transfer.schedule": ("multistep", "cosine"),
-}
+# Run-level settings that take one of a few words, as their fields declare them (validation.one_of);
+# plugin settings declare their own (`choices`).
+CHOICES: dict[str, tuple[str, ...]] = declared_choices(RunConfig)
 
 
 def make_config(preset: str = "cpu", overrides: list[str] | tuple[str, ...] = (), method: str = "moco") -> RunConfig:
@@ -398,11 +388,8 @@ def _unknown_key_message(key: str, configs: list[RunConfig], methods: list[str])
 
 
 def check_config(cfg: RunConfig) -> None:
-    """Run-level word settings and each plugin section's own rules."""
-    values = flat_items(cfg)
-    for key, allowed in CHOICES.items():
-        if values[key] not in allowed:
-            raise ConfigError(f"--set {key}={values[key]}: choose one of {', '.join(allowed)}")
+    """Declared ranges (validation.py), run-level word settings and each plugin section's own rules."""
+    check_ranges(cfg)
     for name in ("pretrain", "linear", "transfer"):
         opt = getattr(cfg, name)
         if not 0 <= opt.warmup_epochs <= opt.epochs:

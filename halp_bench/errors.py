@@ -53,3 +53,8 @@ class OutputError(HalpBenchError):
     def __init__(self, path: str | Path, message: str):
         self.path = str(path)
         super().__init__(f"{self.path}: {message}")
+
+
+class HalpBenchWarning(UserWarning):
+    """Something left out or doubtful that the user should know of (e.g. a results line that is
+    not a row); the CLI prints each as one yellow line, once."""

@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import torch
+
+from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.common import distributed
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.common.loggers import RunLogger, open_logger
-from halp_bench.config import make_configs
+from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.errors import ConfigError
@@ -25,9 +28,9 @@ from halp_bench.identity import weights_config_id
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import read_rows
 from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
-from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.runner import check_and_fingerprint, git_commit, settings_summary, versions
 from halp_bench.weights import WeightsFile, default_encoder, eval_encoder_from_authors, method_from_checkpoint, read_weights, stored_streams
+from halp_bench.weights_checks import check_finite_weights, progress, progress_label
 
 EVAL_PROTOCOLS = ("knn", "linear")  # transfer and semi fine-tune: name them to run them
 
@@ -59,6 +62,7 @@ def run_eval(spec: EvalSpec, say: Callable[[str], None] = print) -> list[CellOut
     for name in protocols:
         PROTOCOLS.get(name)
     weights = read_weights(spec.checkpoint)
+    check_finite_weights(weights)
     if weights.layout == "halp-bench":
         method_name = str(weights.state["method"])
         if spec.method and spec.method != method_name:
@@ -115,9 +119,24 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
         for protocol in protocols:
             cell = Cell(method_name, spec.dataset, split, protocol, spec.preset, seed, None, weights_config_id(weights.sha256, protocol, cfg))
             row_fields = lambda source, cfg=cfg: dict(  # noqa: E731
-                settings=settings_summary(cfg), weights=weights.describe(), git_commit=git_commit(), versions=versions(),
-                device=device_name(device), deterministic=spec.deterministic, data_warnings=warnings)
+                settings=settings_with_progress(cfg, weights), weights=described(weights), git_commit=git_commit(), versions=versions(),
+                device=device_name(device), deterministic=spec.deterministic, threads=torch.get_num_threads(), data_warnings=warnings)
             work = CellWork(cfg, train, test, {"evaluated_on": fingerprint.to_dict()}, lambda encoder=encoder: Pretrained(encoder=encoder),
                             device, lambda: logger, row_fields, detail=f"{weights.origin} weights")
             outcomes.append(run_cell(cell, work, store, say))
     return outcomes
+
+
+def described(weights: WeightsFile) -> dict[str, str]:
+    """What a row records of the file, with how far an unfinished pretraining got (tables show it)."""
+    label = progress_label(progress(weights))
+    return {**weights.describe(), **({"progress": label} if label else {})}
+
+
+def settings_with_progress(cfg: RunConfig, weights: WeightsFile) -> dict[str, object]:
+    """The comparability settings, with the pretraining epochs the checkpoint actually did."""
+    settings = settings_summary(cfg)
+    done = progress(weights)
+    if done is not None:
+        settings["pretrain_epochs"] = done["epoch"] if progress_label(done) is None else f"{done['epoch']}+{done['iteration']} it. of {done['epochs']}"
+    return settings

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Callable, Generic, TypeVar
 
-from halp_bench.errors import ConfigError, UnknownNameError
+from halp_bench.errors import ConfigError, HalpBenchWarning, UnknownNameError
 
 T = TypeVar("T")
 
@@ -152,7 +153,11 @@ def load_plugins() -> None:
             continue
         try:
             entry_point.load()
-        except Exception as exc:  # a broken third-party plugin must not take the tool down
-            raise ConfigError(
-                f"plugin '{entry_point.name}' ({entry_point.value}) failed to import: {exc}"
-            ) from exc
+        except Exception as exc:  # a broken third-party plugin must not take the tool down: reported once, left out
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+            warnings.warn(BrokenPlugin(f"plugin '{entry_point.name}' ({entry_point.value}) failed to import and is left out "
+                                       f"({reason}); fix or uninstall its package"), stacklevel=2)
+
+
+class BrokenPlugin(HalpBenchWarning):
+    """An installed plugin whose module raised on import; what it would have registered is missing."""

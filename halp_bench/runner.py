@@ -47,6 +47,7 @@ from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, pars
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import PretrainSummary, read_rows
 from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
+from halp_bench.validation import check_grid
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
 MONITOR_FILE = "monitor.csv"
@@ -204,6 +205,9 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     main = stage(spec.dataset, spec.split)
     plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
     configs = Configs(spec, methods)
+    for pretrain_stage in {id(p.pretrain_on): p.pretrain_on for p in plans.values() if isinstance(p, Plan)}.values():
+        check_grid(methods, lambda name: configs.get(name, pretrain_stage, spec.seeds[0]), pretrain_stage.data,  # noqa: B023
+                   len(pretrain_stage.train), pretrain_stage.label)
     results_path = Path(spec.out) / RESULTS_FILE
     store = CellStore(results_path, {row.key: row for row in read_rows(results_path)}, spec.force, spec.show_progress)
     outcomes: list[CellOutcome] = []
@@ -261,7 +265,7 @@ def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: 
                 lr=pre_cfg.pretrain.lr, precision=pre_cfg.precision, compile_seconds=round(result.compile_seconds, 3),
             ),
             settings=settings_summary(cfg), pretrain_config=pretrain_signature(method_name, pre_cfg), git_commit=git_commit(),
-            versions=versions(), device=device_name(device), deterministic=spec.deterministic, run_dir=str(run_dir),
+            versions=versions(), device=device_name(device), deterministic=spec.deterministic, threads=torch.get_num_threads(), run_dir=str(run_dir),
             data_warnings=list(dict.fromkeys(plan.pretrain_on.warnings + target.warnings)),
         )
 

@@ -41,6 +41,7 @@ from halp_bench.errors import CheckpointError
 from halp_bench.methods.base import Method, create_method
 from halp_bench.methods.stream_encoders import MULTI_STREAM, RelativeEncoder, eval_encoder
 from halp_bench.skeleton import DataSpec
+from halp_bench.weights_checks import explain_mismatch, shape_in_data_words
 
 STREAM_PREFIXES = {"joint": "encoder_q.", "motion": "encoder_q_motion.", "bone": "encoder_q_bone."}
 REFERENCE_TOLERANCE = 1e-4
@@ -70,7 +71,7 @@ def file_sha256(path: Path) -> str:
 
 def read_weights(path: Path) -> WeightsFile:
     """Load `path` safely (tensors and plain data only) and tell its layout."""
-    raw = load_checkpoint(path)
+    raw = load_checkpoint(path, remedy="it cannot be evaluated; copy the file again from where it was made")
     sha = file_sha256(path)
     if "model" in raw and "format" in raw:
         if raw["format"] != CHECKPOINT_FORMAT:
@@ -103,8 +104,10 @@ def method_from_checkpoint(weights: WeightsFile, cfg: RunConfig, data: DataSpec)
     method = create_method(name, merged, dataclasses.replace(data, frames=stored.data.frames))
     try:
         method.load_state_dict(weights.state["model"])
-    except RuntimeError as exc:  # torch lists missing/unexpected keys and shapes over many lines
-        raise CheckpointError(weights.path, "does not fit " + name + ": " + " ".join(str(exc).split())[:400]) from None
+    except RuntimeError:  # torch lists missing/unexpected keys and shapes over many lines: say it in the data's words
+        hidden = {key.replace("_", " "): value for key, value in {**vars(merged.encoder), **vars(merged.method)}.items()
+                  if isinstance(value, int) and not isinstance(value, bool) and ("hidden" in key or "proj" in key)}
+        raise explain_mismatch(weights.path, name, method, weights.state["model"], data, hidden) from None
     return name, method, merged
 
 
@@ -193,7 +196,8 @@ def load_stgcn(encoder: Encoder, weights: WeightsFile, prefix: str) -> None:
     for key, target in own.items():
         if tuple(entries[key].shape) != tuple(target.shape):
             raise CheckpointError(weights.path, f"{prefix + key} has shape {tuple(entries[key].shape)}, this encoder expects "
-                                  f"{tuple(target.shape)} ({encoder.data.channels} channels, {encoder.data.joints} joints)")
+                                  f"{tuple(target.shape)} ({encoder.data.channels} channels, {encoder.data.joints} joints)"
+                                  + shape_in_data_words(tuple(entries[key].shape), tuple(target.shape), encoder.data))
     gap = (entries["A"].float() - own["A"]).abs().max().item()
     if not gap <= GRAPH_TOLERANCE:
         raise CheckpointError(weights.path, f"{prefix}A differs from the spatial partition of layout {encoder.data.layout.name} "

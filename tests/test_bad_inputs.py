@@ -26,7 +26,7 @@ from halp_bench.cli import main
 from halp_bench.config import make_config
 from halp_bench.runner import RunSpec, run_dir_name, run_grid
 
-SETS = [arg for item in tiny_overrides("moco") for arg in ("--set", item)]
+SETS = [arg for item in tiny_overrides("moco") if not item.startswith("device=") for arg in ("--set", item)] + ["--device", "cpu"]
 
 
 class WritesMarker:
@@ -131,7 +131,7 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "bad --seeds": (lambda d, t: run_args(d, t / "o", "--seeds", "0,x"), "Invalid value for '--seeds': '0,x': expected comma-separated integers"),
     "unknown device": (lambda d, t: run_args(d, t / "o", "--device", "tpu"), "unknown device 'tpu'"),
     "negative checkpoint interval": (lambda d, t: run_args(d, t / "o", "--set", "checkpoint_every_iters=-1"),
-                                     "checkpoint_every_iters=-1: expected counts >= 0"),
+                                     "--set checkpoint_every_iters=-1: expected a whole number >= 0"),
     # --- data files and arrays ---
     "dataset file missing": (dataset_file("nosuch.npz", lambda p: None), "nosuch.npz: file not found"),
     "npz missing a key": (dataset_file("bad.npz", lambda p: np.savez(p, x=np.zeros((4, 3, 8, 25, 1), np.float32))),

@@ -24,6 +24,7 @@ from halp_bench.methods.base import Batch, Method
 from halp_bench.methods.components import make_key_encoder
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
 
 
 @dataclass
@@ -31,10 +32,10 @@ class BYOLSettings(MethodSettings):
     """Projector and predictor sizes (BYOL: 4096 hidden, 256 out) and the target's momentum."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"mlp_hidden": 256, "proj_dim": 64, "base_momentum": 0.99}}
-    mlp_hidden: int = 4096
-    proj_dim: int = 256
-    base_momentum: float = 0.996
-    final_momentum: float = 1.0
+    mlp_hidden: int = ranged(4096, "[1, inf)")  # each setting declares what it allows (docs/checks.md)
+    proj_dim: int = ranged(256, "[1, inf)")
+    base_momentum: float = ranged(0.996, "[0, 1]")
+    final_momentum: float = ranged(1.0, "[0, 1]")
 
 
 def mlp(in_dim: int, hidden: int, out: int) -> nn.Sequential:

@@ -18,6 +18,7 @@ from halp_bench.config import EncoderSettings
 from halp_bench.encoders import Encoder
 from halp_bench.registry import register_encoder
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
 
 
 @dataclass
@@ -25,9 +26,9 @@ class TCNSettings(EncoderSettings):
     """Width, depth and temporal kernel of the convolutions; feature = channels."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"channels": 64, "layers": 2}}
-    channels: int = 256
-    layers: int = 4
-    kernel_size: int = 9
+    channels: int = ranged(256, "[1, inf)")
+    layers: int = ranged(4, "[1, inf)")
+    kernel_size: int = ranged(9, "[1, inf)")
 
     def describe(self) -> str:
         return f"{self.name} {self.layers}x{self.channels} k{self.kernel_size}"

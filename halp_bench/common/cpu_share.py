@@ -160,6 +160,19 @@ def rebalance(force: bool = False) -> None:
     _apply(share.fair_threads())
 
 
+def pin(threads: int) -> None:
+    """Fix this process's thread count at `threads` until the enclosing `share_cpus` block ends
+    (announced to the others as fixed; `rebalance` leaves it alone). A resumed deterministic run
+    pins the count its checkpoint was made with: the count changes floating-point sums."""
+    if _state.depth == 0:  # a library caller outside any block: torch's count only
+        _apply(threads)
+        return
+    _state.fixed = threads
+    if _state.share is not None:
+        _state.share.set_fixed(threads)
+    _apply(threads)
+
+
 @contextmanager
 def share_cpus(threads: int | None = None, *, adapt: bool = True) -> Iterator[None]:
     """Within this block, this process runs `threads` torch threads if given (or the count the

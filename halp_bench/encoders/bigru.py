@@ -27,6 +27,8 @@ from halp_bench.encoders.base import Encoder, flatten_frames
 from halp_bench.errors import CheckpointError
 from halp_bench.registry import register_encoder
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
+from halp_bench.weights_checks import shape_in_data_words
 
 _GRU_TENSORS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 _BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
@@ -38,8 +40,8 @@ class BiGRUSettings(EncoderSettings):
     `cpu` preset: 1 x 128."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"hidden_size": 128, "num_layers": 1}}
-    hidden_size: int = 1024
-    num_layers: int = 3
+    hidden_size: int = ranged(1024, "[1, inf)")
+    num_layers: int = ranged(3, "[1, inf)")
 
     def describe(self) -> str:
         return f"{self.name} {self.num_layers}x{self.hidden_size}"
@@ -108,7 +110,8 @@ class _CMDBiGRU(Encoder):
                 raise CheckpointError(
                     source,
                     f"{prefix + key} has shape {tuple(entries[key].shape)}, "
-                    f"this encoder expects {tuple(target.shape)}",
+                    f"this encoder expects {tuple(target.shape)}"
+                    + shape_in_data_words(tuple(entries[key].shape), tuple(target.shape), self.data),
                 )
         with torch.no_grad():
             for key, target in pairs:

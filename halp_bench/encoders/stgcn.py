@@ -27,6 +27,7 @@ from halp_bench.encoders.graph import spatial_partition
 from halp_bench.errors import ConfigError
 from halp_bench.registry import register_encoder
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
 
 TEMPORAL_KERNEL = 9
 
@@ -45,9 +46,9 @@ class STGCNSettings(EncoderSettings):
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"hidden_channels": 4, "hidden_dim": 64}}
     name: str = "stgcn"
-    hidden_channels: int = 16
-    hidden_dim: int = 256
-    dropout: float = 0.5
+    hidden_channels: int = ranged(16, "[1, inf)")
+    hidden_dim: int = ranged(256, "[1, inf)")
+    dropout: float = ranged(0.5, "[0, 1)")
     edge_importance: bool = True
 
     def describe(self) -> str:

@@ -19,10 +19,14 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     atomic_write_bytes(path, lambda handle: torch.save(state, handle))
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+RETRAIN = "delete it to start this cell over, or use --force"
+
+
+def load_checkpoint(path: Path, remedy: str = RETRAIN) -> dict[str, Any]:
     """Load with `weights_only=True`: tensors and plain containers only, no code execution.
 
     torch's own messages run to several lines; the CLI shows one, so the reason is distilled here.
+    `remedy` ends the message of a corrupt file: what the caller's user can do about it.
     """
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": not the user's concern
@@ -34,7 +38,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(path, _refusal(str(exc))) from None
     except Exception as exc:  # a truncated or overwritten file fails in many ways (zip, EOF, ...)
         reason = str(exc).split(". ")[0].strip() or type(exc).__name__
-        raise CheckpointError(path, f"is corrupt or truncated ({reason}); delete it to start this cell over, or use --force") from None
+        raise CheckpointError(path, f"is corrupt or truncated ({reason}); {remedy}") from None
     if not isinstance(state, dict):
         raise CheckpointError(path, f"expected a dict of state, found {type(state).__name__}")
     return state

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import random
 from contextlib import contextmanager
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
+from halp_bench.common import cpu_share
 from halp_bench.errors import ConfigError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -83,6 +85,17 @@ def deterministic_mode(enabled: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2], previous[3]
+
+
+def keep_thread_count(state: dict[str, Any], path: Path, say: Callable[[str], None]) -> None:
+    """Under --deterministic, resume on the thread count the checkpoint was made with, for the rest
+    of the run: another count sums in another order, and the resumed run would not end where an
+    uninterrupted one does."""
+    stored = state.get("threads")
+    if not torch.are_deterministic_algorithms_enabled() or not isinstance(stored, int) or stored == torch.get_num_threads():
+        return
+    say(f"{path}: resuming on the {stored} CPU thread(s) it was made with (--deterministic), not {torch.get_num_threads()}")
+    cpu_share.pin(stored)
 
 
 def device_name(device: torch.device) -> str:

@@ -28,6 +28,7 @@ from halp_bench.common.loggers import RunLogger
 from halp_bench.common.loop import LoopHooks, LoopState, TrainLoop
 from halp_bench.common.meters import PeakMemory
 from halp_bench.common.optim import Schedule, make_optimizer, make_schedule
+from halp_bench.common.precision import Precision
 from halp_bench.common.progress import progress_bar
 from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
@@ -35,8 +36,7 @@ from halp_bench.datasets.loader import BatchLoader
 from halp_bench.engine import parallel
 from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
 from halp_bench.engine.compile import compiled_encoders
-from halp_bench.engine.device import rng_states, set_rng_states
-from halp_bench.common.precision import Precision
+from halp_bench.engine.device import keep_thread_count, rng_states, set_rng_states
 from halp_bench.errors import CheckpointError, ConfigError, TrainingError
 from halp_bench.identity import pretrain_signature
 from halp_bench.methods.base import Batch, Method, check_finite
@@ -109,6 +109,7 @@ class TrainingState:
             "grad_scaler": self.precision.state_dict(),
             "epoch_loss_sums": {k: v.detach().cpu() for k, v in position.loss_sums.items()},
             "epoch_seconds": position.seconds,
+            "threads": torch.get_num_threads(),  # a deterministic run resumes with it (keep_thread_count)
             "history": {
                 "epoch_times": result.epoch_times,
                 "losses": result.losses,
@@ -213,6 +214,7 @@ class _Pretraining:
         if not 0 <= int(state["iteration"]) < max(len(self.loader), 1):
             raise CheckpointError(self.ckpt_path, f"stopped at iteration {state['iteration']} but an epoch now has {len(self.loader)}; "
                                   "did the dataset change? use --force")
+        keep_thread_count(state, self.ckpt_path, self.say)
         at = self.state.load(state, self.device, self.where)
         self.last_saved = at.snapshot()  # `at` moves on as training does
         self.result.resumed_from = at.epoch

@@ -28,8 +28,9 @@ from halp_bench.methods.base import Batch
 from halp_bench.methods.components import full_precision, multi_positive_nce, nearest_neighbour_mask
 from halp_bench.methods.moco import Streams
 from halp_bench.methods.skeletonclr import SkeletonCLR, SkeletonCLRSettings
-from halp_bench.registry import register_method
+from halp_bench.registry import ENCODERS, register_method
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
 
 
 @dataclass
@@ -40,11 +41,11 @@ class AimCLRSettings(SkeletonCLRSettings):
     counted from 1); `d3m_weight` weighs each D3M term. `cpu` preset: mining after 30 of 60 epochs."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"mining_epoch": 30}}
-    keep_prob: float = 0.7
-    e_lambda: float = 1e-4
-    topk: int = 1
-    mining_epoch: int = 150
-    d3m_weight: float = 0.5
+    keep_prob: float = ranged(0.7, "(0, 1]")
+    e_lambda: float = ranged(1e-4, "(0, inf)")
+    topk: int = ranged(1, "[1, inf)")
+    mining_epoch: int = ranged(150, "[0, inf)")
+    d3m_weight: float = ranged(0.5, "[0, inf)")
 
     def check(self) -> None:
         super().check()
@@ -65,18 +66,18 @@ class AimCLRAugmentSettings(NormalAugmentSettings):
     blur kernel unnormalised (it scales the sequence by up to ~5)."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"official": {"official_flip": True, "official_blur": True}}
-    flip_prob: float = 0.5
+    flip_prob: float = ranged(0.5, "[0, 1]")
     official_flip: bool = False
-    rotate_main_degrees: float = 30.0
-    rotate_other_degrees: float = 1.0
-    noise_prob: float = 0.5
-    noise_std: float = 0.01
-    blur_prob: float = 0.5
-    blur_kernel: int = 15
-    blur_sigma_min: float = 0.1
-    blur_sigma_max: float = 2.0
+    rotate_main_degrees: float = ranged(30.0, "[0, 180]")
+    rotate_other_degrees: float = ranged(1.0, "[0, 180]")
+    noise_prob: float = ranged(0.5, "[0, 1]")
+    noise_std: float = ranged(0.01, "[0, inf)")
+    blur_prob: float = ranged(0.5, "[0, 1]")
+    blur_kernel: int = ranged(15, "[1, inf)")
+    blur_sigma_min: float = ranged(0.1, "(0, inf)")
+    blur_sigma_max: float = ranged(2.0, "(0, inf)")
     official_blur: bool = False
-    axis_mask_prob: float = 0.5
+    axis_mask_prob: float = ranged(0.5, "[0, 1]")
 
     def check(self) -> None:
         super().check()
@@ -101,9 +102,13 @@ class AimCLR(SkeletonCLR):
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": {"encoder.name": "stgcn"}}
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
+        self.check_data(cfg, data)
         super().__init__(cfg, data)
-        encoder = self.encoders_q[self.streams[0]].encoder
-        if type(encoder).feature_map is Encoder.feature_map:
+
+    @classmethod
+    def check_data(cls, cfg: RunConfig, data: DataSpec) -> None:
+        """The attention drop needs a joint feature map, the flip a left-right mirror, the rotation 3-D joints."""
+        if ENCODERS.get(cfg.encoder.name).feature_map is Encoder.feature_map:
             raise ConfigError(f"aimclr's attention drop needs an encoder with a joint feature map (feature_map and pool), "
                               f"which encoder '{cfg.encoder.name}' has not; use e.g. --set encoder.name=stgcn")
         if cfg.augment.flip_prob > 0:

@@ -83,6 +83,12 @@ class Method(nn.Module):
                 values.update(declared.get(key, {}))
         return values
 
+    @classmethod
+    def check_data(cls, cfg: RunConfig, data: DataSpec) -> None:
+        """Raise a ConfigError if this method cannot train on `data` with `cfg`'s encoder and views
+        (e.g. a flip on a layout without a left-right mirror). Called for every method of a grid
+        before any of them trains (validation.check_grid); default: no needs beyond the settings'."""
+
     def make_views(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> tuple[Tensor, ...]:
         """The views of one batch of raw sequences x (B, C, T_max, V, M) with valid `lengths` (B,),
         drawn from `generator` only. Default: two standard augmented views (`cfg.augment`)."""

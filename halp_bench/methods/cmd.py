@@ -11,6 +11,7 @@ from torch import Tensor
 
 from halp_bench.methods.moco import MoCo, MoCoSettings, Streams
 from halp_bench.registry import register_method
+from halp_bench.validation import ranged
 
 
 @dataclass
@@ -19,10 +20,10 @@ class CMDSettings(MoCoSettings):
     students' temperature and the term's weight. `cpu` preset: top-k 512 (of a 1024 queue)."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"cmd_topk": 512}}
-    cmd_topk: int = 8192
-    cmd_teacher_temperature: float = 0.05
-    cmd_student_temperature: float = 0.1
-    cmd_weight: float = 1.0
+    cmd_topk: int = ranged(8192, "[1, inf)")
+    cmd_teacher_temperature: float = ranged(0.05, "(0, inf)")
+    cmd_student_temperature: float = ranged(0.1, "(0, inf)")
+    cmd_weight: float = ranged(1.0, "[0, inf)")
 
 
 def cmd_distillation(

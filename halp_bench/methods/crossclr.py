@@ -21,6 +21,7 @@ from halp_bench.methods.moco import MoCo, MoCoSettings, Streams
 from halp_bench.methods.skeletonclr import SkeletonCLR, SkeletonCLRSettings
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
 
 
 @dataclass
@@ -37,8 +38,8 @@ class CrossViewSettings:
     only the motion key encoder (and through it the shared tail) follows its query encoder."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"cross_epoch": 30}}
-    topk: int = 1
-    cross_epoch: int = 150
+    topk: int = ranged(1, "[1, inf)")
+    cross_epoch: int = ranged(150, "[0, inf)")
     context: bool = True
     shared_head: bool = False
     motion_only_ema: bool = False
@@ -144,7 +145,7 @@ class CrosSCLRBSettings(CrossViewSettings, MoCoSettings):
     schedule for CrosSCLR-B is published; field_methods.md §5.6). Its `official` preset keeps the
     paper's behaviour: the CrosSCLR code's quirks belong to that code, not to this re-build."""
 
-    cross_epoch: int = 225
+    cross_epoch: int = ranged(225, "[0, inf)")
 
 
 @register_method("crossclr_b", "CrosSCLR-B: CrosSCLR's mining on the BiGRU with CMD's views and recipe", settings=CrosSCLRBSettings)

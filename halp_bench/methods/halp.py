@@ -21,6 +21,7 @@ from halp_bench.methods.components import KeyQueue
 from halp_bench.methods.moco import MoCo, MoCoSettings, Streams
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
 
 KMEANS_BACKENDS = ("torch", "geomstats")
 
@@ -38,13 +39,13 @@ class HaLPSettings(MoCoSettings):
         "official:pku": {"mu": 1.0, "start_epoch": 500},
     }
     choices: ClassVar[dict[str, tuple[str, ...]]] = {"t_sampling": T_SAMPLINGS, "kmeans_backend": KMEANS_BACKENDS}
-    num_prototypes: int = 20
-    prototype_queue: int = 256
-    prototype_refresh: int = 5
-    num_positives: int = 100
-    lam: float = 0.8
-    mu: float = 1.0
-    start_epoch: int = 200
+    num_prototypes: int = ranged(20, "[2, inf)")
+    prototype_queue: int = ranged(256, "[2, inf)")
+    prototype_refresh: int = ranged(5, "[1, inf)")
+    num_positives: int = ranged(100, "[1, inf)")
+    lam: float = ranged(0.8, "[0, 1]")
+    mu: float = ranged(1.0, "[0, inf)")
+    start_epoch: int = ranged(200, "[0, inf)")
     t_sampling: str = "paper"
     kmeans_backend: str = "torch"
 

@@ -17,6 +17,7 @@ from halp_bench.methods.components import KeyQueue, build_embedder, full_precisi
 from halp_bench.methods.stream_encoders import eval_encoder
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
 
 Streams = dict[str, Tensor]
 
@@ -26,8 +27,8 @@ class ProjectionSettings(MethodSettings):
     """The MLP projection head (feature -> proj_hidden -> proj_dim). `cpu` preset: 256 -> 64."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"proj_hidden": 256, "proj_dim": 64}}
-    proj_hidden: int = 2048
-    proj_dim: int = 128
+    proj_hidden: int = ranged(2048, "[1, inf)")
+    proj_dim: int = ranged(128, "[1, inf)")
 
 
 @dataclass
@@ -38,9 +39,9 @@ class MoCoSettings(ProjectionSettings):
     barely leaves its random initialisation; measured, docs/presets.md)."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"queue_size": 1024, "momentum": 0.99}}
-    queue_size: int = 16384
-    momentum: float = 0.999
-    temperature: float = 0.07
+    queue_size: int = ranged(16384, "[1, inf)")
+    momentum: float = ranged(0.999, "[0, 1]")
+    temperature: float = ranged(0.07, "(0, inf)")
 
 
 @register_method("moco", "MoCo v2, joint stream: EMA key encoder, key queue, InfoNCE (the paper's baseline)", settings=MoCoSettings)

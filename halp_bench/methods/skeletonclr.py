@@ -17,6 +17,7 @@ from halp_bench.methods.moco import MoCo, MoCoSettings
 from halp_bench.methods.stream_encoders import RelativeEncoder
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
+from halp_bench.validation import ranged
 
 # The ST-GCN family's probe, in every preset (the cpu preset keeps its own epoch count): lr 3.0 on
 # whole resized sequences. Measured on synthetic data (cpu preset, seed 0): AimCLR's ST-GCN gives
@@ -62,9 +63,9 @@ class SkeletonCLRSettings(MoCoSettings):
     (field_methods.md §3.5); False (default) starts it as a copy, as MoCo does. On in `official`."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"official": {"independent_key_init": True}}
-    queue_size: int = 32768
-    proj_hidden: int = 256
-    proj_dim: int = 128
+    queue_size: int = ranged(32768, "[1, inf)")
+    proj_hidden: int = ranged(256, "[1, inf)")
+    proj_dim: int = ranged(128, "[1, inf)")
     independent_key_init: bool = False
 
 

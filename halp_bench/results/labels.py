@@ -34,6 +34,7 @@ def variant_label(row: ResultRow, variant: str | None = None) -> str:
     if row.weights:  # `eval --checkpoint`: its own row, named after the file
         released = row.weights.get("layout") != "halp-bench"
         label += " (released weights)" if released else f" (checkpoint {row.weights['sha256'][:8]})"
+        label += f" [{row.weights['progress']}]" if row.weights.get("progress") else ""  # an unfinished pretraining
     return label + (" [official]" if row.preset == "official" else "")
 
 

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from halp_bench.declarations import Declaration
-from halp_bench.results.store import load_results
+from halp_bench.errors import HalpBenchError
+from halp_bench.results.store import load_numbered, skip_line
+from halp_bench.results.validate import row_problem
 
 ROW_FORMAT = 3
 # `transfer_from` (source "dataset/split" of a transfer cell, else None) keeps NTU-60 -> PKU and
@@ -68,6 +70,7 @@ class ResultRow:
     versions: dict[str, str] = field(default_factory=dict)
     device: str = ""
     deterministic: bool = False
+    threads: int | None = None  # CPU threads torch used when the cell finished (fixed for the whole of a deterministic run)
     run_dir: str = ""
     started: str = ""
     finished: str = ""
@@ -130,8 +133,19 @@ def data_id(fingerprint: dict[str, Any]) -> str | None:
 
 
 def read_rows(path: Path) -> list[ResultRow]:
-    """Every complete row of a results file, of any format."""
-    return [ResultRow.from_dict(row) for row in load_results(path)]
+    """Every valid row of a results file, of any format; a line that is not one (results/validate.py)
+    is reported with its line number and left out, as a torn line is."""
+    rows = []
+    for number, raw in load_numbered(path):
+        problem = row_problem(raw)
+        if problem is None:
+            try:
+                rows.append(ResultRow.from_dict(raw))
+                continue
+            except (TypeError, ValueError, KeyError, AttributeError, HalpBenchError) as exc:  # e.g. a field of the wrong shape
+                problem = f"unreadable ({type(exc).__name__}: {str(exc)[:80]})"
+        skip_line(Path(path), number, f"not a valid result row: {problem}")
+    return rows
 
 
 def upgrade_format_1(row: dict[str, Any]) -> dict[str, Any]:

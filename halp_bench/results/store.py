@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from halp_bench.errors import OutputError
+from halp_bench.errors import HalpBenchWarning, OutputError
 
 RESULTS_FILE = "results.jsonl"
 
@@ -91,19 +91,37 @@ def _jsonable(value: Any) -> Any:
 
 def load_results(path: Path) -> list[dict[str, Any]]:
     """Every complete row; torn or corrupt lines are skipped with a warning naming the line."""
-    if not Path(path).exists():
+    return [row for _, row in load_numbered(path)]
+
+
+def load_numbered(path: Path) -> list[tuple[int, Any]]:
+    """(line number, parsed JSON) of every complete line; torn or corrupt lines are reported
+    (`skip_line`) and left out. A directory where the file should be is an OutputError."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(path, "is a directory, not a results file (results.jsonl); remove it or give the file's path")
+    if not path.exists():
         return []
     rows = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                warnings.warn(f"{path} line {number}: not a complete JSON row (torn write?); skipped", stacklevel=2)
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append((number, json.loads(line)))
+                except json.JSONDecodeError:
+                    skip_line(path, number, "not a complete JSON row (torn write?)")
+    except OSError as exc:
+        raise OutputError(path, f"cannot read the results file ({exc.strerror or exc})") from None
     return rows
 
+
+def skip_line(path: Path, number: int, why: str) -> None:
+    """Report a results line that is left out: one warning line naming the file and the line
+    (the CLI prints each once, errors.HalpBenchWarning)."""
+    warnings.warn(SkippedLine(f"{path} line {number}: {why}; skipped"), stacklevel=3)
+
+
+class SkippedLine(HalpBenchWarning):
+    """A line of a results file that is not a row; it is left out of every table and count."""

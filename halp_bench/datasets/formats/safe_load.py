@@ -88,11 +88,23 @@ def _load_error(path: str | Path, key: str | None, exc: Exception) -> DataError:
     text = str(exc)
     if "Object arrays" in text or "Python objects" in text:
         reason = "holds Python objects (dtype=object), which are refused: loading them could run code"
-    elif "pickled" in text:
+    elif "pickled" in text and _looks_pickled(path):
         reason = "is not a numpy array file but a pickle, which is refused: loading it could run code"
+    elif "pickled" in text:  # numpy calls anything that is neither zip nor .npy a pickle
+        reason = "is not a numpy file: neither an .npz (zip) archive nor an .npy array (is it text, or another format renamed?)"
     else:
         reason = f"cannot be read as a numpy array ({text})"
     return DataError(path, where + reason)
+
+
+def _looks_pickled(path: str | Path) -> bool:
+    """Whether a file starts as a pickle does (protocol 2 and later: 0x80 then the protocol number)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def load_npy(path: str | Path, mmap_mode: str | None = None) -> np.ndarray:

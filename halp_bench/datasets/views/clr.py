@@ -16,6 +16,7 @@ from torch import Tensor
 
 from halp_bench.config import ViewSettings
 from halp_bench.datasets.views.cmd import randint, resize_segments, shear
+from halp_bench.validation import ranged
 
 
 @dataclass
@@ -26,8 +27,8 @@ class NormalAugmentSettings(ViewSettings):
     augmentation off, as in their code (their linear evaluation sets both to -1)."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
-    shear_amplitude: float = 0.5
-    temporal_padding_ratio: int = 6
+    shear_amplitude: float = ranged(0.5, "[0, inf)")
+    temporal_padding_ratio: int = ranged(6, "[1, inf)")
     # their preprocessing's `data_type='relative'`: every frame's joints taken relative to the
     # layout's graph centre (NTU: spine shoulder), so a shear does not turn the camera distance
     # into a shift; the method's evaluated encoder sees its input the same way (`RelativeEncoder`)
