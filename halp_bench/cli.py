@@ -101,7 +101,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Output directory: results.jsonl, runs/, tables/.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
 @click.option("--force", is_flag=True, help="Redo cells already in the results store (and retrain).")
-@click.option("--deterministic", is_flag=True, help="Deterministic kernels (and CUBLAS_WORKSPACE_CONFIG on CUDA): the same seed on the same machine gives identical results rows. May be slower.")
+@click.option("--deterministic", is_flag=True, help="Deterministic kernels (and CUBLAS_WORKSPACE_CONFIG on CUDA): the same seed on the same "
+              "machine gives identical results rows. The CPU thread count stays fixed for the whole run whatever else runs, and a resumed "
+              "run takes the count its checkpoint was made with (docs/checks.md). May be slower.")
 @click.option("--compile", "compile_encoders", is_flag=True,
               help="torch.compile the encoders while pretraining (CPU needs a C++ compiler). The first step compiles (about a minute "
                    "at the cpu preset's size, several at the paper's; reported apart from the epoch times); the results are "
