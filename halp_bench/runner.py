@@ -41,12 +41,13 @@ from halp_bench.engine.device import deterministic_mode, device_name, resolve_de
 from halp_bench.engine.pretrain import PretrainResult, pretrain
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
 from halp_bench.identity import config_id, pretrain_id, pretrain_signature
+from halp_bench.launch.guard import CellGuard
 from halp_bench.methods.base import Method, create_method, default_methods
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import PretrainSummary, ResultRow, data_id, read_rows
-from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
+from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
 MONITOR_FILE = "monitor.csv"
@@ -223,6 +224,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     results_path = Path(spec.out) / RESULTS_FILE
     done = {row.key: row for row in read_rows(results_path)}  # the latest row of each cell
     outcomes: list[CellOutcome] = []
+    guard = CellGuard(spec)  # claims on run directories and one file per cell: many processes may share spec.out
     for seed in spec.seeds:
         for method_name in methods:
             pretrained: dict[Path, tuple[Method, PretrainResult] | str] = {}  # run dir -> model, or why it failed
@@ -243,12 +245,20 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                         outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", "already in the results store"))
                         continue
                     run_dir = run_dir_for(spec, method_name, pre_cfg)
+                    busy = guard.take(run_dir, method_name, seed, pre_cfg.pretrain.epochs)
+                    if busy is None and run_dir not in pretrained and not spec.force:
+                        done = {row.key: row for row in read_rows(results_path)}  # cells another process finished before our claim
+                        busy = "already in the results store" if is_done(done.get(key), fingerprint, say, "") else None
+                    if busy:
+                        outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", busy))
+                        continue
                     if run_dir not in pretrained:
                         loggers[run_dir] = open_logger(spec.loggers, run_dir, pre_cfg.to_dict()) if world.is_main else RunLogger()
                         pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained,
                                                             loggers[run_dir])
                     if not isinstance(pretrained[run_dir], tuple):
                         failure = pretrained[run_dir]
+                        guard.failed(run_dir, protocol, str(failure))
                         outcomes.append(CellOutcome(method_name, seed, protocol, "failed", str(failure), user_error=isinstance(failure, TrainingError)))
                         continue
                     method, result = pretrained[run_dir]
@@ -263,6 +273,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                     except HalpBenchError:
                         raise
                     except Exception as exc:
+                        guard.failed(run_dir, protocol, f"{type(exc).__name__}: {exc}")
                         outcomes.append(CellOutcome(method_name, seed, protocol, "failed", f"{type(exc).__name__}: {exc}"))
                         continue
                     finally:
@@ -283,13 +294,13 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                         run_dir=str(run_dir), started=started_at, finished=_now(), data_fingerprint=fingerprint,
                         data_warnings=list(dict.fromkeys(plan.pretrain_on.warnings + target.warnings)),
                     )
-                    if world.is_main:
-                        append_result(results_path, row.to_dict())
+                    guard.write_row(row)
                     detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
                     outcomes.append(CellOutcome(method_name, seed, protocol, "ran", detail, metrics=metrics))
             finally:
                 for logger in loggers.values():
                     logger.close()
+                guard.release()
     return outcomes
 
 

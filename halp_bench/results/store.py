@@ -33,7 +33,8 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-OUTPUT_MARKERS = (RESULTS_FILE, "runs", "tables")  # what makes a directory a halp-bench output
+OUTPUT_MARKERS = (RESULTS_FILE, "runs", "tables", "cells", "claims", "jobs")  # what makes a directory a halp-bench output
+PROBE_PREFIX = ".write-test."  # ensure_output_dir's probe: another run's, seen mid-check, is no foreign file
 
 
 def ensure_output_dir(path: Path, force: bool = False) -> None:
@@ -43,11 +44,12 @@ def ensure_output_dir(path: Path, force: bool = False) -> None:
     `--out` must not scatter run folders among someone's other files."""
     if path.exists() and not path.is_dir():
         raise OutputError(path, "the output directory (--out) is a file, not a directory")
-    if path.is_dir() and not force and any(path.iterdir()) and not any((path / m).exists() for m in OUTPUT_MARKERS):
+    if (path.is_dir() and not force and any(not p.name.startswith(PROBE_PREFIX) for p in path.iterdir())
+            and not any((path / m).exists() for m in OUTPUT_MARKERS)):
         raise OutputError(path, "the output directory (--out) is not empty and holds no halp-bench results; choose another or use --force")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        fd, probe = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=path)
         try:
             os.write(fd, b"x")
             os.fsync(fd)
@@ -90,9 +92,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def load_results(path: Path) -> list[dict[str, Any]]:
-    """Every complete row; torn or corrupt lines are skipped with a warning naming the line."""
+    """Every complete row; torn or corrupt lines are skipped with a warning naming the line. For a
+    store's results.jsonl, the rows of its cell files (results/cells.py) follow those of the file."""
+    from halp_bench.results.cells import cell_rows
+
+    beside = cell_rows(path) if Path(path).name == RESULTS_FILE else []
     if not Path(path).exists():
-        return []
+        return beside
     rows = []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
@@ -105,5 +111,5 @@ def load_results(path: Path) -> list[dict[str, Any]]:
                 continue
             if isinstance(row, dict):
                 rows.append(row)
-    return rows
+    return rows + beside
 
