@@ -191,7 +191,7 @@ def _run_launched(spec, suite: str | None, launch: dict) -> None:
     """`run --launcher`: submit the units of every entry (halp_bench/launch/submit.py); print the
     cells and tables once the jobs are done (local, or slurm with --wait)."""
     from halp_bench.launch.options import resolve_options
-    from halp_bench.launch.plan import units_of
+    from halp_bench.launch.plan import check_overrides, units_of
     from halp_bench.launch.submit import launch as submit_units
     from halp_bench.methods.base import default_methods
     from halp_bench.registry import load_plugins
@@ -206,6 +206,7 @@ def _run_launched(spec, suite: str | None, launch: dict) -> None:
     for entry in _suite_specs(suite, spec) if suite else [spec]:
         if entry.preset == "auto":
             entry.preset = "cpu" if entry.dataset.startswith("synthetic") else "paper"
+        check_overrides(entry, entry.methods or default_methods())
         units = units_of(entry, entry.methods or default_methods())
         outcomes += [CellOutcome(**o) for o in submit_units(entry, units, launcher, options, console.print, wait)]
     if not outcomes:
@@ -244,6 +245,10 @@ def status(out: Path, as_json: bool) -> None:
         shown.add_row(c.method, str(c.seed), c.dataset, c.protocol, f"[{styles[c.state]}]{c.state}[/{styles[c.state]}]", c.job or "",
                       c.node or "", c.epoch or "", c.time_left or "", escape(detail))
     console.print(shown)
+    for c in cells:  # whole, not cut to the table's width: what to read, and where
+        if c.state == "failed":
+            console.print(f"failed: {c.method} seed {c.seed} {c.protocol}: {escape(c.error or '')}" + (f" (log: {escape(c.log)})" if c.log else ""),
+                          soft_wrap=True, highlight=False)
     console.print(totals_line(cells))
 
 

@@ -31,7 +31,16 @@ def unit_of(spec: Any, method: str, seed: int) -> dict[str, Any]:
     """The unit of `spec` (a runner.RunSpec) for one method and seed, as plain JSON values."""
     return {"method": method, "seed": int(seed), "dataset": spec.dataset, "split": spec.split,
             "protocols": list(spec.protocols) if spec.protocols else None, "transfer_from": spec.transfer_from,
-            "preset": spec.preset, "overrides": sorted(spec.overrides)}
+            "preset": spec.preset, "overrides": sorted(own_overrides(spec, method))}
+
+
+def own_overrides(spec: Any, method: str) -> list[str]:
+    """The `--set` items of `spec` that `method` has: a key of another method of the run would be
+    refused in a run of this method alone, and dropping it changes none of this method's settings."""
+    from halp_bench.config import has_key, make_configs
+
+    cfg = make_configs(spec.preset, [f"device={spec.device}"], [method])[method]
+    return [item for item in spec.overrides if has_key(cfg, item.split("=", 1)[0].strip())]
 
 
 def unit_id(unit: dict[str, Any]) -> str:
@@ -46,9 +55,19 @@ def units_of(spec: Any, methods: list[str]) -> list[dict[str, Any]]:
     return [unit_of(spec, method, seed) for seed in spec.seeds for method in methods]
 
 
+def check_overrides(spec: Any, methods: list[str]) -> None:
+    """Refuse a bad `--set` before anything is submitted (a ConfigError), as the in-process run does:
+    each key must fit one of the run's methods."""
+    from halp_bench.config import make_configs
+
+    make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], methods)
+
+
 def spec_for_unit(spec: Any, unit: dict[str, Any]) -> Any:
-    """The RunSpec that runs exactly `unit` (one method, one seed) in a job: no progress bars in its log."""
-    return dataclasses.replace(spec, methods=[unit["method"]], seeds=[unit["seed"]], show_progress=False)
+    """The RunSpec that runs exactly `unit` (one method, one seed) in a job: its method's `--set`
+    items alone (own_overrides), no progress bars in its log."""
+    return dataclasses.replace(spec, methods=[unit["method"]], seeds=[unit["seed"]], overrides=own_overrides(spec, unit["method"]),
+                               show_progress=False)
 
 
 def write_job_record(out: Path, unit: dict[str, Any], record: dict[str, Any]) -> Path:

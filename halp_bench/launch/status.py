@@ -9,6 +9,7 @@ claims (`<out>/claims/`, taken by every process that pretrains, launched or not)
 - failed: its error was noted in the claim, the job ended without its row, or its process died;
 - queued: its job is waiting in the scheduler (or started and has not claimed yet);
 - skipped: its job ran and the protocol does not apply (e.g. no transfer target).
+A unit that no launcher submitted and no process claimed is "new" (not listed by `status`).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def unit_cells(out: Path, unit: dict[str, Any], record: dict[str, Any] | None, c
     log = (record or {}).get("log")
     cells = []
     for protocol in _protocols(unit):
-        cell = CellStatus(unit["method"], unit["seed"], unit["dataset"], protocol, "queued", job=(record or {}).get("job_id"), log=log)
+        cell = CellStatus(unit["method"], unit["seed"], unit["dataset"], protocol, "new", job=(record or {}).get("job_id"), log=log)
         row = next((r for r in reversed(rows) if _row_matches(r, unit, protocol, set(mine))), None)
         ended = (record or {}).get("outcomes", {}).get(protocol)
         failures = {name: s.holder.failures[protocol] for name, s in mine.items() if s.holder and protocol in s.holder.failures}
@@ -172,7 +173,7 @@ def unit_needs_work(out: Path, unit: dict[str, Any], scheduler: Scheduler) -> bo
     cells = unit_cells(out, unit, record, all_claims(out), load_results(Path(out) / RESULTS_FILE), scheduler)
     if any(c.state in ("queued", "running") for c in cells):
         return False
-    return any(c.state == "failed" for c in cells) or not all(c.state in ("done", "skipped") for c in cells) or not cells
+    return not cells or not all(c.state in ("done", "skipped") for c in cells)
 
 
 def totals_line(cells: list[CellStatus]) -> str:

@@ -64,11 +64,9 @@ def make_executor(launcher: str, out: Path, options: LaunchOptions) -> submitit.
     """submitit's executor for `launcher` with one job's resources from `options`."""
     folder = out / JOBS_DIR / LOGS_DIR / "%j"
     tasks = max(options.gpus, 1)
-    common = {"timeout_min": options.timeout_min(), "tasks_per_node": tasks, "gpus_per_node": options.gpus or None,
-              "cpus_per_task": options.cpus, "name": "halp-bench"}
     if launcher == "local":
         executor = submitit.LocalExecutor(folder=folder, max_num_timeout=options.max_requeues)
-        executor.update_parameters(**{k: v for k, v in common.items() if k in ("timeout_min", "tasks_per_node", "gpus_per_node")},
+        executor.update_parameters(timeout_min=options.timeout_min(), tasks_per_node=tasks, gpus_per_node=options.gpus,
                                    signal_delay_s=options.signal_delay_s)
         return executor
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=options.max_requeues)
