@@ -68,8 +68,9 @@ start() {
   chmod 400 /etc/munge/munge.key
   mkdir -p /run/munge /var/log/munge /var/lib/munge
   chown munge:munge /run/munge /var/log/munge /var/lib/munge 2>/dev/null || true
-  if ! munge -n >/dev/null 2>&1; then
+  if ! munge -n >/dev/null 2>&1; then  # a munged already running (the host's own) is used, and left running by stop
     (runuser -u munge -- munged 2>/dev/null || munged --force) >/dev/null
+    touch "$DIR/munged.started"
   fi
   export SLURM_CONF=$CONF
   pgrep -F "$DIR/slurmctld.pid" >/dev/null 2>&1 || slurmctld -c -f "$CONF"
@@ -97,6 +98,10 @@ stop() {
       rm -f "$DIR/$daemon.pid"
     fi
   done
+  if [ -f "$DIR/munged.started" ] && [ -f /run/munge/munged.pid ]; then
+    kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
+    rm -f "$DIR/munged.started"
+  fi
   rm -rf "$DIR/state" "$DIR/spool"
 }
 

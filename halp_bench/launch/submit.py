@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from datetime import datetime, timezone
@@ -129,8 +130,11 @@ def _submit_local(executor: submitit.Executor, spec: Any, units: list[dict[str, 
 
 def _wait(jobs: list[submitit.Job], say: Callable[[str], None]) -> list[dict[str, Any]]:
     """Every job's cell outcomes; a job that died is one failed outcome naming its log."""
+    logging.getLogger("submitit").setLevel(logging.ERROR)  # e.g. a cluster without accounting: sacct's failures are expected
     outcomes = []
     for job in jobs:
+        while isinstance(job, submitit.SlurmJob) and not job.paths.result_pickle.exists() and str(job.job_id) in Scheduler("slurm").slurm_jobs():
+            time.sleep(2)  # squeue, not submitit's sacct polling: sacct needs Slurm's accounting database
         try:
             outcomes += job.result()
         except Exception as exc:  # the job's own error: say where its log is, go on with the others
