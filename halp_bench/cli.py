@@ -241,7 +241,7 @@ def status(out: Path, as_json: bool) -> None:
     for column in ("method", "seed", "dataset", "protocol", "state", "job", "node", "epoch", "time left", "detail"):
         shown.add_column(column)
     for c in cells:
-        detail = " ".join(p for p in (c.error or (f"top1 {c.top1:.1f}" if c.top1 is not None else ""), f"log: {c.log}" if c.log and c.state == "failed" else "") if p)
+        detail = c.error or (f"top1 {c.top1:.1f}" if c.top1 is not None else "")
         shown.add_row(c.method, str(c.seed), c.dataset, c.protocol, f"[{styles[c.state]}]{c.state}[/{styles[c.state]}]", c.job or "",
                       c.node or "", c.epoch or "", c.time_left or "", escape(detail))
     console.print(shown)

@@ -248,7 +248,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                     busy = guard.take(run_dir, method_name, seed, pre_cfg.pretrain.epochs)
                     if busy is None and run_dir not in pretrained and not spec.force:
                         done = {row.key: row for row in read_rows(results_path)}  # cells another process finished before our claim
-                        busy = "already in the results store" if is_done(done.get(key), fingerprint, say, "") else None
+                        busy = "already in the results store" if is_done(done.get(key), fingerprint, say, f"{method_name} {protocol} seed {seed}") else None
                     if busy:
                         outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", busy))
                         continue

@@ -4,8 +4,10 @@ Every grid here is tiny: a few seconds of training per job."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -102,6 +104,8 @@ def test_scancel_then_the_same_command_resumes_and_finishes(slurm_cluster, tmp_p
     _cli(args)  # submitted, not waited for
     (job,) = _squeue()
     _wait_for(lambda: any((tmp_path / "runs").glob("moco_*/checkpoint.pt")), 180, "a first checkpoint")
+    (cell,) = json.loads(_cli(["status", "--out", str(tmp_path), "--json"]))["cells"]
+    assert (cell["state"], cell["job"], cell["node"]) == ("running", job, socket.gethostname()) and cell["time_left"]
     subprocess.run(["scancel", job], check=True)
     _wait_for(lambda: job not in _squeue(), 60, "the cancelled job to leave the queue")
     assert load_results(tmp_path / "results.jsonl") == []
