@@ -67,7 +67,9 @@ def _launch_options(command):
         click.option("--time", default=None, help="Time limit per job: minutes or [D-]HH:MM[:SS] (default 24:00:00); a job reaching "
                      "it checkpoints and is requeued."),
         click.option("--gpus-per-job", "gpus", type=int, default=None, help="GPUs per job (default 0); more than 1 runs DDP, one task per GPU."),
-        click.option("--cpus-per-job", "cpus", type=int, default=None, help="CPUs per task (default 4)."),
+        click.option("--tasks-per-job", "tasks", type=int, default=None,
+                     help="Processes per job, each a DDP rank (default: one per GPU, at least one; CPU ranks use gloo)."),
+        click.option("--cpus-per-task", "cpus", type=int, default=None, help="CPUs per task (default 4)."),
         click.option("--mem", default=None, help="Memory per job, e.g. 64G (default: the partition's)."),
         click.option("--max-jobs", type=int, default=None, help="Jobs running at once (default 64): Slurm's array throttle, or local processes."),
         click.option("--signal-delay", "signal_delay_s", type=int, default=None,

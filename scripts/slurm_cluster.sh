@@ -4,7 +4,8 @@
 # Everything it writes (config, state, logs, pid files) lives under $HALP_SLURM_DIR (default
 # /tmp/halp-bench-slurm); the generated slurm.conf describes this host with
 # ProctrackType=proctrack/linuxproc and TaskPlugin=task/none (no cgroups needed) and two partitions:
-# `debug` (default) and `short` (MaxTime 1 minute, for time-limit tests).
+# `debug` (default) and `short` (MaxTime 1 minute, for time-limit tests). The node is declared with
+# at least 4 CPUs (SlurmdParameters=config_overrides), so small test jobs share a small host.
 set -euo pipefail
 DIR=${HALP_SLURM_DIR:-/tmp/halp-bench-slurm}
 CONF=$DIR/slurm.conf
@@ -14,7 +15,7 @@ need() { command -v "$1" >/dev/null || { echo "slurm_cluster.sh: '$1' not found 
 write_conf() {
   local host cpus mem
   host=$(hostname -s)
-  cpus=$(nproc)
+  cpus=$(( $(nproc --all) > 4 ? $(nproc --all) : 4 ))  # at least 4 (oversubscribed on a smaller host: tests run jobs side by side)
   mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
   mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
   cat > "$CONF" <<CONF
@@ -44,6 +45,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerParameters=sched_interval=1
+SlurmdParameters=config_overrides
 MessageTimeout=20
 SlurmctldTimeout=30
 SlurmdTimeout=60

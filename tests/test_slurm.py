@@ -50,7 +50,7 @@ def grid(out: Path, methods: str, seeds: str, protocols: str, *more: str, sample
             "--threads", "1", "--deterministic", *sum((["--set", item] for item in items), []), *more]
 
 
-SLURM = ("--launcher", "slurm", "--cpus-per-job", "1", "--time", "10", "--wait")
+SLURM = ("--launcher", "slurm", "--cpus-per-task", "1", "--time", "10", "--wait")
 
 
 def _cli(args: list[str]) -> str:
@@ -99,7 +99,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 
 
 def test_scancel_then_the_same_command_resumes_and_finishes(slurm_cluster, tmp_path):
-    args = grid(tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--cpus-per-job", "1", "--time", "10", samples=400,
+    args = grid(tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--cpus-per-task", "1", "--time", "10", samples=400,
                 sets=("pretrain.epochs=12",))
     _cli(args)  # submitted, not waited for
     (job,) = _squeue()
@@ -118,7 +118,7 @@ def test_scancel_then_the_same_command_resumes_and_finishes(slurm_cluster, tmp_p
 def test_a_job_past_its_time_limit_is_requeued_and_resumes(slurm_cluster, tmp_path):
     """Slurm signals the job before its 1-minute limit; submitit checkpoints and requeues it. Slurm
     holds a requeued job for two minutes: the test releases it at once."""
-    args = grid(tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--partition", "short", "--cpus-per-job", "1", "--time", "1",
+    args = grid(tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--partition", "short", "--cpus-per-task", "1", "--time", "1",
                 "--signal-delay", "30", "--max-requeues", "30", "--wait", samples=400, sets=("pretrain.epochs=30", "checkpoint_every_iters=3"))
     run = subprocess.Popen([sys.executable, "-m", "halp_bench.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 420
@@ -134,3 +134,10 @@ def test_a_job_past_its_time_limit_is_requeued_and_resumes(slurm_cluster, tmp_pa
     assert "Requeued job" in logs and "resuming moco from epoch" in logs
     (row,) = load_results(tmp_path / "results.jsonl")
     assert row["pretrain"]["epochs"] == 30 and len(next((tmp_path / "runs").glob("moco_*/log.csv")).read_text().splitlines()) == 31
+
+
+def test_a_job_of_two_tasks_pretrains_data_parallel(slurm_cluster, tmp_path):
+    """Two tasks of one job are two DDP ranks (gloo on CPU), ranks from Slurm's environment."""
+    _cli(grid(tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--tasks-per-job", "2", "--cpus-per-task", "1", "--time", "10", "--wait"))
+    (row,) = load_results(tmp_path / "results.jsonl")
+    assert row["pretrain"]["processes"] == 2 and row["pretrain"]["batch_per_process"] == 4

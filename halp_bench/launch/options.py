@@ -32,12 +32,16 @@ class LaunchOptions:
     constraint: str | None = None
     time: str = "24:00:00"  # per job: minutes, or [D-]HH:MM[:SS], as sbatch --time takes it
     gpus: int = 0  # per job; >1 runs the DDP path, one task per GPU
+    tasks: int = 0  # processes per job (DDP ranks); 0: one per GPU, at least one
     cpus: int = 4  # per task
     mem: str | None = None  # per job, e.g. 64G
     max_jobs: int = 64  # at once: Slurm's array throttle, or local processes at once
     signal_delay_s: int = 120  # the job is signalled this long before its time limit: it checkpoints and is requeued
     max_requeues: int = 10  # requeues after reaching the time limit (preemptions do not count)
     sbatch: list[str] = field(default_factory=list)  # extra sbatch lines, as KEY=VALUE (e.g. mail-type=END)
+
+    def tasks_per_job(self) -> int:
+        return self.tasks or max(self.gpus, 1)
 
     def timeout_min(self) -> int:
         return time_minutes(self.time)
@@ -107,8 +111,8 @@ def resolve_options(given: dict[str, Any]) -> LaunchOptions:
         values[name] = _typed(name, spec.type, value, source)
     options = LaunchOptions(**values)
     options.timeout_min()  # a bad --time fails here, before anything is submitted
-    for name in ("gpus", "cpus", "max_jobs", "signal_delay_s", "max_requeues"):
-        if getattr(options, name) < (0 if name in ("gpus", "max_requeues", "signal_delay_s") else 1):
+    for name in ("gpus", "tasks", "cpus", "max_jobs", "signal_delay_s", "max_requeues"):
+        if getattr(options, name) < (0 if name in ("gpus", "tasks", "max_requeues", "signal_delay_s") else 1):
             raise ConfigError(f"{name}={getattr(options, name)}: too small")
     return options
 

@@ -64,7 +64,7 @@ def _note_outcomes(out: Path, unit: dict[str, Any], outcomes: list[dict[str, Any
 def make_executor(launcher: str, out: Path, options: LaunchOptions) -> submitit.Executor:
     """submitit's executor for `launcher` with one job's resources from `options`."""
     folder = out / JOBS_DIR / LOGS_DIR / "%j"
-    tasks = max(options.gpus, 1)
+    tasks = options.tasks_per_job()
     if launcher == "local":
         executor = submitit.LocalExecutor(folder=folder, max_num_timeout=options.max_requeues)
         executor.update_parameters(timeout_min=options.timeout_min(), tasks_per_node=tasks, gpus_per_node=options.gpus,
@@ -136,7 +136,7 @@ def _wait(jobs: list[submitit.Job], say: Callable[[str], None]) -> list[dict[str
         while isinstance(job, submitit.SlurmJob) and not job.paths.result_pickle.exists() and str(job.job_id) in Scheduler("slurm").slurm_jobs():
             time.sleep(2)  # squeue, not submitit's sacct polling: sacct needs Slurm's accounting database
         try:
-            outcomes += job.result()
+            outcomes += job.results()[0]  # rank 0's outcomes (every rank runs the same cells)
         except Exception as exc:  # the job's own error: say where its log is, go on with the others
             line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             say(f"job {job.job_id} failed: {line} (log: {job.paths.stderr})")
