@@ -7,7 +7,7 @@ claims (`<out>/claims/`, taken by every process that pretrains, launched or not)
 - running: the claim on its run directory is live (job, node, epoch from the run's log.csv, time
   left from Slurm);
 - failed: its error was noted in the claim, the job ended without its row, or its process died;
-- queued: its job is waiting in the scheduler (or started and has not claimed yet);
+- queued: its job is waiting in the scheduler (a job that started and has not claimed yet is running);
 - skipped: its job ran and the protocol does not apply (e.g. no transfer target).
 A unit that no launcher submitted and no process claimed is "new" (not listed by `status`).
 """
@@ -135,7 +135,7 @@ def unit_cells(out: Path, unit: dict[str, Any], record: dict[str, Any] | None, c
         elif ended and ended[0] == "failed":
             cell.state, cell.error = "failed", str(ended[1])
         elif alive:
-            cell.state = "queued" if job_state != "RUNNING" or not mine else "running"
+            cell.state = "running" if job_state == "RUNNING" else "queued"  # running: started, not yet pretraining
             cell.time_left, cell.node = left, node
         elif mine and record is None and all(s.holder is not None and s.holder.released for s in mine.values()):
             cell.state, cell.error = "skipped", "its run ended without running it (see that run's output)"
