@@ -138,3 +138,20 @@ def test_rows_of_results_jsonl_and_cell_files_are_read_together(tmp_path):
     store_cell_row(tmp_path, ("m", "d", "s", "knn", "cpu", 1, None, "c1"), {"method": "a", "finished": "2026-01"})
     store_cell_row(tmp_path, ("m", "d", "s", "knn", "cpu", 0, None, "c1"), {"method": "c", "finished": "2026-03"})  # the same cell again
     assert [r["method"] for r in load_results(tmp_path / "results.jsonl")] == ["old", "a", "c"]
+
+
+def test_a_claim_of_a_slurm_job_on_another_node_that_no_longer_runs_is_taken_over(tmp_path, monkeypatch):
+    from halp_bench.results import claims
+
+    claim = try_claim(tmp_path, "run-d", {}, ttl=600)
+    claim._stop.set()
+    claim._beat.join()
+    holder = json.loads(claim.path.read_text())
+    holder.update(host="another-node", job="77")
+    claim.path.write_text(json.dumps(holder))
+    monkeypatch.setattr(claims, "slurm_job_gone", lambda job: False)  # still running there
+    assert isinstance(try_claim(tmp_path, "run-d", {}, ttl=600), Holder)
+    monkeypatch.setattr(claims, "slurm_job_gone", lambda job: job == "77")  # cancelled: no need to wait out the TTL
+    taken = try_claim(tmp_path, "run-d", {}, ttl=600)
+    assert isinstance(taken, Claim)
+    taken.release()

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from conftest import tiny_overrides
 from halp_bench.cli import cli
+from halp_bench.results.claims import slurm_job_gone
 from halp_bench.results.store import load_results
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slurm_cluster.sh"
@@ -106,8 +107,10 @@ def test_scancel_then_the_same_command_resumes_and_finishes(slurm_cluster, tmp_p
     _wait_for(lambda: any((tmp_path / "runs").glob("moco_*/checkpoint.pt")), 180, "a first checkpoint")
     (cell,) = json.loads(_cli(["status", "--out", str(tmp_path), "--json"]))["cells"]
     assert (cell["state"], cell["job"], cell["node"]) == ("running", job, socket.gethostname()) and cell["time_left"]
+    assert not slurm_job_gone(job)
     subprocess.run(["scancel", job], check=True)
     _wait_for(lambda: job not in _squeue(), 60, "the cancelled job to leave the queue")
+    assert slurm_job_gone(job)  # a claim it left on another node would be taken over at once
     assert load_results(tmp_path / "results.jsonl") == []
     _cli([*args, "--wait"])
     (row,) = load_results(tmp_path / "results.jsonl")

@@ -43,17 +43,17 @@ def store_cell_row(out: Path, key: tuple, row: dict[str, Any]) -> Path:
 
 def cell_rows(results_file: Path) -> list[dict[str, Any]]:
     """The rows of the cell files beside `results_file` (only for a store's `results.jsonl`), in the
-    order they finished; an unreadable file is skipped with a warning naming it."""
+    order they were written, as appended rows are; an unreadable file is skipped with a warning naming it."""
     folder = Path(results_file).parent / CELLS_DIR
     if not folder.is_dir():
         return []
     rows = []
     for path in sorted(folder.glob("[!.]*.json")):
         try:
-            row = json.loads(path.read_text(encoding="utf-8"))
+            row, written = json.loads(path.read_text(encoding="utf-8")), path.stat().st_mtime_ns
         except (OSError, ValueError) as exc:
             warnings.warn(f"{path}: not a readable result row ({exc}); skipped", stacklevel=2)
             continue
         if isinstance(row, dict):
-            rows.append(row)
-    return sorted(rows, key=lambda row: str(row.get("finished", "")))
+            rows.append((str(row.get("finished", "")), written, row))
+    return [row for *_, row in sorted(rows, key=lambda item: item[:2])]  # finished to the second, then the file's write time

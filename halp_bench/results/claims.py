@@ -12,7 +12,8 @@ thread touches it every `ttl / 5` seconds) and marks it released at the end, wit
 failed cell. A claim is stale, and taken over by creating the next generation (exactly one
 process wins that create), when it was released, when its holder is a dead process on this host,
 when it belongs to an earlier run of this very Slurm job (requeued after preemption or its time
-limit), or when its heartbeat is older than the TTL (a node that died; hosts' clocks must agree
+limit), when its holder ran on another node in a Slurm job that squeue says no longer runs
+(cancelled, ended, requeued), or when its heartbeat is older than the TTL (a node that died; hosts' clocks must agree
 within the TTL, as NTP keeps them). TTL: `$HALP_BENCH_CLAIM_TTL` seconds, default 600.
 """
 
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -95,7 +98,27 @@ class ClaimState:
         if holder.host == socket.gethostname() and holder.pid != os.getpid() and not _pid_alive(holder.pid):
             return False
         mine = job_id()
-        return not (mine and holder.job == mine and holder.pid != os.getpid())  # an earlier run of this requeued job
+        if mine and holder.job == mine and holder.pid != os.getpid():
+            return False  # an earlier run of this very (requeued) job
+        return not (holder.host != socket.gethostname() and holder.job and slurm_job_gone(holder.job))
+
+
+SLURM_RUNNING = ("RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "SIGNALING", "STAGE_OUT")
+
+
+def slurm_job_gone(job: str) -> bool:
+    """Whether Slurm says the job `job` no longer runs (ended, cancelled, or waiting again after a
+    requeue), so its claim need not wait out the TTL. False when that cannot be known (no squeue,
+    or squeue failing for another reason): the TTL decides then."""
+    if shutil.which("squeue") is None:
+        return False
+    try:
+        done = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if done.returncode != 0:
+        return "invalid job id" in done.stderr.lower()
+    return not any(state.strip() in SLURM_RUNNING for state in done.stdout.splitlines())
 
 
 def _pid_alive(pid: int) -> bool:
