@@ -64,6 +64,7 @@ def test_two_identical_runs_started_together_store_one_row_per_cell(tmp_path, re
     assert ran == sorted(CELLS)  # every cell ran exactly once, in one process or the other
     rows = load_results(tmp_path / "out" / "results.jsonl")
     assert sorted((r["method"], r["protocol"]) for r in rows) == sorted(CELLS)
+    assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == len(CELLS)  # its log: each cell appended once
     for report in reports:
         assert all(status in ("ran", "skipped") for _, _, status, _ in report), report
     log = (tmp_path / "out" / "runs").glob("moco_*/log.csv")
@@ -137,6 +138,7 @@ def test_rows_of_results_jsonl_and_cell_files_are_read_together(tmp_path):
     store_cell_row(tmp_path, ("m", "d", "s", "knn", "cpu", 0, None, "c1"), {"method": "b", "finished": "2026-02"})
     store_cell_row(tmp_path, ("m", "d", "s", "knn", "cpu", 1, None, "c1"), {"method": "a", "finished": "2026-01"})
     store_cell_row(tmp_path, ("m", "d", "s", "knn", "cpu", 0, None, "c1"), {"method": "c", "finished": "2026-03"})  # the same cell again
+    append_result(tmp_path / "results.jsonl", {"method": "c", "finished": "2026-03", "cell_file": "m_knn_seed0_x.json"})  # a cell's log copy
     assert [r["method"] for r in load_results(tmp_path / "results.jsonl")] == ["old", "a", "c"]
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from halp_bench.common import distributed
 from halp_bench.launch.plan import unit_of
-from halp_bench.results.cells import store_cell_row
+from halp_bench.results.cells import CELL_FILE_FIELD, store_cell_row
 from halp_bench.results.claims import Claim, Holder, try_claim
+from halp_bench.results.store import RESULTS_FILE, append_result
 
 
 class CellGuard:
@@ -44,9 +45,11 @@ class CellGuard:
         return self.busy[run_dir]
 
     def write_row(self, row: Any) -> None:
-        """Store a finished cell's row (a ResultRow) as its cell file (rank 0 alone)."""
+        """Store a finished cell's row (a ResultRow) as its cell file, and append it to results.jsonl
+        as a log for people and tools that read that file (rank 0 alone)."""
         if distributed.info().is_main:
-            store_cell_row(self.out, row.key, row.to_dict())
+            path = store_cell_row(self.out, row.key, row.to_dict())
+            append_result(self.out / RESULTS_FILE, {**row.to_dict(), CELL_FILE_FIELD: path.name})
 
     def failed(self, run_dir: Path, protocol: str, detail: str) -> None:
         if run_dir in self.claims:

@@ -7,7 +7,9 @@ writes at the size it last saw) and file locks hold only where the mount has wor
 (`nolock` or `local_lock=all` mounts make them node-local without an error). A create-and-rename in
 one directory is atomic on every NFS version, so many processes on many nodes can finish cells of
 one store at once: a cell has one file, whoever writes it, and running a cell again (`--force`)
-replaces it.
+replaces it. Each row is also appended to results.jsonl with `cell_file` naming its file, a log for
+people and tools that read that file; readers of the store skip those copies (the cell file is the
+row), so a torn or repeated line there (appends from several nodes) costs nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from halp_bench.common.atomic import atomic_write_bytes
 
 CELLS_DIR = "cells"  # beside results.jsonl
+CELL_FILE_FIELD = "cell_file"  # in results.jsonl's copy of a row: the cell file that holds it
 
 
 def cell_file_name(key: tuple) -> str:

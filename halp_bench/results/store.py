@@ -94,11 +94,17 @@ def _jsonable(value: Any) -> Any:
 def load_results(path: Path) -> list[dict[str, Any]]:
     """Every complete row; torn or corrupt lines are skipped with a warning naming the line. For a
     store's results.jsonl, the rows of its cell files (results/cells.py) follow those of the file."""
-    from halp_bench.results.cells import cell_rows
+    from halp_bench.results.cells import CELL_FILE_FIELD, cell_rows
 
     beside = cell_rows(path) if Path(path).name == RESULTS_FILE else []
+    if beside:  # results.jsonl's copies of the cell files' rows are skipped: the files are the rows
+        return [row for row in _jsonl_rows(path) if CELL_FILE_FIELD not in row] + beside
+    return _jsonl_rows(path)
+
+
+def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
     if not Path(path).exists():
-        return beside
+        return []
     rows = []
     with open(path, encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
@@ -111,5 +117,5 @@ def load_results(path: Path) -> list[dict[str, Any]]:
                 continue
             if isinstance(row, dict):
                 rows.append(row)
-    return rows + beside
+    return rows
 
