@@ -28,7 +28,7 @@ from halp_bench.engine.pretrain import PretrainResult
 from halp_bench.errors import HalpBenchError
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.registry import PROTOCOLS
-from halp_bench.results.row import CELL_FIELDS, ResultRow, data_id
+from halp_bench.results.row import CELL_FIELDS, ResultRow, data_id, read_rows
 from halp_bench.results.store import append_result
 
 
@@ -103,6 +103,7 @@ class CellWork:
     row_fields: Callable[[Pretrained], dict[str, Any]]
     detail: str = ""  # the outcome's detail when it ran
     compile_encoders: bool = False  # `--compile`: the protocol trains a compiled encoder (engine/compile.py)
+    pretrain_epochs: int = 0  # what a claim on the cell's run directory announces (halp-bench status)
 
 
 @dataclass
@@ -113,6 +114,36 @@ class CellStore:
     done: dict[tuple, ResultRow]
     force: bool = False
     show_progress: bool = True
+    # claims and one file per cell when many processes share the store (launch/guard.py's CellGuard); None: this process alone
+    guard: Any = None
+
+    def reload(self) -> None:
+        """Read the rows again: cells another process finished since the last read."""
+        self.done = {row.key: row for row in read_rows(self.results_path)}
+
+    def claim(self, cell: Cell, work: CellWork, say: Callable[[str], None]) -> str | None:
+        """Claim the cell's run directory for this process: None when it may run here, else why
+        it is skipped (running elsewhere, or finished by another process before the claim)."""
+        if self.guard is None or cell.run_dir is None:
+            return None
+        fresh = cell.run_dir not in self.guard.claims
+        busy = self.guard.take(cell.run_dir, cell.method, cell.seed, work.pretrain_epochs)
+        if busy is None and fresh and not self.force:
+            self.reload()
+            if is_done(self.done.get(cell.key), work.fingerprint, say, cell.describe()):
+                busy = "already in the results store"
+        return busy
+
+    def failed(self, cell: Cell, detail: str) -> None:
+        if self.guard is not None and cell.run_dir is not None:
+            self.guard.failed(cell.run_dir, cell.protocol, detail)
+
+    def write(self, row: ResultRow) -> None:
+        """Store a finished cell's row: its own cell file under a guard, else an append (rank 0 alone)."""
+        if self.guard is not None:
+            self.guard.write_row(row)
+        elif distributed.info().is_main:
+            append_result(self.results_path, row.to_dict())
 
 
 def now() -> str:
@@ -137,8 +168,12 @@ def run_cell(cell: Cell, work: CellWork, store: CellStore, say: Callable[[str], 
     does not cost the others; a HalpBenchError (bad input) still stops the run."""
     if not store.force and is_done(store.done.get(cell.key), work.fingerprint, say, cell.describe()):
         return CellOutcome(cell.method, cell.seed, cell.protocol, "skipped", "already in the results store")
+    busy = store.claim(cell, work, say)
+    if busy:
+        return CellOutcome(cell.method, cell.seed, cell.protocol, "skipped", busy)
     source = work.obtain()
     if not source.ok:
+        store.failed(cell, source.failure)
         return CellOutcome(cell.method, cell.seed, cell.protocol, "failed", source.failure, user_error=source.user_error)
     cell_logger = work.logger().child(f"{cell.protocol}-{cell.config_id}", work.cfg.to_dict())
     cell_logger.start(0)  # a cell run again replaces its earlier curves
@@ -151,6 +186,7 @@ def run_cell(cell: Cell, work: CellWork, store: CellStore, say: Callable[[str], 
     except HalpBenchError:
         raise
     except Exception as exc:
+        store.failed(cell, f"{type(exc).__name__}: {exc}")
         return CellOutcome(cell.method, cell.seed, cell.protocol, "failed", f"{type(exc).__name__}: {exc}")
     finally:
         cell_logger.close()
@@ -161,6 +197,5 @@ def run_cell(cell: Cell, work: CellWork, store: CellStore, say: Callable[[str], 
         data_fingerprint=work.fingerprint, **work.row_fields(source),
     )
     row = dataclasses.replace(row, **row_table_fields(row.to_dict()))  # what tables read instead of the plugins
-    if distributed.info().is_main:
-        append_result(store.results_path, row.to_dict())
+    store.write(row)
     return CellOutcome(cell.method, cell.seed, cell.protocol, "ran", work.detail, metrics=metrics)

@@ -74,7 +74,39 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _launch_options(command):
+    """`run`'s launcher options (halp_bench/launch/): given as `**launch` to the command. Unset values
+    come from HALP_BENCH_SLURM_<NAME> or the [slurm] table of ~/.config/halp-bench/launcher.toml."""
+    options = [
+        click.option("--launcher", type=click.Choice(["local", "slurm"]), default=None,
+                     help="Run each pretraining (method x seed) with its protocol cells as one submitit job: `local` (processes on "
+                          "this machine, at most --max-jobs at once; waits for them) or `slurm` (a job array; returns once "
+                          "submitted unless --wait). Default: everything in this process."),
+        click.option("--partition", default=None, help="Slurm partition (env HALP_BENCH_SLURM_PARTITION; config key partition)."),
+        click.option("--account", default=None, help="Slurm account to charge."),
+        click.option("--qos", default=None, help="Slurm quality of service."),
+        click.option("--constraint", default=None, help="Slurm node constraint (features), e.g. a100."),
+        click.option("--time", default=None, help="Time limit per job: minutes or [D-]HH:MM[:SS] (default 24:00:00); a job reaching "
+                     "it checkpoints and is requeued."),
+        click.option("--gpus-per-job", "gpus", type=int, default=None, help="GPUs per job (default 0); more than 1 runs DDP, one task per GPU."),
+        click.option("--tasks-per-job", "tasks", type=int, default=None,
+                     help="Processes per job, each a DDP rank (default: one per GPU, at least one; CPU ranks use gloo)."),
+        click.option("--cpus-per-task", "cpus", type=int, default=None, help="CPUs per task (default 4)."),
+        click.option("--mem", default=None, help="Memory per job, e.g. 64G (default: the partition's)."),
+        click.option("--max-jobs", type=int, default=None, help="Jobs running at once (default 64): Slurm's array throttle, or local processes."),
+        click.option("--signal-delay", "signal_delay_s", type=int, default=None,
+                     help="Seconds before the time limit at which a job is signalled to requeue itself (default 120)."),
+        click.option("--max-requeues", type=int, default=None, help="Requeues after reaching the time limit (default 10; preemption is not counted)."),
+        click.option("--sbatch", multiple=True, metavar="KEY=VALUE", help="An extra sbatch line, e.g. --sbatch mail-type=END (repeatable)."),
+        click.option("--wait", is_flag=True, help="With --launcher slurm: wait for the jobs, then print the cells and tables."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command()
+@_launch_options
 @click.option("--methods", help="Comma-separated method names (default: the paper's own rows and every plugin; the field's "
               "methods, e.g. skeletonclr, run when named or with --suite field; see `halp-bench list`).")
 @click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name.")
@@ -113,7 +145,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, common_protocol, device, precision, seed, seeds, out, data_root,
-        force, deterministic, compile_encoders, threads, logger, no_progress) -> None:
+        force, deterministic, compile_encoders, threads, logger, no_progress, **launch) -> None:
     """Pretrain each method once, evaluate it with every protocol, store rows, print the tables.
 
     Every method is pretrained once per (dataset, split, preset, seed, pretraining settings), in
@@ -122,6 +154,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     fine-tunes on a target (see --transfer-from); its rows have the target as dataset and the
     source in `transfer_from`. The tables are printed and written to <out>/tables/.
     Under torchrun every process trains its share of each global batch; rank 0 alone prints and writes.
+    With --launcher each pretraining and its cells is one job (docs/cluster.md); `halp-bench status` follows them.
     """
     from halp_bench.common.distributed import is_main_process
     from halp_bench.common.loggers import parse_loggers
@@ -136,6 +169,11 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     refuse_inapplicable("run", overrides)
     device = device_setting(overrides, device, _given("device"))
     _warn(threads_warning(threads))
+    from halp_bench.launch.plan import unique
+
+    note = (lambda msg: console.print(f"[yellow]{escape(msg)}[/yellow]")) if is_main_process() else (lambda _: None)
+    seed_list = unique(seed_list, "seed(s)", note)
+    methods = ",".join(unique(_split_list(methods, "--methods"), "method(s)", note)) if methods is not None else methods
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
     if precision is not None:
@@ -149,6 +187,8 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
         deterministic=deterministic, compile=compile_encoders, threads=threads, loggers=loggers,
     )
+    if launch["launcher"] is not None:
+        return _run_launched(spec, suite, launch)
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []
     for entry in _checked_entries(suite, spec, say=console.print if main else lambda _: None):
@@ -171,6 +211,69 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
         err_console.print(f"[red]error: {escape(detail)}[/red]", highlight=False, soft_wrap=True)
     if counts["failed"]:
         sys.exit(2 if user_errors else 1)
+
+
+def _run_launched(spec, suite: str | None, launch: dict) -> None:
+    """`run --launcher`: submit the units of every entry (halp_bench/launch/submit.py); print the
+    cells and tables once the jobs are done (local, or slurm with --wait)."""
+    from halp_bench.launch.options import resolve_options
+    from halp_bench.launch.plan import check_overrides, units_of
+    from halp_bench.launch.submit import launch as submit_units
+    from halp_bench.methods.base import default_methods
+    from halp_bench.registry import load_plugins
+    from halp_bench.results.row import read_rows
+    from halp_bench.results.store import RESULTS_FILE
+    from halp_bench.cells import CellOutcome
+
+    launcher, wait = launch.pop("launcher"), launch.pop("wait")
+    options = resolve_options(launch)
+    load_plugins()
+    outcomes = []
+    for entry in _checked_entries(suite, spec, say=console.print):  # every entry's settings checked before any job is submitted
+        check_overrides(entry, entry.methods or default_methods())
+        units = units_of(entry, entry.methods or default_methods())
+        outcomes += [CellOutcome(**o) for o in submit_units(entry, units, launcher, options, console.print, wait)]
+    if not outcomes:
+        return
+    _print_cells(outcomes, f"cells ({launcher} jobs)")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ran", "skipped", "failed")}
+    console.print(f"{counts['ran']} ran, {counts['skipped']} skipped, {counts['failed']} failed")
+    _print_tables(read_rows(spec.out / RESULTS_FILE), spec.out, ("md", "tex"), shown=("md",))
+    if counts["failed"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="The results store to report on.")
+@click.option("--json", "as_json", is_flag=True, help="Print the cells and totals as JSON.")
+def status(out: Path, as_json: bool) -> None:
+    """Every cell of the store's grids: done, running (job, node, epoch, time left), queued, failed
+    (error and log file) or skipped, then a one-line total. Reads the store (jobs/, claims/, cells/) and squeue."""
+    import json
+
+    from halp_bench.launch.status import as_json as status_json
+    from halp_bench.launch.status import grid_status, totals_line
+
+    if not out.is_dir():
+        raise click.BadParameter(f"{out}: no such directory", param_hint="'--out'")
+    cells = grid_status(out)
+    if as_json:
+        click.echo(json.dumps(status_json(cells), indent=1))
+        return
+    styles = {"done": "green", "running": "cyan", "queued": "yellow", "failed": "red", "skipped": "dim"}
+    shown = Table(title=f"cells of {out}")
+    for column in ("method", "seed", "dataset", "protocol", "state", "job", "node", "epoch", "time left", "detail"):
+        shown.add_column(column)
+    for c in cells:
+        detail = c.error or (f"top1 {c.top1:.1f}" if c.top1 is not None else "")
+        shown.add_row(c.method, str(c.seed), c.dataset, c.protocol, f"[{styles[c.state]}]{c.state}[/{styles[c.state]}]", c.job or "",
+                      c.node or "", c.epoch or "", c.time_left or "", escape(detail))
+    console.print(shown)
+    for c in cells:  # whole, not cut to the table's width: what to read, and where
+        if c.state == "failed":
+            console.print(f"failed: {c.method} seed {c.seed} {c.protocol}: {escape(c.error or '')}" + (f" (log: {escape(c.log)})" if c.log else ""),
+                          soft_wrap=True, highlight=False)
+    console.print(totals_line(cells))
 
 
 @cli.command("eval")

@@ -41,6 +41,7 @@ from halp_bench.engine.device import deterministic_mode, device_name, resolve_de
 from halp_bench.engine.pretrain import PretrainResult, pretrain
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
 from halp_bench.identity import config_id, pretrain_id, pretrain_signature
+from halp_bench.launch.guard import CellGuard
 from halp_bench.methods.base import Method, create_method, default_methods
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
@@ -209,7 +210,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
         check_grid(methods, lambda name: configs.get(name, pretrain_stage, spec.seeds[0]), pretrain_stage.data,  # noqa: B023
                    len(pretrain_stage.train), pretrain_stage.label)
     results_path = Path(spec.out) / RESULTS_FILE
-    store = CellStore(results_path, {row.key: row for row in read_rows(results_path)}, spec.force, spec.show_progress)
+    guard = CellGuard(spec)  # claims on run directories and one file per cell: many processes may share spec.out
+    store = CellStore(results_path, {row.key: row for row in read_rows(results_path)}, spec.force, spec.show_progress, guard)
     outcomes: list[CellOutcome] = []
     for seed in spec.seeds:
         for method_name in methods:
@@ -226,6 +228,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
             finally:
                 for logger in loggers.values():
                     logger.close()
+                guard.release()
     return outcomes
 
 
@@ -271,7 +274,7 @@ def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: 
 
     detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
     return cell, CellWork(cfg, target.train, target.test, plan.data_fingerprint(), obtain, device, log, row_fields, detail,
-                          compile_encoders=spec.compile)
+                          compile_encoders=spec.compile, pretrain_epochs=pre_cfg.pretrain.epochs)
 
 
 def check_and_fingerprint(data: SkeletonData, dataset: str, split: str, say: Callable[[str], None]) -> tuple[DataFingerprint, list[str]]:

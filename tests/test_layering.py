@@ -21,6 +21,7 @@ FORBIDDEN = {
     "results": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "protocols"),
     "engine": ("runner", "evaluate", "visualize", "cli"),
     "runner": ("visualize", "cli"),
+    "launch": ("visualize", "cli"),
     "visualize": ("cli",),
 }
 

@@ -88,6 +88,9 @@ def test_under_torchrun_only_rank_0_checks_the_output_directory(tmp_path, monkey
     with pytest.raises(ConfigError, match="no-such-method"):  # past the directory check
         run_grid(spec, say=lambda _: None)
     monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ConfigError, match="no-such-method"):  # another run's probe is no foreign file either
+        run_grid(spec, say=lambda _: None)
+    (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(OutputError, match="not empty"):
         run_grid(spec, say=lambda _: None)
 

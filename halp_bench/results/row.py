@@ -21,6 +21,7 @@ from typing import Any
 
 from halp_bench.declarations import Declaration
 from halp_bench.errors import HalpBenchError
+from halp_bench.results.cell_files import CELL_FILE_FIELD, has_cell_files
 from halp_bench.results.store import load_numbered, skip_line
 from halp_bench.results.validate import row_problem
 
@@ -136,8 +137,11 @@ def read_rows(path: Path) -> list[ResultRow]:
     """Every valid row of a results file, of any format; a line that is not one (results/validate.py)
     is reported with its line number and left out, as a torn line is."""
     rows = []
-    for number, raw in load_numbered(path):
+    copies_held = has_cell_files(path)  # results.jsonl's copies of cell files are a log: the files are the rows
+    for number, raw in load_numbered(path, keep_copies=True):
         problem = row_problem(raw)
+        if problem is None and number and copies_held and CELL_FILE_FIELD in raw:
+            continue
         if problem is None:
             try:
                 rows.append(ResultRow.from_dict(raw))

@@ -33,7 +33,8 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-OUTPUT_MARKERS = (RESULTS_FILE, "runs", "tables")  # what makes a directory a halp-bench output
+OUTPUT_MARKERS = (RESULTS_FILE, "runs", "tables", "cells", "claims", "jobs")  # what makes a directory a halp-bench output
+PROBE_PREFIX = ".write-test."  # ensure_output_dir's probe: another run's, seen mid-check, is no foreign file
 
 
 def ensure_output_dir(path: Path, force: bool = False) -> None:
@@ -43,11 +44,12 @@ def ensure_output_dir(path: Path, force: bool = False) -> None:
     `--out` must not scatter run folders among someone's other files."""
     if path.exists() and not path.is_dir():
         raise OutputError(path, "the output directory (--out) is a file, not a directory")
-    if path.is_dir() and not force and any(path.iterdir()) and not any((path / m).exists() for m in OUTPUT_MARKERS):
+    if (path.is_dir() and not force and any(not p.name.startswith(PROBE_PREFIX) for p in path.iterdir())
+            and not any((path / m).exists() for m in OUTPUT_MARKERS)):
         raise OutputError(path, "the output directory (--out) is not empty and holds no halp-bench results; choose another or use --force")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        fd, probe = tempfile.mkstemp(prefix=PROBE_PREFIX, dir=path)
         try:
             os.write(fd, b"x")
             os.fsync(fd)
@@ -90,16 +92,30 @@ def _jsonable(value: Any) -> Any:
 
 
 def load_results(path: Path) -> list[dict[str, Any]]:
-    """Every complete row; torn or corrupt lines are skipped with a warning naming the line."""
+    """Every complete row; torn or corrupt lines are skipped with a warning naming the line. For a
+    store's results.jsonl, the rows of its cell files (results/cell_files.py) follow those of the file."""
     return [row for _, row in load_numbered(path)]
 
 
-def load_numbered(path: Path) -> list[tuple[int, Any]]:
+def load_numbered(path: Path, keep_copies: bool = False) -> list[tuple[int, Any]]:
     """(line number, parsed JSON) of every complete line; torn or corrupt lines are reported
-    (`skip_line`) and left out. A directory where the file should be is an OutputError."""
+    (`skip_line`) and left out. For a store's results.jsonl, (0, row) of each of its cell files
+    follows, and the file's own copies of those rows are left out (the files are the rows) unless
+    `keep_copies` (a reader that validates every line). A directory where the file should be is an
+    OutputError."""
+    from halp_bench.results.cell_files import CELL_FILE_FIELD, cell_rows
+
     path = Path(path)
     if path.is_dir():
         raise OutputError(path, "is a directory, not a results file (results.jsonl); remove it or give the file's path")
+    lines = _numbered_lines(path)
+    beside = cell_rows(path) if path.name == RESULTS_FILE else []
+    if beside and not keep_copies:
+        lines = [(number, row) for number, row in lines if not (isinstance(row, dict) and CELL_FILE_FIELD in row)]
+    return lines + [(0, row) for row in beside]
+
+
+def _numbered_lines(path: Path) -> list[tuple[int, Any]]:
     if not path.exists():
         return []
     rows = []
