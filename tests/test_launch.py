@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -70,7 +69,7 @@ def _dead_pid() -> int:
     return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
 
 
-def test_status_shows_done_running_queued_and_failed_cells(tmp_path):
+def test_status_shows_done_running_queued_and_failed_cells(tmp_path, monkeypatch):
     spec = RunSpec(methods=["moco", "random"], dataset="synthetic", protocols=["knn", "linear"], preset="cpu", out=tmp_path, seeds=[0, 1])
     units = {(m, s): unit_of(spec, m, s) for s in (0, 1) for m in ("moco", "random")}
     # moco seed 0: both cells done (rows from its run directory, which its claim names)
@@ -84,8 +83,9 @@ def test_status_shows_done_running_queued_and_failed_cells(tmp_path):
     running = try_claim(tmp_path, "random_run0", units["random", 0], epochs=3)
     (tmp_path / "runs" / "random_run0").mkdir(parents=True)
     (tmp_path / "runs" / "random_run0" / "log.csv").write_text("epoch,loss\n1,0.5\n")
-    # moco seed 1: queued (its job is alive and has not claimed yet)
-    write_job_record(tmp_path, units["moco", 1], {"launcher": "local", "job_id": str(os.getpid()), "log": "q.out"})
+    # moco seed 1: queued (squeue lists its job as pending)
+    write_job_record(tmp_path, units["moco", 1], {"launcher": "slurm", "job_id": "42_1", "log": "q.out"})
+    monkeypatch.setattr(Scheduler, "slurm_jobs", lambda self: {"42_1": ("PENDING", "1:00:00", "")})
     # random seed 1: its knn cell failed with an error noted in the claim; its job died
     failing = try_claim(tmp_path, "random_run1", units["random", 1], epochs=2)
     failing.note_failure("knn", "RuntimeError: out of memory\ntraceback...")

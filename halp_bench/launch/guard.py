@@ -48,7 +48,7 @@ class CellGuard:
         """Store a finished cell's row (a ResultRow) as its cell file, and append it to results.jsonl
         as a log for people and tools that read that file (rank 0 alone)."""
         if distributed.info().is_main:
-            path = store_cell_row(self.out, row.key, row.to_dict())
+            path = store_cell_row(self.out, (*row.key, row.data_id), row.to_dict())  # a result on other data is another row
             append_result(self.out / RESULTS_FILE, {**row.to_dict(), CELL_FILE_FIELD: path.name})
 
     def failed(self, run_dir: Path, protocol: str, detail: str) -> None:
