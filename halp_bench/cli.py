@@ -418,11 +418,13 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory, e.g. data/ntu60 (see --data-root of `run`).")
 @click.option("--workers", type=int, default=None, help="Parallel worker processes (default: this process's share of the "
               "cores, at most 8: all of them unless other halp-bench processes run on the machine).")
-@click.option("--no-normalize", is_flag=True, help="Skip the official 2s-AGCN pre-normalisation (centre, rotate).")
+@click.option("--normalize", "agcn_at_prepare", is_flag=True, help="Store the agcn pipeline's output (two most active bodies, "
+              "2s-AGCN pre-normalisation) instead of raw coordinates with every body; only data.pipeline=agcn can use it.")
+@click.option("--no-normalize", is_flag=True, hidden=True, help="Raw coordinates (the default now; kept for old scripts).")
 @click.option("--max-frames", type=int, default=300, show_default=True, help="Frames kept per sample (longer ones are cut).")
 @click.option("--force", is_flag=True, help="Start over, or write into a non-empty directory that is not a prepared one.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no_progress) -> None:
+def prepare(dataset, raw_dirs, out, workers, agcn_at_prepare, no_normalize, max_frames, force, no_progress) -> None:
     """Raw NTU RGB+D 60/120 or PKU-MMD II files -> a memory-mapped prepared dataset; rerun to resume."""
     from halp_bench.common.cpu_share import fair_share, share_cpus
     from halp_bench.datasets.prepare import prepare_dataset
@@ -430,7 +432,7 @@ def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no
     workers = workers or min(fair_share(), 8)
     with share_cpus(workers):  # other halp-bench processes count our workers' cores
         summary = prepare_dataset(
-            dataset, list(raw_dirs), out, workers=workers, normalize=not no_normalize,
+            dataset, list(raw_dirs), out, workers=workers, normalize=agcn_at_prepare and not no_normalize,
             max_frames=max_frames, progress=not no_progress, force=force,
         )
     splits = Table(title=f"{summary.dataset} splits (train / test)")
@@ -445,7 +447,7 @@ def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no
         console.print(f"{out}: already prepared from these files with these options; nothing to do (--force redoes it)")
         return
     console.print(
-        f"{summary.samples:,} samples in {out} ({'normalised' if summary.normalized else 'not normalised'}); "
+        f"{summary.samples:,} samples in {out} ({'agcn pipeline applied' if summary.normalized else 'raw coordinates, every body; data.pipeline applies at load'}); "
         f"read {summary.read:,} files, resumed {summary.resumed:,} samples, {summary.skipped_missing:,} skipped as on "
         f"the official missing list, {summary.truncated:,} cut to {max_frames} frames, {len(summary.failed):,} failed; "
         f"{summary.seconds:.1f}s ({summary.samples_per_second:.0f} samples/s)"

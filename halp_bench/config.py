@@ -30,6 +30,7 @@ from halp_bench.registry import ENCODERS, METHODS, load_plugins
 DEFAULT_ENCODER = "bigru"
 PLUGIN_SECTIONS = ("method", "encoder", "augment")
 PROTOCOL_SECTIONS = ("linear", "transfer", "eval")  # what `eval.protocol=common` keeps out of a method's run_defaults
+COMMON_KEYS = ("data.pipeline",)  # and these single keys: every method on one data pipeline
 
 
 def added(default: Any) -> Any:
@@ -129,6 +130,8 @@ class DataConfig:
     data_root: str = ""  # empty: $HALP_BENCH_DATA or ./data
     synthetic_samples: int = 1800  # size of the built-in synthetic dataset
     normalize: str = added("none")  # none | center | center_first | agcn, for data held in memory (datasets/normalize.py)
+    # auto | given | agcn | stgcn | mamp: the field's data pipelines, applied at load (datasets/pipelines.py)
+    pipeline: str = added("auto")
 
 
 @dataclass
@@ -257,6 +260,7 @@ PRESET_DESCRIPTIONS = {name: (fn.__doc__ or "").strip().splitlines()[0] for name
 CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("32", "bf16", "16-mixed"),
     "data.normalize": ("none", "center", "center_first", "agcn"),
+    "data.pipeline": ("auto", "given", "agcn", "stgcn", "mamp"),
     "eval.report": ("final", "best"),
     "eval.stream": ("joint", "motion", "bone", "ensemble", "concat"),
     "eval.protocol": ("method", "common"),
@@ -323,7 +327,7 @@ def _resolve(preset: str, parsed: list[tuple[str, str]], method_name: str) -> tu
     cfg.augment = method_cls.augment_class.for_preset(preset, dataset)
     common_protocol = next((raw for key, raw in reversed(parsed) if key == "eval.protocol"), cfg.eval.protocol) == "common"
     for key, value in defaults.items():
-        if key != "encoder.name" and not (common_protocol and key.partition(".")[0] in PROTOCOL_SECTIONS):
+        if key != "encoder.name" and not (common_protocol and (key.partition(".")[0] in PROTOCOL_SECTIONS or key in COMMON_KEYS)):
             _set(cfg, key, value, source=f"{method_cls.__name__}.run_defaults")
     unknown: dict[str, str] = {}
     for key, raw in parsed:
