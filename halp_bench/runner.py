@@ -36,6 +36,7 @@ from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.datasets.checks import check_split
 from halp_bench.datasets.fingerprint import DataFingerprint, split_fingerprint
+from halp_bench.datasets.pipelines import resolve_pipeline
 from halp_bench.engine import parallel
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain
@@ -203,22 +204,30 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
         raise ConfigError("--transfer-from applies to the transfer protocol, which is not among --protocols")
     retrained = set() if retrained is None else retrained
     base = make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], methods)[methods[0]]  # checks --set first
-    stages: dict[tuple[str, str | None], Stage] = {}
+    stages: dict[tuple[str, str | None, str], Stage] = {}
 
-    def stage(dataset: str, split: str | None) -> Stage:
-        """The dataset split, loaded, checked (refused when it cannot train) and fingerprinted."""
-        if (dataset, split) not in stages:
-            data_cfg = dataclasses.replace(base.data, dataset=dataset)
+    def stage(dataset: str, split: str | None, pipeline: str = "auto") -> Stage:
+        """The dataset split through `pipeline`, loaded, checked (refused when it cannot train) and fingerprinted."""
+        if (dataset, split, pipeline) not in stages:
+            data_cfg = dataclasses.replace(base.data, dataset=dataset, pipeline=pipeline)
             data = load_dataset(data_cfg, progress=spec.show_progress)
             name = split or (base.data.split if dataset == spec.dataset else "") or data.default_split
             train, test = data.split(name)
-            stages[(dataset, split)] = Stage(dataset, name, data, train, test, *check_and_fingerprint(data, dataset, name, say))
-        return stages[(dataset, split)]
+            stages[(dataset, split, pipeline)] = Stage(dataset, name, data, train, test, *check_and_fingerprint(data, dataset, name, say))
+        return stages[(dataset, split, pipeline)]
 
     device = parallel.setup(resolve_device(base.device))
     world = distributed.info()
     main = stage(spec.dataset, spec.split)
-    plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
+    by_pipeline: dict[str, dict[str, Plan | str]] = {}
+
+    def plans_for(pipeline: str) -> dict[str, Plan | str]:
+        """Each protocol's plan on the data as `pipeline` prepares it (datasets/pipelines.py)."""
+        if pipeline not in by_pipeline:
+            on = lambda dataset, split: stage(dataset, split, pipeline)
+            first = on(spec.dataset, spec.split)
+            by_pipeline[pipeline] = {p: transfer_plan(spec, first, on) if p == "transfer" else Plan(first, first) for p in protocols}
+        return by_pipeline[pipeline]
     configs = Configs(spec, methods)
     results_path = Path(spec.out) / RESULTS_FILE
     done = {row.key: row for row in read_rows(results_path)}  # the latest row of each cell
@@ -228,6 +237,8 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
             pretrained: dict[Path, tuple[Method, PretrainResult] | str] = {}  # run dir -> model, or why it failed
             loggers: dict[Path, RunLogger] = {}  # run dir -> its training log (opened on rank 0 alone)
             try:
+                pipeline = method_pipeline(configs.get(method_name, main, seed), method_name, main.data)
+                plans = plans_for(pipeline)
                 for protocol in protocols:
                     plan = plans[protocol]
                     if isinstance(plan, str):
@@ -236,6 +247,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                     target = plan.evaluate_on
                     cfg = configs.get(method_name, target, seed)
                     pre_cfg = configs.get(method_name, plan.pretrain_on, seed)
+                    cfg.data.pipeline = pre_cfg.data.pipeline = pipeline
                     cid = config_id(method_name, protocol, cfg, pre_cfg)
                     key = (method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from, cid)
                     fingerprint = plan.data_fingerprint()
@@ -291,6 +303,13 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                 for logger in loggers.values():
                     logger.close()
     return outcomes
+
+
+def method_pipeline(cfg: RunConfig, method_name: str, data: SkeletonData) -> str:
+    """The data pipeline of `method_name`'s cells (datasets/pipelines.py), written into `cfg` when one applies."""
+    resolved = resolve_pipeline(cfg.data.pipeline, METHODS.get(method_name).data_pipeline, data.stored, cfg.eval.protocol == "common")
+    cfg.data.pipeline = resolved
+    return resolved
 
 
 def check_and_fingerprint(data: SkeletonData, dataset: str, split: str, say: Callable[[str], None]) -> tuple[DataFingerprint, list[str]]:
@@ -419,5 +438,6 @@ def settings_summary(cfg: RunConfig) -> dict[str, object]:
         "stream": cfg.eval.stream,
         "report": cfg.eval.report,
         "normalize": cfg.data.normalize,
+        "pipeline": cfg.data.pipeline,
         "protocol": cfg.eval.protocol,
     }

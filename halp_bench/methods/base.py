@@ -46,6 +46,7 @@ class Method(nn.Module):
     - `run_defaults`: run-level values this method needs, per preset name or "*" for every preset,
       as `{"section.key": value}` (e.g. `{"*": {"pretrain.optimizer": "adamw"}}`); `--set` wins;
     - `compared_to`: the method it builds on; tables show their paired difference over seeds;
+    - `data_pipeline`: how the method's authors prepared NTU data (`agcn`, `stgcn` or `mamp`);
     - `in_default_grid`: whether a bare `halp-bench run` trains it (False keeps the first run short:
       the field's methods run by name or in the `field` suite).
     """
@@ -56,6 +57,7 @@ class Method(nn.Module):
     settings_class: ClassVar[type[MethodSettings]] = MethodSettings
     augment_class: ClassVar[type[ViewSettings]] = AugmentSettings
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    data_pipeline: ClassVar[str] = "agcn"  # the family's data pipeline (datasets/pipelines.py), what `data.pipeline=auto` picks
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__()

@@ -9,9 +9,10 @@ import torch
 from torch import Tensor, nn
 
 from halp_bench.common.distributed import gather_keys
-from halp_bench.config import MethodSettings, RunConfig
+from halp_bench.config import MethodSettings, RunConfig, added
 from halp_bench.datasets.modalities import modality
 from halp_bench.encoders import Encoder
+from halp_bench.errors import ConfigError
 from halp_bench.methods.base import Batch, Method
 from halp_bench.methods.components import KeyQueue, build_embedder, ema_update, full_precision, info_nce_from_similarities, make_key_encoder
 from halp_bench.methods.stream_encoders import eval_encoder
@@ -38,9 +39,13 @@ class MoCoSettings(ProjectionSettings):
     barely leaves its random initialisation; measured, README "Presets")."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"queue_size": 1024, "momentum": 0.99}}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"stream": ("joint", "motion", "bone")}
     queue_size: int = 16384
     momentum: float = 0.999
     temperature: float = 0.07
+    # the stream a single-stream method pretrains on (SkeletonCLR's and AimCLR's `--view`); the
+    # three-stream rows fuse separately pretrained streams (`halp-bench ensemble`)
+    stream: str = added("joint")
 
 
 @register_method("moco", "MoCo v2, joint stream: EMA key encoder, key queue, InfoNCE (the paper's baseline)", settings=MoCoSettings)
@@ -55,12 +60,18 @@ class MoCo(Method):
     streams: tuple[str, ...] = ("joint",)
     settings: MoCoSettings
     # the authors' single-modality MoCo baseline is HaLP's code: HaLP's probe learning rates
-    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.005}, "official:pku": {"linear.lr": 0.001}}
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.005, "data.pipeline": "agcn"},
+                                                          "official:pku": {"linear.lr": 0.001}}
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
         self.settings = cfg.method
         s = self.settings
+        if s.stream != "joint":
+            if len(self.streams) > 1:
+                raise ConfigError(f"--set method.stream={s.stream}: {type(self).__name__} trains the {', '.join(self.streams)} "
+                                  "streams together; method.stream is for single-stream methods (eval.stream picks what is evaluated)")
+            self.streams = (s.stream,)
         self.encoders_q = nn.ModuleDict({name: build_embedder(data, cfg.encoder, s.proj_hidden, s.proj_dim) for name in self.streams})
         self.encoders_k = nn.ModuleDict({name: make_key_encoder(self.encoders_q[name]) for name in self.streams})
         generator = torch.Generator().manual_seed(cfg.seed)
@@ -115,4 +126,8 @@ class MoCo(Method):
         return {}
 
     def encoder_for_eval(self) -> Encoder:
-        return eval_encoder({s: e.encoder for s, e in self.encoders_q.items()}, self.cfg.eval.stream, self.data.layout)
+        """The stream `eval.stream` names; a single-stream method's own stream when that is the default (joint)."""
+        stream = self.cfg.eval.stream
+        if len(self.streams) == 1 and stream == "joint":
+            stream = self.streams[0]
+        return eval_encoder({s: e.encoder for s, e in self.encoders_q.items()}, stream, self.data.layout)

@@ -76,7 +76,9 @@ class SkeletonCLR(MoCo):
     settings: SkeletonCLRSettings
     compared_to: ClassVar[str | None] = "moco"
     in_default_grid: ClassVar[bool] = False  # the field's rows: by name or `--suite field`
-    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": FAMILY_PROBE, "paper": STGCN_RECIPE, "official": STGCN_RECIPE}
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": FAMILY_PROBE, "paper": STGCN_RECIPE,
+                                                          "official": {**STGCN_RECIPE, "data.pipeline": "stgcn"}}
+    data_pipeline: ClassVar[str] = "stgcn"  # per-frame y rotation, first two bodies in file order, 50 frames
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
