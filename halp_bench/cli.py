@@ -202,6 +202,35 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
     _print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
 
 
+@cli.command("ensemble")
+@click.option("--method", required=True, help="A single-stream method whose joint, motion and bone pretrainings are stored "
+              "(halp-bench run --set method.stream=motion|bone, with the same preset, settings and seeds).")
+@click.option("--weights", "weights", default="aimclr", show_default=True,
+              help="Stream weights: aimclr (0.6 joint, 0.4 motion, 0.6 bone, AimCLR's ensemble script), equal, or joint,motion,bone numbers.")
+@click.option("--dataset", default="synthetic", show_default=True, help="Dataset of the pretrainings (name or path, as for `run`).")
+@click.option("--split", default=None, help="Named split (default: the dataset's default).")
+@click.option("--preset", type=click.Choice(["cpu", "paper", "official"]), default=None, help="The pretrainings' preset (default as for `run`).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="The pretrainings' other --set values (repeatable).")
+@click.option("--seeds", default="0", show_default=True, help="Seeds, e.g. 0,1,2: one fused row each.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Results store of the pretrainings.")
+@click.option("--deterministic", is_flag=True, help="Deterministic kernels.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: a fair share of the cores).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def ensemble(method, weights, dataset, split, preset, overrides, seeds, device, out, deterministic, threads, no_progress) -> None:
+    """Three-stream rows: linear probes on the stored joint, motion and bone pretrainings, class scores fused with weights."""
+    from halp_bench.ensemble import EnsembleSpec, run_ensemble
+    from halp_bench.results.row import read_rows
+    from halp_bench.results.store import RESULTS_FILE
+
+    spec = EnsembleSpec(method=method, dataset=dataset, split=split, weights=weights, seeds=_parse_seeds(seeds),
+                        preset=preset or ("cpu" if dataset.startswith("synthetic") else "paper"), overrides=list(overrides),
+                        device=device, out=out, show_progress=not no_progress, deterministic=deterministic, threads=threads)
+    cells = run_ensemble(spec, say=console.print)
+    _print_cells(cells, f"cells: {method} 3s on {dataset}{'/' + split if split else ''}")
+    _print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
+
+
 def _suite_specs(name: str, spec) -> list:
     """The suite's entries over `spec`; options given on the command line win over the suite's."""
     from click.core import ParameterSource

@@ -46,14 +46,19 @@ def new_head(feature_dim: int, num_classes: int) -> nn.Linear:
 
 
 @torch.no_grad()
-def evaluate(encoder: Encoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> dict[str, float]:
+def test_scores(encoder: Encoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class scores (N, classes), labels (N,)) of the test samples in their order."""
     encoder.eval()
     logits, labels = [], []
     for x, lengths, y in BatchLoader(test, ctx.cfg.eval.batch_size, ctx.device):
         view = center_crop_resize(x, lengths, ctx.cfg.data.frames, ctx.cfg.eval.test_crop)
         logits.append(head(encoder(view)).float())
         labels.append(y)
-    return topk_accuracy(torch.cat(logits), torch.cat(labels))
+    return torch.cat(logits), torch.cat(labels)
+
+
+def evaluate(encoder: Encoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> dict[str, float]:
+    return topk_accuracy(*test_scores(encoder, head, test, ctx))
 
 
 def train_classifier(
@@ -65,6 +70,7 @@ def train_classifier(
     *,
     finetune: bool,
     label: str,
+    scores_out: dict[str, torch.Tensor] | None = None,
 ) -> Metrics:
     """Train a new head (and, if `finetune`, a copy of the encoder) and report test accuracy.
 
@@ -73,7 +79,8 @@ def train_classifier(
     `ctx.logger` receives, per epoch, `<label>/loss` (mean over the epoch), `<label>/lr` (of the
     epoch's last step), `<label>/epoch_seconds` (training only), `<label>/peak_memory_mb` and, when
     evaluated (`eval.report=best`), `<label>/test_top1`; then `<label>/top1` and `top5` of the final
-    epoch (spaces in `label` become underscores).
+    epoch (spaces in `label` become underscores). `scores_out`, when given, receives the final
+    epoch's test class scores and labels (`scores`, `labels`: what score-level ensembles fuse).
     """
     cfg = ctx.cfg
     if cfg.eval.report not in REPORT_CHOICES:
@@ -129,7 +136,10 @@ def train_classifier(
                     if best is None or acc["top1"] > best["top1"]:
                         best = acc
                 ctx.logger.log({f"{tag}/{key}": value for key, value in scalars.items()}, epoch + 1)
-            final = evaluate(encoder, head, test, ctx)
+            scores, labels = test_scores(encoder, head, test, ctx)
+            final = topk_accuracy(scores, labels)
+            if scores_out is not None:
+                scores_out.update(scores=scores.cpu(), labels=labels.cpu())
             ctx.logger.log({f"{tag}/top1": final["top1"], f"{tag}/top5": final["top5"]}, optim.epochs)
     finally:
         if not finetune:

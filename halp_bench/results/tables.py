@@ -223,6 +223,8 @@ def variant_label(row: ResultRow) -> str:
         defaults = _preset_method_defaults(row.preset, row.method)
         changed = [f"{symbol}={ours[key]}" for key, symbol in VARIANT_KEYS.items() if key in ours and key in defaults and ours[key] != defaults[key]]
         label += f" ({', '.join(changed)})" if changed else ""
+    if row.config.get("ensemble"):  # `halp-bench ensemble`: fused class scores of separately pretrained streams
+        label += f" 3s ({row.config['ensemble']['name']})"
     if row.weights:  # `eval --checkpoint`: its own row, named after the file
         label += " (released weights)" if released else f" (checkpoint {row.weights['sha256'][:8]})"
     return label + (" [official]" if row.preset == "official" else "")
