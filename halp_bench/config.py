@@ -175,6 +175,9 @@ class EvalConfig:
     # "method": each method's own protocol values (its `run_defaults` for linear.*, transfer.*, eval.*,
     # e.g. the ST-GCN family's probe at lr 3.0); "common": the preset's for every method (`--common-protocol`)
     protocol: str = added("method")
+    # std of the new classifier's N(0, std) weights (bias 0): CMD's and HaLP's 0.01; the ST-GCN
+    # family's `weights_init` 0.02 (their `official` protocol)
+    head_std: float = added(0.01)
 
 
 @dataclass

@@ -14,7 +14,8 @@ from halp_bench.datasets.modalities import modality
 from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import Batch, Method
-from halp_bench.methods.components import KeyQueue, build_embedder, ema_update, full_precision, info_nce_from_similarities, make_key_encoder
+from halp_bench.methods.components import (HEAD_INITS, KeyQueue, build_embedder, ema_update, full_precision, info_nce_from_similarities,
+                                           init_head, make_key_encoder)
 from halp_bench.methods.stream_encoders import eval_encoder
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
@@ -26,9 +27,11 @@ Streams = dict[str, Tensor]
 class ProjectionSettings(MethodSettings):
     """The MLP projection head (feature -> proj_hidden -> proj_dim). `cpu` preset: 256 -> 64."""
 
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"proj_hidden": 256, "proj_dim": 64}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"proj_hidden": 256, "proj_dim": 64}, "official": {"head_init": "cmd"}}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"head_init": HEAD_INITS}
     proj_hidden: int = 2048
     proj_dim: int = 128
+    head_init: str = added("default")  # default | stgcn | cmd: the projection head as each authors' code draws it (components.init_head)
 
 
 @dataclass
@@ -39,7 +42,7 @@ class MoCoSettings(ProjectionSettings):
     barely leaves its random initialisation; measured, README "Presets")."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"queue_size": 1024, "momentum": 0.99}}
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {"stream": ("joint", "motion", "bone")}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"head_init": HEAD_INITS, "stream": ("joint", "motion", "bone")}
     queue_size: int = 16384
     momentum: float = 0.999
     temperature: float = 0.07
@@ -73,6 +76,8 @@ class MoCo(Method):
                                   "streams together; method.stream is for single-stream methods (eval.stream picks what is evaluated)")
             self.streams = (s.stream,)
         self.encoders_q = nn.ModuleDict({name: build_embedder(data, cfg.encoder, s.proj_hidden, s.proj_dim) for name in self.streams})
+        for embedder in self.encoders_q.values():
+            init_head(embedder.head, s.head_init)
         self.encoders_k = nn.ModuleDict({name: make_key_encoder(self.encoders_q[name]) for name in self.streams})
         generator = torch.Generator().manual_seed(cfg.seed)
         self.queue = KeyQueue(s.queue_size, s.proj_dim, banks=len(self.streams), generator=generator)

@@ -37,10 +37,10 @@ def state_fingerprint(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def new_head(feature_dim: int, num_classes: int) -> nn.Linear:
-    """A fresh classifier, weight ~ N(0, 0.01), bias 0 (official init)."""
+def new_head(feature_dim: int, num_classes: int, std: float = 0.01) -> nn.Linear:
+    """A fresh classifier, weight ~ N(0, std), bias 0 (`eval.head_std`: CMD's 0.01, the ST-GCN family's 0.02)."""
     head = nn.Linear(feature_dim, num_classes)
-    nn.init.normal_(head.weight, std=0.01)
+    nn.init.normal_(head.weight, std=std)
     nn.init.zeros_(head.bias)
     return head
 
@@ -87,7 +87,7 @@ def train_classifier(
         raise ConfigError(f"eval.report '{cfg.eval.report}': choose one of {', '.join(REPORT_CHOICES)}")
     encoder = copy.deepcopy(encoder).to(ctx.device) if finetune else encoder.to(ctx.device)
     before = None if finetune else state_fingerprint(encoder)
-    head = new_head(encoder.feature_dim, train.num_classes).to(ctx.device)
+    head = new_head(encoder.feature_dim, train.num_classes, cfg.eval.head_std).to(ctx.device)
     params = list(head.parameters()) + (list(encoder.parameters()) if finetune else [])
     if not finetune:
         for p in encoder.parameters():
