@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from halp_bench.config import DataConfig
-from halp_bench.datasets.quality import scan as scan_module
 from halp_bench.datasets.catalog import load_dataset
+from halp_bench.datasets.formats.prepared_dir import DATA_FILE, save_array, write_meta
+from halp_bench.datasets.quality import scan as scan_module
 from halp_bench.datasets.quality.checks import check_split
 from halp_bench.datasets.quality.fingerprint import split_fingerprint
-from halp_bench.datasets.formats.prepared_dir import DATA_FILE, save_array, write_meta
 from halp_bench.registry import load_plugins
 
 NTU60_SAMPLES, FRAMES, JOINTS, BODIES, CLASSES = 40_000, 300, 25, 2, 60

@@ -25,11 +25,11 @@ import time
 import torch
 
 from halp_bench.common.optim import make_optimizer
+from halp_bench.common.precision import Precision
 from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.raw.ntu import PUBLISHED_SPLIT_COUNTS
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import device_name, resolve_device
-from halp_bench.common.precision import Precision
 from halp_bench.methods.base import Batch, create_method
 from halp_bench.registry import METHODS, load_plugins
 from halp_bench.skeleton import NTU25, DataSpec

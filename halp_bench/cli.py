@@ -216,6 +216,7 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
 def _run_launched(spec, suite: str | None, launch: dict) -> None:
     """`run --launcher`: submit the units of every entry (halp_bench/launch/submit.py); print the
     cells and tables once the jobs are done (local, or slurm with --wait)."""
+    from halp_bench.cells import CellOutcome
     from halp_bench.launch.options import resolve_options
     from halp_bench.launch.plan import check_overrides, units_of
     from halp_bench.launch.submit import launch as submit_units
@@ -223,7 +224,6 @@ def _run_launched(spec, suite: str | None, launch: dict) -> None:
     from halp_bench.registry import load_plugins
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
-    from halp_bench.cells import CellOutcome
 
     launcher, wait = launch.pop("launcher"), launch.pop("wait")
     options = resolve_options(launch)
@@ -345,6 +345,36 @@ def _checked_entries(suite: str | None, spec, say) -> list:
             say(f"[dim]preset: {entry.preset} (auto for dataset '{entry.dataset}')[/dim]")
     check_settings(entries)
     return entries
+
+
+@cli.command("ensemble")
+@click.option("--method", required=True, help="A single-stream method whose joint, motion and bone pretrainings are stored "
+              "(halp-bench run --set method.stream=motion|bone, with the same preset, settings and seeds).")
+@click.option("--weights", "weights", default="aimclr", show_default=True,
+              help="Stream weights: aimclr (0.6 joint, 0.4 motion, 0.6 bone, AimCLR's ensemble script), equal, or joint,motion,bone numbers.")
+@click.option("--dataset", default="synthetic", show_default=True, help="Dataset of the pretrainings (name or path, as for `run`).")
+@click.option("--split", default=None, help="Named split (default: the dataset's default).")
+@click.option("--preset", type=click.Choice(["cpu", "paper", "official"]), default=None, help="The pretrainings' preset (default as for `run`).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="The pretrainings' other --set values (repeatable).")
+@click.option("--seeds", default="0", show_default=True, help="Seeds, e.g. 0,1,2: one fused row each.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Results store of the pretrainings.")
+@click.option("--deterministic", is_flag=True, help="Deterministic kernels.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: a fair share of the cores).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def ensemble(method, weights, dataset, split, preset, overrides, seeds, device, out, deterministic, threads, no_progress) -> None:
+    """Three-stream rows: linear probes on the stored joint, motion and bone pretrainings, class scores fused with weights."""
+    from halp_bench.config import resolve_preset
+    from halp_bench.ensemble import EnsembleSpec, run_ensemble
+    from halp_bench.results.row import read_rows
+    from halp_bench.results.store import RESULTS_FILE
+
+    spec = EnsembleSpec(method=method, dataset=dataset, split=split, weights=weights, seeds=_parse_seeds(seeds),
+                        preset=resolve_preset(preset, dataset), overrides=list(overrides),
+                        device=device, out=out, show_progress=not no_progress, deterministic=deterministic, threads=threads)
+    cells = run_ensemble(spec, say=console.print)
+    _print_cells(cells, f"cells: {method} 3s on {dataset}{'/' + split if split else ''}")
+    _print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
 
 
 def _suite_specs(name: str, spec) -> list:
@@ -623,11 +653,13 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output directory, e.g. data/ntu60 (see --data-root of `run`).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Parallel worker processes (default: this process's share of the "
               "cores, at most 8: all of them unless other halp-bench processes run on the machine).")
-@click.option("--no-normalize", is_flag=True, help="Skip the official 2s-AGCN pre-normalisation (centre, rotate).")
+@click.option("--normalize", "agcn_at_prepare", is_flag=True, help="Store the agcn pipeline's output (two most active bodies, "
+              "2s-AGCN pre-normalisation) instead of raw coordinates with every body; only data.pipeline=agcn can use it.")
+@click.option("--no-normalize", is_flag=True, hidden=True, help="Raw coordinates (the default now; kept for old scripts).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=300, show_default=True, help="Frames kept per sample (longer ones are cut).")
 @click.option("--force", is_flag=True, help="Start over, or write into a non-empty directory that is not a prepared one.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no_progress) -> None:
+def prepare(dataset, raw_dirs, out, workers, agcn_at_prepare, no_normalize, max_frames, force, no_progress) -> None:
     """Raw NTU RGB+D 60/120 or PKU-MMD II files -> a memory-mapped prepared dataset; rerun to resume."""
     from halp_bench.common.cpu_share import fair_share, share_cpus
     from halp_bench.datasets.raw.prepare import prepare_dataset
@@ -635,7 +667,7 @@ def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no
     workers = workers or min(fair_share(), 8)
     with share_cpus(workers):  # other halp-bench processes count our workers' cores
         summary = prepare_dataset(
-            dataset, list(raw_dirs), out, workers=workers, normalize=not no_normalize,
+            dataset, list(raw_dirs), out, workers=workers, normalize=agcn_at_prepare and not no_normalize,
             max_frames=max_frames, progress=not no_progress, force=force,
         )
     splits = Table(title=f"{summary.dataset} splits (train / test)")
@@ -650,7 +682,7 @@ def prepare(dataset, raw_dirs, out, workers, no_normalize, max_frames, force, no
         console.print(f"{out}: already prepared from these files with these options; nothing to do (--force redoes it)")
         return
     console.print(
-        f"{summary.samples:,} samples in {out} ({'normalised' if summary.normalized else 'not normalised'}); "
+        f"{summary.samples:,} samples in {out} ({'agcn pipeline applied' if summary.normalized else 'raw coordinates, every body; data.pipeline applies at load'}); "
         f"read {summary.read:,} files, resumed {summary.resumed:,} samples, {summary.skipped_missing:,} skipped as on "
         f"the official missing list, {summary.truncated:,} cut to {max_frames} frames, {len(summary.failed):,} failed; "
         f"{summary.seconds:.1f}s ({summary.samples_per_second:.0f} samples/s)"

@@ -31,6 +31,7 @@ from halp_bench.validation import check_ranges, declared_choices, one_of, ranged
 DEFAULT_ENCODER = "bigru"
 PLUGIN_SECTIONS = ("method", "encoder", "augment")
 PROTOCOL_SECTIONS = ("linear", "transfer", "eval")  # what `eval.protocol=common` keeps out of a method's run_defaults
+COMMON_KEYS = ("data.pipeline",)  # and these single keys: every method on one data pipeline
 
 
 def added(default: Any) -> Any:
@@ -130,6 +131,8 @@ class DataConfig:
     data_root: str = ""  # empty: $HALP_BENCH_DATA or ./data
     synthetic_samples: int = ranged(1800, "[1, inf)")  # size of the built-in synthetic dataset
     normalize: str = one_of("none", ("none", "center", "center_first", "agcn"), neutral=True)  # for data held in memory (datasets/raw/normalize.py)
+    # the field's data pipelines, applied at load (datasets/pipelines.py); auto: the method family's
+    pipeline: str = one_of("auto", ("auto", "given", "agcn", "stgcn", "mamp"), neutral=True)
 
 
 @dataclass
@@ -173,6 +176,9 @@ class EvalConfig:
     # "method": each method's own protocol values (its `run_defaults` for linear.*, transfer.*, eval.*,
     # e.g. the ST-GCN family's probe at lr 3.0); "common": the preset's for every method (`--common-protocol`)
     protocol: str = one_of("method", ("method", "common"), neutral=True)
+    # std of the new classifier's N(0, std) weights (bias 0): CMD's and HaLP's 0.01; the ST-GCN
+    # family's `weights_init` 0.02 (their `official` protocol)
+    head_std: float = ranged(0.01, "(0, inf)", neutral=True)
 
 
 @dataclass
@@ -321,7 +327,7 @@ def _resolve(preset: str, parsed: list[tuple[str, str]], method_name: str) -> tu
     cfg.augment = method_cls.augment_class.for_preset(preset, dataset)
     common_protocol = next((raw for key, raw in reversed(parsed) if key == "eval.protocol"), cfg.eval.protocol) == "common"
     for key, value in defaults.items():
-        if key != "encoder.name" and not (common_protocol and key.partition(".")[0] in PROTOCOL_SECTIONS):
+        if key != "encoder.name" and not (common_protocol and (key.partition(".")[0] in PROTOCOL_SECTIONS or key in COMMON_KEYS)):
             _set(cfg, key, value, source=f"{method_cls.__name__}.run_defaults")
     unknown: dict[str, str] = {}
     for key, raw in parsed:

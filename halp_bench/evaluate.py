@@ -22,6 +22,7 @@ from halp_bench.common.cpu_share import share_cpus
 from halp_bench.common.loggers import RunLogger, open_logger
 from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.catalog import load_dataset
+from halp_bench.datasets.pipelines import apply_pipeline, resolve_pipeline
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.errors import ConfigError
 from halp_bench.identity import weights_config_id
@@ -84,6 +85,19 @@ def run_eval(spec: EvalSpec, say: Callable[[str], None] = print) -> list[CellOut
         logger.close()
 
 
+def eval_pipeline(weights: WeightsFile, cfg: RunConfig, method_name: str, stored: str) -> str:
+    """The data pipeline the file's encoder is evaluated on (datasets/pipelines.py): `data.pipeline`
+    when set; for an authors' file, the one its family trained on (ST-GCN files: `stgcn`, whose y is
+    the camera's vertical; CMD/HaLP files: `agcn`, z up), on any data; for ours, the one its
+    pretraining recorded, else the method family's on raw prepared data."""
+    if cfg.data.pipeline != "auto":
+        return cfg.data.pipeline
+    if weights.layout != "halp-bench":
+        return "stgcn" if weights.layout == "torchlight" else "agcn"
+    recorded = weights.state["config"].get("data", {}).get("pipeline", "auto")
+    return resolve_pipeline(recorded, METHODS.get(method_name).data_pipeline, stored, cfg.eval.protocol == "common")
+
+
 def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols: list[str], say: Callable[[str], None],
               logger: RunLogger) -> list[CellOutcome]:
     results_path = Path(spec.out) / RESULTS_FILE
@@ -98,6 +112,8 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
         cfg = make_configs(spec.preset, overrides, [method_name], ignore_others=True)[method_name]
         if data is None:
             data = load_dataset(cfg.data, progress=spec.show_progress)
+            pipeline = eval_pipeline(weights, cfg, method_name, data.stored)
+            data = apply_pipeline(data, pipeline)
             split = spec.split or cfg.data.split or data.default_split
             train, test = data.split(split)
             fingerprint, warnings = check_and_fingerprint(data, spec.dataset, split, say)
@@ -108,7 +124,7 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
                 held = list(stored_streams(weights, cfg.eval.stream))
                 say(f"{spec.checkpoint.name} holds the query encoder(s) of stream(s) {', '.join(held)}"
                     + (" (one unnamed stream, evaluated as eval.stream says)" if weights.layout == "torchlight" and len(held) == 1 else ""))
-        cfg.data.split = split
+        cfg.data.split, cfg.data.pipeline = split, pipeline
         seed_everything(seed)
         if weights.layout == "halp-bench":
             _, method, cfg = method_from_checkpoint(weights, cfg, data.spec(cfg.data.frames))

@@ -34,6 +34,7 @@ from halp_bench.common.loggers import WANDB_ID_FILE, RunLogger, open_logger
 from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
+from halp_bench.datasets.pipelines import resolve_pipeline
 from halp_bench.datasets.quality.checks import check_split
 from halp_bench.datasets.quality.fingerprint import DataFingerprint, split_fingerprint
 from halp_bench.engine import parallel
@@ -190,25 +191,37 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
         raise ConfigError("--transfer-from applies to the transfer protocol, which is not among --protocols")
     retrained = set() if retrained is None else retrained
     base = make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], methods)[methods[0]]  # checks --set first
-    stages: dict[tuple[str, str | None], Stage] = {}
+    stages: dict[tuple[str, str | None, str], Stage] = {}
 
-    def stage(dataset: str, split: str | None) -> Stage:
-        """The dataset split, loaded, checked (refused when it cannot train) and fingerprinted."""
-        if (dataset, split) not in stages:
-            data_cfg = dataclasses.replace(base.data, dataset=dataset)
+    def stage(dataset: str, split: str | None, pipeline: str = "auto") -> Stage:
+        """The dataset split through `pipeline`, loaded, checked (refused when it cannot train) and fingerprinted."""
+        if (dataset, split, pipeline) not in stages:
+            data_cfg = dataclasses.replace(base.data, dataset=dataset, pipeline=pipeline)
             data = load_dataset(data_cfg, progress=spec.show_progress)
             name = split or (base.data.split if dataset == spec.dataset else "") or data.default_split
             train, test = data.split(name)
-            stages[(dataset, split)] = Stage(dataset, name, data, train, test, *check_and_fingerprint(data, dataset, name, say))
-        return stages[(dataset, split)]
+            stages[(dataset, split, pipeline)] = Stage(dataset, name, data, train, test, *check_and_fingerprint(data, dataset, name, say))
+        return stages[(dataset, split, pipeline)]
 
     device = parallel.setup(resolve_device(base.device))
     main = stage(spec.dataset, spec.split)
-    plans = {p: transfer_plan(spec, main, stage) if p == "transfer" else Plan(main, main) for p in protocols}
+    by_pipeline: dict[str, dict[str, Plan | str]] = {}
+
+    def plans_for(pipeline: str) -> dict[str, Plan | str]:
+        """Each protocol's plan on the data as `pipeline` prepares it (datasets/pipelines.py)."""
+        if pipeline not in by_pipeline:
+            on = lambda dataset, split: stage(dataset, split, pipeline)
+            first = on(spec.dataset, spec.split)
+            by_pipeline[pipeline] = {p: transfer_plan(spec, first, on) if p == "transfer" else Plan(first, first) for p in protocols}
+        return by_pipeline[pipeline]
+
     configs = Configs(spec, methods)
-    for pretrain_stage in {id(p.pretrain_on): p.pretrain_on for p in plans.values() if isinstance(p, Plan)}.values():
-        check_grid(methods, lambda name: configs.get(name, pretrain_stage, spec.seeds[0]), pretrain_stage.data,  # noqa: B023
-                   len(pretrain_stage.train), pretrain_stage.label)
+    pipelines = {name: method_pipeline(configs.get(name, main, spec.seeds[0]), name, main.data) for name in methods}
+    for pipeline in dict.fromkeys(pipelines.values()):  # every method against the data it will see, before any trains
+        users = [name for name in methods if pipelines[name] == pipeline]
+        for pretrain_stage in {id(p.pretrain_on): p.pretrain_on for p in plans_for(pipeline).values() if isinstance(p, Plan)}.values():
+            check_grid(users, lambda name, on=pretrain_stage: configs.get(name, on, spec.seeds[0]), pretrain_stage.data,
+                       len(pretrain_stage.train), pretrain_stage.label)
     results_path = Path(spec.out) / RESULTS_FILE
     guard = CellGuard(spec)  # claims on run directories and one file per cell: many processes may share spec.out
     store = CellStore(results_path, {row.key: row for row in read_rows(results_path)}, spec.force, spec.show_progress, guard)
@@ -218,12 +231,15 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
             pretrained: dict[Path, Pretrained] = {}  # run dir -> the pretrained method, or why it failed
             loggers: dict[Path, RunLogger] = {}  # run dir -> its training log (opened on rank 0 alone)
             try:
+                pipeline = method_pipeline(configs.get(method_name, main, seed), method_name, main.data)
+                plans = plans_for(pipeline)
                 for protocol in protocols:
                     plan = plans[protocol]
                     if isinstance(plan, str):
                         outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", plan))
                         continue
-                    cell, work = _grid_cell(spec, method_name, seed, protocol, plan, configs, device, say, retrained, pretrained, loggers)
+                    cell, work = _grid_cell(spec, method_name, seed, protocol, plan, pipeline, configs, device, say, retrained, pretrained,
+                                            loggers)
                     outcomes.append(run_cell(cell, work, store, say))
             finally:
                 for logger in loggers.values():
@@ -232,7 +248,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     return outcomes
 
 
-def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: Plan, configs: Configs, device: torch.device,
+def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: Plan, pipeline: str, configs: Configs, device: torch.device,
                say: Callable[[str], None], retrained: set[Path], pretrained: dict[Path, Pretrained],
                loggers: dict[Path, RunLogger]) -> tuple[Cell, CellWork]:
     """One cell of the grid and what it is computed with; its pretraining runs (once per run
@@ -240,6 +256,7 @@ def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: 
     target = plan.evaluate_on
     cfg = configs.get(method_name, target, seed)
     pre_cfg = configs.get(method_name, plan.pretrain_on, seed)
+    cfg.data.pipeline = pre_cfg.data.pipeline = pipeline  # the data as the method's family prepares it (datasets/pipelines.py)
     run_dir = run_dir_for(spec, method_name, pre_cfg)
     cell = Cell(method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from,
                 config_id(method_name, protocol, cfg, pre_cfg), run_dir)
@@ -275,6 +292,13 @@ def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: 
     detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
     return cell, CellWork(cfg, target.train, target.test, plan.data_fingerprint(), obtain, device, log, row_fields, detail,
                           compile_encoders=spec.compile, pretrain_epochs=pre_cfg.pretrain.epochs)
+
+
+def method_pipeline(cfg: RunConfig, method_name: str, data: SkeletonData) -> str:
+    """The data pipeline of `method_name`'s cells (datasets/pipelines.py), written into `cfg` when one applies."""
+    resolved = resolve_pipeline(cfg.data.pipeline, METHODS.get(method_name).data_pipeline, data.stored, cfg.eval.protocol == "common")
+    cfg.data.pipeline = resolved
+    return resolved
 
 
 def check_and_fingerprint(data: SkeletonData, dataset: str, split: str, say: Callable[[str], None]) -> tuple[DataFingerprint, list[str]]:
@@ -391,5 +415,6 @@ def settings_summary(cfg: RunConfig) -> dict[str, object]:
         "stream": cfg.eval.stream,
         "report": cfg.eval.report,
         "normalize": cfg.data.normalize,
+        "pipeline": cfg.data.pipeline,
         "protocol": cfg.eval.protocol,
     }

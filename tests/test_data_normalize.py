@@ -11,8 +11,8 @@ import pytest
 from conftest import KINECT_FROM_NTU, sensor_skeletons, tiny_overrides, write_pku
 from halp_bench.config import DataConfig, make_config
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.datasets.raw.prepare import prepare_dataset
 from halp_bench.datasets.formats.prepared_dir import load_prepared
+from halp_bench.datasets.raw.prepare import prepare_dataset
 from halp_bench.errors import ConfigError
 from halp_bench.identity import config_id, pretrain_id
 from halp_bench.results.row import read_rows

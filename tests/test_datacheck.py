@@ -22,11 +22,11 @@ import pytest
 from conftest import tiny_overrides
 from halp_bench.cli import main
 from halp_bench.config import DataConfig
-from halp_bench.datasets.quality import scan as scan_module
 from halp_bench.datasets.catalog import load_dataset
+from halp_bench.datasets.formats.prepared_dir import DATA_FILE, save_array, write_meta
+from halp_bench.datasets.quality import scan as scan_module
 from halp_bench.datasets.quality.checks import ERROR, WARNING, check_split, dataset_findings, split_findings
 from halp_bench.datasets.quality.fingerprint import content_hash, split_fingerprint
-from halp_bench.datasets.formats.prepared_dir import DATA_FILE, save_array, write_meta
 from halp_bench.datasets.quality.report import data_report
 from halp_bench.datasets.quality.scan import compute_scan
 from halp_bench.errors import DataError

@@ -338,7 +338,7 @@ def test_hallucinate_rejects_bad_arguments():
         hallucinate(anchors, protos, 10, 1.5)
     with pytest.raises(ValueError, match="2 prototypes"):
         hallucinate(anchors, protos[:1], 10, 0.8)
-    with pytest.raises(ValueError, match="pair, cell, none"):
+    with pytest.raises(ValueError, match="pair, pair_atan, cell, none"):
         hallucinate_towards(anchors, protos[None].expand(4, 5, 8), protos, 0.8, boundary="edge")
 
 
@@ -475,7 +475,7 @@ def test_geomstats_keeps_torch_default_dtype():
 @pytest.mark.parametrize("mode", ["paper", "official", "hardest"])
 def test_positives_survive_the_rank_filter_on_queue_like_keys(mode):
     """Prototypes fitted to 256 clustered keys, positives of 64 more keys from the same clusters:
-    every sampling keeps at least 99 %. At t = t* exactly (no margin) about a third would, since the
+    every sampling keeps at least 99 %. At t = t* exactly (no margin) about half would, since the
     positive sits on the boundary and rounding decides."""
     gen = _gen(21)
     data = clustered_unit_vectors(256 + 64, 128, 20, generator=gen)

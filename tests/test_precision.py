@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from conftest import NTU_SPEC, random_skeletons, tiny_config
-from halp_bench.config import make_config
 from halp_bench.common.precision import Precision
+from halp_bench.config import make_config
 from halp_bench.errors import ConfigError
 from halp_bench.identity import config_id, pretrain_id
 from halp_bench.methods.base import Batch, check_finite, create_method

@@ -12,13 +12,14 @@ import pytest
 
 from halp_bench.config import DataConfig
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.datasets.raw.normalize import pre_normalize
-from halp_bench.datasets.raw.ntu import read_skeleton, select_bodies
-from halp_bench.datasets.raw.prepare import prepare_dataset
 from halp_bench.datasets.formats.prepared_dir import META_FILE, PARTIAL_DIR, load_prepared
+from halp_bench.datasets.raw.normalize import pre_normalize
+from halp_bench.datasets.raw.ntu import energy_order, read_skeleton, select_bodies
+from halp_bench.datasets.raw.prepare import prepare_dataset
 from halp_bench.errors import ConfigError, DataError
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "ntu"
+FIXTURES = next((p for p in (Path(__file__).resolve().parents[k].parent / "shared" / "fixtures" / "ntu" for k in (1, 2)) if p.is_dir()),
+                Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "ntu")
 MISSING_LIST = "NTU_RGBD_samples_with_missing_skeletons.txt"
 # name -> (frames, 0-based label), sorted by name as prepared
 SAMPLES = {"S001C001P001R001A011": (82, 10), "S001C003P008R002A058": (70, 57), "S004C002P003R001A017": (124, 16)}
@@ -45,7 +46,7 @@ def arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def test_ntu60_prepared_loads_memory_mapped_with_labels_lengths_and_splits(ntu_raw, tmp_path):
-    summary = prepare_dataset("ntu60", ntu_raw, tmp_path / "out", workers=1, progress=False)
+    summary = prepare_dataset("ntu60", ntu_raw, tmp_path / "out", workers=1, normalize=True, progress=False)
     assert (summary.samples, summary.read, summary.skipped_missing, summary.failed) == (3, 3, 1, [])
     assert summary.published["xsub"] == (40_091, 16_487)
     data = load_prepared(tmp_path / "out")
@@ -67,12 +68,15 @@ def test_ntu60_prepared_loads_memory_mapped_with_labels_lengths_and_splits(ntu_r
     assert not data.data[1, :, 70:].any() and data.data[1, ..., 1].any()  # the second body is kept
 
 
-def test_no_normalize_keeps_raw_coordinates(ntu_raw, tmp_path):
-    prepare_dataset("ntu60", ntu_raw, tmp_path / "out", workers=1, normalize=False, max_frames=100, progress=False)
+def test_default_keeps_raw_coordinates_and_every_body_in_file_order(ntu_raw, tmp_path):
+    prepare_dataset("ntu60", ntu_raw, tmp_path / "out", workers=1, max_frames=100, progress=False)
     data = load_prepared(tmp_path / "out")
-    bodies = select_bodies(read_skeleton(FIXTURES / "S004C002P003R001A017.skeleton").xyz)
+    assert data.stored == "raw" and data.shape == (3, 3, 100, 25, 4)
+    bodies = read_skeleton(FIXTURES / "S004C002P003R001A017.skeleton").xyz.transpose(3, 1, 2, 0)
     np.testing.assert_array_equal(data.data[2], bodies[:, :100])  # 124 frames cut to 100
     assert data.lengths.tolist() == [82, 70, 100]
+    most_active = [int(energy_order(read_skeleton(FIXTURES / f"{name}.skeleton").xyz)[0]) for name in SAMPLES]
+    assert data.metadata["agcn_body0"].tolist() == most_active == [0, 1, 0]  # over the whole sequence
     assert '"truncated": 1' in (tmp_path / "out" / META_FILE).read_text()
 
 
@@ -195,7 +199,7 @@ def test_pku2_one_sample_per_labelled_segment_with_official_splits(tmp_path):
     video = frames["A01N01-L"].reshape(-1, 2, 25, 3).transpose(3, 0, 2, 1)
     np.testing.assert_allclose(data.data[1, :, :18], video[:, 12:30], rtol=1e-6)
     assert not data.data[1, :, 18:].any() and not data.data[..., 1].any()  # padding, absent body
-    normalised = prepare_dataset("pku2", tmp_path / "raw", tmp_path / "norm", workers=1, max_frames=32, progress=False)
+    normalised = prepare_dataset("pku2", tmp_path / "raw", tmp_path / "norm", workers=1, normalize=True, max_frames=32, progress=False)
     assert normalised.normalized and load_prepared(tmp_path / "norm").data[0, :, 0, 1, 0].tolist() == [0, 0, 0]  # centred
 
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import random_skeletons, tiny_overrides
 
+from conftest import random_skeletons, tiny_overrides
 from halp_bench.config import flat_items, make_config
 from halp_bench.methods.aimclr import AimCLR
 from halp_bench.recipe import read_row, recipe_from_row, resolve_recipe

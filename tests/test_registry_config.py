@@ -51,8 +51,8 @@ def test_unknown_preset():
 
 
 def test_word_settings_are_checked_when_the_config_is_made_and_match_the_parts():
-    from halp_bench.config import CHOICES
     from halp_bench.common.precision import PRECISIONS
+    from halp_bench.config import CHOICES
     from halp_bench.methods.stream_encoders import STREAM_CHOICES
 
     assert CHOICES["eval.stream"] == STREAM_CHOICES  # the lists config cannot import (their modules import torch)

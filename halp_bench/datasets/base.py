@@ -33,6 +33,9 @@ class SkeletonData:
     metadata: dict[str, np.ndarray] = field(default_factory=dict)
     files: tuple[str, ...] = ()  # the files `data` was read from: they key its cached scan; () = scanned per load
     zero_padded: bool = True  # False: the source fills the frames after each length (2s-AGCN loops the sequence)
+    # what the array holds (datasets/pipelines.py): "given" (as brought), "raw" (camera coordinates,
+    # bodies in file order, as `prepare` stores them) or the name of the pipeline already applied
+    stored: str = "given"
     scanned: SampleScan | None = field(default=None, repr=False, compare=False)  # see `scan`
 
     def __post_init__(self) -> None:

@@ -11,13 +11,14 @@ from pathlib import Path
 
 from halp_bench.config import DataConfig
 from halp_bench.datasets.base import SkeletonData
-from halp_bench.datasets.quality.checks import check_dataset
 from halp_bench.datasets.formats.imported import AGCN_HINT, AGCN_PARTS, is_agcn_dir, is_ctrgcn, load_agcn, load_ctrgcn
-from halp_bench.datasets.raw.normalize import normalize_dataset
 from halp_bench.datasets.formats.npz import load_npz_dataset
 from halp_bench.datasets.formats.prepared_dir import META_FILE, PARTIAL_DIR, load_prepared
 from halp_bench.datasets.formats.safe_load import load_npz
-from halp_bench.errors import DataError
+from halp_bench.datasets.pipelines import apply_pipeline
+from halp_bench.datasets.quality.checks import check_dataset
+from halp_bench.datasets.raw.normalize import normalize_dataset
+from halp_bench.errors import ConfigError, DataError
 from halp_bench.registry import DATASETS
 
 FORMATS = (
@@ -40,7 +41,9 @@ def load_dataset(cfg: DataConfig, check: bool = True, progress: bool = False) ->
     data.scan(progress=progress)
     if check:
         check_dataset(data)
-    return normalize_dataset(data, cfg.normalize)
+    if cfg.pipeline not in ("auto", "given") and cfg.normalize != "none":
+        raise ConfigError(f"data.pipeline={cfg.pipeline} and data.normalize={cfg.normalize}: choose one (a pipeline normalises the data its way)")
+    return apply_pipeline(normalize_dataset(data, cfg.normalize), cfg.pipeline)
 
 
 def load_path(path: Path) -> SkeletonData:

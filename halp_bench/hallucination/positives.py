@@ -14,16 +14,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from halp_bench.hallucination.sphere import cell_step, cell_tables, pair_step, sine_from_cosine, slerp_coefficients, to_working_dtype
+from halp_bench.hallucination.sphere import authors_pair_step, cell_step, cell_tables, pair_step, sine_from_cosine, slerp_coefficients, to_working_dtype
 
 TSampling = Literal["paper", "official", "hardest"]
-Boundary = Literal["pair", "cell", "none"]
+Boundary = Literal["pair", "pair_atan", "cell", "none"]
 T_SAMPLINGS: tuple[str, ...] = get_args(TSampling)
 BOUNDARIES: tuple[str, ...] = get_args(Boundary)
 # "hardest" stops this far (in t, a fraction of the geodesic) before the boundary t*, as the
 # authors' code does (`lambda_pos=1000`: t = t* - 0.01). At t* itself the positive is exactly as
-# similar to P_sel as to P*, and the rank filter keeps or drops it by rounding (about a third
-# survived on queue-like keys); 0.01 before it all do (tests/test_hallucination.py).
+# similar to P_sel as to P*, and the rank filter keeps or drops it by rounding (about half
+# survived on queue-like keys: 51, 49 and 53 % for three draws of the test's clustered keys); 0.01
+# before it all do (tests/test_hallucination.py).
 HARDEST_MARGIN = 0.01
 
 
@@ -68,10 +69,11 @@ def _steps_from_tables(
     callers build the positives themselves, each in the cheapest way for their targets."""
     zp, tp, cos = tables
     sin = sine_from_cosine(cos)
-    if boundary == "pair":
+    if boundary in ("pair", "pair_atan"):
         star = p_star_index.view(-1, 1)
         target_star = tp.gather(2, star.unsqueeze(1).expand(*cos.shape, 1)).squeeze(-1)  # T·P*
-        t_star = pair_step(cos, sin, zp.gather(1, star) - cos, 1.0 - target_star)
+        step = pair_step if boundary == "pair" else authors_pair_step  # pair_atan: the authors' arctan, unclamped
+        t_star = step(cos, sin, zp.gather(1, star) - cos, 1.0 - target_star)
     elif boundary == "cell":
         t_star = cell_step(cos, sin, *cell_tables(zp, tp, prototypes, p_star_index))
     else:
@@ -149,8 +151,10 @@ def hallucinate(
     *,
     t_sampling: TSampling = "paper",
     generator: torch.Generator | None = None,
+    boundary: Boundary = "pair",
 ) -> tuple[Tensor, Tensor]:
-    """HaLP's positives (paper, steps 2-6) for a batch of keys.
+    """HaLP's positives (paper, steps 2-6) for a batch of keys (`boundary` "pair_atan": the
+    authors' single-argument arctan for t*, `sphere.authors_pair_step`).
 
     P* = each key's nearest prototype; for each of the `n_positives` (G) positives a P_sel is drawn
     uniformly, with replacement, among the N-1 other prototypes (as the authors' code does); t* is the
@@ -176,7 +180,7 @@ def hallucinate(
     p_sel_index = others + (others >= p_star_index.unsqueeze(1)).long()  # skip P* itself
     tables = (zp, (prototypes @ prototypes.T)[p_sel_index], zp.gather(1, p_sel_index))
     alpha, beta, keep = _steps_from_tables(
-        tables, prototypes, p_star_index, lam, t_sampling, "pair", generator
+        tables, prototypes, p_star_index, lam, t_sampling, boundary, generator
     )
     # β P_sel as a (B·G, N) one-hot-times-β matrix product: exact, and no gathered (B,G,D) copy of P_sel
     mix = torch.zeros_like(tables[1]).scatter_(2, p_sel_index.unsqueeze(-1), beta.unsqueeze(-1))

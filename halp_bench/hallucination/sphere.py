@@ -116,6 +116,16 @@ def pair_step(cos: Tensor, sin: Tensor, a: Tensor, gap: Tensor) -> Tensor:
     return step.clamp(0.0, 1.0)
 
 
+def authors_pair_step(cos: Tensor, sin: Tensor, a: Tensor, gap: Tensor) -> Tensor:
+    """t* as the authors' `generator.py` computes it, from the same quantities as `pair_step`:
+    atan(sin Ω / (κ + cos Ω + 1e-8)) / (Ω + 1e-8) with κ = gap / (a + 1e-8). The single-argument
+    arctan is negative where κ + cos Ω < 0 (the zero lies beyond π/2 on the great circle; `pair_step`
+    takes it, this returns a step away from P_sel), and nothing is clamped."""
+    kappa = gap / (a + 1e-8)
+    omega = torch.atan2(sin, cos)
+    return torch.atan(sin / (kappa + cos + 1e-8)) / (omega + 1e-8)
+
+
 def hardest_step(z_k: Tensor, p_star: Tensor, p_sel: Tensor) -> Tensor:
     """Closed-form t* in [0, 1]: the first t at which z(t) = slerp(z_k, p_sel, t) is as similar to
     `p_star` as to `p_sel` (paper, step 4):

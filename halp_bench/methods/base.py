@@ -53,6 +53,7 @@ class Method(nn.Module):
       inherited, so a subclass registered by a plugin is an external plugin's row unless it says so;
     - `ablation_keys`: its own settings the ablations vary, with the symbol labels use (HaLP's
       `{"lam": "λ", "num_prototypes": "N"}`: a row with λ=0.6 is "halp (λ=0.6)");
+    - `data_pipeline`: how the method's authors prepared NTU data (`agcn`, `stgcn` or `mamp`);
     - `in_default_grid`: whether a bare `halp-bench run` trains it (False keeps the first run short:
       the field's methods run by name or in the `field` suite).
     """
@@ -67,6 +68,7 @@ class Method(nn.Module):
     settings_class: ClassVar[type[MethodSettings]] = MethodSettings
     augment_class: ClassVar[type[ViewSettings]] = AugmentSettings
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    data_pipeline: ClassVar[str] = "agcn"  # the family's data pipeline (datasets/pipelines.py), what `data.pipeline=auto` picks
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__()

@@ -21,8 +21,28 @@ from halp_bench.skeleton import DataSpec
 
 
 def projection_head(feature_dim: int, hidden: int, out: int) -> nn.Sequential:
-    """The MoCo v2 MLP head of the official code: Linear-ReLU-Linear, no BN, PyTorch default init."""
+    """The MoCo v2 MLP head: Linear-ReLU-Linear, no BN, PyTorch's default init (`init_head` gives
+    each family's code its own)."""
     return nn.Sequential(nn.Linear(feature_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out))
+
+
+HEAD_INITS = ("default", "stgcn", "cmd")
+
+
+def init_head(head: nn.Module, how: str) -> None:
+    """Re-draw a projection head as an authors' code leaves it (`method.head_init`):
+    - `default`: PyTorch's default, kept as built (the papers say nothing);
+    - `stgcn`: the ST-GCN family's `weights_init` over the whole model: every Linear N(0, 0.02), bias 0;
+    - `cmd`: CMD's and HaLP's `weights_init_gru` runs on the encoder's original `fc` before the MLP
+      wraps it, so the last Linear is Xavier-uniform (bias as built) and the first keeps PyTorch's default.
+    """
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if how == "stgcn":
+        for layer in linears:
+            nn.init.normal_(layer.weight, 0.0, 0.02)
+            nn.init.zeros_(layer.bias)
+    elif how == "cmd" and linears:
+        nn.init.xavier_uniform_(linears[-1].weight)
 
 
 class Embedder(nn.Module):

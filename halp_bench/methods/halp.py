@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from halp_bench.config import RunConfig
+from halp_bench.config import RunConfig, added
 from halp_bench.errors import ConfigError
 from halp_bench.hallucination import T_SAMPLINGS, geomstats_kmeans, hallucinate, spherical_kmeans
 from halp_bench.methods.base import Batch
@@ -35,10 +35,12 @@ class HaLPSettings(MoCoSettings):
         "cpu": {"start_epoch": 25},
         # the shipped scripts (papers/official_code.md §6): mu 2 on NTU, 1 on PKU-MMD II, resumed from
         # a MoCo checkpoint of epoch 200 (PKU: 500), geomstats' RiemannianKMeans
-        "official": {"t_sampling": "official", "prototype_refresh": 10, "mu": 2.0, "kmeans_backend": "geomstats"},
+        "official": {"t_sampling": "official", "prototype_refresh": 10, "mu": 2.0, "kmeans_backend": "geomstats",
+                     "t_star": "atan", "refresh_order": "after"},
         "official:pku": {"mu": 1.0, "start_epoch": 500},
     }
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {"t_sampling": T_SAMPLINGS, "kmeans_backend": KMEANS_BACKENDS}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"t_sampling": T_SAMPLINGS, "kmeans_backend": KMEANS_BACKENDS,
+                                                      "t_star": ("atan2", "atan"), "refresh_order": ("before", "after")}
     num_prototypes: int = ranged(20, "[2, inf)")
     prototype_queue: int = ranged(256, "[2, inf)")
     prototype_refresh: int = ranged(5, "[1, inf)")
@@ -48,6 +50,12 @@ class HaLPSettings(MoCoSettings):
     start_epoch: int = ranged(200, "[0, inf)")
     t_sampling: str = "paper"
     kmeans_backend: str = "torch"
+    # atan2: the first zero of the boundary on the arc, in [0, 1]; atan: the authors' single-argument
+    # arctan, negative where kappa + cos(omega) < 0 (sphere.authors_pair_step)
+    t_star: str = added("atan2")
+    # before: prototypes refreshed (when due) before this step's positives; after: after its loss, as
+    # the authors' forward does
+    refresh_order: str = added("before")
 
     def check(self) -> None:
         super().check()
@@ -153,11 +161,13 @@ class HallucinatedPositives:
             return losses
         for bank, s in enumerate(self.streams):
             state = self.prototype_states[s]
-            state.refresh_if_due(self.queue, bank)
-            if not bool(state.ready):
-                continue
-            positives, keep = self.stream_positives(q[s].detach(), k[s], state)
-            losses[f"halp_{s}"] = weight * halp_loss(q[s], positives, keep, self.settings.temperature)
+            if self.settings.refresh_order == "before":
+                state.refresh_if_due(self.queue, bank)
+            if bool(state.ready):
+                positives, keep = self.stream_positives(q[s].detach(), k[s], state)
+                losses[f"halp_{s}"] = weight * halp_loss(q[s], positives, keep, self.settings.temperature)
+            if self.settings.refresh_order == "after":
+                state.refresh_if_due(self.queue, bank)
         return losses
 
     def stream_positives(self, q: Tensor, k: Tensor, state: PrototypeState) -> tuple[Tensor, Tensor]:
@@ -166,6 +176,7 @@ class HallucinatedPositives:
         return hallucinate(
             k, state.prototypes, m.num_positives, m.lam,
             t_sampling=self.t_sampling or m.t_sampling, generator=state.generator(k.device),
+            boundary="pair_atan" if m.t_star == "atan" else "pair",
         )
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from dataclasses import dataclass
+from typing import ClassVar
 
 from halp_bench.config import RunConfig
 from halp_bench.methods.cmd import CMD, CMDSettings
@@ -15,7 +14,11 @@ from halp_bench.skeleton import DataSpec
 
 @dataclass
 class HaLPCMDSettings(CMDSettings, HaLPSettings):
-    """CMD's settings and HaLP's, both presets' values included."""
+    """CMD's settings and HaLP's, both presets' values included.
+
+    No multi-modal HaLP script was published: under `official`, mu (2 on NTU), the refresh and the
+    probe's lr 0.005 are those of HaLP's single-modality scripts, borrowed, not read from a script
+    of this method."""
 
 
 @register_method("halp_cmd", "HaLP + CMD: hallucinated positives per stream on top of CMD", settings=HaLPCMDSettings)

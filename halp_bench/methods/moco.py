@@ -9,11 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from halp_bench.common.distributed import gather_keys
-from halp_bench.config import MethodSettings, RunConfig
+from halp_bench.config import MethodSettings, RunConfig, added
 from halp_bench.datasets.views.modalities import modality
 from halp_bench.encoders import Encoder
+from halp_bench.errors import ConfigError
 from halp_bench.methods.base import Batch, Method
-from halp_bench.methods.components import KeyQueue, build_embedder, full_precision, info_nce_from_similarities, make_key_encoder
+from halp_bench.methods.components import HEAD_INITS, KeyQueue, build_embedder, full_precision, info_nce_from_similarities, init_head, make_key_encoder
 from halp_bench.methods.stream_encoders import eval_encoder
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
@@ -26,9 +27,11 @@ Streams = dict[str, Tensor]
 class ProjectionSettings(MethodSettings):
     """The MLP projection head (feature -> proj_hidden -> proj_dim). `cpu` preset: 256 -> 64."""
 
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"proj_hidden": 256, "proj_dim": 64}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"proj_hidden": 256, "proj_dim": 64}, "official": {"head_init": "cmd"}}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"head_init": HEAD_INITS}
     proj_hidden: int = ranged(2048, "[1, inf)")
     proj_dim: int = ranged(128, "[1, inf)")
+    head_init: str = added("default")  # default | stgcn | cmd: the projection head as each authors' code draws it (components.init_head)
 
 
 @dataclass
@@ -39,9 +42,13 @@ class MoCoSettings(ProjectionSettings):
     barely leaves its random initialisation; measured, docs/presets.md)."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"queue_size": 1024, "momentum": 0.99}}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {"head_init": HEAD_INITS, "stream": ("joint", "motion", "bone")}
     queue_size: int = ranged(16384, "[1, inf)")
     momentum: float = ranged(0.999, "[0, 1]")
     temperature: float = ranged(0.07, "(0, inf)")
+    # the stream a single-stream method pretrains on (SkeletonCLR's and AimCLR's `--view`); the
+    # three-stream rows fuse separately pretrained streams (`halp-bench ensemble`)
+    stream: str = added("joint")
 
 
 @register_method("moco", "MoCo v2, joint stream: EMA key encoder, key queue, InfoNCE (the paper's baseline)", settings=MoCoSettings)
@@ -59,13 +66,21 @@ class MoCo(Method):
     streams: tuple[str, ...] = ("joint",)
     settings: MoCoSettings
     # the authors' single-modality MoCo baseline is HaLP's code: HaLP's probe learning rates
-    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.005}, "official:pku": {"linear.lr": 0.001}}
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.005, "data.pipeline": "agcn"},
+                                                          "official:pku": {"linear.lr": 0.001}}
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
         self.settings = cfg.method
         s = self.settings
+        if s.stream != "joint":
+            if len(self.streams) > 1:
+                raise ConfigError(f"--set method.stream={s.stream}: {type(self).__name__} trains the {', '.join(self.streams)} "
+                                  "streams together; method.stream is for single-stream methods (eval.stream picks what is evaluated)")
+            self.streams = (s.stream,)
         self.encoders_q = nn.ModuleDict({name: build_embedder(data, cfg.encoder, s.proj_hidden, s.proj_dim) for name in self.streams})
+        for embedder in self.encoders_q.values():
+            init_head(embedder.head, s.head_init)
         self.encoders_k = nn.ModuleDict({name: make_key_encoder(self.encoders_q[name]) for name in self.streams})
         generator = torch.Generator().manual_seed(cfg.seed)
         self.queue = KeyQueue(s.queue_size, s.proj_dim, banks=len(self.streams), generator=generator)
@@ -117,4 +132,8 @@ class MoCo(Method):
         return {}
 
     def encoder_for_eval(self) -> Encoder:
-        return eval_encoder({s: e.encoder for s, e in self.encoders_q.items()}, self.cfg.eval.stream, self.data.layout)
+        """The stream `eval.stream` names; a single-stream method's own stream when that is the default (joint)."""
+        stream = self.cfg.eval.stream
+        if len(self.streams) == 1 and stream == "joint":
+            stream = self.streams[0]
+        return eval_encoder({s: e.encoder for s, e in self.encoders_q.items()}, stream, self.data.layout)

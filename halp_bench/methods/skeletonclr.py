@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from halp_bench.config import RunConfig
 from halp_bench.datasets.views.clr import NormalAugmentSettings, normal_view
 from halp_bench.encoders import Encoder
-from halp_bench.methods.components import build_embedder, make_key_encoder
+from halp_bench.methods.components import build_embedder, init_head, make_key_encoder
 from halp_bench.methods.moco import MoCo, MoCoSettings
 from halp_bench.methods.stream_encoders import RelativeEncoder
 from halp_bench.registry import register_method
@@ -51,6 +51,8 @@ STGCN_RECIPE: dict[str, Any] = {
     "eval.train_crop_max": 1.0,
     "eval.test_crop": 1.0,
 }
+# their linear evaluation draws the new classifier with `weights_init` too: N(0, 0.02), bias 0
+OFFICIAL_PROBE: dict[str, Any] = {"data.pipeline": "stgcn", "eval.head_std": 0.02}
 
 
 @dataclass
@@ -62,7 +64,7 @@ class SkeletonCLRSettings(MoCoSettings):
     then re-initialises the whole model, so the key encoder starts from an independent random draw
     (field_methods.md §3.5); False (default) starts it as a copy, as MoCo does. On in `official`."""
 
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"official": {"independent_key_init": True}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"official": {"independent_key_init": True, "head_init": "stgcn"}}
     queue_size: int = ranged(32768, "[1, inf)")
     proj_hidden: int = ranged(256, "[1, inf)")
     proj_dim: int = ranged(128, "[1, inf)")
@@ -80,7 +82,9 @@ class SkeletonCLR(MoCo):
     table_order: ClassVar[int] = 0
     citation: ClassVar[str] = "Li et al., CVPR 2021"
     in_default_grid: ClassVar[bool] = False  # the field's rows: by name or `--suite field`
-    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": FAMILY_PROBE, "paper": STGCN_RECIPE, "official": STGCN_RECIPE}
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": FAMILY_PROBE, "paper": STGCN_RECIPE,
+                                                          "official": {**STGCN_RECIPE, **OFFICIAL_PROBE}}
+    data_pipeline: ClassVar[str] = "stgcn"  # per-frame y rotation, first two bodies in file order, 50 frames
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
@@ -89,6 +93,8 @@ class SkeletonCLR(MoCo):
             self.encoders_k = nn.ModuleDict(
                 {name: make_key_encoder(build_embedder(data, cfg.encoder, s.proj_hidden, s.proj_dim)) for name in self.streams}
             )
+            for embedder in self.encoders_k.values():
+                init_head(embedder.head, s.head_init)
 
     def make_views(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> tuple[Tensor, ...]:
         """Two independently drawn normal views (the query's, then the key's)."""

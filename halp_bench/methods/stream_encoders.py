@@ -57,8 +57,10 @@ class RelativeEncoder(Encoder):
 
 class ConcatEncoder(Encoder):
     """The streams' features side by side, divided by their number: a linear head on it computes
-    (1/S) sum_s W_s f_s + b, the average of S per-stream heads' logits trained jointly, which is how
-    CrosSCLR evaluates its three streams (its per-stream biases sum into one)."""
+    (1/S) sum_s W_s f_s + b, the function of CrosSCLR's three-stream probe (the mean of S per-stream
+    heads' logits, trained jointly). Not the same training: CrosSCLR has S biases b_s whose mean acts
+    as b, so under SGD (no weight decay) its effective bias moves at 1/S of this one's rate (this
+    bias learns S times faster), and its heads are drawn N(0, 0.02) each (`eval.head_std`)."""
 
     def __init__(self, encoders: dict[str, Encoder], layout: SkeletonLayout):
         nn.Module.__init__(self)

@@ -41,23 +41,28 @@ def state_fingerprint(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def new_head(feature_dim: int, num_classes: int) -> nn.Linear:
-    """A fresh classifier, weight ~ N(0, 0.01), bias 0 (official init)."""
+def new_head(feature_dim: int, num_classes: int, std: float = 0.01) -> nn.Linear:
+    """A fresh classifier, weight ~ N(0, std), bias 0 (`eval.head_std`: CMD's 0.01, the ST-GCN family's 0.02)."""
     head = nn.Linear(feature_dim, num_classes)
-    nn.init.normal_(head.weight, std=0.01)
+    nn.init.normal_(head.weight, std=std)
     nn.init.zeros_(head.bias)
     return head
 
 
 @torch.no_grad()
-def evaluate(encoder: Encoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> dict[str, float]:
+def test_scores(encoder: Encoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class scores (N, classes), labels (N,)) of the test samples in their order."""
     encoder.eval()
     logits, labels = [], []
     for x, lengths, y in BatchLoader(test, ctx.cfg.eval.batch_size, ctx.device):
         view = center_crop_resize(x, lengths, ctx.cfg.data.frames, ctx.cfg.eval.test_crop)
         logits.append(head(encoder(view)).float())
         labels.append(y)
-    return topk_accuracy(torch.cat(logits), torch.cat(labels))
+    return torch.cat(logits), torch.cat(labels)
+
+
+def evaluate(encoder: Encoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> dict[str, float]:
+    return topk_accuracy(*test_scores(encoder, head, test, ctx))
 
 
 def train_classifier(
@@ -69,6 +74,7 @@ def train_classifier(
     *,
     finetune: bool,
     label: str,
+    scores_out: dict[str, torch.Tensor] | None = None,
 ) -> Metrics:
     """Train a new head (and, if `finetune`, a copy of the encoder) and report test accuracy.
 
@@ -78,14 +84,16 @@ def train_classifier(
     compiled when the context asks for it. `ctx.logger` receives, per epoch, `<label>/loss` (mean
     over the epoch), `<label>/lr` (of the epoch's last step), `<label>/epoch_seconds` (training
     only), `<label>/peak_memory_mb` and, when evaluated (`eval.report=best`), `<label>/test_top1`;
-    then `<label>/top1` and `top5` of the final epoch (spaces in `label` become underscores).
+    then `<label>/top1` and `top5` of the final epoch (spaces in `label` become underscores). `scores_out`, when given,
+    receives the final epoch's test class scores and labels (`scores`, `labels`: what score-level
+    ensembles fuse).
     """
     cfg = ctx.cfg
     if cfg.eval.report not in REPORT_CHOICES:
         raise ConfigError(f"eval.report '{cfg.eval.report}': choose one of {', '.join(REPORT_CHOICES)}")
     encoder = copy.deepcopy(encoder).to(ctx.device) if finetune else encoder.to(ctx.device)
     before = None if finetune else state_fingerprint(encoder)
-    head = new_head(encoder.feature_dim, train.num_classes).to(ctx.device)
+    head = new_head(encoder.feature_dim, train.num_classes, cfg.eval.head_std).to(ctx.device)
     params = list(head.parameters()) + (list(encoder.parameters()) if finetune else [])
     if not finetune:
         for p in encoder.parameters():
@@ -100,7 +108,10 @@ def train_classifier(
                              optim.epochs, len(loader), bar=bar, task=bar.add_task(label, total=optim.epochs * len(loader)), label=label,
                              show_loss=ctx.show_progress)
             loop.fit(hooks)
-            final = evaluate(encoder, head, test, ctx)
+            scores, labels = test_scores(encoder, head, test, ctx)
+            final = topk_accuracy(scores, labels)
+            if scores_out is not None:
+                scores_out.update(scores=scores.cpu(), labels=labels.cpu())
             ctx.logger.log({f"{hooks.tag}/top1": final["top1"], f"{hooks.tag}/top5": final["top5"]}, optim.epochs)
     finally:
         if not finetune:

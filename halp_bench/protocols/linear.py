@@ -10,6 +10,6 @@ from halp_bench.registry import register_protocol
 
 
 @register_protocol("linear", "linear probe on the frozen encoder (final-epoch top-1/top-5)",
-                   uses=("linear", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every"))
+                   uses=("linear", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every", "eval.head_std"))
 def run_linear(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     return train_classifier(encoder, train, test, ctx.cfg.linear, ctx, finetune=False, label="linear")

@@ -31,6 +31,8 @@ def variant_label(row: ResultRow, variant: str | None = None) -> str:
     if variant is None:
         _, variant, _ = row.table_fields()
     label = row.method + (f" ({variant})" if variant else "")
+    if row.config.get("ensemble"):  # `halp-bench ensemble`: fused class scores of separately pretrained streams
+        label += f" 3s ({row.config['ensemble']['name']})"
     if row.weights:  # `eval --checkpoint`: its own row, named after the file
         released = row.weights.get("layout") != "halp-bench"
         label += " (released weights)" if released else f" (checkpoint {row.weights['sha256'][:8]})"

@@ -45,19 +45,19 @@ PAPER_FILE = Path(__file__).with_name("paper_results.json")
 SETTINGS = {  # results-row setting -> how the settings line names it
     "encoder": "encoder", "frames": "frames", "pretrain_epochs": "pretrain epochs", "pretrain_optimizer": "pretraining optimiser",
     "linear_epochs": "linear epochs",
-    "transfer_epochs": "fine-tune epochs", "knn_k": "kNN k", "stream": "stream", "normalize": "data normalisation",
+    "transfer_epochs": "fine-tune epochs", "knn_k": "kNN k", "stream": "stream", "normalize": "data normalisation", "pipeline": "data pipeline",
     "linear_lr": "linear lr", "protocol": "protocol settings",
 }
 # settings whose neutral value goes unsaid: a line names them only when some row has another value
 # (rows stored before the setting existed count as neutral)
-SETTINGS_NEUTRAL = {"normalize": "none", "protocol": "method"}
+SETTINGS_NEUTRAL = {"normalize": "none", "pipeline": "auto", "protocol": "method"}
 TABLE_SETTINGS = {
-    "linear": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
-    "knn": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream", "protocol"),
-    "transfer": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
-    "cost": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer"),
-    "semi": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
-    "ablations": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
+    "linear": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
+    "knn": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream", "protocol"),
+    "transfer": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
+    "cost": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer"),
+    "semi": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
+    "ablations": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
 }
 
 

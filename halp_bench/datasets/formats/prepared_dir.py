@@ -3,7 +3,9 @@
 One directory per dataset, so that a 10-100 GB dataset opens in milliseconds and is never copied
 into memory:
 
-    data.npy            (N, 3, T_max, 25, 2) float32, zero after each sample's length; memory-mapped
+    data.npy            (N, 3, T_max, 25, M) float32, zero after each sample's length; memory-mapped:
+                        raw camera coordinates, NTU's up to M=4 bodies in file order (`stored`: raw),
+                        or with `prepare --normalize` the agcn pipeline's two bodies (`stored`: agcn)
     lengths.npy         (N,) int64 valid frames
     labels.npy          (N,) int64, 0-based
     names.npy           (N,) str sample names
@@ -154,6 +156,9 @@ def load_prepared(path: str | Path) -> SkeletonData:
         names=[str(name) for name in array("names.npy")],
         metadata={key: array(f"meta_{key}.npy") for key in meta["metadata"]},
         files=(str(path / DATA_FILE),),
+        # directories of earlier versions hold the agcn pipeline's output, or (--no-normalize) raw
+        # coordinates of the two most active bodies: data as given
+        stored=meta.get("stored", "agcn" if meta.get("normalized") else "given"),
     )
 
 

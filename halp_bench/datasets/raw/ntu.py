@@ -237,16 +237,22 @@ def select_bodies(xyz: np.ndarray, num_bodies: int = 2) -> np.ndarray:
     stable sort, i.e. the higher slot first. Missing slots are zero.
     """
     x = np.asarray(xyz, dtype=np.float64)  # (B, T, V, 3)
+    order = energy_order(xyz, num_bodies)
+    out = np.zeros((3, x.shape[1], x.shape[2], num_bodies), dtype=np.float32)
+    out[..., : len(order)] = x[order].transpose(3, 1, 2, 0)
+    return out
+
+
+def energy_order(xyz: np.ndarray, num_bodies: int = 2) -> np.ndarray:
+    """The body slots `select_bodies` keeps, most active first (see there)."""
+    x = np.asarray(xyz, dtype=np.float64)  # (B, T, V, 3)
     valid = (x != 0).any(axis=(2, 3))
     energy = np.zeros(len(x))
     for b, body in enumerate(x):
         frames = body[valid[b]]
         if len(frames):
             energy[b] = sum(frames[..., c].std() for c in range(3))
-    order = np.argsort(energy, kind="stable")[::-1][:num_bodies]
-    out = np.zeros((3, x.shape[1], x.shape[2], num_bodies), dtype=np.float32)
-    out[..., : len(order)] = x[order].transpose(3, 1, 2, 0)
-    return out
+    return np.argsort(energy, kind="stable")[::-1][:num_bodies]
 
 
 def read_text_lines(path: str | Path) -> list[str]:

@@ -30,18 +30,6 @@ import numpy as np
 import halp_bench
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.progress import progress_bar
-from halp_bench.datasets.raw.normalize import pre_normalize
-from halp_bench.datasets.raw.ntu import (
-    PUBLISHED_SPLIT_COUNTS,
-    get_spec,
-    ntu_sample_names,
-    ntu_split_masks,
-    parse_ntu_name,
-    read_missing_list,
-    read_skeleton,
-    select_bodies,
-)
-from halp_bench.datasets.raw.pku import PKU_NUM_CLASSES, PkuSegment, pku_segments, read_pku_labels, read_pku_skeleton, read_pku_split
 from halp_bench.datasets.formats.prepared_dir import (
     DATA_FILE,
     JOB_FILE,
@@ -54,10 +42,24 @@ from halp_bench.datasets.formats.prepared_dir import (
     save_array,
     write_meta,
 )
+from halp_bench.datasets.raw.normalize import pre_normalize
+from halp_bench.datasets.raw.ntu import (
+    PUBLISHED_SPLIT_COUNTS,
+    energy_order,
+    get_spec,
+    ntu_sample_names,
+    ntu_split_masks,
+    parse_ntu_name,
+    read_missing_list,
+    read_skeleton,
+    select_bodies,
+)
+from halp_bench.datasets.raw.pku import PKU_NUM_CLASSES, PkuSegment, pku_segments, read_pku_labels, read_pku_skeleton, read_pku_split
 from halp_bench.errors import ConfigError, DataError, UnknownNameError
 
 NUM_JOINTS, NUM_BODIES = 25, 2
-PROGRESS_FILE = "progress.npy"  # (N, 2) int64: stored length (-1 = not done yet), true length
+RAW_NTU_BODIES = 4  # the bodies every pipeline may need (the 2s-AGCN reader reads up to 4), kept in file order
+PROGRESS_FILE = "progress.npy"  # (N, 4) int64: stored length (-1 = not done yet), true length, the agcn body choice
 COMPACT_FILE = "compact.npy"
 FLUSH_SECONDS = 5.0  # how much work an interruption can cost at most
 COPY_CHUNK = 256  # rows per step when compacting the array
@@ -109,10 +111,11 @@ class _Job:
 @dataclass
 class _JobResult:
     first: int
-    data: np.ndarray | None  # (count, 3, max_frames, 25, 2) float32
+    data: np.ndarray | None  # (count, 3, max_frames, 25, bodies) float32
     lengths: np.ndarray | None  # stored lengths, <= max_frames
     true_lengths: np.ndarray | None
     error: str | None = None
+    order: np.ndarray | None = None  # (count, 2) the body slots the agcn choice keeps (most active first)
 
 
 @dataclass
@@ -136,7 +139,7 @@ def prepare_dataset(
     out: str | Path,
     *,
     workers: int,
-    normalize: bool = True,
+    normalize: bool = False,
     max_frames: int = 300,
     progress: bool = True,
     force: bool = False,
@@ -148,6 +151,11 @@ def prepare_dataset(
     finished does nothing. `on_sample(done)` is called after each sample is stored (tests use it
     to simulate an interruption). Workers are spawned processes, so a script calling this with
     `workers > 1` needs the usual `if __name__ == "__main__":` guard.
+
+    By default the array keeps what every data pipeline needs (datasets/pipelines.py): raw camera
+    coordinates, NTU's bodies in file order (up to 4) and the agcn body choice as metadata
+    (`agcn_body0`, `agcn_body1`, computed over the whole sequence). `normalize` writes instead the
+    agcn pipeline's output (two bodies, pre-normalised), which only that pipeline can use.
     """
     started = time.perf_counter()
     if name not in PREPARED_DATASETS:
@@ -173,7 +181,8 @@ def prepare_dataset(
         command = _command(name, raw_dirs, out, normalize, max_frames)
         job = {"dataset": name, "fingerprint": fingerprint, "num_samples": len(plan.names), "command": command}
         atomic_write_bytes(partial / JOB_FILE, lambda handle: handle.write(json.dumps(job, indent=2).encode()))
-    shape = (len(plan.names), 3, max_frames, NUM_JOINTS, NUM_BODIES)
+    bodies = RAW_NTU_BODIES if name.startswith("ntu") and not normalize else NUM_BODIES
+    shape = (len(plan.names), 3, max_frames, NUM_JOINTS, bodies)
     data, done, source = _open_partial(out, shape)
     resumed = int((done[:, 0] >= 0).sum())
 
@@ -213,6 +222,7 @@ def _fill(
                     rows = slice(result.first, result.first + job.count)
                     data[rows] = result.data
                     done[rows, 0], done[rows, 1] = result.lengths, result.true_lengths
+                    done[rows, 2:] = result.order if result.order is not None else np.arange(2)
                 for _ in range(job.count):
                     count += 1
                     if on_sample is not None:
@@ -342,7 +352,7 @@ def _train_names(path: Path) -> set[str]:
 
 
 def _fingerprint(plan: _Plan, normalize: bool, max_frames: int) -> str:
-    text = "\n".join([plan.dataset, f"normalize={normalize}", f"max_frames={max_frames}", *plan.fingerprint_items])
+    text = "\n".join([plan.dataset, f"normalize={normalize}", f"max_frames={max_frames}", "format=raw-bodies", *plan.fingerprint_items])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -351,8 +361,8 @@ def _command(name: str, raw_dirs: list[Path], out: Path, normalize: bool, max_fr
     for folder in raw_dirs:
         parts += ["--raw", str(folder.resolve())]
     parts += ["--out", str(out.resolve())]
-    if not normalize:
-        parts.append("--no-normalize")
+    if normalize:
+        parts.append("--normalize")
     if max_frames != 300:
         parts += ["--max-frames", str(max_frames)]
     return shlex.join(parts)
@@ -410,7 +420,7 @@ def _open_partial(out: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nda
     n = shape[0]
     try:
         done = np.load(partial / PROGRESS_FILE, allow_pickle=False)
-        if done.shape != (n, 2):
+        if done.shape != (n, 4):
             raise ValueError("progress of another shape")
         if not source.exists() and (done[:, 0] >= 0).all():
             source = out / DATA_FILE  # interrupted right after the array was moved into place
@@ -422,7 +432,7 @@ def _open_partial(out: Path, shape: tuple[int, ...]) -> tuple[np.ndarray, np.nda
         pass  # nothing usable to resume: start the array afresh
     source = partial / DATA_FILE
     data = np.lib.format.open_memmap(source, mode="w+", dtype=np.float32, shape=shape)
-    done = np.full((n, 2), -1, dtype=np.int64)
+    done = np.full((n, 4), -1, dtype=np.int64)
     save_array(partial / PROGRESS_FILE, done)
     return data, done, source
 
@@ -464,7 +474,10 @@ def _finalise(
     save_array(out / "lengths.npy", done[keep, 0])
     save_array(out / "labels.npy", plan.labels[keep])
     save_array(out / "names.npy", np.array(plan.names)[keep])
-    for key, values in plan.metadata.items():
+    metadata = dict(plan.metadata)
+    if data.shape[-1] > NUM_BODIES:
+        metadata.update(agcn_body0=done[:, 2], agcn_body1=done[:, 3])
+    for key, values in metadata.items():
         save_array(out / f"meta_{key}.npy", values[keep])
     for name, mask in splits.items():
         save_array(out / f"split_{name}.npy", mask)
@@ -477,11 +490,13 @@ def _finalise(
         "default_split": "xsub",
         "max_frames": max_frames,
         "normalized": normalize,
+        "stored": "agcn" if normalize else "raw",
+        "bodies": int(data.shape[-1]),
         "splits": {
             name: {"train": int(mask.sum()), "test": int((~mask).sum()), "published": list(published[name]) if name in published else None}
             for name, mask in splits.items()
         },
-        "metadata": list(plan.metadata),
+        "metadata": list(metadata),
         "skipped": plan.skipped,
         "failed": [{"file": file, "reason": reason} for file, reason in failed],
         "truncated": int((done[keep, 1] > max_frames).sum()),
@@ -550,14 +565,18 @@ def _run_job(job: _Job, max_frames: int, normalize: bool) -> _JobResult:
             samples = pku_segments(read_pku_skeleton(job.path), list(job.segments), max_frames, job.path)
             x, lengths, true_lengths = samples.data, samples.lengths, samples.true_lengths
         else:
-            skeleton = read_skeleton(job.path)
+            skeleton = read_skeleton(job.path, max_bodies=RAW_NTU_BODIES)
             if not skeleton.present.any():
                 raise DataError(job.path, "expected at least one body, found none in any frame (not on the missing list)")
-            bodies = select_bodies(skeleton.xyz, NUM_BODIES)
+            order = energy_order(skeleton.xyz, NUM_BODIES)
+            bodies = select_bodies(skeleton.xyz, NUM_BODIES) if normalize else skeleton.xyz.transpose(3, 1, 2, 0)
             true_lengths = np.array([bodies.shape[1]], dtype=np.int64)
             lengths = np.minimum(true_lengths, max_frames)
-            x = np.zeros((1, 3, max_frames, NUM_JOINTS, NUM_BODIES), dtype=np.float32)
+            x = np.zeros((1, 3, max_frames, NUM_JOINTS, bodies.shape[-1]), dtype=np.float32)
             x[0, :, : lengths[0]] = bodies[:, : lengths[0]]
+            if normalize:
+                x = pre_normalize(x, lengths=lengths)
+            return _JobResult(job.first, x, lengths, true_lengths, order=order[None])
         if normalize:
             x = pre_normalize(x, lengths=lengths)
         return _JobResult(job.first, x, lengths, true_lengths)
