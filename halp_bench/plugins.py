@@ -8,6 +8,7 @@ import halp_bench.datasets.prepared  # noqa: F401
 import halp_bench.datasets.synthetic  # noqa: F401
 import halp_bench.encoders.bigru  # noqa: F401
 import halp_bench.encoders.stgcn  # noqa: F401
+import halp_bench.encoders.transformer  # noqa: F401
 import halp_bench.methods.aimclr  # noqa: F401
 import halp_bench.methods.cmd  # noqa: F401
 import halp_bench.methods.crossclr  # noqa: F401
