@@ -29,7 +29,7 @@ from halp_bench.registry import ENCODERS, METHODS, load_plugins
 
 DEFAULT_ENCODER = "bigru"
 PLUGIN_SECTIONS = ("method", "encoder", "augment")
-PROTOCOL_SECTIONS = ("linear", "transfer", "eval")  # what `eval.protocol=common` keeps out of a method's run_defaults
+PROTOCOL_SECTIONS = ("linear", "transfer", "finetune", "eval")  # what `eval.protocol=common` keeps out of a method's run_defaults
 
 
 def added(default: Any) -> Any:
@@ -156,6 +156,18 @@ class OptimConfig:
 
 
 @dataclass
+class FinetuneConfig(OptimConfig):
+    """The finetune protocol: the whole encoder and a new head trained on the pretraining data.
+    `layer_decay` < 1 scales block i's lr by layer_decay^(depth + 1 - layer) (encoders with a
+    `layer_id`), `label_smoothing` of the cross-entropy, `drop_path` for encoders with stochastic
+    depth (`set_drop_path`)."""
+
+    layer_decay: float = 1.0
+    label_smoothing: float = 0.0
+    drop_path: float = 0.0
+
+
+@dataclass
 class EvalConfig:
     """Downstream protocols. `report`: 'final' epoch (default) or the official 'best' test accuracy."""
 
@@ -196,6 +208,9 @@ class RunConfig:
     )
     transfer: OptimConfig = field(
         default_factory=lambda: OptimConfig(epochs=80, lr=0.01, weight_decay=0.0, milestones=(50, 70))
+    )
+    finetune: FinetuneConfig = field(
+        default_factory=lambda: FinetuneConfig(epochs=80, lr=0.01, weight_decay=0.0, milestones=(50, 70))
     )
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -246,6 +261,7 @@ def cpu_preset(dataset: str = "") -> RunConfig:
     cfg.pretrain = OptimConfig(epochs=60, batch_size=64, lr=0.05, milestones=(50,))
     cfg.linear = OptimConfig(epochs=20, batch_size=64, lr=0.1, weight_decay=0.0, milestones=(14, 18))
     cfg.transfer = OptimConfig(epochs=10, batch_size=64, lr=0.01, weight_decay=0.0, milestones=(7, 9))
+    cfg.finetune = FinetuneConfig(epochs=10, batch_size=64, lr=0.01, weight_decay=0.0, milestones=(7, 9))
     cfg.eval.eval_every = 2
     return cfg
 
@@ -266,6 +282,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "linear.schedule": ("multistep", "cosine"),
     "transfer.optimizer": ("sgd", "adamw"),
     "transfer.schedule": ("multistep", "cosine"),
+    "finetune.optimizer": ("sgd", "adamw"),
+    "finetune.schedule": ("multistep", "cosine"),
 }
 
 
@@ -395,7 +413,7 @@ def check_config(cfg: RunConfig) -> None:
     for key, allowed in CHOICES.items():
         if values[key] not in allowed:
             raise ConfigError(f"--set {key}={values[key]}: choose one of {', '.join(allowed)}")
-    for name in ("pretrain", "linear", "transfer"):
+    for name in ("pretrain", "linear", "transfer", "finetune"):
         opt = getattr(cfg, name)
         if not 0 <= opt.warmup_epochs <= opt.epochs:
             raise ConfigError(f"--set {name}.warmup_epochs={opt.warmup_epochs}: expected 0 to {name}.epochs ({opt.epochs})")

@@ -15,6 +15,7 @@ import halp_bench.methods.crossclr  # noqa: F401
 import halp_bench.methods.halp  # noqa: F401
 import halp_bench.methods.halp_ablations  # noqa: F401
 import halp_bench.methods.halp_cmd  # noqa: F401
+import halp_bench.methods.mamp  # noqa: F401
 import halp_bench.methods.moco  # noqa: F401
 import halp_bench.methods.random_init  # noqa: F401
 import halp_bench.methods.skeletonclr  # noqa: F401

@@ -309,7 +309,7 @@ class _Pretraining:
         non-finite loss."""
         state, per_epoch = self.state, len(self.loader)
         views = self.method.make_views(x, lengths, state.augment_gen)
-        batch = Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.epochs * per_epoch)
+        batch = Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.epochs * per_epoch, self.cfg.seed, self.where.rank)
         with state.precision.autocast():
             losses = self.step_fn(batch)
         try:
