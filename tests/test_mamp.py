@@ -143,3 +143,23 @@ def test_translation_by_the_first_frame_keeps_absent_frames_zero():
     for i, length in enumerate(lengths.tolist()):
         assert (out[i, :, length:] == 0).all()
         assert torch.allclose(out[i, :, :length, :, 0], x[i, :, :length, :, 0] - x[i, :, 0, 1, 0].view(3, 1, 1), atol=1e-6)
+
+
+def test_a_method_the_encoder_cannot_serve_refuses_the_grid_before_training(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "halp_bench.cli", "run", "--methods", "moco,mamp", "--set", "encoder.name=bigru",
+                             "--threads", "1", "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "method mamp needs the encoder's tokens hook (tokens, run_blocks, pool_tokens), which encoder bigru lacks" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+    assert not (out / "runs").exists() and "pretrain" not in result.stdout  # moco did not train first
+
+
+def test_hook_requirements_of_the_built_in_methods():
+    from halp_bench.methods.requirements import missing_hooks
+
+    assert missing_hooks("mamp", "transformer") == [] and missing_hooks("mamp", "stgcn") == ["tokens"]
+    assert missing_hooks("aimclr", "bigru") == ["feature_map"] and missing_hooks("moco", "transformer") == []

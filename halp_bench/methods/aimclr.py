@@ -96,6 +96,7 @@ class AimCLR(SkeletonCLR):
     compared_to: ClassVar[str | None] = "skeletonclr"
     # the attention drop needs per-joint features: ST-GCN in every preset (paper/official add SkeletonCLR's recipe)
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": {"encoder.name": "stgcn"}}
+    needs_hooks: ClassVar[tuple[str, ...]] = ("feature_map",)
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
