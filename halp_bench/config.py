@@ -184,6 +184,7 @@ class EvalConfig:
     # "method": each method's own protocol values (its `run_defaults` for linear.*, transfer.*, eval.*,
     # e.g. the ST-GCN family's probe at lr 3.0); "common": the preset's for every method (`--common-protocol`)
     protocol: str = added("method")
+    linear_head: str = added("linear")  # "batchnorm_linear": MAMP's probe head, BatchNorm without affine before it
 
 
 @dataclass
@@ -276,6 +277,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "eval.report": ("final", "best"),
     "eval.stream": ("joint", "motion", "bone", "ensemble", "concat"),
     "eval.protocol": ("method", "common"),
+    "eval.linear_head": ("linear", "batchnorm_linear"),
     "pretrain.optimizer": ("sgd", "adamw"),
     "pretrain.schedule": ("multistep", "cosine"),
     "linear.optimizer": ("sgd", "adamw"),

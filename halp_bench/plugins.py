@@ -19,6 +19,7 @@ import halp_bench.methods.mamp  # noqa: F401
 import halp_bench.methods.moco  # noqa: F401
 import halp_bench.methods.random_init  # noqa: F401
 import halp_bench.methods.skeletonclr  # noqa: F401
+import halp_bench.protocols.finetune  # noqa: F401
 import halp_bench.protocols.knn  # noqa: F401
 import halp_bench.protocols.linear  # noqa: F401
 import halp_bench.protocols.semi  # noqa: F401

@@ -82,7 +82,8 @@ _PAPER = {"pretrain.epochs": 400, "pretrain.warmup_epochs": 20, "pretrain.batch_
 _FINETUNE = {"finetune.optimizer": "adamw", "finetune.betas": (0.9, 0.999), "finetune.lr": 3e-4, "finetune.min_lr": 1e-5,
              "finetune.schedule": "cosine", "finetune.warmup_epochs": 5, "finetune.epochs": 100, "finetune.batch_size": 48,
              "finetune.weight_decay": 0.05, "finetune.layer_decay": 0.8, "finetune.label_smoothing": 0.1, "finetune.drop_path": 0.3,
-             "linear.lr": 0.1, "linear.schedule": "cosine", "linear.epochs": 100, "linear.batch_size": 256, "linear.weight_decay": 0.0}
+             "linear.lr": 0.1, "linear.schedule": "cosine", "linear.epochs": 100, "linear.batch_size": 256, "linear.weight_decay": 0.0,
+             "eval.linear_head": "batchnorm_linear"}
 
 
 @register_method("mamp", "MAMP: masked motion prediction on transformer tokens, motion-aware masking (ICCV'23)",

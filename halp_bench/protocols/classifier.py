@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -46,8 +47,9 @@ def new_head(feature_dim: int, num_classes: int) -> nn.Linear:
 
 
 @torch.no_grad()
-def evaluate(encoder: Encoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> dict[str, float]:
+def evaluate(encoder: Encoder, head: nn.Module, test: SkeletonSubset, ctx: ProtocolContext) -> dict[str, float]:
     encoder.eval()
+    head.eval()
     logits, labels = [], []
     for x, lengths, y in BatchLoader(test, ctx.cfg.eval.batch_size, ctx.device):
         view = center_crop_resize(x, lengths, ctx.cfg.data.frames, ctx.cfg.eval.test_crop)
@@ -65,6 +67,9 @@ def train_classifier(
     *,
     finetune: bool,
     label: str,
+    head: nn.Module | None = None,
+    param_groups: Callable[[Encoder, nn.Module], list[dict]] | None = None,
+    label_smoothing: float = 0.0,
 ) -> Metrics:
     """Train a new head (and, if `finetune`, a copy of the encoder) and report test accuracy.
 
@@ -74,18 +79,20 @@ def train_classifier(
     epoch's last step), `<label>/epoch_seconds` (training only), `<label>/peak_memory_mb` and, when
     evaluated (`eval.report=best`), `<label>/test_top1`; then `<label>/top1` and `top5` of the final
     epoch (spaces in `label` become underscores).
+    Optional: `head` (default `new_head`, a linear layer on the feature), `param_groups(encoder,
+    head)` for the optimiser when fine-tuning (e.g. layer-wise lr decay), `label_smoothing`.
     """
     cfg = ctx.cfg
     if cfg.eval.report not in REPORT_CHOICES:
         raise ConfigError(f"eval.report '{cfg.eval.report}': choose one of {', '.join(REPORT_CHOICES)}")
     encoder = copy.deepcopy(encoder).to(ctx.device) if finetune else encoder.to(ctx.device)
     before = None if finetune else state_fingerprint(encoder)
-    head = new_head(encoder.feature_dim, train.num_classes).to(ctx.device)
+    head = (head if head is not None else new_head(encoder.feature_dim, train.num_classes)).to(ctx.device)
     params = list(head.parameters()) + (list(encoder.parameters()) if finetune else [])
     if not finetune:
         for p in encoder.parameters():
             p.requires_grad_(False)
-    optimizer = make_optimizer([{"params": params}], optim)
+    optimizer = make_optimizer(param_groups(encoder, head) if finetune and param_groups else [{"params": params}], optim)
     generator = torch.Generator().manual_seed(cfg.seed + 7)
     crop_gen = torch.Generator(device=ctx.device).manual_seed(cfg.seed + 8)
     loader = BatchLoader(train, optim.batch_size, ctx.device, shuffle=True, generator=generator)
@@ -99,6 +106,7 @@ def train_classifier(
             task = bar.add_task(label, total=optim.epochs * len(loader))
             for epoch in range(optim.epochs):
                 encoder.train(finetune)
+                head.train()
                 watch.start()
                 loss_sum, lr = 0.0, 0.0
                 for x, lengths, y in loader:
@@ -111,7 +119,7 @@ def train_classifier(
                         with torch.no_grad():
                             feats = encoder(view)
                         logits = head(feats)
-                    loss = F.cross_entropy(logits, y)
+                    loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
