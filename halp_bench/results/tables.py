@@ -34,10 +34,10 @@ from halp_bench.registry import METHODS, load_plugins
 from halp_bench.results.row import CELL_FIELDS, ResultRow
 from halp_bench.results.stats import CONFIDENCE, Difference, paired_difference
 
-TABLES = ("linear", "knn", "transfer", "cost", "semi", "ablations", "differences")
+TABLES = ("linear", "knn", "transfer", "finetune", "cost", "semi", "ablations", "differences")
 FORMATS = ("md", "tex")
 BASELINE = "moco"
-ROW_ORDER = ("random", "moco", "halp", "cmd", "halp_cmd", "halp_hardest", "halp_qk", "halp_zq", "skeletonclr", "crossclr", "crossclr_b", "aimclr")
+ROW_ORDER = ("random", "moco", "halp", "cmd", "halp_cmd", "halp_hardest", "halp_qk", "halp_zq", "skeletonclr", "crossclr", "crossclr_b", "aimclr", "mae_coords", "mamp")
 ABLATION_METHODS = ("halp", "halp_hardest", "halp_qk", "halp_zq")
 VARIANT_KEYS = {"lam": "λ", "num_prototypes": "N"}  # HaLP settings the paper's ablations vary
 PAPER_COLUMNS = ("ntu60/xsub", "ntu60/xview", "ntu120/xsub", "ntu120/xset", "pku2/xsub")
@@ -58,6 +58,7 @@ TABLE_SETTINGS = {
     "linear": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
     "knn": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream", "protocol"),
     "transfer": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
+    "finetune": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "stream", "protocol"),
     "cost": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer"),
     "semi": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
     "ablations": ("encoder", "frames", "normalize", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
@@ -240,7 +241,7 @@ def build_tables(rows: list[ResultRow], names: tuple[str, ...] = TABLES, with_pa
         raise ConfigError(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
     frame = results_frame(rows)
     paper = json.loads(PAPER_FILE.read_text(encoding="utf-8")) if with_paper else None
-    builders = {"linear": _linear, "knn": _knn, "transfer": _transfer, "cost": _cost, "semi": _semi, "ablations": _ablations,
+    builders = {"linear": _linear, "knn": _knn, "transfer": _transfer, "finetune": _finetune, "cost": _cost, "semi": _semi, "ablations": _ablations,
                 "differences": _differences}
     tables = []
     for name in names:
@@ -294,6 +295,11 @@ def _transfer(frame: pd.DataFrame) -> Table:
     sub = frame[frame["protocol"] == "transfer"]
     return _accuracy("transfer", "Table 3: transfer (fine-tuned on the target), top-1 (%)", sub,
                      transfer_column(sub["transfer_from"], sub["data"]), sub["top1"])
+
+
+def _finetune(frame: pd.DataFrame) -> Table:
+    sub = frame[(frame["protocol"] == "finetune") & frame["transfer_from"].isna()]
+    return _accuracy("finetune", "Fine-tuning on the pretraining data, top-1 (%)", sub, sub["data"], sub["top1"])
 
 
 def transfer_column(source: pd.Series, target: pd.Series) -> pd.Series:
@@ -373,9 +379,9 @@ class DifferenceCell:
 
 def _differences(frame: pd.DataFrame) -> Table:
     """Each method against the one it builds on (`Method.compared_to`: halp vs moco, halp_cmd vs
-    cmd, each ablation vs halp), in every cell of the linear, kNN and transfer tables both have."""
+    cmd, each ablation vs halp), in every cell of the linear, kNN, transfer and finetune tables both have."""
     load_plugins()
-    accuracy = {"linear": _linear(frame), "knn": _knn(frame), "transfer": _transfer(frame)}
+    accuracy = {"linear": _linear(frame), "knn": _knn(frame), "transfer": _transfer(frame), "finetune": _finetune(frame)}
     rows: dict[str, dict[str, Cell | str | DifferenceCell]] = {}
     columns: list[str] = []
     for protocol, table in accuracy.items():
