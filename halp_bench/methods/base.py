@@ -99,6 +99,10 @@ class Method(nn.Module):
         """The encoder the downstream protocols evaluate (the joint-stream query encoder)."""
         raise NotImplementedError
 
+    def compiled_modules(self) -> list[nn.Module]:
+        """Modules besides the encoders that `--compile` compiles (default: none; e.g. MAMP's decoder)."""
+        return []
+
     def param_groups(self) -> list[dict]:
         """Parameter groups for the optimiser (default: every trainable parameter, one group)."""
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]

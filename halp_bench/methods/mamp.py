@@ -147,6 +147,9 @@ class MAMP(Method):
     def encoder_for_eval(self) -> Encoder:
         return self.encoder
 
+    def compiled_modules(self) -> list[nn.Module]:
+        return [self.decoder]
+
     def param_groups(self) -> list[dict]:
         """The timm rule the authors use: no weight decay on 1-D parameters and biases."""
         named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
