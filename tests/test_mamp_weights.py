@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -25,8 +26,6 @@ SMALL = TransformerSettings(dim=32, depth=3, heads=8, mlp_ratio=4.0)
 def _mamp_file(path, frames: int = 16) -> torch.nn.Module:
     """The authors' pretraining checkpoint of an encoder of SMALL's size; returns that encoder."""
     torch.manual_seed(3)
-    import dataclasses
-
     encoder = build_encoder(dataclasses.replace(SPEC, frames=frames), SMALL)
     model = {key: value.clone() for key, value in encoder.state_dict().items()}
     model.update({"mask_token": torch.randn(1, 1, 32), "decoder_embed.weight": torch.randn(32, 32), "decoder_embed.bias": torch.zeros(32),

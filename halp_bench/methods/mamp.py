@@ -117,7 +117,6 @@ class MAMP(Method):
         super().__init__(cfg, data)
         self.settings = cfg.method
         self.encoder = build_encoder(data, cfg.encoder)
-        self.encoder.tokens  # noqa: B018  (the hook exists: methods/requirements.py refused the grid otherwise)
         self.patch_frames = self.encoder.patch_frames
         self.decoder = MaskedDecoder(self.encoder.token_dim, self.encoder.token_grid, self.settings, self.patch_frames * data.channels)
 
