@@ -6,7 +6,8 @@ argparse.Namespace}`; the encoder's keys are those of the `transformer` encoder 
 fine-tuned file's `head.*` are dropped; the rest must load strictly. The size is read from the
 shapes (width, depth, MLP ratio, frames per token, time steps); the head count is not in the
 shapes and is MAMP's 8 unless `--set encoder.heads` says otherwise. The loaded encoder is checked
-against a plain matmul-softmax computation with the same tensors.
+against a plain matmul-softmax computation with the same tensors. The protocols evaluate it behind
+`FirstFrameTranslated` (methods/mamp_views.py): the authors' encoders read translated clips.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from halp_bench.skeleton import DataSpec
 DROPPED = ("decoder", "mask_token", "head.")
 SAFE_GLOBALS = [argparse.Namespace]  # the `args` entry: plain values, allowed to the weights-only loader
 REFERENCE_TOLERANCE = 1e-4
+MAMP_CENTER_JOINT = 1  # the authors translate every clip by this joint (mid-spine) of its first frame
 
 
 def is_mamp_layout(raw: dict[str, Any]) -> bool:

@@ -40,8 +40,9 @@ from halp_bench.encoders.stgcn import STGCNSettings
 from halp_bench.engine.checkpoint import load_checkpoint
 from halp_bench.engine.pretrain import CHECKPOINT_FORMAT
 from halp_bench.errors import CheckpointError
-from halp_bench.mamp_weights import SAFE_GLOBALS, is_mamp_layout, load_mamp_encoder, mamp_encoder_state, transformer_settings_from
+from halp_bench.mamp_weights import MAMP_CENTER_JOINT, SAFE_GLOBALS, is_mamp_layout, load_mamp_encoder, mamp_encoder_state, transformer_settings_from
 from halp_bench.methods.base import Method, create_method
+from halp_bench.methods.mamp_views import FirstFrameTranslated
 from halp_bench.methods.stream_encoders import MULTI_STREAM, RelativeEncoder, eval_encoder
 from halp_bench.skeleton import DataSpec
 
@@ -229,7 +230,8 @@ def eval_encoder_from_authors(weights: WeightsFile, encoder_name: str | None, st
     name = encoder_name or default_encoder(weights)
     if weights.layout == "mamp":
         settings = transformer_settings_from(weights.path, weights.state, name)
-        return eval_encoder({"joint": load_mamp_encoder(weights.path, weights.state, settings, data)}, stream, data.layout), settings
+        encoder = FirstFrameTranslated(load_mamp_encoder(weights.path, weights.state, settings, data), MAMP_CENTER_JOINT)
+        return eval_encoder({"joint": encoder}, stream, data.layout), settings  # the authors' encoders read translated clips
     settings = stgcn_settings_from(weights, name) if weights.layout == "torchlight" else bigru_settings_from(weights, name)
     encoder = eval_encoder(encoders_from_authors(weights, settings, data, stream), stream, data.layout)
     if weights.layout == "torchlight":  # trained on data relative to the centre joint in every frame (their `data_type='relative'`)

@@ -163,3 +163,13 @@ def test_hook_requirements_of_the_built_in_methods():
 
     assert missing_hooks("mamp", "transformer") == [] and missing_hooks("mamp", "stgcn") == ["tokens"]
     assert missing_hooks("aimclr", "bigru") == ["feature_map"] and missing_hooks("moco", "transformer") == []
+
+
+def test_the_protocols_see_clips_translated_as_the_training_views():
+    torch.manual_seed(0)
+    method = create_method("mamp", tiny_config("mamp"), NTU_SPEC)
+    evaluated = method.encoder_for_eval().eval()
+    x = torch.randn(2, 3, 8, 25, 2) + 3.0  # camera coordinates far from the origin
+    assert torch.allclose(evaluated(x), method.encoder.eval()(x - x[:, :, :1, 1:2, :1]), atol=1e-5)
+    plain = create_method("mamp", tiny_config("mamp", "augment.translate_first_frame=false"), NTU_SPEC)
+    assert plain.encoder_for_eval() is plain.encoder

@@ -22,7 +22,7 @@ from halp_bench.encoders import Encoder, build_encoder
 from halp_bench.encoders.transformer import Block, init_transformer_weights, scatter_tokens
 from halp_bench.methods import masking
 from halp_bench.methods.base import Batch, Method
-from halp_bench.methods.mamp_views import MAMPViewSettings, mamp_view
+from halp_bench.methods.mamp_views import FirstFrameTranslated, MAMPViewSettings, mamp_view
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
 
@@ -144,7 +144,9 @@ class MAMP(Method):
         return {"loss": masking.masked_mse(pred, target, mask)}
 
     def encoder_for_eval(self) -> Encoder:
-        return self.encoder
+        """The encoder, seeing each evaluated clip translated as its training views were."""
+        views = self.cfg.augment
+        return FirstFrameTranslated(self.encoder, views.center_joint) if views.translate_first_frame else self.encoder
 
     def compiled_modules(self) -> list[nn.Module]:
         return [self.decoder]

@@ -4,7 +4,8 @@ to `data.frames` (120 in the paper), and a rotation U(-0.3, 0.3) rad about each 
 
 The authors translate once when preparing the data; here it is part of the view, so the same
 prepared arrays serve every method. A person's all-zero (absent) frames stay zero, as their
-preprocessing leaves them.
+preprocessing leaves them. The protocols read the data as given, so what they evaluate is the
+encoder behind `FirstFrameTranslated`, which translates each evaluated clip the same way.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from halp_bench.config import ViewSettings
 from halp_bench.datasets.extreme_augment import rotation_matrices
 from halp_bench.datasets.transforms import random_crop_resize, uniform
+from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 
 
@@ -62,3 +64,31 @@ def mamp_view(x: Tensor, lengths: Tensor, frames: int, s: MAMPViewSettings, gene
         x = translate_by_first_frame(x, lengths, s.center_joint)
     view = random_crop_resize(x, lengths, frames, (s.crop_min_scale, s.crop_max_scale), s.min_crop_frames, generator)
     return random_rotation(view, s.rotation, generator) if s.rotation > 0 else view
+
+
+class FirstFrameTranslated(Encoder):
+    """An encoder that sees every clip translated by its first frame's `joint` (person 0), as MAMP's
+    encoder is trained and as the authors' released encoders expect: what the protocols evaluate.
+    The crop the protocols take comes first, so the origin is the crop's first frame."""
+
+    def __init__(self, encoder: Encoder, joint: int):
+        nn.Module.__init__(self)
+        self.encoder, self.joint = encoder, joint
+        self.feature_dim = encoder.feature_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        frames = torch.full((len(x),), x.shape[2], dtype=torch.long, device=x.device)
+        return self.encoder(translate_by_first_frame(x, frames, self.joint))
+
+    def layer_id(self, name: str) -> int:
+        """The wrapped encoder's layer of a parameter (layer-wise lr decay in the finetune protocol)."""
+        if not hasattr(self.encoder, "layer_id"):
+            raise ConfigError(f"finetune.layer_decay needs an encoder with layers (layer_id), which {type(self.encoder).__name__} "
+                              "has not; --set finetune.layer_decay=1")
+        return self.encoder.layer_id(name.removeprefix("encoder."))
+
+    def set_drop_path(self, rate: float) -> None:
+        if not hasattr(self.encoder, "set_drop_path"):
+            raise ConfigError(f"finetune.drop_path needs an encoder with stochastic depth, which {type(self.encoder).__name__} "
+                              "has not; --set finetune.drop_path=0")
+        self.encoder.set_drop_path(rate)
