@@ -80,7 +80,8 @@ def test_mamps_probe_head_normalises_without_affine():
     head = mamp_linear_head(16, 4)
     assert not head[0].affine and head[0].eps == 1e-6 and isinstance(head[1], torch.nn.Linear)
     cfg = tiny_config("mamp")
-    assert make_config("paper", method="mamp").eval.linear_head == "batchnorm_linear" and cfg.eval.linear_head == "linear"
+    assert make_config("paper", method="mamp").eval.linear_head == "batchnorm_linear" == cfg.eval.linear_head
+    assert make_config("cpu", ["eval.protocol=common"], method="mamp").eval.linear_head == "linear"
     torch.manual_seed(0)
     encoder = create_method("mamp", tiny_config("mamp", "eval.linear_head=batchnorm_linear"), NTU_SPEC).encoder_for_eval()
     train, test = _structured().split("all")
