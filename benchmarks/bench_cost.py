@@ -4,6 +4,8 @@
     python benchmarks/bench_cost.py --paper-size      # also the paper's 3x1024 BiGRU, a short run
     python benchmarks/bench_cost.py --encoder stgcn --methods moco,halp,skeletonclr,crossclr,aimclr
                                                       # the field's methods against moco on one encoder
+    python benchmarks/bench_cost.py --encoder transformer --methods moco,mamp --threads 1
+                                                      # MAMP against MoCo, both on the transformer
 
 For each size, every method pretrains on the same synthetic samples with the same settings; we
 report the time per epoch (training only) and the peak memory the run added, absolute and relative
@@ -36,7 +38,8 @@ PAPER = {"moco": (1.0, 1.0), "halp": (1.13, 1.0), "cmd": (3.0, 1.94), "halp_cmd"
 
 
 def _overrides(size: str, samples: int, epochs: int, encoder: str | None) -> list[str]:
-    overrides = [f"pretrain.epochs={epochs}", "pretrain.milestones=1000", *ACTIVE, f"data.synthetic_samples={samples}"]
+    # no warm-up (mamp's cpu preset has 5 epochs of it): a run this short measures cost, not accuracy
+    overrides = [f"pretrain.epochs={epochs}", "pretrain.milestones=1000", "pretrain.warmup_epochs=0", *ACTIVE, f"data.synthetic_samples={samples}"]
     overrides += [f"encoder.name={encoder}"] if encoder else []
     if size == "paper":
         overrides += ["encoder.hidden_size=1024", "encoder.num_layers=3", "method.proj_hidden=2048", "method.proj_dim=128",

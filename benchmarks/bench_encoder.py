@@ -15,12 +15,15 @@ printed next to the times. `--alternatives` adds two fused forms of the same mat
     python benchmarks/bench_encoder.py --device cuda --large-reps 5 --alternatives
 
 `--compare`: parameters, time per training step and peak memory of the encoders the methods train,
-`bigru` (CMD/HaLP: 3x1024, 64 frames) and `stgcn` (SkeletonCLR/CrosSCLR/AimCLR: h16/256, 50 frames),
-at those sizes and at the cpu preset's (16 frames), on NTU-25 with 2 persons. Each size runs in a
-fresh process, so its peak memory (CPU: resident set growth over the process after imports;
-CUDA: peak allocated) is its own.
+`bigru` (CMD/HaLP: 3x1024, 64 frames), `stgcn` (SkeletonCLR/CrosSCLR/AimCLR: h16/256, 50 frames) and
+`transformer` (MAMP: 8x256, 120 frames, at `--transformer-batch`, MAMP's 32 per GPU by default;
+tokens per second = sequences x tokens / step time), the transformer with SDPA and with a plain
+matmul-softmax attention side by side, at those sizes and at the cpu preset's (16 frames), on NTU-25
+with 2 persons. Each size runs in a fresh process, so its peak memory (CPU: resident set growth
+over the process after imports; CUDA: peak allocated) is its own. `--encoders` keeps some.
 
     python benchmarks/bench_encoder.py --compare --batch 16 --threads 1
+    python benchmarks/bench_encoder.py --compare --encoders transformer --transformer-batch 4 --threads 1 --clock process
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from halp_bench.config import EncoderSettings
 from halp_bench.encoders import build_encoder
 from halp_bench.encoders.bigru import BiGRUSettings, OfficialBiGRU, PerFrameBIGRU
 from halp_bench.encoders.stgcn import STGCNSettings
+from halp_bench.encoders.transformer import TransformerSettings
 from halp_bench.skeleton import NTU25, DataSpec, chain_layout
 
 LARGE_HIDDEN = 1024  # sizes from here on are slow per-frame on a CPU (seconds per step)
@@ -128,6 +132,10 @@ def compared_sizes() -> list[tuple[str, EncoderSettings, int]]:
         ("paper", STGCNSettings(), 50),
         ("cpu", BiGRUSettings(name="bigru", **BiGRUSettings.presets["cpu"]), 16),
         ("cpu", STGCNSettings(**STGCNSettings.presets["cpu"]), 16),
+        ("paper", TransformerSettings(), 120),
+        ("paper", TransformerSettings(attention="plain"), 120),
+        ("cpu", TransformerSettings(**TransformerSettings.presets["cpu"]), 16),
+        ("cpu", TransformerSettings(**TransformerSettings.presets["cpu"], attention="plain"), 16),
     ]
 
 
@@ -159,11 +167,18 @@ def compare(args: argparse.Namespace) -> None:
     peak = "peak CUDA MiB" if args.device.startswith("cuda") else "peak RSS +MiB"
     print(f"device {args.device}, torch {torch.__version__}, {args.threads or torch.get_num_threads()} CPU threads; batch {args.batch}, "
           f"NTU-25 x 2 persons; {args.clock}-clock ms per training step (forward + backward, best of {args.reps})")
-    print(f"{'preset':>6} {'encoder':>16} {'frames':>6} {'params':>10} {'ms/step':>9} {peak:>14}")
+    print(f"{'preset':>6} {'encoder':>22} {'frames':>6} {'batch':>5} {'params':>10} {'ms/step':>9} {peak:>14} {'tokens/s':>9}")
+    wanted = set(args.encoders.split(",")) if args.encoders else None
     for preset, settings, frames in compared_sizes():
+        if wanted is not None and settings.name not in wanted:
+            continue
+        transformer = isinstance(settings, TransformerSettings)
+        batch = args.transformer_batch if transformer and preset == "paper" else args.batch
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-            params, seconds, mib = pool.submit(measure, settings, frames, args.batch, args.reps, args.device, args.threads, args.clock).result()
-        print(f"{preset:>6} {settings.describe():>16} {frames:>6} {params:>10,} {seconds * 1e3:9.1f} {mib:14.0f}", flush=True)
+            params, seconds, mib = pool.submit(measure, settings, frames, batch, args.reps, args.device, args.threads, args.clock).result()
+        tokens = f"{batch * 2 * frames // settings.patch_frames * 25 / seconds:9.0f}" if transformer else f"{'-':>9}"
+        label = settings.describe() + (f" {settings.attention}" if transformer else "")
+        print(f"{preset:>6} {label:>22} {frames:>6} {batch:>5} {params:>10,} {seconds * 1e3:9.1f} {mib:14.0f} {tokens}", flush=True)
 
 
 def main() -> None:
@@ -183,7 +198,9 @@ def main() -> None:
         help="process: this process's CPU seconds, robust to other load on a shared CPU (with --threads 1)",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    parser.add_argument("--compare", action="store_true", help="instead: bigru against stgcn at the papers' and the cpu sizes")
+    parser.add_argument("--compare", action="store_true", help="instead: bigru, stgcn and transformer at the papers' and the cpu sizes")
+    parser.add_argument("--encoders", default="", help="with --compare: only these encoder names, comma separated")
+    parser.add_argument("--transformer-batch", type=int, default=32, help="with --compare: batch of the paper-size transformer (MAMP: 32 per GPU)")
     args = parser.parse_args()
     if args.compare:
         compare(args)

@@ -30,7 +30,7 @@ from halp_bench.validation import check_ranges, declared_choices, one_of, ranged
 
 DEFAULT_ENCODER = "bigru"
 PLUGIN_SECTIONS = ("method", "encoder", "augment")
-PROTOCOL_SECTIONS = ("linear", "transfer", "eval")  # what `eval.protocol=common` keeps out of a method's run_defaults
+PROTOCOL_SECTIONS = ("linear", "transfer", "finetune", "eval")  # what `eval.protocol=common` keeps out of a method's run_defaults
 COMMON_KEYS = ("data.pipeline",)  # and these single keys: every method on one data pipeline
 
 
@@ -160,6 +160,18 @@ class OptimConfig:
 
 
 @dataclass
+class FinetuneConfig(OptimConfig):
+    """The finetune protocol: the whole encoder and a new head trained on the pretraining data.
+    `layer_decay` < 1 scales block i's lr by layer_decay^(depth + 1 - layer) (encoders with a
+    `layer_id`), `label_smoothing` of the cross-entropy, `drop_path` for encoders with stochastic
+    depth (`set_drop_path`)."""
+
+    layer_decay: float = ranged(1.0, "(0, 1]")
+    label_smoothing: float = ranged(0.0, "[0, 1)")
+    drop_path: float = ranged(0.0, "[0, 1)")
+
+
+@dataclass
 class EvalConfig:
     """Downstream protocols. `report`: 'final' epoch (default) or the official 'best' test accuracy."""
 
@@ -179,6 +191,8 @@ class EvalConfig:
     # std of the new classifier's N(0, std) weights (bias 0): CMD's and HaLP's 0.01; the ST-GCN
     # family's `weights_init` 0.02 (their `official` protocol)
     head_std: float = ranged(0.01, "(0, inf)", neutral=True)
+    # "batchnorm_linear": MAMP's probe head, BatchNorm without affine before the linear layer
+    linear_head: str = one_of("linear", ("linear", "batchnorm_linear"), neutral=True)
 
 
 @dataclass
@@ -203,6 +217,9 @@ class RunConfig:
     )
     transfer: OptimConfig = field(
         default_factory=lambda: OptimConfig(epochs=80, lr=0.01, weight_decay=0.0, milestones=(50, 70))
+    )
+    finetune: FinetuneConfig = field(
+        default_factory=lambda: FinetuneConfig(epochs=80, lr=0.01, weight_decay=0.0, milestones=(50, 70))
     )
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -261,6 +278,7 @@ def cpu_preset(dataset: str = "") -> RunConfig:
     cfg.pretrain = OptimConfig(epochs=60, batch_size=64, lr=0.05, milestones=(50,))
     cfg.linear = OptimConfig(epochs=20, batch_size=64, lr=0.1, weight_decay=0.0, milestones=(14, 18))
     cfg.transfer = OptimConfig(epochs=10, batch_size=64, lr=0.01, weight_decay=0.0, milestones=(7, 9))
+    cfg.finetune = FinetuneConfig(epochs=10, batch_size=64, lr=0.01, weight_decay=0.0, milestones=(7, 9))
     cfg.eval.eval_every = 2
     return cfg
 
@@ -396,7 +414,7 @@ def _unknown_key_message(key: str, configs: list[RunConfig], methods: list[str])
 def check_config(cfg: RunConfig) -> None:
     """Declared ranges (validation.py), run-level word settings and each plugin section's own rules."""
     check_ranges(cfg)
-    for name in ("pretrain", "linear", "transfer"):
+    for name in ("pretrain", "linear", "transfer", "finetune"):
         opt = getattr(cfg, name)
         if not 0 <= opt.warmup_epochs <= opt.epochs:
             raise ConfigError(f"--set {name}.warmup_epochs={opt.warmup_epochs}: expected 0 to {name}.epochs ({opt.epochs})")

@@ -17,7 +17,7 @@ import hashlib
 import json
 from typing import Any
 
-from halp_bench.config import AugmentSettings, DataConfig, EncoderSettings, EvalConfig, OptimConfig, RunConfig
+from halp_bench.config import AugmentSettings, DataConfig, EncoderSettings, EvalConfig, FinetuneConfig, OptimConfig, RunConfig
 from halp_bench.registry import ENCODERS, METHODS, PROTOCOLS
 
 # eval settings every protocol reads (the stream, the test-time crop and the feature batches)
@@ -51,7 +51,7 @@ def _plugin_classes(method: str, c: dict[str, Any]) -> dict[str, type | None]:
             "encoder": ENCODERS.get(encoder).settings_class if encoder in ENCODERS else EncoderSettings}
 
 
-SECTION_CLASSES = {"data": DataConfig, "pretrain": OptimConfig, "linear": OptimConfig, "transfer": OptimConfig, "eval": EvalConfig}
+SECTION_CLASSES = {"data": DataConfig, "pretrain": OptimConfig, "linear": OptimConfig, "transfer": OptimConfig, "finetune": FinetuneConfig, "eval": EvalConfig}
 
 
 def pretrain_signature(method: str, cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:

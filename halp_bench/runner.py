@@ -44,6 +44,7 @@ from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingEr
 from halp_bench.identity import config_id, pretrain_id, pretrain_signature
 from halp_bench.launch.guard import CellGuard
 from halp_bench.methods.base import Method, create_method, default_methods
+from halp_bench.methods.requirements import check_encoder_hooks
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
@@ -190,7 +191,9 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     if spec.transfer_from and "transfer" not in protocols:
         raise ConfigError("--transfer-from applies to the transfer protocol, which is not among --protocols")
     retrained = set() if retrained is None else retrained
-    base = make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], methods)[methods[0]]  # checks --set first
+    first_configs = make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], methods)  # checks --set first
+    check_encoder_hooks(first_configs)  # and that each method's encoder has the hooks it calls, before any training
+    base = first_configs[methods[0]]
     stages: dict[tuple[str, str | None, str], Stage] = {}
 
     def stage(dataset: str, split: str | None, pipeline: str = "auto") -> Stage:

@@ -8,6 +8,8 @@ Layouts:
 - `cmd-halp`: CMD's and HaLP's `checkpoint_XXXX.pth.tar` (`{"epoch", "state_dict", "optimizer"}`),
   BiGRU query encoders under `encoder_q.` (and `encoder_q_motion.`, `encoder_q_bone.` for CMD's
   three streams), `module.` prefixes of DDP runs stripped. The GRU size is read from the shapes.
+- `mamp`: MAMP's `{"model": ..., "args": Namespace, ...}`, the transformer encoder's keys at the top
+  level (halp_bench/mamp_weights.py).
 - `torchlight`: CrosSCLR's and AimCLR's (and SkeletonCLR's) flat state dicts of ST-GCN encoders
   (`encoder_q.st_gcn_networks...`; CrosSCLR's three streams also under `encoder_q_motion.`,
   `encoder_q_bone.`); the key encoders and queues are ignored, the widths read from the shapes.
@@ -38,7 +40,9 @@ from halp_bench.encoders.stgcn import STGCNSettings
 from halp_bench.engine.checkpoint import load_checkpoint
 from halp_bench.engine.pretrain import CHECKPOINT_FORMAT
 from halp_bench.errors import CheckpointError
+from halp_bench.mamp_weights import MAMP_CENTER_JOINT, SAFE_GLOBALS, is_mamp_layout, load_mamp_encoder, mamp_encoder_state, transformer_settings_from
 from halp_bench.methods.base import Method, create_method
+from halp_bench.methods.mamp_views import FirstFrameTranslated
 from halp_bench.methods.stream_encoders import MULTI_STREAM, RelativeEncoder, eval_encoder
 from halp_bench.skeleton import DataSpec
 from halp_bench.weights_checks import explain_mismatch, shape_in_data_words
@@ -71,8 +75,11 @@ def file_sha256(path: Path) -> str:
 
 def read_weights(path: Path) -> WeightsFile:
     """Load `path` safely (tensors and plain data only) and tell its layout."""
-    raw = load_checkpoint(path, remedy="it cannot be evaluated; copy the file again from where it was made")
+    with torch.serialization.safe_globals(SAFE_GLOBALS):  # MAMP's files pickle their argparse arguments
+        raw = load_checkpoint(path, remedy="it cannot be evaluated; copy the file again from where it was made")
     sha = file_sha256(path)
+    if is_mamp_layout(raw):
+        return WeightsFile(path, sha, "mamp", "mamp", mamp_encoder_state(raw))
     if "model" in raw and "format" in raw:
         if raw["format"] != CHECKPOINT_FORMAT:
             raise CheckpointError(path, f"checkpoint format {raw['format']} is not {CHECKPOINT_FORMAT} (an earlier halp-bench); "
@@ -113,7 +120,7 @@ def method_from_checkpoint(weights: WeightsFile, cfg: RunConfig, data: DataSpec)
 
 def default_encoder(weights: WeightsFile) -> str:
     """The encoder an authors' file is evaluated with when `--encoder` is not given."""
-    return "stgcn" if weights.layout == "torchlight" else "bigru_official"
+    return {"torchlight": "stgcn", "mamp": "transformer"}.get(weights.layout, "bigru_official")
 
 
 def bigru_settings_from(weights: WeightsFile, encoder: str) -> BiGRUSettings:
@@ -148,6 +155,8 @@ def stored_streams(weights: WeightsFile, stream: str) -> dict[str, str]:
     trained on whichever stream its author chose, which only the user knows (AimCLR names it in
     the file name, e.g. ntu60_xsub_motion.pt): it is evaluated as `stream`, which must not be the
     ensemble, nor contradict the file name."""
+    if weights.layout == "mamp":  # one joint-stream encoder, unprefixed
+        return {"joint": ""}
     marker = "encoder.gru.weight_ih_l0" if weights.layout == "cmd-halp" else "st_gcn_networks.0.gcn.conv.weight"
     found = {name: prefix for name, prefix in STREAM_PREFIXES.items() if prefix + marker in weights.state}
     if weights.layout != "torchlight" or len(found) > 1:
@@ -223,6 +232,10 @@ def eval_encoder_from_authors(weights: WeightsFile, encoder_name: str | None, st
     """The encoder of `stream` (or the ensemble) the protocols evaluate, and its settings read from
     the file; `encoder_name` None: the file's `default_encoder`."""
     name = encoder_name or default_encoder(weights)
+    if weights.layout == "mamp":
+        settings = transformer_settings_from(weights.path, weights.state, name)
+        encoder = FirstFrameTranslated(load_mamp_encoder(weights.path, weights.state, settings, data), MAMP_CENTER_JOINT)
+        return eval_encoder({"joint": encoder}, stream, data.layout), settings  # the authors' encoders read translated clips
     settings = stgcn_settings_from(weights, name) if weights.layout == "torchlight" else bigru_settings_from(weights, name)
     encoder = eval_encoder(encoders_from_authors(weights, settings, data, stream), stream, data.layout)
     if weights.layout == "torchlight":  # trained on data relative to the centre joint in every frame (their `data_type='relative'`)

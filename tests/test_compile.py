@@ -70,3 +70,13 @@ def test_compile_without_a_cpp_compiler_is_a_clear_error(monkeypatch):
         with compiled_encoders(method, CPU, True):
             pass
     assert all(e._compiled_call_impl is None for e in outermost_encoders(method))
+
+
+def test_a_token_method_gets_its_hooks_and_decoder_compiled_and_restored():
+    method = create_method("mamp", tiny_config("mamp"), NTU_SPEC)
+    (encoder,) = outermost_encoders(method)
+    with compiled_encoders(method, CPU, True):
+        assert "run_blocks" in vars(encoder) and "tokens" in vars(encoder) and "pool_tokens" in vars(encoder)
+        assert encoder._compiled_call_impl is not None and method.decoder._compiled_call_impl is not None
+    assert not {"run_blocks", "tokens", "pool_tokens"} & set(vars(encoder)) and method.decoder._compiled_call_impl is None
+    assert list(method.state_dict()) == list(create_method("mamp", tiny_config("mamp"), NTU_SPEC).state_dict())

@@ -193,4 +193,4 @@ def test_both_flavours_register_and_unknown_names_list_them() -> None:
     assert isinstance(build_encoder(_data(30), _cfg("bigru")), BiGRU)
     assert isinstance(build_encoder(_data(30), _cfg("bigru_official")), OfficialBiGRU)
     with pytest.raises(UnknownNameError, match="bigru, bigru_official"):
-        build_encoder(_data(30), _cfg("transformer"))
+        build_encoder(_data(30), _cfg("no_such_encoder"))

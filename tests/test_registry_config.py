@@ -117,6 +117,6 @@ def test_common_protocol_drops_each_methods_own_protocol_values_and_keeps_its_re
 
 def test_a_bare_run_trains_the_methods_of_the_default_grid(monkeypatch):
     assert {"random", "moco", "halp", "cmd", "halp_cmd", "halp_hardest", "halp_qk", "halp_zq"} <= set(default_methods())  # the paper's rows
-    assert not {"skeletonclr", "crossclr", "crossclr_b", "aimclr"} & set(default_methods())  # the field's: by name or --suite field
+    assert not {"skeletonclr", "crossclr", "crossclr_b", "aimclr", "mamp", "mae_coords"} & set(default_methods())  # the field's: by name or --suite field
     monkeypatch.setattr(METHODS.get("halp_zq"), "in_default_grid", False)
     assert "halp_zq" not in default_methods() and "halp" in default_methods()

@@ -100,7 +100,7 @@ def test_paper_rows_are_labelled_and_missing_cells_are_dashes():
 def test_no_results_gives_no_tables_but_the_paper_alone_renders():
     assert build_tables([]) == []
     names = {t.name for t in build_tables([], with_paper=True)}
-    assert names == {"linear", "knn", "transfer", "cost", "ablations"}  # the paper has no semi-supervised numbers or differences
+    assert names == {"linear", "knn", "transfer", "finetune", "cost", "ablations"}  # the paper has no semi-supervised numbers or differences
 
 
 def test_write_tables_writes_each_table_and_format(tmp_path, tables):

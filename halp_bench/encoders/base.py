@@ -47,10 +47,39 @@ class Encoder(nn.Module):
         """(N*M, feature_dim, T', V) -> (N, feature_dim), as `forward` pools."""
         raise ConfigError(self._no_feature_map())
 
+    # Optional token-level hooks for methods that act on tokens (MAMP's masking): an encoder that
+    # has tokens implements all three, with forward = pool_tokens(run_blocks(tokens(x)), M).
+
+    def tokens(self, x: Tensor) -> Tensor:
+        """(N, C, T, V, M) -> (N*M, L, D): the tokens before the blocks, positions added."""
+        raise ConfigError(self._missing_hook("tokens"))
+
+    def run_blocks(self, tokens: Tensor, keep: Tensor | None = None) -> Tensor:
+        """(N*M, L, D) and kept indices (N*M, K) per sample -> (N*M, K, D) (all L without `keep`)."""
+        raise ConfigError(self._missing_hook("tokens"))
+
+    def pool_tokens(self, tokens: Tensor, persons: int) -> Tensor:
+        """(N*M, K, D) -> (N, D), as `forward` pools."""
+        raise ConfigError(self._missing_hook("tokens"))
+
+    def _missing_hook(self, hook: str) -> str:
+        name = self.settings.name if hasattr(self, "settings") else type(self).__name__
+        return f"encoder {name} has no {hook} hook ({', '.join(ENCODER_HOOKS[hook])}); use e.g. --set encoder.name=transformer"
+
     def _no_feature_map(self) -> str:
         name = self.settings.name if hasattr(self, "settings") else type(self).__name__  # wrappers (stream_encoders.py) have none
         return (f"encoder {name} has no joint feature map; aimclr's attention drop needs an encoder with one, "
                 "such as stgcn (--set encoder.name=stgcn)")
+
+
+# The optional hooks a method may need (`Method.needs_hooks`), by name, and the functions that make each.
+ENCODER_HOOKS: dict[str, tuple[str, ...]] = {"feature_map": ("feature_map", "pool"), "tokens": ("tokens", "run_blocks", "pool_tokens")}
+
+
+def encoder_hooks(encoder_class: type) -> set[str]:
+    """The optional hooks an encoder class implements: every function of the hook overridden."""
+    return {hook for hook, functions in ENCODER_HOOKS.items()
+            if all(getattr(encoder_class, f, None) is not getattr(Encoder, f) for f in functions)}
 
 
 def build_encoder(data: DataSpec, settings: EncoderSettings) -> Encoder:

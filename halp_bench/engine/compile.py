@@ -10,6 +10,11 @@ input projection batched, and Inductor fuses each step's gate arithmetic. On the
 made the training step typically 1.2-1.3x faster (docs/performance.md). Compilation takes longer
 the more frames x layers the GRU has. On CUDA, the GRU stays cuDNN's fused kernel (a graph
 break), and only the code around it is compiled.
+
+A method that calls an encoder's optional hooks (`Method.needs_hooks`, e.g. MAMP's `tokens` and
+`run_blocks` on a kept subset) does not go through the encoder's `__call__`: those hook functions
+are compiled too (as instance attributes, removed afterwards), and so are the modules the method
+names in `Method.compiled_modules()` (MAMP's decoder).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from halp_bench.encoders import Encoder
+from halp_bench.encoders import ENCODER_HOOKS, Encoder
 from halp_bench.errors import ConfigError
 
 
@@ -60,11 +65,19 @@ def compiled_encoders(method: nn.Module, device: torch.device, enabled: bool) ->
     encoders = outermost_encoders(method)
     if not encoders:
         raise ConfigError("--compile: this method has no Encoder to compile")
+    hooks = [f for hook in getattr(method, "needs_hooks", ()) for f in ENCODER_HOOKS[hook]]
+    modules = [*encoders, *getattr(method, "compiled_modules", lambda: [])()]
+    for module in modules:
+        module.compile()
     for encoder in encoders:
-        encoder.compile()
+        for name in hooks:
+            setattr(encoder, name, torch.compile(getattr(encoder, name)))  # an instance attribute shadows the method
     try:
         with torch._dynamo.config.patch(allow_rnn=device.type == "cpu"):  # traced at the first step, inside this block
             yield
     finally:
+        for module in modules:
+            module._compiled_call_impl = None  # what nn.Module.compile set: back to the eager forward
         for encoder in encoders:
-            encoder._compiled_call_impl = None  # what nn.Module.compile set: back to the eager forward
+            for name in hooks:
+                encoder.__dict__.pop(name, None)

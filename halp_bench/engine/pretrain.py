@@ -319,7 +319,8 @@ class _PretrainHooks(LoopHooks):
         x, lengths, _ = batch
         per_epoch = len(self.run.loader)
         views = self.run.method.make_views(x, lengths, self.run.state.augment_gen)
-        return Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.run.epochs * per_epoch)
+        return Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.run.epochs * per_epoch, self.run.cfg.seed,
+                     self.run.where.rank)
 
     def losses(self, inputs: Batch, epoch: int, iteration: int) -> dict[str, Tensor]:
         self.run.method.step_momentum_targets(inputs)  # the declared (online, target) pairs, before the step

@@ -100,6 +100,7 @@ class AimCLR(SkeletonCLR):
     citation: ClassVar[str] = "Guo et al., AAAI 2022"
     # the attention drop needs per-joint features: ST-GCN in every preset (paper/official add SkeletonCLR's recipe)
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": {"encoder.name": "stgcn"}}
+    needs_hooks: ClassVar[tuple[str, ...]] = ("feature_map",)
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         self.check_data(cfg, data)

@@ -8,6 +8,7 @@ a batch (`make_views`, default: the two standard augmented views) and its losses
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -31,6 +32,15 @@ class Batch:
     iteration: int  # batch within the epoch, 0-based
     step: int = 0  # batches trained before this one, over the whole pretraining
     total_steps: int = 1  # batches of the whole pretraining
+    seed: int = 0  # the run's seed
+    rank: int = 0  # this process's rank under torchrun (0 in a single process)
+
+    def generator(self, stream: int = 0) -> torch.Generator:
+        """A fresh generator on the views' device for this step's draws (masks, noise), seeded by
+        (seed, rank, step, stream): a resumed run draws the same, ranks draw differently, and no
+        state needs checkpointing. Each call starts the same stream again: use one per purpose."""
+        key = hashlib.sha256(f"{self.seed}:{self.rank}:{self.step}:{stream}".encode()).digest()
+        return torch.Generator(device=self.views[0].device).manual_seed(int.from_bytes(key[:8], "little") >> 1)
 
     @property
     def progress(self) -> float:
@@ -54,6 +64,8 @@ class Method(nn.Module):
     - `ablation_keys`: its own settings the ablations vary, with the symbol labels use (HaLP's
       `{"lam": "λ", "num_prototypes": "N"}`: a row with λ=0.6 is "halp (λ=0.6)");
     - `data_pipeline`: how the method's authors prepared NTU data (`agcn`, `stgcn` or `mamp`);
+    - `needs_hooks`: the optional encoder hooks it calls ("feature_map", "tokens"); a grid whose
+      encoder lacks one is refused before anything trains (methods/requirements.py);
     - `in_default_grid`: whether a bare `halp-bench run` trains it (False keeps the first run short:
       the field's methods run by name or in the `field` suite).
     """
@@ -69,6 +81,7 @@ class Method(nn.Module):
     augment_class: ClassVar[type[ViewSettings]] = AugmentSettings
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     data_pipeline: ClassVar[str] = "agcn"  # the family's data pipeline (datasets/pipelines.py), what `data.pipeline=auto` picks
+    needs_hooks: ClassVar[tuple[str, ...]] = ()  # optional encoder hooks it calls (encoders.base.ENCODER_HOOKS)
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__()
@@ -124,6 +137,10 @@ class Method(nn.Module):
             momentum = self.target_momentum(batch)
             for online, target in pairs:
                 ema_update(target, online, momentum)
+
+    def compiled_modules(self) -> list[nn.Module]:
+        """Modules besides the encoders that `--compile` compiles (default: none; e.g. MAMP's decoder)."""
+        return []
 
     def param_groups(self) -> list[dict]:
         """Parameter groups for the optimiser (default: every trainable parameter, one group)."""

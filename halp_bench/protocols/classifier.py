@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -50,9 +50,10 @@ def new_head(feature_dim: int, num_classes: int, std: float = 0.01) -> nn.Linear
 
 
 @torch.no_grad()
-def test_scores(encoder: Encoder, head: nn.Linear, test: SkeletonSubset, ctx: ProtocolContext) -> tuple[torch.Tensor, torch.Tensor]:
+def test_scores(encoder: Encoder, head: nn.Module, test: SkeletonSubset, ctx: ProtocolContext) -> tuple[torch.Tensor, torch.Tensor]:
     """(class scores (N, classes), labels (N,)) of the test samples in their order."""
     encoder.eval()
+    head.eval()
     logits, labels = [], []
     for x, lengths, y in BatchLoader(test, ctx.cfg.eval.batch_size, ctx.device):
         view = center_crop_resize(x, lengths, ctx.cfg.data.frames, ctx.cfg.eval.test_crop)
@@ -75,6 +76,9 @@ def train_classifier(
     finetune: bool,
     label: str,
     scores_out: dict[str, torch.Tensor] | None = None,
+    head: nn.Module | None = None,
+    param_groups: Callable[[Encoder, nn.Module], list[dict]] | None = None,
+    label_smoothing: float = 0.0,
 ) -> Metrics:
     """Train a new head (and, if `finetune`, a copy of the encoder) and report test accuracy.
 
@@ -87,20 +91,22 @@ def train_classifier(
     then `<label>/top1` and `top5` of the final epoch (spaces in `label` become underscores). `scores_out`, when given,
     receives the final epoch's test class scores and labels (`scores`, `labels`: what score-level
     ensembles fuse).
+    Optional: `head` (default `new_head`, a linear layer on the feature), `param_groups(encoder,
+    head)` for the optimiser when fine-tuning (e.g. layer-wise lr decay), `label_smoothing`.
     """
     cfg = ctx.cfg
     if cfg.eval.report not in REPORT_CHOICES:
         raise ConfigError(f"eval.report '{cfg.eval.report}': choose one of {', '.join(REPORT_CHOICES)}")
     encoder = copy.deepcopy(encoder).to(ctx.device) if finetune else encoder.to(ctx.device)
     before = None if finetune else state_fingerprint(encoder)
-    head = new_head(encoder.feature_dim, train.num_classes, cfg.eval.head_std).to(ctx.device)
+    head = (head if head is not None else new_head(encoder.feature_dim, train.num_classes, cfg.eval.head_std)).to(ctx.device)
     params = list(head.parameters()) + (list(encoder.parameters()) if finetune else [])
     if not finetune:
         for p in encoder.parameters():
             p.requires_grad_(False)
-    optimizer = make_optimizer([{"params": params}], optim)
+    optimizer = make_optimizer(param_groups(encoder, head) if finetune and param_groups else [{"params": params}], optim)
     loader = BatchLoader(train, optim.batch_size, ctx.device, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed + 7))
-    hooks = _ClassifierHooks(encoder, head, loader, test, ctx, finetune, label)
+    hooks = _ClassifierHooks(encoder, head, loader, test, ctx, finetune, label, label_smoothing)
     try:
         with progress_bar(ctx.show_progress) as bar, loader, PeakMemory(ctx.device) as memory, ctx.compiled(encoder):
             hooks.memory = memory
@@ -131,10 +137,10 @@ class _ClassifierHooks(LoopHooks):
     """A classifier's part of the shared loop: random crops, cross-entropy through the head (the
     frozen encoder under no_grad), per-epoch logs, the best-epoch evaluation of `eval.report=best`."""
 
-    def __init__(self, encoder: Encoder, head: nn.Linear, loader: BatchLoader, test: SkeletonSubset, ctx: ProtocolContext,
-                 finetune: bool, label: str):
+    def __init__(self, encoder: Encoder, head: nn.Module, loader: BatchLoader, test: SkeletonSubset, ctx: ProtocolContext,
+                 finetune: bool, label: str, label_smoothing: float = 0.0):
         self.encoder, self.head, self.loader, self.test, self.ctx = encoder, head, loader, test, ctx
-        self.finetune, self.label, self.tag = finetune, label, label.replace(" ", "_")
+        self.finetune, self.label, self.tag, self.label_smoothing = finetune, label, label.replace(" ", "_"), label_smoothing
         self.crop_gen = torch.Generator(device=ctx.device).manual_seed(ctx.cfg.seed + 8)
         self.best: dict[str, float] | None = None
         self.memory: PeakMemory | None = None
@@ -144,6 +150,7 @@ class _ClassifierHooks(LoopHooks):
 
     def before_epoch(self, loop: TrainLoop, epoch: int) -> None:
         self.encoder.train(self.finetune)
+        self.head.train()
 
     def inputs(self, batch: tuple[Tensor, Tensor, Tensor], epoch: int, iteration: int) -> tuple[Tensor, Tensor]:
         x, lengths, y = batch
@@ -158,7 +165,7 @@ class _ClassifierHooks(LoopHooks):
             with torch.no_grad():
                 feats = self.encoder(view)
             logits = self.head(feats)
-        return {"loss": F.cross_entropy(logits.float(), y)}
+        return {"loss": F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)}
 
     def after_epoch(self, loop: TrainLoop, seconds: float) -> None:
         epoch, cfg = loop.state.epoch + 1, self.ctx.cfg

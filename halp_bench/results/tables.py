@@ -39,7 +39,7 @@ from halp_bench.results.table_model import DAGGER, MISSING, Cell, DifferenceCell
 __all__ = ["TABLES", "FORMATS", "RENDERERS", "Cell", "DifferenceCell", "Table", "build_tables", "check_formats", "latex_escape",
            "results_frame", "to_latex", "to_markdown", "variant_label", "write_tables"]
 
-TABLES = ("linear", "knn", "transfer", "cost", "semi", "ablations", "differences")
+TABLES = ("linear", "knn", "transfer", "finetune", "cost", "semi", "ablations", "differences")
 PAPER_COLUMNS = ("ntu60/xsub", "ntu60/xview", "ntu120/xsub", "ntu120/xset", "pku2/xsub")
 PAPER_FILE = Path(__file__).with_name("paper_results.json")
 SETTINGS = {  # results-row setting -> how the settings line names it
@@ -55,6 +55,7 @@ TABLE_SETTINGS = {
     "linear": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
     "knn": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream", "protocol"),
     "transfer": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
+    "finetune": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "stream", "protocol"),
     "cost": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer"),
     "semi": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
     "ablations": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
@@ -142,7 +143,7 @@ def build_tables(rows: list[ResultRow], names: tuple[str, ...] = TABLES, with_pa
         raise ConfigError(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
     frame = results_frame(rows)
     paper = json.loads(PAPER_FILE.read_text(encoding="utf-8")) if with_paper else None
-    builders = {"linear": _linear, "knn": _knn, "transfer": _transfer, "cost": _cost, "semi": _semi, "ablations": _ablations,
+    builders = {"linear": _linear, "knn": _knn, "transfer": _transfer, "finetune": _finetune, "cost": _cost, "semi": _semi, "ablations": _ablations,
                 "differences": _differences}
     tables = []
     for name in names:
@@ -221,6 +222,11 @@ def _transfer(frame: pd.DataFrame) -> Table:
     sub = frame[frame["protocol"] == "transfer"]
     return _accuracy("transfer", "Table 3: transfer (fine-tuned on the target), top-1 (%)", sub,
                      transfer_column(sub["transfer_from"], sub["data"]), sub["top1"])
+
+
+def _finetune(frame: pd.DataFrame) -> Table:
+    sub = frame[(frame["protocol"] == "finetune") & frame["transfer_from"].isna()]
+    return _accuracy("finetune", "Fine-tuning on the pretraining data, top-1 (%)", sub, sub["data"], sub["top1"])
 
 
 def transfer_column(source: pd.Series, target: pd.Series) -> pd.Series:
@@ -303,8 +309,9 @@ def _cost(frame: pd.DataFrame) -> Table:
 
 def _differences(frame: pd.DataFrame) -> Table:
     """Each method against the one it builds on (its declared `compared_to`), in every cell of the
-    linear, kNN and transfer tables both have under one comparison key (results/pairing.py)."""
-    return differences_table({"linear": _linear(frame), "knn": _knn(frame), "transfer": _transfer(frame)})
+    linear, kNN, transfer and finetune tables both have under one comparison key (results/pairing.py)."""
+    return differences_table({"linear": _linear(frame), "knn": _knn(frame), "transfer": _transfer(frame),
+                              "finetune": _finetune(frame)})
 
 
 def _notes(name: str, frame: pd.DataFrame) -> list[str]:
