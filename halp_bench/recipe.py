@@ -92,6 +92,7 @@ def value_sources(method: str, preset: str, dataset: str, cfg: RunConfig, set_ke
     if cfg.eval.protocol == "common":  # the method's protocol values are not applied (config._resolve)
         declared = {k: v for k, v in declared.items() if k.partition(".")[0] not in PROTOCOL_SECTIONS}
     recipe = PRESETS[preset](dataset)
+    preset_encoder = recipe.encoder.name  # e.g. official: bigru_official
     recipe.encoder = ENCODERS.get(cfg.encoder.name).settings_class.for_preset(preset, dataset)
     recipe.method = method_cls.settings_class.for_preset(preset, dataset)
     recipe.augment = method_cls.augment_class.for_preset(preset, dataset)
@@ -110,8 +111,8 @@ def value_sources(method: str, preset: str, dataset: str, cfg: RunConfig, set_ke
             sources[key] = f"preset {preset}"
         else:
             sources[key] = "default"
-    if "encoder.name" not in set_keys and "encoder.name" in declared:
-        sources["encoder.name"] = f"run_defaults {method_cls.__name__}"
+    if "encoder.name" not in set_keys and "encoder.name" not in declared and preset_encoder != plain.encoder.name:
+        sources["encoder.name"] = f"preset {preset}"
     return sources
 
 

@@ -30,6 +30,9 @@ def test_values_and_their_sources_for_a_preset_method_and_dataset():
     assert (recipe.values["transfer.lr"], source["transfer.lr"]) == (0.01, "default")
     assert (recipe.values["data.dataset"], source["data.dataset"]) == ("pku2", "--dataset")
     assert {k for k, v in source.items() if v == "run_defaults AimCLR"} <= set(declared)
+    official = resolve_recipe("halp", "official", "ntu60", "xsub")
+    assert (official.values["encoder.name"], official.sources["encoder.name"]) == ("bigru_official", "preset official")
+    assert resolve_recipe("halp", "paper", "ntu60", "xsub").sources["encoder.name"] == "default"
 
 
 def test_the_common_protocol_keeps_the_method_probe_out_of_the_sources():
