@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import random_skeletons, tiny_overrides
+from conftest import NTU_SPEC, random_skeletons, tiny_overrides
 from halp_bench.config import make_config
 from halp_bench.ensemble import EnsembleSpec, parse_weights, run_ensemble
 from halp_bench.errors import ConfigError
@@ -15,7 +15,6 @@ from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
 from halp_bench.results.tables import variant_label
 from halp_bench.runner import RunSpec, run_grid
-from conftest import NTU_SPEC
 
 TINY = "tiny-ensemble"
 
