@@ -6,7 +6,7 @@ registered), `encoder` (those of the encoder chosen by `encoder.name`) and `augm
 augmentation settings of the method's views). Defaults are the paper's values. Values are resolved
 in this order:
 
-1. the preset's run-level values (`paper_preset`, `cpu_preset`);
+1. the preset's run-level values (presets.py);
 2. each plugin settings class's `presets[preset]` (merged along its base classes, so a subclass
    extends its parent's);
 3. the method's own run-level defaults (`Method.run_defaults`, e.g. its optimiser or encoder);
@@ -19,17 +19,16 @@ Unknown keys and values of the wrong type are a `ConfigError` naming the key and
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from halp_bench.errors import ConfigError, UnknownNameError
+from halp_bench.overrides import PLUGIN_SECTIONS, convert_value, known_to_a_plugin, parse_override, unknown_key_message
 from halp_bench.registry import ENCODERS, METHODS, load_plugins
 from halp_bench.validation import check_ranges, declared_choices, one_of, ranged
 
 DEFAULT_ENCODER = "bigru"
-PLUGIN_SECTIONS = ("method", "encoder", "augment")
 PROTOCOL_SECTIONS = ("linear", "transfer", "finetune", "eval")  # what `eval.protocol=common` keeps out of a method's run_defaults
 COMMON_KEYS = ("data.pipeline",)  # and these single keys: every method on one data pipeline
 
@@ -246,49 +245,16 @@ def is_pku(dataset: str) -> bool:
     return dataset.replace("\\", "/").split("/")[-1].lower().startswith("pku")
 
 
-def paper_preset(dataset: str = "") -> RunConfig:
-    """The paper's recipe: 3x1024 BiGRU, queue 16384, 451 epochs (x0.1 at 351), linear 80 epochs."""
-    return RunConfig(preset="paper")
-
-
-def official_preset(dataset: str = "") -> RunConfig:
-    """The authors' code as it produced the published tables: per-frame BiGRU, best-of-test reporting.
-
-    Values from the shipped scripts (papers/official_code.md): `bigru_official`, linear and transfer
-    report the best test top-1 over evaluations every 5 epochs; PKU-MMD II pretrains 1001 epochs
-    (x0.1 at 801). Method values live with the methods (`presets["official"]`, `"official:pku"`,
-    and `run_defaults`): HaLP's t ~ U((1-λ)t*, t*), refresh 10, μ = 2 on NTU (1 on PKU), its
-    probe at lr 0.005 (NTU) / 0.001 (PKU) for the MoCo baseline and HaLP, CMD's at 0.1.
-    """
-    cfg = RunConfig(preset="official", encoder=EncoderSettings(name="bigru_official"))
-    cfg.eval.report, cfg.eval.eval_every = "best", 5
-    if is_pku(dataset):
-        cfg.pretrain.epochs, cfg.pretrain.milestones = 1001, (801,)
-    return cfg
-
-
-def cpu_preset(dataset: str = "") -> RunConfig:
-    """Minutes on a 2-core CPU: 1x128 BiGRU, 16-frame views, queue 1024, 60 short epochs.
-
-    Run-level values here; the method, encoder and augmentation values of this preset live with
-    their settings classes (`presets["cpu"]`). Measured choices: docs/presets.md.
-    """
-    cfg = RunConfig(preset="cpu", checkpoint_every=10)
-    cfg.data.frames = 16
-    cfg.pretrain = OptimConfig(epochs=60, batch_size=64, lr=0.05, milestones=(50,))
-    cfg.linear = OptimConfig(epochs=20, batch_size=64, lr=0.1, weight_decay=0.0, milestones=(14, 18))
-    cfg.transfer = OptimConfig(epochs=10, batch_size=64, lr=0.01, weight_decay=0.0, milestones=(7, 9))
-    cfg.finetune = FinetuneConfig(epochs=10, batch_size=64, lr=0.01, weight_decay=0.0, milestones=(7, 9))
-    cfg.eval.eval_every = 2
-    return cfg
-
-
-PRESETS = {"paper": paper_preset, "official": official_preset, "cpu": cpu_preset}
-PRESET_DESCRIPTIONS = {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in PRESETS.items()}
-
 # Run-level settings that take one of a few words, as their fields declare them (validation.one_of);
 # plugin settings declare their own (`choices`).
 CHOICES: dict[str, tuple[str, ...]] = declared_choices(RunConfig)
+
+
+def _presets() -> dict[str, Any]:
+    """presets.PRESETS, imported when first needed (presets.py builds on the classes above)."""
+    from halp_bench.presets import PRESETS
+
+    return PRESETS
 
 
 def make_config(preset: str = "cpu", overrides: list[str] | tuple[str, ...] = (), method: str = "moco") -> RunConfig:
@@ -300,40 +266,24 @@ def make_configs(preset: str, overrides: list[str] | tuple[str, ...], methods: l
     """One configuration per method. A `--set` key applies to the methods whose settings have it
     and is an error only if none of them does (the error lists their valid keys). With
     `ignore_others`, a key that some other registered method or encoder has is ignored too."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}")
+    if preset not in _presets():
+        raise ConfigError(f"unknown preset '{preset}'; choose one of: {', '.join(_presets())}")
     load_plugins()
-    parsed = [_parse(item) for item in overrides]
+    parsed = [parse_override(item) for item in overrides]
     configs, unknown = {}, {}
     for name in methods:
         configs[name], unknown[name] = _resolve(preset, parsed, name)
     for key, raw in parsed:
-        if all(key in unknown[name] for name in methods) and not (ignore_others and _known_to_a_plugin(key)):
-            raise ConfigError(_unknown_key_message(key, [configs[name] for name in methods], methods))
+        if all(key in unknown[name] for name in methods) and not (ignore_others and known_to_a_plugin(key)):
+            raise ConfigError(unknown_key_message(key, [configs[name] for name in methods], methods))
     return configs
-
-
-def _known_to_a_plugin(key: str) -> bool:
-    """Whether `section.field` names a field of some registered method's, augmentation's or encoder's settings."""
-    section, _, leaf = key.partition(".")
-    classes = {"method": [m.settings_class for m in (e.factory for e in METHODS.entries())],
-               "augment": [m.augment_class for m in (e.factory for e in METHODS.entries())],
-               "encoder": [e.factory.settings_class for e in ENCODERS.entries()]}.get(section, [])
-    return any(leaf in {f.name for f in dataclasses.fields(c)} for c in classes)
-
-
-def _parse(item: str) -> tuple[str, str]:
-    if "=" not in item:
-        raise ConfigError(f"--set '{item}': expected KEY=VALUE, e.g. pretrain.lr=0.1")
-    key, raw = item.split("=", 1)
-    return key.strip(), raw.strip()
 
 
 def _resolve(preset: str, parsed: list[tuple[str, str]], method_name: str) -> tuple[RunConfig, dict[str, str]]:
     """(config, {key: reason}) for one method; keys this method does not have are returned, not raised."""
     method_cls = METHODS.get(method_name)
     dataset = next((raw for key, raw in reversed(parsed) if key == "data.dataset"), DataConfig.dataset)
-    cfg = PRESETS[preset](dataset)
+    cfg = _presets()[preset](dataset)
     defaults = method_cls.defaults_for(preset, dataset)
     encoder_name = next((raw for key, raw in reversed(parsed) if key == "encoder.name"), defaults.get("encoder.name", cfg.encoder.name))
     try:
@@ -356,7 +306,7 @@ def _resolve(preset: str, parsed: list[tuple[str, str]], method_name: str) -> tu
             unknown[key] = leaf
             continue
         hints = typing.get_type_hints(type(target))
-        setattr(target, leaf, _convert(key, raw, hints[leaf]))
+        setattr(target, leaf, convert_value(key, raw, hints[leaf]))
     check_config(cfg)
     return cfg, unknown
 
@@ -391,26 +341,6 @@ def _set(cfg: RunConfig, key: str, value: Any, source: str) -> None:
     setattr(target, leaf, value)
 
 
-def _unknown_key_message(key: str, configs: list[RunConfig], methods: list[str]) -> str:
-    """What `--set KEY` could have been: the valid keys at the level where KEY went wrong."""
-    section = key.split(".")[0]
-    if section in PLUGIN_SECTIONS and len(key.split(".")) == 2:
-        part = key.split(".")[1]
-        owner = "the encoder" if section == "encoder" else "the selected method" + ("s" if len(methods) > 1 else "")
-        valid = sorted({f"{section}.{f.name}" for cfg in configs for f in dataclasses.fields(getattr(cfg, section))})
-        which = ", ".join(f"{name} ({type(getattr(cfg, section)).__name__})" for name, cfg in zip(methods, configs))
-        return f"--set '{key}': unknown key '{part}' for {owner} ({which}); valid keys here: {', '.join(valid)}"
-    parts, target = key.split("."), configs[0]
-    for depth, part in enumerate(parts):
-        names = [f.name for f in dataclasses.fields(target)]
-        if part not in names:
-            prefix = ".".join(parts[:depth])
-            valid = ", ".join(f"{prefix}.{n}" if prefix else n for n in names)
-            return f"--set '{key}': unknown key '{part}'; valid keys here: {valid}"
-        target = getattr(target, part)
-    return f"--set '{key}': unknown key"
-
-
 def check_config(cfg: RunConfig) -> None:
     """Declared ranges (validation.py), run-level word settings and each plugin section's own rules."""
     check_ranges(cfg)
@@ -420,31 +350,6 @@ def check_config(cfg: RunConfig) -> None:
             raise ConfigError(f"--set {name}.warmup_epochs={opt.warmup_epochs}: expected 0 to {name}.epochs ({opt.epochs})")
     for section in PLUGIN_SECTIONS:
         getattr(cfg, section).check()
-
-
-def _convert(key: str, raw: str, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    try:
-        if hint is bool:
-            if raw.lower() in ("1", "true", "yes", "on"):
-                return True
-            if raw.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if hint in (int, float, str):
-            return hint(raw)
-        if origin is tuple:
-            (item_type, _) = typing.get_args(hint)
-            text = raw.strip("()[] ")
-            return tuple(item_type(v) for v in text.split(",") if v.strip()) if text else ()
-        if origin in (typing.Union, types.UnionType):
-            return raw
-    except ValueError:
-        expected = getattr(hint, "__name__", str(hint))
-        if origin is tuple:
-            expected = "a comma-separated list of " + typing.get_args(hint)[0].__name__
-        raise ConfigError(f"--set {key}={raw}: expected {expected}") from None
-    raise ConfigError(f"--set {key}: unsupported field type {hint}")
 
 
 def flat_items(cfg: Any) -> dict[str, Any]:
@@ -468,7 +373,7 @@ def config_from_dict(method: str, values: dict[str, Any]) -> RunConfig:
     """A configuration stored as a dict (a result row's `config`, a checkpoint's pretraining
     signature) rebuilt as typed settings for `method`: the stored preset's configuration with every
     stored value put back. Sections or keys this version does not know are a ConfigError."""
-    preset = values.get("preset", "paper") if values.get("preset") in PRESETS else "paper"
+    preset = values.get("preset", "paper") if values.get("preset") in _presets() else "paper"
     encoder = values.get("encoder", {}).get("name", DEFAULT_ENCODER)
     dataset = values.get("data", {}).get("dataset", DataConfig.dataset)
     cfg = make_config(preset, [f"encoder.name={encoder}", f"data.dataset={dataset}"], method=method)

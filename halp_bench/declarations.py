@@ -118,7 +118,8 @@ def method_overview(name: str) -> dict[str, Any]:
     carry: family, base, citation, its encoder per preset, its run_defaults and where it runs (a
     bare `run`, and the shipped suites that name it). run_defaults are those in effect per preset
     (on NTU-style data; PKU-MMD may add its own). Imports the plugins and the suites."""
-    from halp_bench.config import PRESETS, make_config
+    from halp_bench.config import make_config
+    from halp_bench.presets import PRESETS
     from halp_bench.registry import METHODS, load_plugins
     from halp_bench.suites import load_suite, suite_names
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from halp_bench.config import PRESETS, PROTOCOL_SECTIONS, DataConfig, RunConfig, config_from_dict, flat_items, make_configs
+from halp_bench.config import PROTOCOL_SECTIONS, DataConfig, RunConfig, config_from_dict, flat_items, make_configs
 from halp_bench.errors import ConfigError
 from halp_bench.identity import config_id, pretrain_id
+from halp_bench.presets import PRESETS
 from halp_bench.registry import ENCODERS, METHODS, load_plugins
 from halp_bench.results.row import ResultRow
 from halp_bench.results.store import load_results

@@ -14,18 +14,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import platform
-import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
-import halp_bench
 from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes
@@ -47,6 +43,7 @@ from halp_bench.methods.base import Method, create_method, default_methods
 from halp_bench.methods.requirements import check_encoder_hooks
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
+from halp_bench.provenance import git_commit, settings_summary, versions
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import PretrainSummary, read_rows
 from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
@@ -86,20 +83,6 @@ def safe_name(text: str) -> str:
     if clean != text:
         clean += "-" + hashlib.sha256(text.encode()).hexdigest()[:6]
     return clean
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(halp_bench.__file__).parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def versions() -> dict[str, str]:
-    return {"halp_bench": halp_bench.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
 @dataclass
@@ -401,23 +384,3 @@ def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.devi
             logger.log({"pretrain/knn_top1": top1}, epoch)
 
     return check
-
-
-def settings_summary(cfg: RunConfig) -> dict[str, object]:
-    """The settings that decide whether two numbers can be compared, shown beside every table."""
-    opt = cfg.pretrain
-    return {
-        "encoder": cfg.encoder.describe(),
-        "frames": cfg.data.frames,
-        "pretrain_epochs": opt.epochs,
-        "pretrain_optimizer": f"{opt.optimizer} {opt.schedule}" + (f" ({opt.warmup_epochs} warm-up)" if opt.warmup_epochs else ""),
-        "linear_epochs": cfg.linear.epochs,
-        "linear_lr": cfg.linear.lr,
-        "transfer_epochs": cfg.transfer.epochs,
-        "knn_k": cfg.eval.knn_k,
-        "stream": cfg.eval.stream,
-        "report": cfg.eval.report,
-        "normalize": cfg.data.normalize,
-        "pipeline": cfg.data.pipeline,
-        "protocol": cfg.eval.protocol,
-    }

@@ -37,8 +37,7 @@ from halp_bench.config import EncoderSettings, RunConfig, config_from_dict
 from halp_bench.encoders import Encoder, build_encoder
 from halp_bench.encoders.bigru import BiGRUSettings, PerFrameBIGRU
 from halp_bench.encoders.stgcn import STGCNSettings
-from halp_bench.engine.checkpoint import load_checkpoint
-from halp_bench.engine.pretrain import CHECKPOINT_FORMAT
+from halp_bench.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from halp_bench.errors import CheckpointError
 from halp_bench.mamp_weights import MAMP_CENTER_JOINT, SAFE_GLOBALS, is_mamp_layout, load_mamp_encoder, mamp_encoder_state, transformer_settings_from
 from halp_bench.methods.base import Method, create_method

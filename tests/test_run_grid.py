@@ -67,7 +67,7 @@ def test_the_cost_of_a_pretraining_is_said_after_its_first_epoch(tmp_path):
 
 
 def test_long_epochs_get_their_cost_said_after_a_few_steps(tmp_path, monkeypatch):
-    import halp_bench.engine.pretrain as pretrain_module
+    import halp_bench.engine.estimate as pretrain_module
 
     monkeypatch.setattr(pretrain_module, "ESTIMATE_AFTER_STEPS", 3)
     said: list[str] = []

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -34,14 +33,14 @@ from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.loader import BatchLoader
 from halp_bench.engine import parallel
-from halp_bench.engine.checkpoint import load_checkpoint, save_checkpoint
+from halp_bench.engine.checkpoint import CHECKPOINT_FORMAT, check_compatible, load_checkpoint, save_checkpoint
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import keep_thread_count, rng_states, set_rng_states
+from halp_bench.engine.estimate import CostEstimate
 from halp_bench.errors import CheckpointError, ConfigError, TrainingError
 from halp_bench.identity import pretrain_signature
 from halp_bench.methods.base import Batch, Method, check_finite
 
-CHECKPOINT_FORMAT = 3  # 3: projection heads belong to the methods, settings per plugin
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "log.csv"
 
@@ -345,42 +344,6 @@ class _PretrainHooks(LoopHooks):
         self.run.end_epoch(loop, loop.state.epoch, seconds)
 
 
-ESTIMATE_AFTER_STEPS = 20  # timed steps before the cost of the rest of a pretraining is said
-
-
-class CostEstimate:
-    """Says once per call what the rest of a pretraining will cost, early: after
-    ESTIMATE_AFTER_STEPS steps (the call's first step, which warms up or compiles, is not timed) or
-    at the end of the first epoch if that comes sooner. A paper-size epoch on a slow device can
-    take hours; the estimate must not wait for it."""
-
-    def __init__(self, method_name: str, say: Callable[[str], None], memory: PeakMemory, note: Callable[[], str]):
-        self.method_name, self.say, self.memory, self.note = method_name, say, memory, note
-        self.done, self.timed, self.clock = False, -1, 0.0
-
-    def after_step(self, steps_left: int) -> None:
-        if self.done:
-            return
-        self.timed += 1
-        if self.timed == 0:
-            self.clock = time.perf_counter()
-        elif self.timed == ESTIMATE_AFTER_STEPS and steps_left > 0:
-            per_step = (time.perf_counter() - self.clock) / self.timed
-            self._say(f"{per_step:.3f} s per step over {self.timed} steps", per_step * steps_left, f"{steps_left} steps left")
-
-    def after_first_epoch(self, epoch_seconds: float, epochs_left: int) -> None:
-        if not self.done and epochs_left > 0:
-            self._say(f"first epoch {epoch_seconds:.2f} s", epoch_seconds * epochs_left, f"{epochs_left} epochs left")
-        self.done = True
-
-    def _say(self, measured: str, seconds_left: float, what_left: str) -> None:
-        hours, rest = divmod(int(seconds_left), 3600)
-        duration = f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
-        self.say(f"{self.method_name}: {measured}, peak memory {self.memory.peak_mb:.0f} MB; "
-                 f"about {duration} for the {what_left}{self.note()}")
-        self.done = True
-
-
 def _kept(last_saved: Position | None, path: Path) -> str:
     if last_saved is None:
         return "no checkpoint had been written yet"
@@ -398,31 +361,6 @@ def _check_finite_state(method: Method, method_name: str, position: Position, la
             f"{method_name}: non-finite values in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} at {position.describe()}; "
             f"{_kept(last_saved, path)}"
         )
-
-
-def check_compatible(state: dict[str, Any], method_name: str, cfg: RunConfig, path: Path) -> None:
-    """Refuse to resume a checkpoint made by another method or with other pretraining settings."""
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(path, f"checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT} (written by another halp-bench "
-                              "version, which cannot be resumed; its stored results still count); delete it, use another --out or --force")
-    if state.get("method") != method_name:
-        raise CheckpointError(path, f"was made by method '{state.get('method')}', not '{method_name}'; use another --out or --force")
-    ours, theirs = pretrain_signature(method_name, cfg), state.get("config", {})
-    diffs = [
-        f"{section}.{key}: checkpoint {theirs.get(section, {}).get(key)!r} vs now {value!r}"
-        for section, values in ours.items()
-        if isinstance(values, dict)
-        for key, value in values.items()
-        if _normalise(theirs.get(section, {}).get(key)) != _normalise(value)
-    ]
-    diffs += [f"{key}: checkpoint {theirs.get(key)!r} vs now {value!r}" for key, value in ours.items()
-              if not isinstance(value, dict) and theirs.get(key) != value]
-    if diffs:
-        raise CheckpointError(path, "was made with other pretraining settings (" + "; ".join(diffs[:4]) + "); use another --out or --force")
-
-
-def _normalise(value: Any) -> Any:
-    return list(value) if isinstance(value, (tuple, list)) else value
 
 
 def write_log(path: Path, result: PretrainResult) -> None:
