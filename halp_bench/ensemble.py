@@ -36,7 +36,8 @@ from halp_bench.provenance import git_commit, settings_summary, versions
 from halp_bench.registry import METHODS, load_plugins
 from halp_bench.results.row import ResultRow
 from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
-from halp_bench.runner import RunSpec, check_and_fingerprint, method_pipeline, run_dir_for
+from halp_bench.runner import RunSpec, run_dir_for
+from halp_bench.stages import check_and_fingerprint, method_pipeline
 from halp_bench.weights import method_from_checkpoint, read_weights
 
 STREAMS = ("joint", "motion", "bone")

@@ -30,7 +30,7 @@ from halp_bench.provenance import git_commit, settings_summary, versions
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import read_rows
 from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
-from halp_bench.runner import check_and_fingerprint
+from halp_bench.stages import check_and_fingerprint
 from halp_bench.weights import WeightsFile, default_encoder, eval_encoder_from_authors, method_from_checkpoint, read_weights, stored_streams
 from halp_bench.weights_checks import check_finite_weights, progress, progress_label
 

@@ -28,11 +28,7 @@ from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.common.loggers import WANDB_ID_FILE, RunLogger, open_logger
 from halp_bench.config import RunConfig, make_configs
-from halp_bench.datasets.base import SkeletonData, SkeletonSubset
 from halp_bench.datasets.catalog import load_dataset
-from halp_bench.datasets.pipelines import resolve_pipeline
-from halp_bench.datasets.quality.checks import check_split
-from halp_bench.datasets.quality.fingerprint import DataFingerprint, split_fingerprint
 from halp_bench.engine import parallel
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.engine.pretrain import PretrainResult, pretrain
@@ -47,6 +43,7 @@ from halp_bench.provenance import git_commit, settings_summary, versions
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import PretrainSummary, read_rows
 from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
+from halp_bench.stages import Plan, Stage, check_and_fingerprint, method_pipeline
 from halp_bench.validation import check_grid
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
@@ -83,40 +80,6 @@ def safe_name(text: str) -> str:
     if clean != text:
         clean += "-" + hashlib.sha256(text.encode()).hexdigest()[:6]
     return clean
-
-
-@dataclass
-class Stage:
-    """One dataset split as the grid uses it: pretraining data, evaluation data or both."""
-
-    dataset: str  # as given (a registered name or a path)
-    split: str
-    data: SkeletonData
-    train: SkeletonSubset
-    test: SkeletonSubset
-    fingerprint: DataFingerprint
-    warnings: list[str] = field(default_factory=list)  # the data check's, "<dataset>/<split>: ..."
-
-    @property
-    def label(self) -> str:
-        return f"{self.dataset}/{self.split}"
-
-
-@dataclass
-class Plan:
-    """Where a protocol's encoder is pretrained and where it is evaluated (differ for transfer)."""
-
-    pretrain_on: Stage
-    evaluate_on: Stage
-    transfer_from: str | None = None
-
-    def data_fingerprint(self) -> dict[str, dict]:
-        """What a result row stores of its data (ResultRow.data_fingerprint): the split it was
-        evaluated on and, when the encoder was pretrained on another (transfer), that one."""
-        stored = {"evaluated_on": self.evaluate_on.fingerprint.to_dict()}
-        if self.pretrain_on is not self.evaluate_on:
-            stored["pretrained_on"] = self.pretrain_on.fingerprint.to_dict()
-        return stored
 
 
 class Configs:
@@ -164,50 +127,16 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     `retrained` collects the run directories `--force` has already retrained (pass one set to
     several calls, e.g. the entries of a suite, so a shared checkpoint is retrained only once).
     """
-    load_plugins()
-    methods = spec.methods or default_methods()
-    protocols = spec.protocols or list(DEFAULT_PROTOCOLS)
-    for name in methods:
-        METHODS.get(name)  # unknown names fail before any work starts
-    for name in protocols:
-        PROTOCOLS.get(name)
-    if spec.transfer_from and "transfer" not in protocols:
-        raise ConfigError("--transfer-from applies to the transfer protocol, which is not among --protocols")
+    methods, protocols = _grid_names(spec)
     retrained = set() if retrained is None else retrained
     first_configs = make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], methods)  # checks --set first
     check_encoder_hooks(first_configs)  # and that each method's encoder has the hooks it calls, before any training
     base = first_configs[methods[0]]
-    stages: dict[tuple[str, str | None, str], Stage] = {}
-
-    def stage(dataset: str, split: str | None, pipeline: str = "auto") -> Stage:
-        """The dataset split through `pipeline`, loaded, checked (refused when it cannot train) and fingerprinted."""
-        if (dataset, split, pipeline) not in stages:
-            data_cfg = dataclasses.replace(base.data, dataset=dataset, pipeline=pipeline)
-            data = load_dataset(data_cfg, progress=spec.show_progress)
-            name = split or (base.data.split if dataset == spec.dataset else "") or data.default_split
-            train, test = data.split(name)
-            stages[(dataset, split, pipeline)] = Stage(dataset, name, data, train, test, *check_and_fingerprint(data, dataset, name, say))
-        return stages[(dataset, split, pipeline)]
-
+    stages = Stages(spec, base, protocols, say)
     device = parallel.setup(resolve_device(base.device))
-    main = stage(spec.dataset, spec.split)
-    by_pipeline: dict[str, dict[str, Plan | str]] = {}
-
-    def plans_for(pipeline: str) -> dict[str, Plan | str]:
-        """Each protocol's plan on the data as `pipeline` prepares it (datasets/pipelines.py)."""
-        if pipeline not in by_pipeline:
-            on = lambda dataset, split: stage(dataset, split, pipeline)
-            first = on(spec.dataset, spec.split)
-            by_pipeline[pipeline] = {p: transfer_plan(spec, first, on) if p == "transfer" else Plan(first, first) for p in protocols}
-        return by_pipeline[pipeline]
-
+    main = stages.get(spec.dataset, spec.split)
     configs = Configs(spec, methods)
-    pipelines = {name: method_pipeline(configs.get(name, main, spec.seeds[0]), name, main.data) for name in methods}
-    for pipeline in dict.fromkeys(pipelines.values()):  # every method against the data it will see, before any trains
-        users = [name for name in methods if pipelines[name] == pipeline]
-        for pretrain_stage in {id(p.pretrain_on): p.pretrain_on for p in plans_for(pipeline).values() if isinstance(p, Plan)}.values():
-            check_grid(users, lambda name, on=pretrain_stage: configs.get(name, on, spec.seeds[0]), pretrain_stage.data,
-                       len(pretrain_stage.train), pretrain_stage.label)
+    _check_before_training(spec, methods, configs, stages, main)
     results_path = Path(spec.out) / RESULTS_FILE
     guard = CellGuard(spec)  # claims on run directories and one file per cell: many processes may share spec.out
     store = CellStore(results_path, {row.key: row for row in read_rows(results_path)}, spec.force, spec.show_progress, guard)
@@ -218,9 +147,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
             loggers: dict[Path, RunLogger] = {}  # run dir -> its training log (opened on rank 0 alone)
             try:
                 pipeline = method_pipeline(configs.get(method_name, main, seed), method_name, main.data)
-                plans = plans_for(pipeline)
-                for protocol in protocols:
-                    plan = plans[protocol]
+                for protocol, plan in stages.plans_for(pipeline).items():
                     if isinstance(plan, str):
                         outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", plan))
                         continue
@@ -232,6 +159,57 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                     logger.close()
                 guard.release()
     return outcomes
+
+
+def _grid_names(spec: RunSpec) -> tuple[list[str], list[str]]:
+    """The grid's methods and protocols; unknown names fail before any work starts."""
+    load_plugins()
+    methods = spec.methods or default_methods()
+    protocols = spec.protocols or list(DEFAULT_PROTOCOLS)
+    for name in methods:
+        METHODS.get(name)
+    for name in protocols:
+        PROTOCOLS.get(name)
+    if spec.transfer_from and "transfer" not in protocols:
+        raise ConfigError("--transfer-from applies to the transfer protocol, which is not among --protocols")
+    return methods, protocols
+
+
+class Stages:
+    """Every data split a grid uses, loaded once per (dataset, split, pipeline), and each protocol's
+    plan on the data as a pipeline prepares it (datasets/pipelines.py)."""
+
+    def __init__(self, spec: RunSpec, base: RunConfig, protocols: list[str], say: Callable[[str], None]):
+        self.spec, self.base, self.protocols, self.say = spec, base, protocols, say
+        self.stages: dict[tuple[str, str | None, str], Stage] = {}
+        self.plans: dict[str, dict[str, Plan | str]] = {}
+
+    def get(self, dataset: str, split: str | None, pipeline: str = "auto") -> Stage:
+        """The dataset split through `pipeline`, loaded, checked (refused when it cannot train) and fingerprinted."""
+        if (dataset, split, pipeline) not in self.stages:
+            data = load_dataset(dataclasses.replace(self.base.data, dataset=dataset, pipeline=pipeline), progress=self.spec.show_progress)
+            name = split or (self.base.data.split if dataset == self.spec.dataset else "") or data.default_split
+            train, test = data.split(name)
+            self.stages[(dataset, split, pipeline)] = Stage(dataset, name, data, train, test, *check_and_fingerprint(data, dataset, name, self.say))
+        return self.stages[(dataset, split, pipeline)]
+
+    def plans_for(self, pipeline: str) -> dict[str, Plan | str]:
+        """Each protocol's plan (or why it is skipped) on the data as `pipeline` prepares it."""
+        if pipeline not in self.plans:
+            on = lambda dataset, split: self.get(dataset, split, pipeline)  # noqa: E731
+            first = on(self.spec.dataset, self.spec.split)
+            self.plans[pipeline] = {p: transfer_plan(self.spec, first, on) if p == "transfer" else Plan(first, first) for p in self.protocols}
+        return self.plans[pipeline]
+
+
+def _check_before_training(spec: RunSpec, methods: list[str], configs: Configs, stages: Stages, main: Stage) -> None:
+    """Every method against the data it will see (validation.check_grid), before any trains."""
+    pipelines = {name: method_pipeline(configs.get(name, main, spec.seeds[0]), name, main.data) for name in methods}
+    for pipeline in dict.fromkeys(pipelines.values()):
+        users = [name for name in methods if pipelines[name] == pipeline]
+        for pretrain_stage in {id(p.pretrain_on): p.pretrain_on for p in stages.plans_for(pipeline).values() if isinstance(p, Plan)}.values():
+            check_grid(users, lambda name, on=pretrain_stage: configs.get(name, on, spec.seeds[0]), pretrain_stage.data,
+                       len(pretrain_stage.train), pretrain_stage.label)
 
 
 def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: Plan, pipeline: str, configs: Configs, device: torch.device,
@@ -278,22 +256,6 @@ def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: 
     detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
     return cell, CellWork(cfg, target.train, target.test, plan.data_fingerprint(), obtain, device, log, row_fields, detail,
                           compile_encoders=spec.compile, pretrain_epochs=pre_cfg.pretrain.epochs)
-
-
-def method_pipeline(cfg: RunConfig, method_name: str, data: SkeletonData) -> str:
-    """The data pipeline of `method_name`'s cells (datasets/pipelines.py), written into `cfg` when one applies."""
-    resolved = resolve_pipeline(cfg.data.pipeline, METHODS.get(method_name).data_pipeline, data.stored, cfg.eval.protocol == "common")
-    cfg.data.pipeline = resolved
-    return resolved
-
-
-def check_and_fingerprint(data: SkeletonData, dataset: str, split: str, say: Callable[[str], None]) -> tuple[DataFingerprint, list[str]]:
-    """The data check of a split a run uses (a DataError refuses data that cannot train; each
-    warning is said and returned as "<dataset>/<split>: ...") and the split's fingerprint."""
-    warnings = [f"{dataset}/{split}: {finding.line()}" for finding in check_split(data, split)]
-    for warning in warnings:
-        say(f"data warning: {warning}")
-    return split_fingerprint(data, split), warnings
 
 
 def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None], Stage]) -> Plan | str:

@@ -105,9 +105,8 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     """
     from halp_bench.common.distributed import is_main_process
     from halp_bench.common.loggers import parse_loggers
-    from halp_bench.results.row import read_rows
-    from halp_bench.results.store import RESULTS_FILE
-    from halp_bench.runner import CellOutcome, RunSpec, run_grid
+    from halp_bench.launch.plan import unique
+    from halp_bench.runner import RunSpec
 
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
@@ -116,17 +115,11 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     refuse_inapplicable("run", overrides)
     device = device_setting(overrides, device, given("device"))
     warn(threads_warning(threads))
-    from halp_bench.launch.plan import unique
-
     note = (lambda msg: console.print(f"[yellow]{escape(msg)}[/yellow]")) if is_main_process() else (lambda _: None)
     seed_list = unique(seed_list, "seed(s)", note)
     methods = ",".join(unique(split_list(methods, "--methods"), "method(s)", note)) if methods is not None else methods
-    if data_root is not None:
-        overrides = (*overrides, f"data.data_root={data_root}")
-    if precision is not None:
-        overrides = (*overrides, f"precision={precision}")
-    if common_protocol:
-        overrides = (*overrides, "eval.protocol=common")
+    overrides = (*overrides, *([f"data.data_root={data_root}"] if data_root is not None else []),
+                 *([f"precision={precision}"] if precision is not None else []), *(["eval.protocol=common"] if common_protocol else []))
     main = is_main_process()
     spec = RunSpec(
         methods=split_list(methods, "--methods"), dataset=dataset, split=split, protocols=split_list(protocols, "--protocols"),
@@ -136,6 +129,16 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     )
     if launch["launcher"] is not None:
         return _run_launched(spec, suite, launch)
+    _run_in_process(spec, suite, out, main)
+
+
+def _run_in_process(spec, suite: str | None, out: Path, main: bool) -> None:
+    """Every entry's grid in this process (under torchrun: every rank), then the cells, counts and
+    tables; failed cells set the exit code (2 when the user can fix them, e.g. a NaN loss)."""
+    from halp_bench.results.row import read_rows
+    from halp_bench.results.store import RESULTS_FILE
+    from halp_bench.runner import CellOutcome, run_grid
+
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []
     for entry in checked_entries(suite, spec, say=console.print if main else lambda _: None):

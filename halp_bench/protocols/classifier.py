@@ -88,11 +88,10 @@ def train_classifier(
     compiled when the context asks for it. `ctx.logger` receives, per epoch, `<label>/loss` (mean
     over the epoch), `<label>/lr` (of the epoch's last step), `<label>/epoch_seconds` (training
     only), `<label>/peak_memory_mb` and, when evaluated (`eval.report=best`), `<label>/test_top1`;
-    then `<label>/top1` and `top5` of the final epoch (spaces in `label` become underscores). `scores_out`, when given,
-    receives the final epoch's test class scores and labels (`scores`, `labels`: what score-level
-    ensembles fuse).
-    Optional: `head` (default `new_head`, a linear layer on the feature), `param_groups(encoder,
-    head)` for the optimiser when fine-tuning (e.g. layer-wise lr decay), `label_smoothing`.
+    then `<label>/top1` and `top5` of the final epoch (spaces in `label` become underscores).
+    Optional: `scores_out` receives the final test class scores and labels (what ensembles fuse),
+    `head` (default `new_head`), `param_groups(encoder, head)` when fine-tuning (layer-wise lr
+    decay), `label_smoothing`.
     """
     cfg = ctx.cfg
     if cfg.eval.report not in REPORT_CHOICES:
@@ -123,9 +122,12 @@ def train_classifier(
         if not finetune:
             for p in encoder.parameters():
                 p.requires_grad_(True)
-    metrics: Metrics = dict(hooks.best if cfg.eval.report == "best" and hooks.best else final)
-    metrics["final_top1"] = final["top1"]
-    metrics["epochs"] = float(optim.epochs)
+    return _metrics(hooks.best if cfg.eval.report == "best" and hooks.best else final, final, optim.epochs, encoder, before)
+
+
+def _metrics(reported: dict[str, float], final: dict[str, float], epochs: int, encoder: Encoder, before: str | None) -> Metrics:
+    """The row's metrics; a frozen encoder (`before`: its fingerprint) must be unchanged, and says so."""
+    metrics: Metrics = {**reported, "final_top1": final["top1"], "epochs": float(epochs)}
     if before is not None:
         if state_fingerprint(encoder) != before:
             raise RuntimeError("the frozen encoder changed during the linear probe (parameters or BatchNorm statistics)")

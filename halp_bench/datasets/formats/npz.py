@@ -38,6 +38,19 @@ JOINT_KEYS = ("center_joint", "spine", "shoulders")  # the joints normalisation 
 RESERVED = ("x", "y", "length", "num_classes", "layout", "bones", *JOINT_KEYS)
 
 
+def _num_classes(path: Path, arrays: dict[str, np.ndarray], labels: np.ndarray) -> int:
+    """The declared `num_classes` (checked against the labels), else the largest label + 1."""
+    num_classes = int(labels.max()) + 1
+    if "num_classes" not in arrays:
+        return num_classes
+    declared = arrays["num_classes"]
+    if declared.shape != () or not np.issubdtype(declared.dtype, np.integer):
+        raise DataError(path, f"key 'num_classes': expected an int scalar, found {declared.dtype} {declared.shape}")
+    if int(declared) < num_classes:
+        raise DataError(path, f"key 'y': expected labels in 0..{int(declared) - 1} (num_classes), found {num_classes - 1}")
+    return int(declared)
+
+
 def load_npz_dataset(path: Path, arrays: dict[str, np.ndarray]) -> SkeletonData:
     """Check every key of a generic `.npz` (each problem is a DataError naming the key) and wrap it."""
     for key, what in (("x", "float skeletons (N, C, T, V, M)"), ("y", "int class labels (N,)")):
@@ -58,14 +71,7 @@ def load_npz_dataset(path: Path, arrays: dict[str, np.ndarray]) -> SkeletonData:
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(path, f"key 'y': expected int class labels, found {y.dtype}")
     labels = integer_labels(path, y, "y")
-    num_classes = int(labels.max()) + 1
-    if "num_classes" in arrays:
-        declared = arrays["num_classes"]
-        if declared.shape != () or not np.issubdtype(declared.dtype, np.integer):
-            raise DataError(path, f"key 'num_classes': expected an int scalar, found {declared.dtype} {declared.shape}")
-        if int(declared) < num_classes:
-            raise DataError(path, f"key 'y': expected labels in 0..{int(declared) - 1} (num_classes), found {num_classes - 1}")
-        num_classes = int(declared)
+    num_classes = _num_classes(path, arrays, labels)
     if "length" in arrays:
         lengths = per_sample("length")
         if lengths.ndim != 1 or not np.issubdtype(lengths.dtype, np.integer) or lengths.min() < 1 or lengths.max() > frames:
