@@ -51,8 +51,22 @@ def _environment(extra: dict[str, str]) -> dict[str, str]:
 
 def _start_run(out: Path, epochs: int, variant: str) -> subprocess.Popen:
     extra_env, extra_args = VARIANTS[variant]
-    command = [sys.executable, "-m", "halp_bench.cli", "run", "--methods", "moco", "--protocols", "knn", "--no-progress",
-               "--set", f"pretrain.epochs={epochs}", "--out", str(out), *extra_args]
+    command = [
+        sys.executable,
+        "-m",
+        "halp_bench.cli",
+        "run",
+        "--methods",
+        "moco",
+        "--protocols",
+        "knn",
+        "--no-progress",
+        "--set",
+        f"pretrain.epochs={epochs}",
+        "--out",
+        str(out),
+        *extra_args,
+    ]
     return subprocess.Popen(command, env=_environment(extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -111,8 +125,10 @@ def main() -> None:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    print(f"{os.cpu_count()} CPUs; each run: halp-bench run --methods moco --protocols knn (cpu preset, synthetic), "
-          f"{args.epochs} epochs; median epoch time after the first")
+    print(
+        f"{os.cpu_count()} CPUs; each run: halp-bench run --methods moco --protocols knn (cpu preset, synthetic), "
+        f"{args.epochs} epochs; median epoch time after the first"
+    )
     print(f"{'variant':<9} {'alone (s)':>10} {'side by side (s)':>18} {'ratio (each / alone)':>22}")
     with tempfile.TemporaryDirectory(prefix="bench-concurrent-") as tmp:
         scratch = Path(tmp)

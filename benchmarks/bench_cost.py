@@ -42,13 +42,20 @@ def _overrides(size: str, samples: int, epochs: int, encoder: str | None) -> lis
     overrides = [f"pretrain.epochs={epochs}", "pretrain.milestones=1000", "pretrain.warmup_epochs=0", *ACTIVE, f"data.synthetic_samples={samples}"]
     overrides += [f"encoder.name={encoder}"] if encoder else []
     if size == "paper":
-        overrides += ["encoder.hidden_size=1024", "encoder.num_layers=3", "method.proj_hidden=2048", "method.proj_dim=128",
-                      "data.frames=64", "augment.min_crop_frames=64"]
+        overrides += [
+            "encoder.hidden_size=1024",
+            "encoder.num_layers=3",
+            "method.proj_hidden=2048",
+            "method.proj_dim=128",
+            "data.frames=64",
+            "augment.min_crop_frames=64",
+        ]
     return overrides
 
 
-def measure_one(name: str, size: str, samples: int, epochs: int, device_name: str, threads: int, encoder: str | None,
-                methods: tuple[str, ...]) -> tuple[float, float]:
+def measure_one(
+    name: str, size: str, samples: int, epochs: int, device_name: str, threads: int, encoder: str | None, methods: tuple[str, ...]
+) -> tuple[float, float]:
     """(median seconds per epoch after the first, peak MB added) of one method, in a fresh process
     so that no other method's allocations are counted."""
     if threads:
@@ -71,8 +78,9 @@ def measure_one(name: str, size: str, samples: int, epochs: int, device_name: st
     return float(np.median(times)), result.increase_mb
 
 
-def measure(size: str, samples: int, epochs: int, device: str, threads: int, encoder: str | None = None,
-            methods: tuple[str, ...] = METHODS) -> dict[str, tuple[float, float]]:
+def measure(
+    size: str, samples: int, epochs: int, device: str, threads: int, encoder: str | None = None, methods: tuple[str, ...] = METHODS
+) -> dict[str, tuple[float, float]]:
     """{method: (seconds per epoch, peak MB added)} for one encoder size, one process per method."""
     context = multiprocessing.get_context("spawn")
     out = {}

@@ -10,7 +10,8 @@ scan reads from disk as it would after a fresh prepare or a reboot. It then time
 with a dataset split before training: load it (memory-mapped), scan it (datasets/quality/scan.py), run the
 checks of the dataset and the split and fingerprint the split, with an empty scan cache (first
 time) and again from the cache (every later run), each in a fresh container as a new run would
-load it; then the scan alone once more, from the page cache (its compute speed). Both are put beside one pretraining epoch at the paper's size, from the step times
+load it; then the scan alone once more, from the page cache (its compute speed). Both are put beside one
+pretraining epoch at the paper's size, from the step times
 measured on this project's CPU (docs/performance.md; `--step-seconds` to give yours) and the
 paper's 626 steps per epoch. When the disk cannot hold the array the benchmark says so, measures
 fewer samples and extrapolates linearly (the scan's work is linear in the samples).
@@ -63,8 +64,19 @@ def write_dataset(path: Path, samples: int, seed: int = 0) -> None:
     save_array(path / "labels.npy", labels.astype(np.int64))
     save_array(path / "names.npy", np.array([f"sample{i:06d}" for i in range(samples)]))
     save_array(path / "split_xsub.npy", rng.random(samples) < 40_091 / 56_578)
-    write_meta(path, {"dataset": "ntu-shaped", "num_samples": samples, "num_classes": CLASSES, "layout": "ntu25",
-                      "default_split": "xsub", "splits": {"xsub": {}}, "metadata": [], "fingerprint": "benchmark"})
+    write_meta(
+        path,
+        {
+            "dataset": "ntu-shaped",
+            "num_samples": samples,
+            "num_classes": CLASSES,
+            "layout": "ntu25",
+            "default_split": "xsub",
+            "splits": {"xsub": {}},
+            "metadata": [],
+            "fingerprint": "benchmark",
+        },
+    )
 
 
 def evict(file: Path) -> None:
@@ -93,8 +105,13 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="where to write the array (default: the system's temporary directory)")
     parser.add_argument("--threads", type=int, default=None, help="scan threads (default: torch's, i.e. the cores)")
     parser.add_argument("--repeats", type=int, default=5, help="cached loads timed (median shown)")
-    parser.add_argument("--step-seconds", type=float, nargs="*", default=list(MEASURED_STEP_S),
-                        help="paper-size pretraining step times to compare with (default: this project's CPU measurements)")
+    parser.add_argument(
+        "--step-seconds",
+        type=float,
+        nargs="*",
+        default=list(MEASURED_STEP_S),
+        help="paper-size pretraining step times to compare with (default: this project's CPU measurements)",
+    )
     args = parser.parse_args()
     load_plugins()
     if args.threads:
@@ -105,16 +122,20 @@ def main() -> None:
     samples = args.samples
     if samples * per_sample > free - (2 << 30):  # keep 2 GiB for everyone else
         samples = max(1000, int((free - (2 << 30)) // per_sample) // 1000 * 1000)
-        print(f"{root}: {free / 2**30:.1f} GiB free cannot hold {args.samples:,} samples ({args.samples * per_sample / 2**30:.1f} GiB); "
-              f"measuring {samples:,} and extrapolating linearly")
+        print(
+            f"{root}: {free / 2**30:.1f} GiB free cannot hold {args.samples:,} samples ({args.samples * per_sample / 2**30:.1f} GiB); "
+            f"measuring {samples:,} and extrapolating linearly"
+        )
     scale = NTU60_SAMPLES / samples
     os.environ[scan_module.ENV_CACHE] = str(root / "cache")
     try:
         dataset = root / "ntu-shaped"
         start = time.perf_counter()
         write_dataset(dataset, samples)
-        print(f"wrote {samples:,} x 3 x {FRAMES} x {JOINTS} x {BODIES} float32 ({samples * per_sample / 1e9:.1f} GB) in "
-              f"{time.perf_counter() - start:.0f}s; scan threads: {torch.get_num_threads()}")
+        print(
+            f"wrote {samples:,} x 3 x {FRAMES} x {JOINTS} x {BODIES} float32 ({samples * per_sample / 1e9:.1f} GB) in "
+            f"{time.perf_counter() - start:.0f}s; scan threads: {torch.get_num_threads()}"
+        )
         evict(dataset / DATA_FILE)
         first, origin = before_training(dataset)
         assert origin == "computed", origin
@@ -128,16 +149,20 @@ def main() -> None:
         start = time.perf_counter()
         data.scan(refresh=True)  # the array is in the page cache now (if it fits): the scan's own speed
         rescan = time.perf_counter() - start
-        print(f"load + check + fingerprint of {samples:,} samples: first time {first:.2f}s "
-              f"({samples * per_sample / first / 1e9:.2f} GB/s, read from disk), cached {cached_s * 1e3:.1f} ms "
-              f"(median of {args.repeats}; {min(cached) * 1e3:.1f}-{max(cached) * 1e3:.1f} ms)")
+        print(
+            f"load + check + fingerprint of {samples:,} samples: first time {first:.2f}s "
+            f"({samples * per_sample / first / 1e9:.2f} GB/s, read from disk), cached {cached_s * 1e3:.1f} ms "
+            f"(median of {args.repeats}; {min(cached) * 1e3:.1f}-{max(cached) * 1e3:.1f} ms)"
+        )
         print(f"the scan alone, again, from the page cache: {rescan:.2f}s ({samples * per_sample / rescan / 1e9:.2f} GB/s)")
         if scale != 1:
             print(f"extrapolated to {NTU60_SAMPLES:,} samples (x{scale:.1f}): first time {first * scale:.1f}s, cached {cached_s * scale * 1e3:.1f} ms")
         for step in args.step_seconds:
             epoch = step * STEPS_PER_EPOCH
-            print(f"one paper-size pretraining epoch at {step:g} s/step x {STEPS_PER_EPOCH} steps = {epoch:,.0f}s: "
-                  f"first time adds {100 * first * scale / epoch:.2f} %, cached {100 * cached_s * scale / epoch:.4f} %")
+            print(
+                f"one paper-size pretraining epoch at {step:g} s/step x {STEPS_PER_EPOCH} steps = {epoch:,.0f}s: "
+                f"first time adds {100 * first * scale / epoch:.2f} %, cached {100 * cached_s * scale / epoch:.4f} %"
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -43,9 +43,18 @@ def _worker(rank: int, world: int, port: int, args: argparse.Namespace, out: mp.
     load_plugins()
     names = args.methods.split(",")
     # HaLP's term on from the first step (resolved with halp among the methods, so that the key is known even for moco alone)
-    configs = make_configs("cpu", [f"pretrain.epochs={args.epochs}", "pretrain.milestones=1000", "method.start_epoch=0",
-                                   f"data.synthetic_samples={args.samples}", "checkpoint_every=0", *(PAPER_SIZE if args.paper else [])],
-                           [*names, "halp"])
+    configs = make_configs(
+        "cpu",
+        [
+            f"pretrain.epochs={args.epochs}",
+            "pretrain.milestones=1000",
+            "method.start_epoch=0",
+            f"data.synthetic_samples={args.samples}",
+            "checkpoint_every=0",
+            *(PAPER_SIZE if args.paper else []),
+        ],
+        [*names, "halp"],
+    )
     cfg = configs[names[0]]
     device = parallel.setup(resolve_device(args.device))
     data = load_dataset(cfg.data)

@@ -31,9 +31,9 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -106,9 +106,7 @@ class BlockDiagonal(nn.Module):
         return h[:, -1]
 
 
-def step_time(
-    model: nn.Module, forward: Callable[[Tensor], Tensor], x: Tensor, reps: int, clock: Callable[[], float]
-) -> float:
+def step_time(model: nn.Module, forward: Callable[[Tensor], Tensor], x: Tensor, reps: int, clock: Callable[[], float]) -> float:
     """Fastest of `reps` training steps (forward + backward of the feature sum) after a warm-up: on a
     shared machine the minimum is the time least disturbed by other load."""
     times = []
@@ -165,8 +163,10 @@ def measure(settings: EncoderSettings, frames: int, batch: int, reps: int, devic
 
 def compare(args: argparse.Namespace) -> None:
     peak = "peak CUDA MiB" if args.device.startswith("cuda") else "peak RSS +MiB"
-    print(f"device {args.device}, torch {torch.__version__}, {args.threads or torch.get_num_threads()} CPU threads; batch {args.batch}, "
-          f"NTU-25 x 2 persons; {args.clock}-clock ms per training step (forward + backward, best of {args.reps})")
+    print(
+        f"device {args.device}, torch {torch.__version__}, {args.threads or torch.get_num_threads()} CPU threads; batch {args.batch}, "
+        f"NTU-25 x 2 persons; {args.clock}-clock ms per training step (forward + backward, best of {args.reps})"
+    )
     print(f"{'preset':>6} {'encoder':>22} {'frames':>6} {'batch':>5} {'params':>10} {'ms/step':>9} {peak:>14} {'tokens/s':>9}")
     wanted = set(args.encoders.split(",")) if args.encoders else None
     for preset, settings, frames in compared_sizes():
@@ -194,7 +194,9 @@ def main() -> None:
     parser.add_argument("--alternatives", action="store_true", help="also time the two fused alternatives")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
-        "--clock", choices=("wall", "process"), default="wall",
+        "--clock",
+        choices=("wall", "process"),
+        default="wall",
         help="process: this process's CPU seconds, robust to other load on a shared CPU (with --threads 1)",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

@@ -76,11 +76,11 @@ def bench_kmeans(args: argparse.Namespace, device: torch.device) -> None:
         x = clustered_keys(seed, args.points, args.dim, args.clusters, device)
         gen = torch.Generator(device=device)
         ours_t, ours = timed(
-            lambda: spherical_kmeans(x, args.clusters, generator=gen.manual_seed(seed), **kwargs),
+            lambda: spherical_kmeans(x, args.clusters, generator=gen.manual_seed(seed), **kwargs),  # noqa: B023
             args.repeats,
             device,
         )
-        theirs_t, theirs = timed(lambda: geomstats_kmeans(x, args.clusters, seed=seed), args.repeats, device)
+        theirs_t, theirs = timed(lambda: geomstats_kmeans(x, args.clusters, seed=seed), args.repeats, device)  # noqa: B023
         x64 = x.double().cpu()
         inertias = (float(geodesic_inertia(x64, c.double().cpu())) for c in (ours, theirs))
         medians = statistics.median(ours_t), statistics.median(theirs_t)
@@ -91,10 +91,7 @@ def bench_kmeans(args: argparse.Namespace, device: torch.device) -> None:
     inertia_ratio = statistics.median(r[4] / r[5] for r in rows)
     print(f"\n[k-means] {args.points} x {args.dim} -> {args.clusters}, median over {args.seeds} seeds")
     print("  time = fastest of the repeats (robust to other processes); median of the repeats in ()")
-    for name, t, med, inertia in (
-        ("torch spherical_kmeans", t_ours, med_ours, i_ours),
-        ("geomstats RiemannianKM", t_theirs, med_theirs, i_theirs),
-    ):
+    for name, t, med, inertia in (("torch spherical_kmeans", t_ours, med_ours, i_ours), ("geomstats RiemannianKM", t_theirs, med_theirs, i_theirs)):
         print(f"  {name} : {t * 1e3:8.2f} ms ({med * 1e3:7.2f})   inertia {inertia:9.3f}")
     print(f"  speed-up (geomstats/torch time) : {speedup:6.1f}x ({speedup_med:.1f}x)   goal >= 20x")
     print(f"  inertia ratio (torch/geomstats) : {inertia_ratio:6.4f}   goal <= 1")
@@ -111,7 +108,7 @@ def bench_hallucinate(args: argparse.Namespace, device: torch.device) -> None:
     print(f"\n[hallucinate] {sizes}; fastest of the repeats, median in ()")
     for mode in ("paper", "official", "hardest"):
         times, (_, keep) = timed(
-            lambda: hallucinate(keys, prototypes, args.positives, args.lam, t_sampling=mode, generator=gen),
+            lambda: hallucinate(keys, prototypes, args.positives, args.lam, t_sampling=mode, generator=gen),  # noqa: B023
             max(args.repeats, 20),
             device,
         )
@@ -134,9 +131,18 @@ def bench_training_step(args: argparse.Namespace, device: torch.device) -> None:
         "small projection (BiGRU 1x128, head 256->256->64)": ["encoder.hidden_size=128", "method.proj_hidden=256", "method.proj_dim=64"],
         "paper projection (BiGRU 1x1024, head 2048->2048->128)": ["encoder.hidden_size=1024", "method.proj_hidden=2048", "method.proj_dim=128"],
     }
-    common = ["encoder.num_layers=1", "method.queue_size=16384", "method.start_epoch=0", "method.prototype_refresh=5",
-              "method.num_positives=100", "method.num_prototypes=20", "method.prototype_queue=256", "method.mu=1",
-              f"data.frames={args.step_frames}", f"device={device.type}"]
+    common = [
+        "encoder.num_layers=1",
+        "method.queue_size=16384",
+        "method.start_epoch=0",
+        "method.prototype_refresh=5",
+        "method.num_positives=100",
+        "method.num_prototypes=20",
+        "method.prototype_queue=256",
+        "method.mu=1",
+        f"data.frames={args.step_frames}",
+        f"device={device.type}",
+    ]
     print(f"\n## training step, halp vs moco (batch {args.step_batch}, {args.step_frames} frames, {args.steps} steps each, interleaved)")
     print("| encoder | moco ms/step | halp ms/step | halp / moco |")
     print("|---|---|---|---|")
@@ -174,8 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} torch thread(s), "
-          f"{os.cpu_count()} CPUs, load average {load}")
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} torch thread(s), {os.cpu_count()} CPUs, load average {load}")
     bench_kmeans(args, device)
     bench_hallucinate(args, device)
     if args.steps:

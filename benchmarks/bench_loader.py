@@ -69,18 +69,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = ntu_shaped(Path(tmp) / "data.npy", args.samples)
         train, _ = data.split("all")
-        print(f"device: {device_name(device)}; {args.samples} sequences of 3x300x25x2 float32 "
-              f"({args.samples * 180 / 1024:.0f} MiB, memory-mapped); global batch 64 (11.0 MiB)")
+        print(
+            f"device: {device_name(device)}; {args.samples} sequences of 3x300x25x2 float32 "
+            f"({args.samples * 180 / 1024:.0f} MiB, memory-mapped); global batch 64 (11.0 MiB)"
+        )
         print(f"{'read-ahead':>10} {'first pass ms/batch':>20} {'cached pass ms/batch':>21}")
         for prefetch in (1, 2, 4):
-            with BatchLoader(train, 64, device, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(prefetch),
-                             prefetch=prefetch) as loader:
+            with BatchLoader(train, 64, device, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(prefetch), prefetch=prefetch) as loader:
                 first, cached = time_loader(loader, device), time_loader(loader, device)
             print(f"{prefetch:10d} {first * 1e3:20.1f} {cached * 1e3:21.1f}")
         with BatchLoader(train, 64, device, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(0)) as loader:
             with_views = time_loader(loader, device, both_views)
-        print(f"cached pass + both augmented views (crop-resize to {cfg.data.frames} frames, paper augmentations): "
-              f"{with_views * 1e3:.1f} ms/batch")
+        print(f"cached pass + both augmented views (crop-resize to {cfg.data.frames} frames, paper augmentations): {with_views * 1e3:.1f} ms/batch")
 
 
 if __name__ == "__main__":

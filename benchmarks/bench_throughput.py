@@ -34,8 +34,14 @@ from halp_bench.methods.base import Batch, create_method
 from halp_bench.registry import METHODS, load_plugins
 from halp_bench.skeleton import NTU25, DataSpec
 
-PAPER_SIZE = ["encoder.hidden_size=1024", "encoder.num_layers=3", "method.proj_hidden=2048", "method.proj_dim=128",
-              "data.frames=64", "augment.min_crop_frames=64"]
+PAPER_SIZE = [
+    "encoder.hidden_size=1024",
+    "encoder.num_layers=3",
+    "method.proj_hidden=2048",
+    "method.proj_dim=128",
+    "data.frames=64",
+    "augment.min_crop_frames=64",
+]
 IN_CHANNELS = 3 * 25 * 2  # NTU: C x V x M
 NTU60_XSUB_TRAIN = PUBLISHED_SPLIT_COUNTS["ntu60"]["xsub"][0]
 
@@ -55,8 +61,9 @@ def matmul_peak(device: torch.device, n: int = 2048, reps: int = 10) -> float:
 def step_flops(cfg: RunConfig, streams: int, batch: int) -> float:
     """Matmul FLOPs of one training step (see the module docstring)."""
     e, m, t = cfg.encoder, cfg.method, cfg.data.frames
-    gru = sum(2 * 3 * ((IN_CHANNELS if layer == 0 else 2 * e.hidden_size) + e.hidden_size) * e.hidden_size * 2 * t
-              for layer in range(e.num_layers))  # per sample: 3 gates, 2 directions, t frames
+    gru = sum(
+        2 * 3 * ((IN_CHANNELS if layer == 0 else 2 * e.hidden_size) + e.hidden_size) * e.hidden_size * 2 * t for layer in range(e.num_layers)
+    )  # per sample: 3 gates, 2 directions, t frames
     head = 2 * (2 * e.hidden_size * m.proj_hidden + m.proj_hidden * m.proj_dim)
     queue = 2 * m.queue_size * m.proj_dim
     return streams * batch * (3 * (gru + head + queue) + gru + head)  # query fwd + bwd, key fwd
@@ -67,8 +74,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, steps: int,
-            compile_encoders: bool = False) -> tuple[float, float]:
+def measure(name: str, cfg: RunConfig, precision: str, device: torch.device, steps: int, compile_encoders: bool = False) -> tuple[float, float]:
     """Seconds per training step (after one warm-up step), and the warm-up step's seconds (compilation included)."""
     torch.manual_seed(0)
     method = create_method(name, cfg, DataSpec(channels=3, frames=cfg.data.frames, joints=25, persons=2, layout=NTU25)).to(device)
@@ -112,8 +118,10 @@ def main() -> None:
     peak = matmul_peak(device)
     print(f"device: {device_name(device)}; measured fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
     sizes = {"cpu": []} | ({"paper": PAPER_SIZE} if args.paper else {})
-    header = (f"{'size':6} {'method':9} {'precision':13} {'samples/s':>10} {'step s':>8} {'vs moco':>8} {'vs fp32':>8} "
-              f"{'vs eager':>9} {'GFLOP/step':>11} {'of peak':>8}")
+    header = (
+        f"{'size':6} {'method':9} {'precision':13} {'samples/s':>10} {'step s':>8} {'vs moco':>8} {'vs fp32':>8} "
+        f"{'vs eager':>9} {'GFLOP/step':>11} {'of peak':>8}"
+    )
     print(header)
     variants = [(p, c) for p in precisions for c in ((False, True) if args.compile else (False,))]
     for size, overrides in sizes.items():
@@ -132,18 +140,24 @@ def main() -> None:
                 times[name, precision, compiled] = seconds
                 base = times.get(("moco", precision, compiled))
                 label = precision + ("+compile" if compiled else "")
-                print(f"{size:6} {name:9} {label:13} {cfg.pretrain.batch_size / seconds:10.1f} {seconds:8.4f} "
-                      f"{seconds / base if base else float('nan'):8.2f}x {times[name, '32', compiled] / seconds:7.2f}x "
-                      f"{times[name, precision, False] / seconds:8.2f}x {flops / 1e9:11.2f} {flops / seconds / peak:8.1%}"
-                      + (f"  (first step, compiling: {first:.0f} s)" if compiled else ""), flush=True)
+                print(
+                    f"{size:6} {name:9} {label:13} {cfg.pretrain.batch_size / seconds:10.1f} {seconds:8.4f} "
+                    f"{seconds / base if base else float('nan'):8.2f}x {times[name, '32', compiled] / seconds:7.2f}x "
+                    f"{times[name, precision, False] / seconds:8.2f}x {flops / 1e9:11.2f} {flops / seconds / peak:8.1%}"
+                    + (f"  (first step, compiling: {first:.0f} s)" if compiled else ""),
+                    flush=True,
+                )
         if size == "paper":  # the paper preset's epochs and batch; the last partial batch is dropped
             recipe_steps = NTU60_XSUB_TRAIN // cfg.pretrain.batch_size * cfg.pretrain.epochs
             for name in args.methods.split(","):
                 (precision, compiled), seconds = min(((v, times[(name, *v)]) for v in variants), key=lambda item: item[1])
-                print(f"NTU-60 paper recipe, {name}: {recipe_steps:,} steps ({NTU60_XSUB_TRAIN:,} xsub training sequences, "
-                      f"batch {cfg.pretrain.batch_size}, {cfg.pretrain.epochs} epochs) x {seconds:.3f} s = "
-                      f"{recipe_steps * seconds / 3600:.1f} h on this device "
-                      f"({precision}{'+compile' if compiled else ''}; training steps only)")
+                print(
+                    f"NTU-60 paper recipe, {name}: {recipe_steps:,} steps ({NTU60_XSUB_TRAIN:,} xsub training sequences, "
+                    f"batch {cfg.pretrain.batch_size}, {cfg.pretrain.epochs} epochs) x {seconds:.3f} s = "
+                    f"{recipe_steps * seconds / 3600:.1f} h on this device "
+                    f"({precision}{'+compile' if compiled else ''}; training steps only)"
+                )
+
 
 if __name__ == "__main__":
     main()

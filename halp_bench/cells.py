@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from halp_bench.common import distributed
 from halp_bench.common.loggers import RunLogger
@@ -157,8 +158,7 @@ def is_done(stored: ResultRow | None, fingerprint: dict[str, dict], say: Callabl
         return False
     if stored.data_id is None or stored.data_id == data_id(fingerprint):
         return True
-    say(f"{cell}: the stored result was computed on other data (fingerprint {stored.data_id}, now {data_id(fingerprint)}); "
-        "running the cell again")
+    say(f"{cell}: the stored result was computed on other data (fingerprint {stored.data_id}, now {data_id(fingerprint)}); running the cell again")
     return False
 
 
@@ -177,8 +177,14 @@ def run_cell(cell: Cell, work: CellWork, store: CellStore, say: Callable[[str], 
         return CellOutcome(cell.method, cell.seed, cell.protocol, "failed", source.failure, user_error=source.user_error)
     cell_logger = work.logger().child(f"{cell.protocol}-{cell.config_id}", work.cfg.to_dict())
     cell_logger.start(0)  # a cell run again replaces its earlier curves
-    ctx = ProtocolContext(cfg=work.cfg, device=work.device, show_progress=store.show_progress, say=say, logger=cell_logger,
-                          compiled=partial(compiled_encoders, device=work.device, enabled=work.compile_encoders))
+    ctx = ProtocolContext(
+        cfg=work.cfg,
+        device=work.device,
+        show_progress=store.show_progress,
+        say=say,
+        logger=cell_logger,
+        compiled=partial(compiled_encoders, device=work.device, enabled=work.compile_encoders),
+    )
     started, t0 = now(), time.perf_counter()
     try:
         seed_everything(cell.seed)
@@ -191,10 +197,22 @@ def run_cell(cell: Cell, work: CellWork, store: CellStore, say: Callable[[str], 
     finally:
         cell_logger.close()
     row = ResultRow(
-        method=cell.method, dataset=cell.dataset, split=cell.split, protocol=cell.protocol, transfer_from=cell.transfer_from,
-        preset=cell.preset, seed=cell.seed, config_id=cell.config_id, metrics=metrics, report=work.cfg.eval.report,
-        protocol_seconds=round(time.perf_counter() - t0, 3), config=work.cfg.to_dict(), started=started, finished=now(),
-        data_fingerprint=work.fingerprint, **work.row_fields(source),
+        method=cell.method,
+        dataset=cell.dataset,
+        split=cell.split,
+        protocol=cell.protocol,
+        transfer_from=cell.transfer_from,
+        preset=cell.preset,
+        seed=cell.seed,
+        config_id=cell.config_id,
+        metrics=metrics,
+        report=work.cfg.eval.report,
+        protocol_seconds=round(time.perf_counter() - t0, 3),
+        config=work.cfg.to_dict(),
+        started=started,
+        finished=now(),
+        data_fingerprint=work.fingerprint,
+        **work.row_fields(source),
     )
     row = dataclasses.replace(row, **row_table_fields(row.to_dict()))  # what tables read instead of the plugins
     store.write(row)

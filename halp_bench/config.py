@@ -49,7 +49,7 @@ class Settings:
     choices: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @classmethod
-    def for_preset(cls, preset: str, dataset: str = "") -> "Settings":
+    def for_preset(cls, preset: str, dataset: str = "") -> Settings:
         """The defaults with every base class's values for `preset` applied, parents first
         (`preset_keys`: a dataset-family key such as "official:pku" after the plain one)."""
         values: dict[str, Any] = {}
@@ -109,9 +109,7 @@ class AugmentSettings(ViewSettings):
     not beat the random encoder within the cpu preset's budget.
     """
 
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "cpu": {"crop_min_scale": 0.5, "min_crop_frames": 16, "shear_prob": 1.0, "shear_amplitude": 0.3},
-    }
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"crop_min_scale": 0.5, "min_crop_frames": 16, "shear_prob": 1.0, "shear_amplitude": 0.3}}
     crop_min_scale: float = ranged(0.1, "(0, 1]")
     crop_max_scale: float = ranged(1.0, "(0, 1]")
     min_crop_frames: int = ranged(64, "[1, inf)")
@@ -211,15 +209,9 @@ class RunConfig:
     augment: ViewSettings = field(default_factory=AugmentSettings)
     method: MethodSettings = field(default_factory=MethodSettings)
     pretrain: OptimConfig = field(default_factory=OptimConfig)
-    linear: OptimConfig = field(
-        default_factory=lambda: OptimConfig(epochs=80, lr=0.1, weight_decay=0.0, milestones=(50, 70))
-    )
-    transfer: OptimConfig = field(
-        default_factory=lambda: OptimConfig(epochs=80, lr=0.01, weight_decay=0.0, milestones=(50, 70))
-    )
-    finetune: FinetuneConfig = field(
-        default_factory=lambda: FinetuneConfig(epochs=80, lr=0.01, weight_decay=0.0, milestones=(50, 70))
-    )
+    linear: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=80, lr=0.1, weight_decay=0.0, milestones=(50, 70)))
+    transfer: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=80, lr=0.01, weight_decay=0.0, milestones=(50, 70)))
+    finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(epochs=80, lr=0.01, weight_decay=0.0, milestones=(50, 70)))
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -273,7 +265,7 @@ def make_configs(preset: str, overrides: list[str] | tuple[str, ...], methods: l
     configs, unknown = {}, {}
     for name in methods:
         configs[name], unknown[name] = _resolve(preset, parsed, name)
-    for key, raw in parsed:
+    for key, _ in parsed:
         if all(key in unknown[name] for name in methods) and not (ignore_others and known_to_a_plugin(key)):
             raise ConfigError(unknown_key_message(key, [configs[name] for name in methods], methods))
     return configs
@@ -386,8 +378,10 @@ def config_from_dict(method: str, values: dict[str, Any]) -> RunConfig:
             names = {f.name for f in dataclasses.fields(section)}
             unknown = sorted(set(value) - names)
             if unknown:
-                raise ConfigError(f"stored {key} settings {', '.join(unknown)} are unknown to {type(section).__name__} "
-                                  f"(written by another version of '{method}' or its plugin)")
+                raise ConfigError(
+                    f"stored {key} settings {', '.join(unknown)} are unknown to {type(section).__name__} "
+                    f"(written by another version of '{method}' or its plugin)"
+                )
             hints = typing.get_type_hints(type(section))
             for name, item in value.items():
                 setattr(section, name, tuple(item) if typing.get_origin(hints[name]) is tuple else item)

@@ -18,12 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # The families of rows, in table order; a method that declares none is an external plugin's.
-FAMILIES: dict[str, str] = {
-    "paper": "the paper's rows",
-    "ablations": "the paper's ablations",
-    "field": "the field's methods",
-    "plugins": "external plugins",
-}
+FAMILIES: dict[str, str] = {"paper": "the paper's rows", "ablations": "the paper's ablations", "field": "the field's methods", "plugins": "external plugins"}
 DEFAULT_FAMILY = "plugins"
 
 
@@ -41,7 +36,7 @@ class Declaration:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> "Declaration":
+    def from_dict(cls, values: dict[str, Any] | None) -> Declaration:
         values = values or {}
         known = {k: values[k] for k in ("family", "order", "compared_to", "citation", "ablation_keys") if k in values}
         return cls(**known)
@@ -70,12 +65,15 @@ def declaration_of(method_cls: type) -> Declaration:
 def variant_text(declaration: Declaration, settings: dict[str, Any], defaults: dict[str, Any]) -> str:
     """The label part of a row whose declared ablation settings differ from the method's preset
     defaults, e.g. "λ=0.6, N=10"; "" when none differs."""
-    changed = [f"{symbol}={settings[key]}" for key, symbol in declaration.ablation_keys.items()
-               if key in settings and key in defaults and settings[key] != defaults[key]]
+    changed = [
+        f"{symbol}={settings[key]}"
+        for key, symbol in declaration.ablation_keys.items()
+        if key in settings and key in defaults and settings[key] != defaults[key]
+    ]
     return ", ".join(changed)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def method_defaults(preset: str, method: str) -> dict[str, Any]:
     """The method's own settings under `preset` without any --set ({} for an unknown preset or method)."""
     from halp_bench.config import make_config
@@ -99,11 +97,20 @@ def row_table_fields(row: dict[str, Any]) -> dict[str, Any]:
     method = str(row.get("method"))
     declaration = declaration_of(METHODS.get(method)) if method in METHODS else Declaration()
     released = bool(row.get("weights")) and row["weights"].get("layout") != "halp-bench"  # its method settings are unknown
-    variant = "" if released or not declaration.ablation_keys else variant_text(
-        declaration, row.get("config", {}).get("method", {}), method_defaults(str(row.get("preset")), method))
-    key = comparison_key(str(row.get("protocol")), row.get("config") or {}, row.get("pretrain_config") or {},
-                         preset=str(row.get("preset")), transfer_from=row.get("transfer_from"), data=_data_id(row),
-                         weights=(row.get("weights") or {}).get("sha256"))
+    variant = (
+        ""
+        if released or not declaration.ablation_keys
+        else variant_text(declaration, row.get("config", {}).get("method", {}), method_defaults(str(row.get("preset")), method))
+    )
+    key = comparison_key(
+        str(row.get("protocol")),
+        row.get("config") or {},
+        row.get("pretrain_config") or {},
+        preset=str(row.get("preset")),
+        transfer_from=row.get("transfer_from"),
+        data=_data_id(row),
+        weights=(row.get("weights") or {}).get("sha256"),
+    )
     return {"declaration": declaration.to_dict(), "variant": variant, "comparison_key": key}
 
 

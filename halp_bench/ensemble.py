@@ -14,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -42,10 +42,7 @@ from halp_bench.weights import method_from_checkpoint, read_weights
 
 STREAMS = ("joint", "motion", "bone")
 # named weight sets: AimCLR's ensemble script, and the plain mean
-ENSEMBLE_WEIGHTS: dict[str, dict[str, float]] = {
-    "aimclr": {"joint": 0.6, "motion": 0.4, "bone": 0.6},
-    "equal": {"joint": 1.0, "motion": 1.0, "bone": 1.0},
-}
+ENSEMBLE_WEIGHTS: dict[str, dict[str, float]] = {"aimclr": {"joint": 0.6, "motion": 0.4, "bone": 0.6}, "equal": {"joint": 1.0, "motion": 1.0, "bone": 1.0}}
 
 
 @dataclass
@@ -73,8 +70,7 @@ def parse_weights(text: str) -> tuple[str, dict[str, float]]:
     except ValueError:
         values = []
     if len(values) != len(STREAMS) or not all(np.isfinite(values)):
-        raise ConfigError(f"--weights {text}: expected one of {', '.join(ENSEMBLE_WEIGHTS)} or three numbers "
-                          "for joint,motion,bone (e.g. 0.6,0.4,0.6)")
+        raise ConfigError(f"--weights {text}: expected one of {', '.join(ENSEMBLE_WEIGHTS)} or three numbers for joint,motion,bone (e.g. 0.6,0.4,0.6)")
     return "/".join(f"{v:g}" for v in values), dict(zip(STREAMS, values))
 
 
@@ -117,8 +113,10 @@ def _stream_scores(spec: EnsembleSpec, seed: int, stream: str, say: Callable[[st
     checkpoint = run_dir_for(RunSpec(out=spec.out), spec.method, cfg) / CHECKPOINT_FILE
     if not checkpoint.is_file():
         sets = " ".join(f"--set {item}" for item in [*spec.overrides, *extra[1:]])
-        raise ConfigError(f"no stored {stream} pretraining of {spec.method} (seed {seed}) in {checkpoint.parent}; make it with: halp-bench run "
-                          f"--methods {spec.method} --dataset {spec.dataset} --split {split} --preset {spec.preset} --seeds {seed} {sets}".rstrip())
+        raise ConfigError(
+            f"no stored {stream} pretraining of {spec.method} (seed {seed}) in {checkpoint.parent}; make it with: halp-bench run "
+            f"--methods {spec.method} --dataset {spec.dataset} --split {split} --preset {spec.preset} --seeds {seed} {sets}".rstrip()
+        )
     weights = read_weights(checkpoint)
     _, method, cfg = method_from_checkpoint(weights, cfg, data.spec(cfg.data.frames))
     if weights.state.get("epoch", cfg.pretrain.epochs) < cfg.pretrain.epochs:
@@ -128,8 +126,7 @@ def _stream_scores(spec: EnsembleSpec, seed: int, stream: str, say: Callable[[st
     seed_everything(seed)
     out: dict = {}
     ctx = ProtocolContext(cfg=cfg, device=device, show_progress=spec.show_progress, say=say)
-    metrics = train_classifier(method.to(device).encoder_for_eval(), train, test, cfg.linear, ctx, finetune=False,
-                               label=f"linear {stream}", scores_out=out)
+    metrics = train_classifier(method.to(device).encoder_for_eval(), train, test, cfg.linear, ctx, finetune=False, label=f"linear {stream}", scores_out=out)
     return {"scores": out["scores"].numpy(), "labels": out["labels"].numpy(), "top1": metrics["top1"]}, cfg, (data, split, device)
 
 
@@ -149,12 +146,30 @@ def _one_seed(spec: EnsembleSpec, seed: int, label: str, weights: dict[str, floa
     ensemble = {"weights": weights, "name": label, "pretrainings": {s: short_hash(c.to_dict()) for s, c in cfgs.items()}}
     config = {**cfg.to_dict(), "ensemble": ensemble}
     metrics = {"top1": fused, **{f"top1_{s}": v["top1"] for s, v in streams.items()}}
-    row = ResultRow(method=spec.method, dataset=spec.dataset, split=split, protocol="linear", transfer_from=None, preset=spec.preset,
-                    seed=seed, config_id=short_hash({"ensemble": ensemble, "config": cfg.to_dict()}), metrics=metrics,
-                    report=cfg.eval.report, protocol_seconds=round(time.perf_counter() - t0, 3),
-                    settings={**settings_summary(cfg), "stream": f"3s {label}"}, config=config, git_commit=git_commit(),
-                    versions=versions(), device=device_name(device), deterministic=spec.deterministic, run_dir=str(folder),
-                    started=started, finished=now(), data_fingerprint={"evaluated_on": fingerprint.to_dict()}, data_warnings=warnings)
+    row = ResultRow(
+        method=spec.method,
+        dataset=spec.dataset,
+        split=split,
+        protocol="linear",
+        transfer_from=None,
+        preset=spec.preset,
+        seed=seed,
+        config_id=short_hash({"ensemble": ensemble, "config": cfg.to_dict()}),
+        metrics=metrics,
+        report=cfg.eval.report,
+        protocol_seconds=round(time.perf_counter() - t0, 3),
+        settings={**settings_summary(cfg), "stream": f"3s {label}"},
+        config=config,
+        git_commit=git_commit(),
+        versions=versions(),
+        device=device_name(device),
+        deterministic=spec.deterministic,
+        run_dir=str(folder),
+        started=started,
+        finished=now(),
+        data_fingerprint={"evaluated_on": fingerprint.to_dict()},
+        data_warnings=warnings,
+    )
     row = dataclasses.replace(row, **row_table_fields(row.to_dict()))  # what tables read instead of the plugins
     append_result(Path(spec.out) / RESULTS_FILE, row.to_dict())
     say(f"{spec.method} 3s ({label}) seed {seed}: top-1 {fused:.1f} (" + ", ".join(f"{s} {v['top1']:.1f}" for s, v in streams.items()) + ")")

@@ -10,9 +10,9 @@ the file, so the same preset and `--set` as the run give the run's own numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -70,8 +70,10 @@ def run_eval(spec: EvalSpec, say: Callable[[str], None] = print) -> list[CellOut
         if spec.method and spec.method != method_name:
             raise ConfigError(f"--method {spec.method}: {spec.checkpoint} is a checkpoint of '{method_name}'")
     elif not spec.method:
-        raise ConfigError(f"{spec.checkpoint} is a {weights.layout} file made by {weights.origin}: name its method with --method "
-                          f"(e.g. {weights.origin.split()[0] if weights.origin.split()[0] in METHODS else 'moco'})")
+        raise ConfigError(
+            f"{spec.checkpoint} is a {weights.layout} file made by {weights.origin}: name its method with --method "
+            f"(e.g. {weights.origin.split()[0] if weights.origin.split()[0] in METHODS else 'moco'})"
+        )
     else:
         method_name = spec.method
     METHODS.get(method_name)
@@ -99,8 +101,7 @@ def eval_pipeline(weights: WeightsFile, cfg: RunConfig, method_name: str, stored
     return resolve_pipeline(recorded, METHODS.get(method_name).data_pipeline, stored, cfg.eval.protocol == "common")
 
 
-def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols: list[str], say: Callable[[str], None],
-              logger: RunLogger) -> list[CellOutcome]:
+def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols: list[str], say: Callable[[str], None], logger: RunLogger) -> list[CellOutcome]:
     results_path = Path(spec.out) / RESULTS_FILE
     store = CellStore(results_path, {row.key: row for row in read_rows(results_path)}, spec.force, spec.show_progress)
     outcomes: list[CellOutcome] = []
@@ -119,12 +120,16 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
             train, test = data.split(split)
             fingerprint, warnings = check_and_fingerprint(data, spec.dataset, split, say)
             device = resolve_device(cfg.device)
-            say(f"{spec.checkpoint}: {weights.layout} layout ({weights.origin}), sha256 {weights.sha256[:12]}; "
-                f"evaluating {method_name} on {spec.dataset}/{split}")
+            say(
+                f"{spec.checkpoint}: {weights.layout} layout ({weights.origin}), sha256 {weights.sha256[:12]}; "
+                f"evaluating {method_name} on {spec.dataset}/{split}"
+            )
             if weights.layout != "halp-bench":
                 held = list(stored_streams(weights, cfg.eval.stream))
-                say(f"{spec.checkpoint.name} holds the query encoder(s) of stream(s) {', '.join(held)}"
-                    + (" (one unnamed stream, evaluated as eval.stream says)" if weights.layout == "torchlight" and len(held) == 1 else ""))
+                say(
+                    f"{spec.checkpoint.name} holds the query encoder(s) of stream(s) {', '.join(held)}"
+                    + (" (one unnamed stream, evaluated as eval.stream says)" if weights.layout == "torchlight" and len(held) == 1 else "")
+                )
         cfg.data.split, cfg.data.pipeline = split, pipeline
         seed_everything(seed)
         if weights.layout == "halp-bench":
@@ -135,11 +140,27 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
             encoder = encoder.to(device)
         for protocol in protocols:
             cell = Cell(method_name, spec.dataset, split, protocol, spec.preset, seed, None, weights_config_id(weights.sha256, protocol, cfg))
-            row_fields = lambda source, cfg=cfg: dict(  # noqa: E731
-                settings=settings_with_progress(cfg, weights), weights=described(weights), git_commit=git_commit(), versions=versions(),
-                device=device_name(device), deterministic=spec.deterministic, threads=torch.get_num_threads(), data_warnings=warnings)
-            work = CellWork(cfg, train, test, {"evaluated_on": fingerprint.to_dict()}, lambda encoder=encoder: Pretrained(encoder=encoder),
-                            device, lambda: logger, row_fields, detail=f"{weights.origin} weights")
+            row_fields = lambda source, cfg=cfg, device=device, warnings=warnings: dict(
+                settings=settings_with_progress(cfg, weights),
+                weights=described(weights),
+                git_commit=git_commit(),
+                versions=versions(),
+                device=device_name(device),
+                deterministic=spec.deterministic,
+                threads=torch.get_num_threads(),
+                data_warnings=warnings,
+            )
+            work = CellWork(
+                cfg,
+                train,
+                test,
+                {"evaluated_on": fingerprint.to_dict()},
+                lambda encoder=encoder: Pretrained(encoder=encoder),
+                device,
+                lambda: logger,
+                row_fields,
+                detail=f"{weights.origin} weights",
+            )
             outcomes.append(run_cell(cell, work, store, say))
     return outcomes
 

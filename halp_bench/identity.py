@@ -46,9 +46,11 @@ def _plugin_classes(method: str, c: dict[str, Any]) -> dict[str, type | None]:
     """The settings classes of the plugin sections of `c` (None where the plugin is not registered)."""
     method_cls = METHODS.get(method) if method in METHODS else None
     encoder = c.get("encoder", {}).get("name")
-    return {"method": method_cls.settings_class if method_cls else None,
-            "augment": method_cls.augment_class if method_cls else AugmentSettings,
-            "encoder": ENCODERS.get(encoder).settings_class if encoder in ENCODERS else EncoderSettings}
+    return {
+        "method": method_cls.settings_class if method_cls else None,
+        "augment": method_cls.augment_class if method_cls else AugmentSettings,
+        "encoder": ENCODERS.get(encoder).settings_class if encoder in ENCODERS else EncoderSettings,
+    }
 
 
 SECTION_CLASSES = {"data": DataConfig, "pretrain": OptimConfig, "linear": OptimConfig, "transfer": OptimConfig, "finetune": FinetuneConfig, "eval": EvalConfig}
@@ -101,12 +103,26 @@ def config_id(method: str, protocol: str, cfg: RunConfig | dict[str, Any], pretr
 def weights_config_id(weights_sha: str, protocol: str, cfg: RunConfig) -> str:
     """The config id of a cell evaluating weights read from a file (`eval --checkpoint`): the file
     stands for the pretraining; the encoder, the data and the protocol's settings complete it."""
-    return short_hash({"weights": weights_sha, "encoder": cfg.encoder.describe(),
-                       "data": without_neutral(dataclasses.asdict(cfg.data), DataConfig), "protocol": protocol_settings(protocol, cfg)})
+    return short_hash(
+        {
+            "weights": weights_sha,
+            "encoder": cfg.encoder.describe(),
+            "data": without_neutral(dataclasses.asdict(cfg.data), DataConfig),
+            "protocol": protocol_settings(protocol, cfg),
+        }
+    )
 
 
-def comparison_key(protocol: str, cfg: RunConfig | dict[str, Any], pretraining: dict[str, Any], *, preset: str,
-                   transfer_from: str | None, data: str | None, weights: str | None = None) -> str:
+def comparison_key(
+    protocol: str,
+    cfg: RunConfig | dict[str, Any],
+    pretraining: dict[str, Any],
+    *,
+    preset: str,
+    transfer_from: str | None,
+    data: str | None,
+    weights: str | None = None,
+) -> str:
     """A short hash of everything that defines a cell's number except the method: the pretraining
     (`pretrain_signature` less the method's name, its own settings and the seed: encoder, views,
     schedule, precision, data), the evaluation data and its fingerprint (`data`), the protocol and
@@ -118,6 +134,14 @@ def comparison_key(protocol: str, cfg: RunConfig | dict[str, Any], pretraining: 
         trained = {"weights": weights, "encoder": c.get("encoder", {})}
     else:
         trained = {k: v for k, v in pretraining.items() if k not in ("method_name", "method", "seed")}
-    return short_hash({"pretraining": trained, "data": without_neutral(c.get("data", {}), DataConfig), "protocol": protocol,
-                       "protocol_settings": protocol_settings(protocol, c), "preset": preset, "transfer_from": transfer_from,
-                       "data_id": data})
+    return short_hash(
+        {
+            "pretraining": trained,
+            "data": without_neutral(c.get("data", {}), DataConfig),
+            "protocol": protocol,
+            "protocol_settings": protocol_settings(protocol, c),
+            "preset": preset,
+            "transfer_from": transfer_from,
+            "data_id": data,
+        }
+    )

@@ -51,19 +51,31 @@ def transformer_settings_from(path: Path, state: dict[str, Tensor], name: str, h
             raise CheckpointError(path, f"missing {key} (MAMP's encoder)")
     dim = int(state["pos_embed"].shape[-1])
     depth = len({m.group(1) for key in state if (m := re.match(r"blocks\.(\d+)\.", key))})
-    return TransformerSettings(name=name, dim=dim, depth=depth, heads=heads, mlp_ratio=int(state["blocks.0.mlp.fc1.weight"].shape[0]) / dim,
-                               patch_frames=int(state["joints_embed.proj.weight"].shape[2]))
+    return TransformerSettings(
+        name=name,
+        dim=dim,
+        depth=depth,
+        heads=heads,
+        mlp_ratio=int(state["blocks.0.mlp.fc1.weight"].shape[0]) / dim,
+        patch_frames=int(state["joints_embed.proj.weight"].shape[2]),
+    )
 
 
 def load_mamp_encoder(path: Path, state: dict[str, Tensor], settings: TransformerSettings, data: DataSpec) -> Encoder:
     """The encoder with the file's tensors, loaded strictly and checked (eval mode)."""
     steps = int(state["temp_embed"].shape[1]) if "temp_embed" in state else 0
     if steps * settings.patch_frames != data.frames:
-        raise CheckpointError(path, f"was trained on {steps * settings.patch_frames}-frame clips ({steps} time tokens of "
-                              f"{settings.patch_frames} frames); evaluate it with --set data.frames={steps * settings.patch_frames}")
+        raise CheckpointError(
+            path,
+            f"was trained on {steps * settings.patch_frames}-frame clips ({steps} time tokens of "
+            f"{settings.patch_frames} frames); evaluate it with --set data.frames={steps * settings.patch_frames}",
+        )
     if data.channels != int(state["joints_embed.proj.weight"].shape[1]) or data.joints != int(state["pos_embed"].shape[2]):
-        raise CheckpointError(path, f"expects {int(state['joints_embed.proj.weight'].shape[1])} coordinates x "
-                              f"{int(state['pos_embed'].shape[2])} joints; the data has {data.channels} x {data.joints}")
+        raise CheckpointError(
+            path,
+            f"expects {int(state['joints_embed.proj.weight'].shape[1])} coordinates x "
+            f"{int(state['pos_embed'].shape[2])} joints; the data has {data.channels} x {data.joints}",
+        )
     encoder = build_encoder(data, settings)
     try:
         encoder.load_state_dict(state, strict=True)

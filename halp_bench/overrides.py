@@ -21,8 +21,6 @@ def parse_override(item: str) -> tuple[str, str]:
     return key.strip(), raw.strip()
 
 
-
-
 def convert_value(key: str, raw: str, hint: Any) -> Any:
     origin = typing.get_origin(hint)
     try:
@@ -48,8 +46,6 @@ def convert_value(key: str, raw: str, hint: Any) -> Any:
     raise ConfigError(f"--set {key}: unsupported field type {hint}")
 
 
-
-
 def unknown_key_message(key: str, configs: list[Any], methods: list[str]) -> str:
     """What `--set KEY` could have been: the valid keys at the level where KEY went wrong."""
     section = key.split(".")[0]
@@ -73,7 +69,9 @@ def unknown_key_message(key: str, configs: list[Any], methods: list[str]) -> str
 def known_to_a_plugin(key: str) -> bool:
     """Whether `section.field` names a field of some registered method's, augmentation's or encoder's settings."""
     section, _, leaf = key.partition(".")
-    classes = {"method": [m.settings_class for m in (e.factory for e in METHODS.entries())],
-               "augment": [m.augment_class for m in (e.factory for e in METHODS.entries())],
-               "encoder": [e.factory.settings_class for e in ENCODERS.entries()]}.get(section, [])
+    classes = {
+        "method": [m.settings_class for m in (e.factory for e in METHODS.entries())],
+        "augment": [m.augment_class for m in (e.factory for e in METHODS.entries())],
+        "encoder": [e.factory.settings_class for e in ENCODERS.entries()],
+    }.get(section, [])
     return any(leaf in {f.name for f in dataclasses.fields(c)} for c in classes)

@@ -51,9 +51,13 @@ class Recipe:
 
     def lines(self) -> list[str]:
         """The text listing: a header, the identities, then `key = value  (source)` by section."""
-        out = [f"{self.method} — preset {self.preset}, dataset {self.dataset}" + (f"/{self.split}" if self.split else "")
-               + f", seed {self.seed}" + (f", --set {' '.join(self.overrides)}" if self.overrides else ""),
-               f"pretraining id {self.pretrain_id}" + (f"  (run directory runs/{self.run_dir})" if self.run_dir else "")]
+        out = [
+            f"{self.method} — preset {self.preset}, dataset {self.dataset}"
+            + (f"/{self.split}" if self.split else "")
+            + f", seed {self.seed}"
+            + (f", --set {' '.join(self.overrides)}" if self.overrides else ""),
+            f"pretraining id {self.pretrain_id}" + (f"  (run directory runs/{self.run_dir})" if self.run_dir else ""),
+        ]
         out += [f"cell id {protocol}: {cid}" for protocol, cid in self.cells.items()]
         if not self.split:
             out.append("(no --split: identities use the split unset; a run names the dataset's default split)")
@@ -66,8 +70,9 @@ def _text(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, tuple, dict)) else str(value)
 
 
-def resolve_recipe(method: str, preset: str, dataset: str = DataConfig.dataset, split: str | None = None, seed: int = 0,
-                   overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+def resolve_recipe(
+    method: str, preset: str, dataset: str = DataConfig.dataset, split: str | None = None, seed: int = 0, overrides: list[str] | tuple[str, ...] = ()
+) -> Recipe:
     """`method`'s configuration as `halp-bench run` makes it, with each value's source."""
     load_plugins()
     if preset not in PRESETS:
@@ -80,8 +85,19 @@ def resolve_recipe(method: str, preset: str, dataset: str = DataConfig.dataset, 
     cells = {protocol: config_id(method, protocol, cfg, cfg) for protocol in SAME_DATA_PROTOCOLS}
     from halp_bench.runner import run_dir_name  # the runner imports torch: only when a recipe is made
 
-    return Recipe(method, preset, dataset, split or "", seed, list(overrides), values, sources, pretrain_id(method, cfg),
-                  run_dir_name(method, cfg) if split else "", cells)
+    return Recipe(
+        method,
+        preset,
+        dataset,
+        split or "",
+        seed,
+        list(overrides),
+        values,
+        sources,
+        pretrain_id(method, cfg),
+        run_dir_name(method, cfg) if split else "",
+        cells,
+    )
 
 
 def value_sources(method: str, preset: str, dataset: str, cfg: RunConfig, set_keys: list[str], given: list[str]) -> dict[str, str]:
@@ -97,8 +113,7 @@ def value_sources(method: str, preset: str, dataset: str, cfg: RunConfig, set_ke
     recipe.encoder = ENCODERS.get(cfg.encoder.name).settings_class.for_preset(preset, dataset)
     recipe.method = method_cls.settings_class.for_preset(preset, dataset)
     recipe.augment = method_cls.augment_class.for_preset(preset, dataset)
-    plain = RunConfig(encoder=ENCODERS.get(cfg.encoder.name).settings_class(), method=method_cls.settings_class(),
-                      augment=method_cls.augment_class())
+    plain = RunConfig(encoder=ENCODERS.get(cfg.encoder.name).settings_class(), method=method_cls.settings_class(), augment=method_cls.augment_class())
     by_preset, by_default = flat_items(recipe), flat_items(plain)
     sources = {}
     for key in flat_items(cfg):
@@ -108,7 +123,7 @@ def value_sources(method: str, preset: str, dataset: str, cfg: RunConfig, set_ke
             sources[key] = EDGE_KEYS[key]
         elif key in declared:
             sources[key] = f"run_defaults {method_cls.__name__}"
-        elif key != "encoder.name" and _differs(by_preset.get(key), by_default.get(key)) or key == "preset":
+        elif (key != "encoder.name" and _differs(by_preset.get(key), by_default.get(key))) or key == "preset":
             sources[key] = f"preset {preset}"
         else:
             sources[key] = "default"
@@ -118,7 +133,7 @@ def value_sources(method: str, preset: str, dataset: str, cfg: RunConfig, set_ke
 
 
 def _differs(a: Any, b: Any) -> bool:
-    as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+    as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else v
     return as_list(a) != as_list(b)
 
 
@@ -137,14 +152,18 @@ def recipe_from_row(row: ResultRow) -> Recipe:
     """The listing that reproduces a stored row: its preset, data and seed, with `--set` for every
     key where its stored configuration differs from what that preset makes for the method."""
     if row.weights:
-        raise ConfigError(f"the row of {row.method} {row.protocol} was evaluated from a weights file ({row.weights.get('path')}); "
-                          "its pretraining is that file, not a recipe")
+        raise ConfigError(
+            f"the row of {row.method} {row.protocol} was evaluated from a weights file ({row.weights.get('path')}); its pretraining is that file, not a recipe"
+        )
     load_plugins()
     stored = flat_items(config_from_dict(row.method, row.config))
     edge = [f"data.dataset={row.dataset}", f"data.split={row.split}", f"seed={row.seed}"]
     made = flat_items(make_configs(row.preset, edge, [row.method], ignore_others=True)[row.method])
-    overrides = [f"{key}={_as_override(stored[key])}" for key in stored
-                 if key not in NOT_RECIPE and key not in EDGE_KEYS and key != "preset" and _differs(stored[key], made.get(key))]
+    overrides = [
+        f"{key}={_as_override(stored[key])}"
+        for key in stored
+        if key not in NOT_RECIPE and key not in EDGE_KEYS and key != "preset" and _differs(stored[key], made.get(key))
+    ]
     encoder = [item for item in overrides if item.startswith("encoder.name=")]
     return resolve_recipe(row.method, row.preset, row.dataset, row.split, row.seed, encoder + [o for o in overrides if o not in encoder])
 

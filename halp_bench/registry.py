@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Callable, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from halp_bench.errors import ConfigError, HalpBenchWarning, UnknownNameError
 
@@ -155,8 +156,10 @@ def load_plugins() -> None:
             entry_point.load()
         except Exception as exc:  # a broken third-party plugin must not take the tool down: reported once, left out
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-            warnings.warn(BrokenPlugin(f"plugin '{entry_point.name}' ({entry_point.value}) failed to import and is left out "
-                                       f"({reason}); fix or uninstall its package"), stacklevel=2)
+            warnings.warn(
+                BrokenPlugin(f"plugin '{entry_point.name}' ({entry_point.value}) failed to import and is left out ({reason}); fix or uninstall its package"),
+                stacklevel=2,
+            )
 
 
 class BrokenPlugin(HalpBenchWarning):

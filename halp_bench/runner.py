@@ -16,9 +16,10 @@ import hashlib
 import json
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -94,8 +95,11 @@ class Configs:
         key = (stage.dataset, stage.split, seed)
         if key not in self._made:
             spec = self.spec
-            self._made[key] = make_configs(spec.preset, [*spec.overrides, f"data.dataset={stage.dataset}", f"data.split={stage.split}",
-                                                         f"device={spec.device}", f"seed={seed}"], self.methods)
+            self._made[key] = make_configs(
+                spec.preset,
+                [*spec.overrides, f"data.dataset={stage.dataset}", f"data.split={stage.split}", f"device={spec.device}", f"seed={seed}"],
+                self.methods,
+            )
         return self._made[key][method]
 
 
@@ -151,8 +155,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
                     if isinstance(plan, str):
                         outcomes.append(CellOutcome(method_name, seed, protocol, "skipped", plan))
                         continue
-                    cell, work = _grid_cell(spec, method_name, seed, protocol, plan, pipeline, configs, device, say, retrained, pretrained,
-                                            loggers)
+                    cell, work = _grid_cell(spec, method_name, seed, protocol, plan, pipeline, configs, device, say, retrained, pretrained, loggers)
                     outcomes.append(run_cell(cell, work, store, say))
             finally:
                 for logger in loggers.values():
@@ -196,7 +199,7 @@ class Stages:
     def plans_for(self, pipeline: str) -> dict[str, Plan | str]:
         """Each protocol's plan (or why it is skipped) on the data as `pipeline` prepares it."""
         if pipeline not in self.plans:
-            on = lambda dataset, split: self.get(dataset, split, pipeline)  # noqa: E731
+            on = lambda dataset, split: self.get(dataset, split, pipeline)
             first = on(self.spec.dataset, self.spec.split)
             self.plans[pipeline] = {p: transfer_plan(self.spec, first, on) if p == "transfer" else Plan(first, first) for p in self.protocols}
         return self.plans[pipeline]
@@ -208,13 +211,29 @@ def _check_before_training(spec: RunSpec, methods: list[str], configs: Configs, 
     for pipeline in dict.fromkeys(pipelines.values()):
         users = [name for name in methods if pipelines[name] == pipeline]
         for pretrain_stage in {id(p.pretrain_on): p.pretrain_on for p in stages.plans_for(pipeline).values() if isinstance(p, Plan)}.values():
-            check_grid(users, lambda name, on=pretrain_stage: configs.get(name, on, spec.seeds[0]), pretrain_stage.data,
-                       len(pretrain_stage.train), pretrain_stage.label)
+            check_grid(
+                users,
+                lambda name, on=pretrain_stage: configs.get(name, on, spec.seeds[0]),
+                pretrain_stage.data,
+                len(pretrain_stage.train),
+                pretrain_stage.label,
+            )
 
 
-def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: Plan, pipeline: str, configs: Configs, device: torch.device,
-               say: Callable[[str], None], retrained: set[Path], pretrained: dict[Path, Pretrained],
-               loggers: dict[Path, RunLogger]) -> tuple[Cell, CellWork]:
+def _grid_cell(
+    spec: RunSpec,
+    method_name: str,
+    seed: int,
+    protocol: str,
+    plan: Plan,
+    pipeline: str,
+    configs: Configs,
+    device: torch.device,
+    say: Callable[[str], None],
+    retrained: set[Path],
+    pretrained: dict[Path, Pretrained],
+    loggers: dict[Path, RunLogger],
+) -> tuple[Cell, CellWork]:
     """One cell of the grid and what it is computed with; its pretraining runs (once per run
     directory, shared through `pretrained` and `loggers`) only when the pipeline asks for it."""
     target = plan.evaluate_on
@@ -222,8 +241,9 @@ def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: 
     pre_cfg = configs.get(method_name, plan.pretrain_on, seed)
     cfg.data.pipeline = pre_cfg.data.pipeline = pipeline  # the data as the method's family prepares it (datasets/pipelines.py)
     run_dir = run_dir_for(spec, method_name, pre_cfg)
-    cell = Cell(method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from,
-                config_id(method_name, protocol, cfg, pre_cfg), run_dir)
+    cell = Cell(
+        method_name, target.dataset, target.split, protocol, spec.preset, seed, plan.transfer_from, config_id(method_name, protocol, cfg, pre_cfg), run_dir
+    )
     world = distributed.info()
 
     def log() -> RunLogger:  # opened when the pipeline first needs it: a run whose cells are all done writes nothing
@@ -234,28 +254,51 @@ def _grid_cell(spec: RunSpec, method_name: str, seed: int, protocol: str, plan: 
     def obtain() -> Pretrained:
         if run_dir not in pretrained:
             log()
-            pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained,
-                                                loggers[run_dir])
+            pretrained[run_dir] = pretrain_cell(spec, method_name, plan.pretrain_on, pre_cfg, device, run_dir, say, retrained, loggers[run_dir])
         return pretrained[run_dir]
 
     def row_fields(source: Pretrained) -> dict[str, Any]:
         result = source.result
         return dict(
             pretrain=PretrainSummary(
-                epochs=result.epochs, resumed_from=result.resumed_from, time_per_epoch_s=result.time_per_epoch,
-                peak_memory_mb=result.peak_mb, peak_memory_increase_mb=result.increase_mb,
-                final_loss=result.losses[-1] if result.losses else {}, processes=world.world_size,
-                batch_per_process=pre_cfg.pretrain.batch_size // world.world_size, effective_batch=pre_cfg.pretrain.batch_size,
-                lr=pre_cfg.pretrain.lr, precision=pre_cfg.precision, compile_seconds=round(result.compile_seconds, 3),
+                epochs=result.epochs,
+                resumed_from=result.resumed_from,
+                time_per_epoch_s=result.time_per_epoch,
+                peak_memory_mb=result.peak_mb,
+                peak_memory_increase_mb=result.increase_mb,
+                final_loss=result.losses[-1] if result.losses else {},
+                processes=world.world_size,
+                batch_per_process=pre_cfg.pretrain.batch_size // world.world_size,
+                effective_batch=pre_cfg.pretrain.batch_size,
+                lr=pre_cfg.pretrain.lr,
+                precision=pre_cfg.precision,
+                compile_seconds=round(result.compile_seconds, 3),
             ),
-            settings=settings_summary(cfg), pretrain_config=pretrain_signature(method_name, pre_cfg), git_commit=git_commit(),
-            versions=versions(), device=device_name(device), deterministic=spec.deterministic, threads=torch.get_num_threads(), run_dir=str(run_dir),
+            settings=settings_summary(cfg),
+            pretrain_config=pretrain_signature(method_name, pre_cfg),
+            git_commit=git_commit(),
+            versions=versions(),
+            device=device_name(device),
+            deterministic=spec.deterministic,
+            threads=torch.get_num_threads(),
+            run_dir=str(run_dir),
             data_warnings=list(dict.fromkeys(plan.pretrain_on.warnings + target.warnings)),
         )
 
     detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
-    return cell, CellWork(cfg, target.train, target.test, plan.data_fingerprint(), obtain, device, log, row_fields, detail,
-                          compile_encoders=spec.compile, pretrain_epochs=pre_cfg.pretrain.epochs)
+    return cell, CellWork(
+        cfg,
+        target.train,
+        target.test,
+        plan.data_fingerprint(),
+        obtain,
+        device,
+        log,
+        row_fields,
+        detail,
+        compile_encoders=spec.compile,
+        pretrain_epochs=pre_cfg.pretrain.epochs,
+    )
 
 
 def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None], Stage]) -> Plan | str:
@@ -276,8 +319,15 @@ def transfer_plan(spec: RunSpec, main: Stage, stage: Callable[[str, str | None],
 
 
 def pretrain_cell(
-    spec: RunSpec, method_name: str, stage: Stage, cfg: RunConfig, device: torch.device, run_dir: Path,
-    say: Callable[[str], None], retrained: set[Path], logger: RunLogger | None = None,
+    spec: RunSpec,
+    method_name: str,
+    stage: Stage,
+    cfg: RunConfig,
+    device: torch.device,
+    run_dir: Path,
+    say: Callable[[str], None],
+    retrained: set[Path],
+    logger: RunLogger | None = None,
 ) -> Pretrained:
     """Build the method and pretrain it (or load its finished checkpoint), logging to `logger`; a
     failure is returned as its reason (`user_error` for a TrainingError, e.g. a NaN loss) so that
@@ -293,8 +343,10 @@ def pretrain_cell(
         other_data = recorded is not None and recorded != stage.fingerprint.hash
         if (spec.force or other_data) and run_dir not in retrained:
             if other_data and not spec.force:
-                say(f"{method_name}: the checkpoint in {run_dir} was pretrained on other data (fingerprint {recorded}, now "
-                    f"{stage.fingerprint.hash}); pretraining again")
+                say(
+                    f"{method_name}: the checkpoint in {run_dir} was pretrained on other data (fingerprint {recorded}, now "
+                    f"{stage.fingerprint.hash}); pretraining again"
+                )
             retrained.add(run_dir)
             for name in ("checkpoint.pt", "log.csv", MONITOR_FILE, WANDB_ID_FILE) if distributed.info().is_main else ():
                 (run_dir / name).unlink(missing_ok=True)  # TensorBoard's earlier events are purged when logging starts
@@ -303,8 +355,19 @@ def pretrain_cell(
             atomic_write_bytes(run_dir / DATA_RECORD, lambda handle: handle.write(text))
         monitor = knn_monitor(method, stage, cfg, device, run_dir / MONITOR_FILE, logger) if cfg.eval.monitor_every > 0 else None
         started = time.perf_counter()
-        result = pretrain(method_name, method, stage.train, cfg, device, run_dir, show_progress=spec.show_progress,
-                          say=say, on_epoch_end=monitor, compile_encoders=spec.compile, logger=logger)
+        result = pretrain(
+            method_name,
+            method,
+            stage.train,
+            cfg,
+            device,
+            run_dir,
+            show_progress=spec.show_progress,
+            say=say,
+            on_epoch_end=monitor,
+            compile_encoders=spec.compile,
+            logger=logger,
+        )
         if result.resumed_from < cfg.pretrain.epochs:
             say(f"pretrained {method_name} on {stage.label} in {time.perf_counter() - started:.1f}s ({result.time_per_epoch:.2f}s/epoch)")
         return Pretrained(method, result)
@@ -329,8 +392,7 @@ def recorded_data(run_dir: Path) -> str | None:
         return None
 
 
-def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.device, path: Path,
-                logger: RunLogger | None = None) -> Callable[[int], None]:
+def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.device, path: Path, logger: RunLogger | None = None) -> Callable[[int], None]:
     """An `on_epoch_end` hook: kNN top-1 on the pretraining split every `eval.monitor_every` epochs,
     appended to `path` (epoch, knn_top1), like the official code's monitor, and logged as
     `pretrain/knn_top1`. A resumed run may repeat an epoch; readers keep its last row."""

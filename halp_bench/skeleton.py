@@ -34,8 +34,11 @@ class SkeletonLayout:
         for a, b in self.bones:
             if not (0 <= a < self.num_joints and 0 <= b < self.num_joints):
                 raise ValueError(f"layout {self.name}: bone ({a}, {b}) outside 0..{self.num_joints - 1}")
-        named = [("center_joint", (self.center_joint,) if self.center_joint is not None else ()),
-                 ("spine", self.spine or ()), ("shoulders", self.shoulders or ())]
+        named = [
+            ("center_joint", (self.center_joint,) if self.center_joint is not None else ()),
+            ("spine", self.spine or ()),
+            ("shoulders", self.shoulders or ()),
+        ]
         for what, joints in named:
             if any(not 0 <= j < self.num_joints for j in joints):
                 raise ValueError(f"layout {self.name}: {what} {joints} outside 0..{self.num_joints - 1}")
@@ -62,9 +65,31 @@ class SkeletonLayout:
 # The official NTU RGB+D bone pairs (1-based, as in CMD's `MoCo.Bone`), including the self-pair
 # (21, 21) of the spine-shoulder joint, whose bone is therefore zero.
 NTU_BONES_1BASED: tuple[tuple[int, int], ...] = (
-    (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9),
-    (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
-    (20, 19), (21, 21), (22, 23), (23, 8), (24, 25), (25, 12),
+    (1, 2),
+    (2, 21),
+    (3, 21),
+    (4, 3),
+    (5, 21),
+    (6, 5),
+    (7, 6),
+    (8, 7),
+    (9, 21),
+    (10, 9),
+    (11, 10),
+    (12, 11),
+    (13, 1),
+    (14, 13),
+    (15, 14),
+    (16, 15),
+    (17, 1),
+    (18, 17),
+    (19, 18),
+    (20, 19),
+    (21, 21),
+    (22, 23),
+    (23, 8),
+    (24, 25),
+    (25, 12),
 )
 
 NTU25 = SkeletonLayout(
@@ -81,8 +106,25 @@ NTU25 = SkeletonLayout(
 # Kinect v1 (20 joints): hip centre 1, spine 2, shoulder centre 3, head 4, left arm 5-8, right arm
 # 9-12, left leg 13-16, right leg 17-20 (1-based), as used by NW-UCLA / MSR-Action3D style data.
 KINECT_V1_BONES_1BASED: tuple[tuple[int, int], ...] = (
-    (1, 2), (2, 3), (3, 3), (4, 3), (5, 3), (6, 5), (7, 6), (8, 7), (9, 3), (10, 9),
-    (11, 10), (12, 11), (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18),
+    (1, 2),
+    (2, 3),
+    (3, 3),
+    (4, 3),
+    (5, 3),
+    (6, 5),
+    (7, 6),
+    (8, 7),
+    (9, 3),
+    (10, 9),
+    (11, 10),
+    (12, 11),
+    (13, 1),
+    (14, 13),
+    (15, 14),
+    (16, 15),
+    (17, 1),
+    (18, 17),
+    (19, 18),
     (20, 19),
 )
 

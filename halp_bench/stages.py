@@ -3,8 +3,8 @@ protocol pretrains and evaluates (`Plan`), and the pipeline each method's data g
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from halp_bench.config import RunConfig
 from halp_bench.datasets.base import SkeletonData, SkeletonSubset

@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from halp_bench.errors import ConfigError
 
@@ -154,8 +155,7 @@ def check_ranges(settings: Any, prefix: str = "") -> None:
 def numeric_fields(settings_class: type) -> list[dataclasses.Field]:
     """The int, float and tuple fields of a settings class: those that must declare a range."""
     hints = typing.get_type_hints(settings_class)
-    return [f for f in dataclasses.fields(settings_class)
-            if hints[f.name] in (int, float) or typing.get_origin(hints[f.name]) is tuple]
+    return [f for f in dataclasses.fields(settings_class) if hints[f.name] in (int, float) or typing.get_origin(hints[f.name]) is tuple]
 
 
 def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any, train_size: int, where: str) -> None:
@@ -170,8 +170,10 @@ def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any, 
     for name in methods:
         cfg, method = config_for(name), METHODS.get(name)
         if method.pretrains and cfg.pretrain.batch_size > train_size:
-            raise ConfigError(f"--set pretrain.batch_size={cfg.pretrain.batch_size}: more than the {train_size} training samples of "
-                              f"{where}; an epoch would train no step (at most {train_size})")
+            raise ConfigError(
+                f"--set pretrain.batch_size={cfg.pretrain.batch_size}: more than the {train_size} training samples of "
+                f"{where}; an epoch would train no step (at most {train_size})"
+            )
         streams = getattr(method, "streams", None)
         if isinstance(streams, tuple) and cfg.eval.stream not in (*streams, *MULTI_STREAM):
             raise ConfigError(f"--set eval.stream={cfg.eval.stream}: {name} trains only the {', '.join(streams)} stream(s)")
@@ -185,12 +187,20 @@ def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any, 
 # (run: the grid's own axes) or never read (eval: there is no pretraining).
 COMMAND_OWNED: dict[str, dict[str, str]] = {
     "run": {"data.dataset": "use --dataset", "data.split": "use --split", "seed": "use --seed or --seeds"},
-    "eval": {"data.dataset": "use --dataset", "data.split": "use --split", "seed": "use --seeds",
-             "pretrain.": "eval does not pretrain (the checkpoint's own pretraining settings are kept)",
-             "augment.": "eval makes no pretraining views"},
-    "show": {"data.dataset": "give the dataset as the argument", "data.split": "use --split", "seed": "use --seed",
-             "device": "show draws on the CPU", **{f"{section}.": "show draws samples and views; it trains nothing"
-                                                   for section in ("pretrain", "linear", "transfer", "eval")}},
+    "eval": {
+        "data.dataset": "use --dataset",
+        "data.split": "use --split",
+        "seed": "use --seeds",
+        "pretrain.": "eval does not pretrain (the checkpoint's own pretraining settings are kept)",
+        "augment.": "eval makes no pretraining views",
+    },
+    "show": {
+        "data.dataset": "give the dataset as the argument",
+        "data.split": "use --split",
+        "seed": "use --seed",
+        "device": "show draws on the CPU",
+        **{f"{section}.": "show draws samples and views; it trains nothing" for section in ("pretrain", "linear", "transfer", "eval")},
+    },
 }
 
 
@@ -232,8 +242,10 @@ def threads_warning(threads: int | None) -> str | None:
     cores = machine_cores()
     if threads is None or threads <= cores:
         return None
-    return (f"--threads {threads} is more than the {cores} cores this process may use: the extra threads wait for each other "
-            f"at every operator ({OVERSUBSCRIBED}); --threads {cores} or less is faster")
+    return (
+        f"--threads {threads} is more than the {cores} cores this process may use: the extra threads wait for each other "
+        f"at every operator ({OVERSUBSCRIBED}); --threads {cores} or less is faster"
+    )
 
 
 # benchmarks/bench_threads.py on a 2-core machine (docs/checks.md)
@@ -245,5 +257,4 @@ def check_stored_methods(methods: list[str] | None, rows: list[Any]) -> None:
     stored = sorted({row.method for row in rows})
     missing = [name for name in methods or [] if name not in stored]
     if missing:
-        raise ConfigError(f"--methods: no stored results of {', '.join(repr(m) for m in missing)}; "
-                          f"the results hold: {', '.join(stored) or '(none)'}")
+        raise ConfigError(f"--methods: no stored results of {', '.join(repr(m) for m in missing)}; the results hold: {', '.join(stored) or '(none)'}")

@@ -9,9 +9,9 @@ weights.py), which the results package, which only draws, must not import.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -48,16 +48,25 @@ class TsneFigure:
     notes: list[str] = field(default_factory=list)  # runs left out, and why
 
 
-def tsne_figures(rows: list[tuple[ResultRow, Path]], methods: list[str] | None, seed: int | None, samples: int, sample_seed: int,
-                 perplexity: float, device: torch.device, say: Callable[[str], None] = print) -> list[TsneFigure]:
+def tsne_figures(
+    rows: list[tuple[ResultRow, Path]],
+    methods: list[str] | None,
+    seed: int | None,
+    samples: int,
+    sample_seed: int,
+    perplexity: float,
+    device: torch.device,
+    say: Callable[[str], None] = print,
+) -> list[TsneFigure]:
     """One figure per (dataset, split, normalisation) among the kNN and linear rows of `methods`
     (default all) and `seed` (default: the smallest stored), one panel per encoder (a run's
     pretraining, or the file of an `eval --checkpoint` row). Test samples beyond `samples` are
     left out at random (`sample_seed`), the same ones for every panel."""
     chosen = [(row, path) for row, path in rows if row.protocol in TSNE_PROTOCOLS and (not methods or row.method in methods)]
     if not chosen:
-        raise HalpBenchError("no kNN or linear results" + (f" of {', '.join(methods)}" if methods else "") + " to take features from; "
-                             "run `halp-bench run --protocols knn` first")
+        raise HalpBenchError(
+            "no kNN or linear results" + (f" of {', '.join(methods)}" if methods else "") + " to take features from; run `halp-bench run --protocols knn` first"
+        )
     groups: dict[tuple[str, str, str], list[tuple[ResultRow, Path]]] = {}
     for row, path in chosen:
         groups.setdefault((row.dataset, row.split, row.config.get("data", {}).get("normalize", "none")), []).append((row, path))
@@ -76,8 +85,18 @@ def tsne_figures(rows: list[tuple[ResultRow, Path]], methods: list[str] | None, 
     return figures
 
 
-def _tsne_figure(dataset: str, split: str, normalize: str, seed: int, encoders: list[tuple[ResultRow, Path]], samples: int, sample_seed: int,
-                 perplexity: float, device: torch.device, say: Callable[[str], None]) -> TsneFigure:
+def _tsne_figure(
+    dataset: str,
+    split: str,
+    normalize: str,
+    seed: int,
+    encoders: list[tuple[ResultRow, Path]],
+    samples: int,
+    sample_seed: int,
+    perplexity: float,
+    device: torch.device,
+    say: Callable[[str], None],
+) -> TsneFigure:
     first = config_from_dict(encoders[0][0].method, encoders[0][0].config)
     data = load_dataset(first.data)
     _, test = data.split(split)
@@ -89,9 +108,14 @@ def _tsne_figure(dataset: str, split: str, normalize: str, seed: int, encoders: 
     how_many = f"{len(subset)} of {len(test)} test samples (drawn with seed {sample_seed})" if drawn else f"all {len(test)} test samples"
     say(f"t-SNE of {dataset}/{split}: {how_many}, perplexity {perplexity:g}")
     labels = [variant_label(row) for row, _ in encoders]
-    figure = TsneFigure(f"{safe_name(dataset)}_{safe_name(split)}" + (f"_{normalize}" if normalize != "none" else ""),
-                        f"t-SNE of the kNN features of {dataset}/{split}" + (f" (normalize={normalize})" if normalize != "none" else "")
-                        + f", seed {seed}: {how_many}, perplexity {perplexity:g}", [], data.num_classes)
+    figure = TsneFigure(
+        f"{safe_name(dataset)}_{safe_name(split)}" + (f"_{normalize}" if normalize != "none" else ""),
+        f"t-SNE of the kNN features of {dataset}/{split}"
+        + (f" (normalize={normalize})" if normalize != "none" else "")
+        + f", seed {seed}: {how_many}, perplexity {perplexity:g}",
+        [],
+        data.num_classes,
+    )
     for (row, results_file), label in zip(encoders, labels):
         try:
             features, classes = _stored_features(row, results_file, data, subset, device)
@@ -107,8 +131,7 @@ def _tsne_figure(dataset: str, split: str, normalize: str, seed: int, encoders: 
     return figure
 
 
-def _stored_features(row: ResultRow, results_file: Path, data: SkeletonData, subset: SkeletonSubset,
-                     device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+def _stored_features(row: ResultRow, results_file: Path, data: SkeletonData, subset: SkeletonSubset, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """The L2-normalised features kNN used for `row`'s cell (its encoder, crop and frames) of
     `subset`: the method rebuilt from its run's checkpoint (or, for an `eval --checkpoint` row, from
     the file it names, which must be unchanged)."""
@@ -118,8 +141,7 @@ def _stored_features(row: ResultRow, results_file: Path, data: SkeletonData, sub
     if row.weights:
         weights = read_weights(Path(row.weights["path"]))
         if weights.sha256 != row.weights["sha256"]:
-            raise HalpBenchError(f"{weights.path} has changed since its row was stored (sha256 {weights.sha256[:12]}, "
-                                 f"not {row.weights['sha256'][:12]})")
+            raise HalpBenchError(f"{weights.path} has changed since its row was stored (sha256 {weights.sha256[:12]}, not {row.weights['sha256'][:12]})")
         if weights.layout == "halp-bench":
             encoder = method_from_checkpoint(weights, cfg, spec)[1].encoder_for_eval()
         else:
@@ -145,8 +167,7 @@ class Sample:
     clips: list[Clip]
 
 
-def show_sample(cfg: RunConfig, part: str, index: int | None, label: int | None, augmented: bool, method_name: str,
-                view_seed: int) -> Sample:
+def show_sample(cfg: RunConfig, part: str, index: int | None, label: int | None, augmented: bool, method_name: str, view_seed: int) -> Sample:
     """Sample `index` of the `part` ("train" or "test") of `cfg.data`'s split, or the first of class
     `label`; with `augmented`, the views `method_name` makes of it for pretraining (drawn with `view_seed`)."""
     data = load_dataset(cfg.data, check=False)  # a look at the data is how one diagnoses it: never refused
@@ -159,8 +180,10 @@ def show_sample(cfg: RunConfig, part: str, index: int | None, label: int | None,
         matches = np.flatnonzero(subset.labels == label)
         if not len(matches):
             present = np.unique(subset.labels)
-            raise ConfigError(f"--label {label}: no sample of that class in the {part} part of {data.name}/{split} "
-                              f"(classes there: {present.min()}..{present.max()}, {len(present)} of {data.num_classes})")
+            raise ConfigError(
+                f"--label {label}: no sample of that class in the {part} part of {data.name}/{split} "
+                f"(classes there: {present.min()}..{present.max()}, {len(present)} of {data.num_classes})"
+            )
         position = int(matches[0])
     else:
         position = index or 0
@@ -179,6 +202,7 @@ def show_sample(cfg: RunConfig, part: str, index: int | None, label: int | None,
     normalize = f", normalize={cfg.data.normalize}" if cfg.data.normalize != "none" else ""
     row = int(subset.indices[position])
     name = f" {data.names[row]}" if data.names else ""
-    title = (f"{data.name} {split} {part} #{position}{name} (row {row}): class {int(labels[0])}, {length} frames{normalize}"
-             + (f"; views: {method_name}, {cfg.preset} preset, seed {view_seed}" if augmented else ""))
+    title = f"{data.name} {split} {part} #{position}{name} (row {row}): class {int(labels[0])}, {length} frames{normalize}" + (
+        f"; views: {method_name}, {cfg.preset} preset, seed {view_seed}" if augmented else ""
+    )
     return Sample(title, split, data.skeleton_layout(), clips)

@@ -81,15 +81,17 @@ def read_weights(path: Path) -> WeightsFile:
         return WeightsFile(path, sha, "mamp", "mamp", mamp_encoder_state(raw))
     if "model" in raw and "format" in raw:
         if raw["format"] != CHECKPOINT_FORMAT:
-            raise CheckpointError(path, f"checkpoint format {raw['format']} is not {CHECKPOINT_FORMAT} (an earlier halp-bench); "
-                                  "retrain it with this version")
+            raise CheckpointError(path, f"checkpoint format {raw['format']} is not {CHECKPOINT_FORMAT} (an earlier halp-bench); retrain it with this version")
         return WeightsFile(path, sha, "halp-bench", "halp-bench", raw)
     nested = isinstance(raw.get("state_dict"), dict)
     state = raw["state_dict"] if nested else raw
     if not all(isinstance(v, Tensor) for v in state.values()):
-        raise CheckpointError(path, "not a checkpoint layout halp-bench knows: expected ours, CMD/HaLP's "
-                              "{'epoch', 'state_dict', ...} or a flat state dict of tensors (CrosSCLR/AimCLR)")
-    state = {key[len("module."):] if key.startswith("module.") else key: value for key, value in state.items()}
+        raise CheckpointError(
+            path,
+            "not a checkpoint layout halp-bench knows: expected ours, CMD/HaLP's "
+            "{'epoch', 'state_dict', ...} or a flat state dict of tensors (CrosSCLR/AimCLR)",
+        )
+    state = {key[len("module.") :] if key.startswith("module.") else key: value for key, value in state.items()}
     if any(key.startswith("encoder_q.encoder.gru.") for key in state):
         origin = "cmd" if "encoder_q_motion.encoder.gru.weight_ih_l0" in state else "halp" if "prototypes" in state else "moco (HaLP's baseline)"
         return WeightsFile(path, sha, "cmd-halp", origin, state)
@@ -104,15 +106,25 @@ def method_from_checkpoint(weights: WeightsFile, cfg: RunConfig, data: DataSpec)
     evaluation settings stay), its whole state loaded strictly."""
     name = str(weights.state["method"])
     stored = config_from_dict(name, {"preset": cfg.preset, **weights.state["config"]})
-    merged = dataclasses.replace(cfg, method=stored.method, encoder=stored.encoder, augment=stored.augment, pretrain=stored.pretrain,
-                                 precision=stored.precision, sync_batchnorm=stored.sync_batchnorm,
-                                 data=dataclasses.replace(cfg.data, frames=stored.data.frames))
+    merged = dataclasses.replace(
+        cfg,
+        method=stored.method,
+        encoder=stored.encoder,
+        augment=stored.augment,
+        pretrain=stored.pretrain,
+        precision=stored.precision,
+        sync_batchnorm=stored.sync_batchnorm,
+        data=dataclasses.replace(cfg.data, frames=stored.data.frames),
+    )
     method = create_method(name, merged, dataclasses.replace(data, frames=stored.data.frames))
     try:
         method.load_state_dict(weights.state["model"])
     except RuntimeError:  # torch lists missing/unexpected keys and shapes over many lines: say it in the data's words
-        hidden = {key.replace("_", " "): value for key, value in {**vars(merged.encoder), **vars(merged.method)}.items()
-                  if isinstance(value, int) and not isinstance(value, bool) and ("hidden" in key or "proj" in key)}
+        hidden = {
+            key.replace("_", " "): value
+            for key, value in {**vars(merged.encoder), **vars(merged.method)}.items()
+            if isinstance(value, int) and not isinstance(value, bool) and ("hidden" in key or "proj" in key)
+        }
         raise explain_mismatch(weights.path, name, method, weights.state["model"], data, hidden) from None
     return name, method, merged
 
@@ -144,8 +156,11 @@ def stgcn_settings_from(weights: WeightsFile, encoder: str) -> STGCNSettings:
     for key in (first, last, "encoder_q.A"):
         if key not in state:
             raise CheckpointError(weights.path, f"missing {key} (the query encoder's ST-GCN)")
-    return STGCNSettings(hidden_channels=int(state[first].shape[0]) // int(state["encoder_q.A"].shape[0]),
-                         hidden_dim=int(state[last].shape[0]), edge_importance="encoder_q.edge_importance.0" in state)
+    return STGCNSettings(
+        hidden_channels=int(state[first].shape[0]) // int(state["encoder_q.A"].shape[0]),
+        hidden_dim=int(state[last].shape[0]),
+        edge_importance="encoder_q.edge_importance.0" in state,
+    )
 
 
 def stored_streams(weights: WeightsFile, stream: str) -> dict[str, str]:
@@ -161,12 +176,16 @@ def stored_streams(weights: WeightsFile, stream: str) -> dict[str, str]:
     if weights.layout != "torchlight" or len(found) > 1:
         return found
     if stream in MULTI_STREAM:
-        raise CheckpointError(weights.path, "holds one stream's encoder (encoder_q.); name the stream it was trained on with "
-                              "--set eval.stream=joint|motion|bone (AimCLR's three-stream fusion needs its three files)")
+        raise CheckpointError(
+            weights.path,
+            "holds one stream's encoder (encoder_q.); name the stream it was trained on with "
+            "--set eval.stream=joint|motion|bone (AimCLR's three-stream fusion needs its three files)",
+        )
     named = [name for name in STREAM_PREFIXES if re.search(rf"(^|[_.-]){name}([_.-]|$)", weights.path.stem)]
     if len(named) == 1 and named[0] != stream:
-        raise CheckpointError(weights.path, f"the file name says it holds the {named[0]} stream, but it is evaluated as {stream}; "
-                              f"pass --set eval.stream={named[0]}")
+        raise CheckpointError(
+            weights.path, f"the file name says it holds the {named[0]} stream, but it is evaluated as {stream}; pass --set eval.stream={named[0]}"
+        )
     return {stream: "encoder_q."}
 
 
@@ -192,24 +211,29 @@ def load_stgcn(encoder: Encoder, weights: WeightsFile, prefix: str) -> None:
     """The query encoder under `prefix`, its MLP head (`fc`, `fc.0`, `fc.2`, CrosSCLR's aliased
     `fc.2.0`, `fc.2.2`) dropped as the authors' linear evaluation drops it, loaded strictly after its
     graph is checked: the file's `A` must be the spatial partition of the data's layout."""
-    entries = {key[len(prefix):]: value for key, value in weights.state.items()
-               if key.startswith(prefix) and key[len(prefix):].split(".")[0] != "fc"}
+    entries = {key[len(prefix) :]: value for key, value in weights.state.items() if key.startswith(prefix) and key[len(prefix) :].split(".")[0] != "fc"}
     own = encoder.state_dict()
     missing, extra = [k for k in own if k not in entries], [k for k in entries if k not in own]
     if missing or extra:
         problems = [f"missing {', '.join(prefix + k for k in missing)}"] if missing else []
         problems += [f"unexpected {', '.join(prefix + k for k in extra)}"] if extra else []
-        raise CheckpointError(weights.path, f"not an ST-GCN for this encoder ({encoder.settings.describe()}, "
-                              f"{encoder.data.layout.name}): {'; '.join(problems)}")
+        raise CheckpointError(
+            weights.path, f"not an ST-GCN for this encoder ({encoder.settings.describe()}, {encoder.data.layout.name}): {'; '.join(problems)}"
+        )
     for key, target in own.items():
         if tuple(entries[key].shape) != tuple(target.shape):
-            raise CheckpointError(weights.path, f"{prefix + key} has shape {tuple(entries[key].shape)}, this encoder expects "
-                                  f"{tuple(target.shape)} ({encoder.data.channels} channels, {encoder.data.joints} joints)"
-                                  + shape_in_data_words(tuple(entries[key].shape), tuple(target.shape), encoder.data))
+            raise CheckpointError(
+                weights.path,
+                f"{prefix + key} has shape {tuple(entries[key].shape)}, this encoder expects "
+                f"{tuple(target.shape)} ({encoder.data.channels} channels, {encoder.data.joints} joints)"
+                + shape_in_data_words(tuple(entries[key].shape), tuple(target.shape), encoder.data),
+            )
     gap = (entries["A"].float() - own["A"]).abs().max().item()
     if not gap <= GRAPH_TOLERANCE:
-        raise CheckpointError(weights.path, f"{prefix}A differs from the spatial partition of layout {encoder.data.layout.name} "
-                              f"by {gap:.2g}: the file was made for another skeleton graph")
+        raise CheckpointError(
+            weights.path,
+            f"{prefix}A differs from the spatial partition of layout {encoder.data.layout.name} by {gap:.2g}: the file was made for another skeleton graph",
+        )
     encoder.load_state_dict(entries, strict=True)
 
 
@@ -218,13 +242,16 @@ def check_against_reference(encoder: Encoder, weights: WeightsFile, prefix: str,
     """The loaded encoder's features must equal the authors' per-frame computation with the file's
     tensors on a random batch (eval mode: the input BatchNorm uses the file's statistics)."""
     reference = PerFrameBIGRU(data.in_channels, settings.hidden_size, settings.num_layers)
-    own = {key[len(prefix):]: value for key, value in weights.state.items() if key.startswith(prefix)}
+    own = {key[len(prefix) :]: value for key, value in weights.state.items() if key.startswith(prefix)}
     reference.load_state_dict({key: own[key] for key in reference.state_dict() if key in own}, strict=False)
     x = torch.randn(4, data.channels, min(data.frames, 16), data.joints, data.persons, generator=torch.Generator().manual_seed(0))
     gap = (encoder.eval()(x) - reference.eval()(x)).abs().max().item()
     if not gap <= REFERENCE_TOLERANCE:
-        raise CheckpointError(weights.path, f"{prefix}: the loaded encoder's features differ from the authors' computation with "
-                              f"the file's weights by {gap:.2g} (tolerance {REFERENCE_TOLERANCE:g})")
+        raise CheckpointError(
+            weights.path,
+            f"{prefix}: the loaded encoder's features differ from the authors' computation with "
+            f"the file's weights by {gap:.2g} (tolerance {REFERENCE_TOLERANCE:g})",
+        )
 
 
 def eval_encoder_from_authors(weights: WeightsFile, encoder_name: str | None, stream: str, data: DataSpec) -> tuple[Encoder, EncoderSettings]:

@@ -27,8 +27,11 @@ def check_finite_weights(weights: Any) -> None:
     for name, value in model_state(weights).items():
         if isinstance(value, Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
             bad = int((~torch.isfinite(value)).sum())
-            raise CheckpointError(weights.path, f"tensor '{name}' holds {bad} non-finite value(s) (NaN or inf) of {value.numel()}: "
-                                  "rows of these weights would be chance level (did its pretraining diverge?)")
+            raise CheckpointError(
+                weights.path,
+                f"tensor '{name}' holds {bad} non-finite value(s) (NaN or inf) of {value.numel()}: "
+                "rows of these weights would be chance level (did its pretraining diverge?)",
+            )
 
 
 def progress(weights: Any) -> dict[str, int] | None:
@@ -38,8 +41,11 @@ def progress(weights: Any) -> dict[str, int] | None:
         return None
     state = weights.state
     planned = state.get("config", {}).get("pretrain", {}).get("epochs")
-    return {"epoch": int(state.get("epoch", 0)), "iteration": int(state.get("iteration", 0)),
-            "epochs": int(planned) if isinstance(planned, int) else int(state.get("epoch", 0))}
+    return {
+        "epoch": int(state.get("epoch", 0)),
+        "iteration": int(state.get("iteration", 0)),
+        "epochs": int(planned) if isinstance(planned, int) else int(state.get("epoch", 0)),
+    }
 
 
 def progress_label(done: dict[str, int] | None) -> str | None:
@@ -49,22 +55,25 @@ def progress_label(done: dict[str, int] | None) -> str | None:
     return f"unfinished: epoch {done['epoch']} + {done['iteration']} iterations of {done['epochs']}"
 
 
-def explain_mismatch(path: Any, method_name: str, model: nn.Module, stored: dict[str, Any], data: DataSpec,
-                     hidden: dict[str, int]) -> CheckpointError:
+def explain_mismatch(path: Any, method_name: str, model: nn.Module, stored: dict[str, Any], data: DataSpec, hidden: dict[str, int]) -> CheckpointError:
     """A CheckpointError saying, in the data's and the encoder's words, why `stored` does not fit
     `model`: the sizes that differ, then at most SHOWN_TENSORS tensors with both shapes."""
     own = model.state_dict()
     missing = [k for k in own if k not in stored]
     unexpected = [k for k in stored if k not in own]
-    wrong = [(k, tuple(stored[k].shape), tuple(v.shape)) for k, v in own.items()
-             if k in stored and isinstance(stored[k], Tensor) and tuple(stored[k].shape) != tuple(v.shape)]
+    wrong = [
+        (k, tuple(stored[k].shape), tuple(v.shape))
+        for k, v in own.items()
+        if k in stored and isinstance(stored[k], Tensor) and tuple(stored[k].shape) != tuple(v.shape)
+    ]
     reasons = list(dict.fromkeys(r for _, theirs, ours in wrong for r in _sizes(theirs, ours, data, hidden)))
     shown = [f"{k} {theirs} here {ours}" for k, theirs, ours in wrong[:SHOWN_TENSORS]]
     if missing:
         shown.append(f"missing {', '.join(missing[:SHOWN_TENSORS])}" + (f" and {len(missing) - SHOWN_TENSORS} more" if len(missing) > SHOWN_TENSORS else ""))
     if unexpected:
-        shown.append(f"unexpected {', '.join(unexpected[:SHOWN_TENSORS])}"
-                     + (f" and {len(unexpected) - SHOWN_TENSORS} more" if len(unexpected) > SHOWN_TENSORS else ""))
+        shown.append(
+            f"unexpected {', '.join(unexpected[:SHOWN_TENSORS])}" + (f" and {len(unexpected) - SHOWN_TENSORS} more" if len(unexpected) > SHOWN_TENSORS else "")
+        )
     more = f" (+{len(wrong) - SHOWN_TENSORS} more tensors)" if len(wrong) > SHOWN_TENSORS else ""
     why = "; ".join(reasons) if reasons else "its tensors have other shapes or names than this model's"
     return CheckpointError(path, f"does not fit {method_name} on this data: {why} ({'; '.join(shown)}{more})")
@@ -102,7 +111,6 @@ def _factor(a: int, b: int, data: DataSpec) -> list[str]:
         if b != int(torch.tensor([sizes[n] for n in names]).prod()):
             continue
         alone = [f"{a // (b // sizes[n])} {n}" for n in names if a % (b // sizes[n]) == 0]
-        said = (f"the checkpoint takes {a} input values per frame ({' x '.join(names)}), this data {b} "
-                f"({' x '.join(str(sizes[n]) for n in names)})")
+        said = f"the checkpoint takes {a} input values per frame ({' x '.join(names)}), this data {b} ({' x '.join(str(sizes[n]) for n in names)})"
         return [said + (f": e.g. {' or '.join(alone)} with the other sizes as here" if alone else "")]
     return []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -22,13 +22,32 @@ from halp_bench.skeleton import NTU25, DataSpec
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 TINY_OVERRIDES = [
-    "encoder.hidden_size=16", "encoder.num_layers=1", "method.proj_hidden=32", "method.proj_dim=16",
-    "data.frames=8", "augment.min_crop_frames=8", "method.queue_size=64", "method.cmd_topk=16",
-    "method.prototype_queue=32", "method.num_prototypes=4", "method.num_positives=8", "method.start_epoch=0", "method.cross_epoch=0",
-    "pretrain.epochs=2", "pretrain.batch_size=8", "pretrain.milestones=1", "pretrain.warmup_epochs=0",
-    "linear.epochs=2", "linear.batch_size=8", "linear.milestones=1",
-    "transfer.epochs=1", "transfer.batch_size=8", "transfer.milestones=1",
-    "eval.batch_size=16", "checkpoint_every=1", "device=cpu",
+    "encoder.hidden_size=16",
+    "encoder.num_layers=1",
+    "method.proj_hidden=32",
+    "method.proj_dim=16",
+    "data.frames=8",
+    "augment.min_crop_frames=8",
+    "method.queue_size=64",
+    "method.cmd_topk=16",
+    "method.prototype_queue=32",
+    "method.num_prototypes=4",
+    "method.num_positives=8",
+    "method.start_epoch=0",
+    "method.cross_epoch=0",
+    "pretrain.epochs=2",
+    "pretrain.batch_size=8",
+    "pretrain.milestones=1",
+    "pretrain.warmup_epochs=0",
+    "linear.epochs=2",
+    "linear.batch_size=8",
+    "linear.milestones=1",
+    "transfer.epochs=1",
+    "transfer.batch_size=8",
+    "transfer.milestones=1",
+    "eval.batch_size=16",
+    "checkpoint_every=1",
+    "device=cpu",
 ]
 
 

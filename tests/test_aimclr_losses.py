@@ -27,13 +27,17 @@ def _eadm_loop(x: list, keep_prob: float, lam: float) -> list:
             for i in range(t):
                 for j in range(v):
                     att[n][ch][i][j] = _sigmoid((x[n][ch][i][j] - mu) ** 2 / (4 * (var + lam)) + 0.5)
-    joint_keep = [[1.0 if sum(att[n][ch][i][j] for ch in range(c) for i in range(t)) / (c * t) < keep_prob else 0.0
-                   for j in range(v)] for n in range(nm)]
+    joint_keep = [[1.0 if sum(att[n][ch][i][j] for ch in range(c) for i in range(t)) / (c * t) < keep_prob else 0.0 for j in range(v)] for n in range(nm)]
     scale1 = nm * v / sum(map(sum, joint_keep))
     kept = sum(1.0 for n in range(nm) for ch in range(c) for i in range(t) for j in range(v) if att[n][ch][i][j] < keep_prob)
     scale2 = nm * c * t * v / kept
-    return [[[[x[n][ch][i][j] * joint_keep[n][j] * scale1 * (1.0 if att[n][ch][i][j] < keep_prob else 0.0) * scale2
-               for j in range(v)] for i in range(t)] for ch in range(c)] for n in range(nm)]
+    return [
+        [
+            [[x[n][ch][i][j] * joint_keep[n][j] * scale1 * (1.0 if att[n][ch][i][j] < keep_prob else 0.0) * scale2 for j in range(v)] for i in range(t)]
+            for ch in range(c)
+        ]
+        for n in range(nm)
+    ]
 
 
 def test_attention_drop_matches_a_loop():

@@ -14,8 +14,8 @@ import pickle
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -48,16 +48,37 @@ def data(tmp_path_factory) -> Path:
     np.savez(root / "good.npz", x=x, y=np.arange(24) % 3, split_all=np.arange(24) < 16)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    spec = RunSpec(methods=["moco"], dataset=str(root / "good.npz"), protocols=["knn"], preset="cpu",
-                   overrides=tiny_overrides("moco"), out=root / "base", show_progress=False)
+    spec = RunSpec(
+        methods=["moco"],
+        dataset=str(root / "good.npz"),
+        protocols=["knn"],
+        preset="cpu",
+        overrides=tiny_overrides("moco"),
+        out=root / "base",
+        show_progress=False,
+    )
     assert [o.status for o in run_grid(spec, say=lambda _: None)] == ["ran"]
     torch.set_num_threads(threads)
     return root
 
 
 def run_args(data: Path, out: Path, *extra: str) -> list[str]:
-    return ["run", "--dataset", str(data / "good.npz"), "--methods", "moco", "--protocols", "knn", "--preset", "cpu",
-            *SETS, "--out", str(out), "--no-progress", *extra]
+    return [
+        "run",
+        "--dataset",
+        str(data / "good.npz"),
+        "--methods",
+        "moco",
+        "--protocols",
+        "knn",
+        "--preset",
+        "cpu",
+        *SETS,
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
 
 
 def copy_base(data: Path, tmp: Path) -> Path:
@@ -130,14 +151,20 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "--set without =": (lambda d, t: run_args(d, t / "o", "--set", "pretrain.lr"), "--set 'pretrain.lr': expected KEY=VALUE"),
     "bad --seeds": (lambda d, t: run_args(d, t / "o", "--seeds", "0,x"), "Invalid value for '--seeds': '0,x': expected comma-separated integers"),
     "unknown device": (lambda d, t: run_args(d, t / "o", "--device", "tpu"), "unknown device 'tpu'"),
-    "negative checkpoint interval": (lambda d, t: run_args(d, t / "o", "--set", "checkpoint_every_iters=-1"),
-                                     "--set checkpoint_every_iters=-1: expected a whole number >= 0"),
+    "negative checkpoint interval": (
+        lambda d, t: run_args(d, t / "o", "--set", "checkpoint_every_iters=-1"),
+        "--set checkpoint_every_iters=-1: expected a whole number >= 0",
+    ),
     # --- data files and arrays ---
     "dataset file missing": (dataset_file("nosuch.npz", lambda p: None), "nosuch.npz: file not found"),
-    "npz missing a key": (dataset_file("bad.npz", lambda p: np.savez(p, x=np.zeros((4, 3, 8, 25, 1), np.float32))),
-                          "bad.npz: missing key 'y': expected int class labels"),
-    "npz object array": (dataset_file("evil.npz", lambda p: np.savez(p, x=np.array([evil(p.parent)], dtype=object), y=np.zeros(1))),
-                         "evil.npz: key 'x' holds Python objects (dtype=object), which are refused"),
+    "npz missing a key": (
+        dataset_file("bad.npz", lambda p: np.savez(p, x=np.zeros((4, 3, 8, 25, 1), np.float32))),
+        "bad.npz: missing key 'y': expected int class labels",
+    ),
+    "npz object array": (
+        dataset_file("evil.npz", lambda p: np.savez(p, x=np.array([evil(p.parent)], dtype=object), y=np.zeros(1))),
+        "evil.npz: key 'x' holds Python objects (dtype=object), which are refused",
+    ),
     "not a dataset format": (dataset_file("notes.txt", lambda p: p.write_text("hi")), "notes.txt: not a dataset format halp-bench reads"),
     # --- output directory ---
     "--out is a file": (out_path("file"), "file: the output directory (--out) is a file"),
@@ -146,20 +173,29 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "checkpoint of another method": (other_method, "was made by method 'moco', not 'halp'; use another --out or --force"),
     "checkpoint with other settings": (
         lambda d, t: needs_checkpoint(d, t, edited(lambda s: s["config"]["method"].update(temperature=0.5))),
-        "checkpoint.pt: was made with other pretraining settings (method.temperature: checkpoint 0.5 vs now 0.07)"),
-    "checkpoint of an older format": (lambda d, t: needs_checkpoint(d, t, edited(lambda s: s.update(format=1))),
-                                      "checkpoint.pt: checkpoint format 1 is not 3 (written by another halp-bench version"),
-    "truncated checkpoint": (lambda d, t: needs_checkpoint(d, t, truncate),
-                             "checkpoint.pt: is corrupt or truncated (PytorchStreamReader failed reading zip archive"),
+        "checkpoint.pt: was made with other pretraining settings (method.temperature: checkpoint 0.5 vs now 0.07)",
+    ),
+    "checkpoint of an older format": (
+        lambda d, t: needs_checkpoint(d, t, edited(lambda s: s.update(format=1))),
+        "checkpoint.pt: checkpoint format 1 is not 3 (written by another halp-bench version",
+    ),
+    "truncated checkpoint": (
+        lambda d, t: needs_checkpoint(d, t, truncate),
+        "checkpoint.pt: is corrupt or truncated (PytorchStreamReader failed reading zip archive",
+    ),
     "checkpoint that would run code": (
         lambda d, t: needs_checkpoint(d, t, lambda p: torch.save({"format": 2, "model": evil(t)}, p)),
-        "checkpoint.pt: refused to load: it asks for 'posix.system', which is not a tensor or plain data (loading it could run code)"),
+        "checkpoint.pt: refused to load: it asks for 'posix.system', which is not a tensor or plain data (loading it could run code)",
+    ),
     "plain pickle as checkpoint": (
         lambda d, t: needs_checkpoint(d, t, lambda p: p.write_bytes(pickle.dumps({"model": evil(t)}))),
-        "checkpoint.pt: refused to load: not a checkpoint of tensors and plain data"),
+        "checkpoint.pt: refused to load: not a checkpoint of tensors and plain data",
+    ),
     # --- training ---
-    "loss becomes NaN": (lambda d, t: run_args(d, t / "o", "--set", "pretrain.lr=1e30"),
-                         "error: moco: loss 'contrastive_joint' is nan at epoch 1, iteration 1; no checkpoint had been written yet"),
+    "loss becomes NaN": (
+        lambda d, t: run_args(d, t / "o", "--set", "pretrain.lr=1e30"),
+        "error: moco: loss 'contrastive_joint' is nan at epoch 1, iteration 1; no checkpoint had been written yet",
+    ),
 }
 
 
@@ -170,8 +206,6 @@ def cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
         main()
     out, err = capsys.readouterr()
     return info.value.code, out, err
-
-
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -200,9 +234,13 @@ def test_a_full_disk_while_checkpointing_is_one_line(data, tmp_path, monkeypatch
 def test_the_real_entry_point_refuses_a_malicious_checkpoint_in_one_line(data, tmp_path):
     checkpoint = copy_base(data, tmp_path)
     torch.save({"model": evil(tmp_path)}, checkpoint)
-    result = subprocess.run([sys.executable, "-m", "halp_bench.cli", *run_args(data, tmp_path / "out", "--protocols", "linear")],
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "COLUMNS": "300", "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(
+        [sys.executable, "-m", "halp_bench.cli", *run_args(data, tmp_path / "out", "--protocols", "linear")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "300", "OMP_NUM_THREADS": "1"},
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         f"error: {checkpoint}: refused to load: it asks for 'posix.system', which is not a tensor or plain data (loading it could run code)"

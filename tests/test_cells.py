@@ -16,6 +16,7 @@ from halp_bench.registry import PROTOCOLS, register_protocol
 from halp_bench.results.row import read_rows
 
 if "test_mean" not in PROTOCOLS:
+
     @register_protocol("test_mean", "the encoder's number times the training set's size (test only)")
     def _test_mean(encoder, train, test, ctx):
         if encoder == "broken":
@@ -31,8 +32,9 @@ def _work(tmp_path: Path, obtained: list[str], encoder: object = 2.5, failure: s
         obtained.append(cell.method)
         return Pretrained(failure=failure, user_error=bool(failure)) if failure else Pretrained(encoder=encoder)
 
-    work = CellWork(cfg, [0] * 4, [0] * 2, {"evaluated_on": {"hash": "abc"}}, obtain, "cpu", RunLogger,
-                    lambda source: {"pretrain_config": pretrain_signature("halp", cfg)})  # as the runner stores it
+    work = CellWork(
+        cfg, [0] * 4, [0] * 2, {"evaluated_on": {"hash": "abc"}}, obtain, "cpu", RunLogger, lambda source: {"pretrain_config": pretrain_signature("halp", cfg)}
+    )  # as the runner stores it
     return cell, work, CellStore(tmp_path / "results.jsonl", {})
 
 
@@ -44,8 +46,7 @@ def test_a_cell_runs_once_stores_its_row_and_is_then_done(tmp_path):
     (row,) = read_rows(store.results_path)
     assert row.key == cell.key and row.metrics == {"top1": 10.0}
     assert row.declaration["compared_to"] == "moco" and row.declaration["family"] == "paper" and row.variant == "λ=0.6"
-    assert row.comparison_key == comparison_key("test_mean", work.cfg, pretrain_signature("halp", work.cfg), preset="cpu",
-                                                transfer_from=None, data="abc")
+    assert row.comparison_key == comparison_key("test_mean", work.cfg, pretrain_signature("halp", work.cfg), preset="cpu", transfer_from=None, data="abc")
     from halp_bench.declarations import row_table_fields
 
     old = {k: v for k, v in row.to_dict().items() if k not in ("declaration", "variant", "comparison_key")}  # a row of format 2
@@ -55,8 +56,9 @@ def test_a_cell_runs_once_stores_its_row_and_is_then_done(tmp_path):
     assert len(read_rows(store.results_path)) == 1
 
 
-@pytest.mark.parametrize("encoder, failure, expected", [(2.5, "loss 'loss' is nan at epoch 3", "loss 'loss' is nan at epoch 3"),
-                                                         ("broken", "", "RuntimeError: no features")])
+@pytest.mark.parametrize(
+    "encoder, failure, expected", [(2.5, "loss 'loss' is nan at epoch 3", "loss 'loss' is nan at epoch 3"), ("broken", "", "RuntimeError: no features")]
+)
 def test_a_failing_pretraining_or_protocol_is_an_outcome(tmp_path, encoder, failure, expected):
     cell, work, store = _work(tmp_path, [], encoder=encoder, failure=failure)
     outcome = run_cell(cell, work, store, say=lambda _: None)

@@ -55,8 +55,23 @@ def test_run_trains_the_st_gcn_family_methods_end_to_end(tmp_path):
 
     methods = ("skeletonclr", "crossclr", "crossclr_b")
     sets = [arg for item in tiny_overrides(*methods) for arg in ("--set", item)]
-    result = _cli("run", "--methods", ",".join(methods), "--protocols", "knn", "--preset", "cpu", "--dataset", "synthetic",
-                  "--set", "data.synthetic_samples=60", *sets, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    result = _cli(
+        "run",
+        "--methods",
+        ",".join(methods),
+        "--protocols",
+        "knn",
+        "--preset",
+        "cpu",
+        "--dataset",
+        "synthetic",
+        "--set",
+        "data.synthetic_samples=60",
+        *sets,
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     rows = {r["method"]: r for r in load_results(tmp_path / "out" / "results.jsonl")}
     assert sorted(rows) == sorted(methods)
@@ -78,14 +93,40 @@ def test_the_field_and_the_paper_methods_run_on_20_joints_of_one_person_and_halp
     np.savez(tmp_path / "kinect.npz", x=x, y=np.arange(30) % 3, length=np.full(30, 12), split_mine=split, layout=np.array("kinect_v1_20"))
     methods = ("skeletonclr", "crossclr", "aimclr", "moco", "halp")
     sets = [arg for item in tiny_overrides(*methods) for arg in ("--set", item)]
-    result = _cli("run", "--methods", ",".join(methods), "--protocols", "knn", "--preset", "cpu", "--dataset", str(tmp_path / "kinect.npz"),
-                  *sets, "--out", str(tmp_path / "out"), cwd=tmp_path)
+    result = _cli(
+        "run",
+        "--methods",
+        ",".join(methods),
+        "--protocols",
+        "knn",
+        "--preset",
+        "cpu",
+        "--dataset",
+        str(tmp_path / "kinect.npz"),
+        *sets,
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     rows = {r["method"]: r for r in load_results(tmp_path / "out" / "results.jsonl")}
     assert sorted(rows) == sorted(methods) and rows["aimclr"]["config"]["encoder"]["name"] == "stgcn"
     sets = [arg for item in tiny_overrides("halp", encoder="stgcn") for arg in ("--set", item)]
-    result = _cli("run", "--methods", "halp", "--protocols", "knn", "--preset", "cpu", "--set", "data.synthetic_samples=60", *sets,
-                  "--out", str(tmp_path / "stgcn"), cwd=tmp_path)
+    result = _cli(
+        "run",
+        "--methods",
+        "halp",
+        "--protocols",
+        "knn",
+        "--preset",
+        "cpu",
+        "--set",
+        "data.synthetic_samples=60",
+        *sets,
+        "--out",
+        str(tmp_path / "stgcn"),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     (row,) = load_results(tmp_path / "stgcn" / "results.jsonl")
     assert row["config"]["encoder"]["name"] == "stgcn" and 0 <= row["metrics"]["top1"] <= 100

@@ -99,5 +99,6 @@ def test_relative_views_are_the_views_of_data_centred_frame_by_frame():
     made = normal_view(x, lengths, 8, settings, torch.Generator().manual_seed(5), center_joint=20)
     assert torch.allclose(made, normal_view(centred, lengths, 8, settings, torch.Generator().manual_seed(5)), atol=1e-12)
     off = NormalAugmentSettings(relative=False)
-    assert torch.equal(normal_view(x, lengths, 8, off, torch.Generator().manual_seed(5), center_joint=20),
-                       normal_view(x, lengths, 8, off, torch.Generator().manual_seed(5)))
+    assert torch.equal(
+        normal_view(x, lengths, 8, off, torch.Generator().manual_seed(5), center_joint=20), normal_view(x, lengths, 8, off, torch.Generator().manual_seed(5))
+    )

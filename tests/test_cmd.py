@@ -12,9 +12,33 @@ from halp_bench.methods.cmd import cmd_distillation
 from halp_bench.methods.components import KeyQueue
 from halp_bench.skeleton import KINECT_V1_20, NTU25
 
-OFFICIAL_NTU_BONES = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
-                      (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (21, 21), (22, 23),
-                      (23, 8), (24, 25), (25, 12)]
+OFFICIAL_NTU_BONES = [
+    (1, 2),
+    (2, 21),
+    (3, 21),
+    (4, 3),
+    (5, 21),
+    (6, 5),
+    (7, 6),
+    (8, 7),
+    (9, 21),
+    (10, 9),
+    (11, 10),
+    (12, 11),
+    (13, 1),
+    (14, 13),
+    (15, 14),
+    (16, 15),
+    (17, 1),
+    (18, 17),
+    (19, 18),
+    (20, 19),
+    (21, 21),
+    (22, 23),
+    (23, 8),
+    (24, 25),
+    (25, 12),
+]
 
 
 def _loop_cmd(teacher, student, topk, tt, ts):
@@ -95,11 +119,9 @@ def test_eval_stream_selects_one_stream_or_the_ensemble():
     cfg.eval.stream = "motion"
     assert torch.allclose(method.encoder_for_eval()(x), encoders["motion"](motion(x)))
     cfg.eval.stream = "ensemble"
-    expected = torch.stack([
-        F.normalize(encoders["joint"](x), dim=1),
-        F.normalize(encoders["motion"](motion(x)), dim=1),
-        F.normalize(encoders["bone"](bone(x, NTU25)), dim=1),
-    ]).mean(dim=0)
+    expected = torch.stack(
+        [F.normalize(encoders["joint"](x), dim=1), F.normalize(encoders["motion"](motion(x)), dim=1), F.normalize(encoders["bone"](bone(x, NTU25)), dim=1)]
+    ).mean(dim=0)
     assert torch.allclose(method.encoder_for_eval()(x), expected, atol=1e-6)
     moco = create_method("moco", tiny_config("moco", "eval.stream=bone"), NTU_SPEC)
     with pytest.raises(ConfigError, match="trains only the joint stream"):

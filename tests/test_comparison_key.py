@@ -29,9 +29,7 @@ DECLARED = {
     "halp": Declaration(family="paper", order=2, compared_to="moco", ablation_keys={"lam": "λ"}),
     "skel_mae": Declaration(compared_to="moco"),  # an external plugin: family "plugins" by default
 }
-LINEAR = {"moco": {"bigru": [60.0, 62.0, 61.0], "transformer": [70.0]},
-          "halp": {"bigru": [62.1, 63.9, 63.0]},
-          "skel_mae": {"tcn": [75.0]}}
+LINEAR = {"moco": {"bigru": [60.0, 62.0, 61.0], "transformer": [70.0]}, "halp": {"bigru": [62.1, 63.9, 63.0]}, "skel_mae": {"tcn": [75.0]}}
 SECONDS = {("moco", "bigru"): 2.0, ("moco", "transformer"): 5.0, ("halp", "bigru"): 2.5, ("skel_mae", "tcn"): 4.0}
 
 
@@ -39,24 +37,52 @@ def _row(method: str, encoder: str, seed: int, top1: float, protocol: str = "lin
     """A row as a run stores it (format 3), with its own method settings and the key the pipeline computes."""
     settings, described = ENCODERS[encoder]
     own = {"lam": 0.8, "queue_size": 1024} if method == "halp" else {"queue_size": 1024}
-    pretraining = {"method_name": method, "method": own, "encoder": settings, "data": {"dataset": "d", "frames": 16},
-                   "augment": {"crop_min_scale": 0.1}, "pretrain": {"epochs": 60, "lr": 0.05}, "precision": "32",
-                   "sync_batchnorm": False, "seed": seed}
-    config = {"seed": seed, "preset": "cpu", "method": own, "encoder": settings, "data": {"dataset": "d", "split": "s", "frames": 16},
-              "eval": {"stream": "joint", "test_crop": 0.95, "batch_size": 64, "eval_every": 5, "report": "final"},
-              "linear": {"epochs": 20, "lr": 0.1}}
+    pretraining = {
+        "method_name": method,
+        "method": own,
+        "encoder": settings,
+        "data": {"dataset": "d", "frames": 16},
+        "augment": {"crop_min_scale": 0.1},
+        "pretrain": {"epochs": 60, "lr": 0.05},
+        "precision": "32",
+        "sync_batchnorm": False,
+        "seed": seed,
+    }
+    config = {
+        "seed": seed,
+        "preset": "cpu",
+        "method": own,
+        "encoder": settings,
+        "data": {"dataset": "d", "split": "s", "frames": 16},
+        "eval": {"stream": "joint", "test_crop": 0.95, "batch_size": 64, "eval_every": 5, "report": "final"},
+        "linear": {"epochs": 20, "lr": 0.1},
+    }
     key = comparison_key(protocol, config, pretraining, preset="cpu", transfer_from=None, data="fp")
-    return ResultRow(method=method, dataset="d", split="s", protocol=protocol, transfer_from=None, preset="cpu", seed=seed,
-                     config_id=f"{method}-{encoder}-{protocol}", metrics={"top1": top1}, config=config, pretrain_config=pretraining,
-                     settings={"encoder": described}, pretrain=PretrainSummary(epochs=60, time_per_epoch_s=SECONDS[(method, encoder)],
-                                                                              peak_memory_increase_mb=100.0),
-                     declaration=DECLARED[method].to_dict(), comparison_key=key, finished=f"{seed}")
+    return ResultRow(
+        method=method,
+        dataset="d",
+        split="s",
+        protocol=protocol,
+        transfer_from=None,
+        preset="cpu",
+        seed=seed,
+        config_id=f"{method}-{encoder}-{protocol}",
+        metrics={"top1": top1},
+        config=config,
+        pretrain_config=pretraining,
+        settings={"encoder": described},
+        pretrain=PretrainSummary(epochs=60, time_per_epoch_s=SECONDS[(method, encoder)], peak_memory_increase_mb=100.0),
+        declaration=DECLARED[method].to_dict(),
+        comparison_key=key,
+        finished=f"{seed}",
+    )
 
 
 @pytest.fixture(scope="module")
 def rows() -> list[ResultRow]:
-    return [_row(method, encoder, seed, top1) for method, by_encoder in LINEAR.items()
-            for encoder, values in by_encoder.items() for seed, top1 in enumerate(values)]
+    return [
+        _row(method, encoder, seed, top1) for method, by_encoder in LINEAR.items() for encoder, values in by_encoder.items() for seed, top1 in enumerate(values)
+    ]
 
 
 def test_the_key_is_everything_but_the_method(rows):

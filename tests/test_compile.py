@@ -23,8 +23,7 @@ def _pretrain(tmp_path, compile_encoders: bool):
     torch.manual_seed(0)
     method = create_method("halp", cfg, NTU_SPEC)
     train, _ = random_skeletons(n=48, t=16).split()
-    result = pretrain("halp", method, train, cfg, CPU, tmp_path, show_progress=False, say=lambda _: None,
-                      compile_encoders=compile_encoders)
+    result = pretrain("halp", method, train, cfg, CPU, tmp_path, show_progress=False, say=lambda _: None, compile_encoders=compile_encoders)
     return method, result
 
 

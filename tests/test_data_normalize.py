@@ -27,7 +27,6 @@ def camera_skeletons() -> tuple[np.ndarray, np.ndarray]:
     return sensor_skeletons()
 
 
-
 def save_npz(path: Path, x: np.ndarray, lengths: np.ndarray, **extra) -> Path:
     n = len(x)
     np.savez(path, x=x, y=np.arange(n) % 2, length=lengths.astype(np.int64), split_mine=np.arange(n) < n // 2, **extra)
@@ -90,7 +89,7 @@ def test_a_kinect_v1_npz_works_with_every_normalisation(tmp_path, camera_skeleto
     person0 = out[..., 0].transpose(0, 2, 3, 1)[frames]  # (valid frames, V, C)
     given = kinect[..., 0].transpose(0, 2, 3, 1)[frames]
     both = (person0 != 0).any(-1) & (given != 0).any(-1)
-    bones = lambda p: np.linalg.norm(p[:, 5] - p[:, 4], axis=-1)[both[:, 5] & both[:, 4]]  # noqa: E731 left upper arm
+    bones = lambda p: np.linalg.norm(p[:, 5] - p[:, 4], axis=-1)[both[:, 5] & both[:, 4]]
     np.testing.assert_allclose(bones(person0), bones(given), atol=1e-5)  # every normalisation is rigid
     if normalize == "none":
         np.testing.assert_array_equal(out, kinect)
@@ -111,8 +110,15 @@ def test_an_npz_names_its_joints_or_gets_a_clear_error(tmp_path, camera_skeleton
     for normalize, missing in (("center", "center_joint"), ("agcn", "center_joint, spine, shoulders")):
         with pytest.raises(ConfigError, match=rf"data.normalize={normalize}: .*bare.npz .*does not name its {missing} joint"):
             loaded(bare, normalize)
-    named = save_npz(tmp_path / "named.npz", kinect, lengths, bones=np.array([(j, max(j - 1, 0)) for j in range(20)]),
-                     center_joint=np.int64(1), spine=np.array([0, 1]), shoulders=np.array([4, 8]))
+    named = save_npz(
+        tmp_path / "named.npz",
+        kinect,
+        lengths,
+        bones=np.array([(j, max(j - 1, 0)) for j in range(20)]),
+        center_joint=np.int64(1),
+        spine=np.array([0, 1]),
+        shoulders=np.array([4, 8]),
+    )
     registered = save_npz(tmp_path / "registered.npz", kinect, lengths, layout="kinect_v1_20")
     np.testing.assert_allclose(loaded(named, "agcn"), loaded(registered, "agcn"), atol=1e-6)
     assert load_dataset(DataConfig(dataset=str(named))).spec(8).layout.spine == (0, 1)
@@ -143,11 +149,17 @@ def test_cells_of_each_normalisation_are_trained_and_labelled_apart(tmp_path, ca
     rng = np.random.default_rng(0)
     many = np.concatenate([x] * 4)[rng.permutation(16)]
     many = many * (1 + 0.01 * rng.normal(size=(16, 1, 1, 1, 1)))  # copies that differ: a test part repeating training is refused
-    npz = save_npz(tmp_path / "kinect.npz", np.ascontiguousarray(many[:, :, :, KINECT_FROM_NTU]), np.concatenate([lengths] * 4),
-                   layout="kinect_v1_20")
+    npz = save_npz(tmp_path / "kinect.npz", np.ascontiguousarray(many[:, :, :, KINECT_FROM_NTU]), np.concatenate([lengths] * 4), layout="kinect_v1_20")
     for normalize in ("none", "center", "center_first", "agcn"):
-        spec = RunSpec(methods=["moco"], dataset=str(npz), protocols=["knn"], preset="cpu", out=tmp_path / "out", show_progress=False,
-                       overrides=[*tiny_overrides("moco"), f"data.normalize={normalize}"])
+        spec = RunSpec(
+            methods=["moco"],
+            dataset=str(npz),
+            protocols=["knn"],
+            preset="cpu",
+            out=tmp_path / "out",
+            show_progress=False,
+            overrides=[*tiny_overrides("moco"), f"data.normalize={normalize}"],
+        )
         assert [o.status for o in run_grid(spec, say=lambda _: None)] == ["ran"]
     rows = read_rows(tmp_path / "out" / "results.jsonl")
     assert len({row.config_id for row in rows}) == 4 and len({row.run_dir for row in rows}) == 4

@@ -61,11 +61,22 @@ def write_prepared(path: Path, arrays: dict[str, np.ndarray], num_classes: int |
     save_array(path / "lengths.npy", lengths.astype(np.int64))
     save_array(path / "labels.npy", labels.astype(np.int64))
     save_array(path / "names.npy", np.array([f"s{i:03d}" for i in range(len(x))]))
-    splits = {key[len("split_"):]: mask for key, mask in arrays.items() if key.startswith("split_")}
+    splits = {key[len("split_") :]: mask for key, mask in arrays.items() if key.startswith("split_")}
     for split, mask in splits.items():
         save_array(path / f"split_{split}.npy", mask)
-    write_meta(path, {"dataset": name, "num_samples": len(x), "num_classes": num_classes or int(labels.max()) + 1, "layout": "",
-                      "default_split": next(iter(splits)), "splits": {s: {} for s in splits}, "metadata": [], "fingerprint": "test"})
+    write_meta(
+        path,
+        {
+            "dataset": name,
+            "num_samples": len(x),
+            "num_classes": num_classes or int(labels.max()) + 1,
+            "layout": "",
+            "default_split": next(iter(splits)),
+            "splits": {s: {} for s in splits},
+            "metadata": [],
+            "fingerprint": "test",
+        },
+    )
     return path
 
 
@@ -78,6 +89,7 @@ def edited(change: Callable[[dict[str, np.ndarray]], None], bodies: int = 1) -> 
 def _set(key: str, index, value) -> Callable[[dict[str, np.ndarray]], None]:
     def change(arrays: dict[str, np.ndarray]) -> None:
         arrays[key][index] = value
+
     return change
 
 
@@ -85,12 +97,14 @@ def _copy_train_to_test(count: int) -> Callable[[dict[str, np.ndarray]], None]:
     def change(arrays: dict[str, np.ndarray]) -> None:
         for i in range(count):
             arrays["x"][16 + i], arrays["length"][16 + i] = arrays["x"][i], arrays["length"][i]
+
     return change
 
 
 def _relabel(labels: list[int]) -> Callable[[dict[str, np.ndarray]], None]:
     def change(arrays: dict[str, np.ndarray]) -> None:
         arrays["y"] = np.array(labels)
+
     return change
 
 
@@ -98,41 +112,86 @@ TRAIN_012_TEST = lambda test: [i % 3 for i in range(16)] + test  # labels: class
 
 # case -> (file maker, severity, what the one line must say[, how many other findings follow from it])
 DEFECTS: dict[str, tuple] = {
-    "NaN and Inf values": (lambda p: write_npz(p / "d.npz", edited(lambda a: (a["x"].__setitem__((5, 0, 2, 1, 0), np.nan),
-                                                                             a["x"].__setitem__((9, 1, 0, 0, 0), np.inf)))),
-                           ERROR, "2 non-finite values (NaN/Inf) in 2 of 24 samples, first in sample 5"),
-    "one all-zero sample": (lambda p: write_npz(p / "d.npz", edited(_set("x", 7, 0))),
-                            WARNING, "1 of 24 samples are entirely zero, first sample 7"),
-    "every sample zero": (lambda p: write_npz(p / "d.npz", edited(lambda a: a["x"].fill(0))),
-                          ERROR, "every one of the 24 samples is entirely zero"),
-    "length past the array": (lambda p: write_prepared(p / "d", edited(_set("length", 3, T + 5))),
-                              ERROR, f"1 samples have a valid length outside 0..{T} frames (the array's T), first sample 3 (s003) with {T + 5}"),
-    "frames after the length": (lambda p: write_npz(p / "d.npz", edited(lambda a: a["length"].__setitem__(4, 1) or a["x"][4].fill(1.0))),
-                                WARNING, f"1 samples have non-zero frames after their valid length, first sample 4: length 1, data up to frame {T}"),
-    "label out of range": (lambda p: write_prepared(p / "d", edited(_set("y", 11, 7)), num_classes=3),
-                           ERROR, "1 labels outside 0..2 (num_classes 3), first sample 11 (s011) with 7"),
-    "a single class": (lambda p: write_npz(p / "d.npz", edited(_relabel([0] * N))),
-                       ERROR, "a single class (0) in all 24 samples: there is nothing to tell apart"),
-    "a declared class without samples": (lambda p: write_npz(p / "d.npz", {**clean_arrays(), "num_classes": np.array(5)}),
-                                         WARNING, "2 of 5 classes have no sample: 3, 4"),
-    "the second body never used": (lambda p: write_npz(p / "d.npz", edited(lambda a: a["x"][..., 1].fill(0), bodies=2)),
-                                   WARNING, "no sample uses body 2 (the array has room for 2): a second person may have been dropped"),
-    "an empty test part": (lambda p: write_prepared(p / "d", {**clean_arrays(), "split_a": np.ones(N, dtype=bool)}),
-                           ERROR, "split 'a': the test part is empty"),
-    "a test part of all-zero samples": (lambda p: write_npz(p / "d.npz", edited(lambda a: a["x"][16:].fill(0))),
-                                        ERROR, "split 'a': every sample of the test part is entirely zero", 1),
-    "test samples copied from training": (lambda p: write_npz(p / "d.npz", edited(_copy_train_to_test(8))),
-                                          ERROR, "split 'a': every test sample (8 with data) is identical to a training sample"),
-    "one test sample copied": (lambda p: write_npz(p / "d.npz", edited(_copy_train_to_test(1))),
-                               WARNING, "split 'a': 1 test samples are identical to training samples, first sample 16"),
-    "a test class never trained": (lambda p: write_npz(p / "d.npz", edited(_relabel(TRAIN_012_TEST([0, 1, 2, 3, 3, 0, 1, 2])))),
-                                   WARNING, "split 'a': classes 3 appear in the test part (2 samples) but not in the training part"),
-    "no test class trained": (lambda p: write_npz(p / "d.npz", edited(_relabel(TRAIN_012_TEST([3, 4] * 4)))),
-                              ERROR, "split 'a': no test sample's class (3, 4) appears in the training part: every prediction must be wrong", 1),
-    "a trained class never tested": (lambda p: write_npz(p / "d.npz", edited(_relabel(TRAIN_012_TEST([0, 1] * 4)))),
-                                     WARNING, "split 'a': classes 2 have training samples but none in the test part"),
-    "a single training class": (lambda p: write_npz(p / "d.npz", edited(_relabel([0] * 16 + [0, 1] * 4))),
-                                ERROR, "split 'a': the training part holds a single class (0): no classifier can learn from it", 1),
+    "NaN and Inf values": (
+        lambda p: write_npz(p / "d.npz", edited(lambda a: (a["x"].__setitem__((5, 0, 2, 1, 0), np.nan), a["x"].__setitem__((9, 1, 0, 0, 0), np.inf)))),
+        ERROR,
+        "2 non-finite values (NaN/Inf) in 2 of 24 samples, first in sample 5",
+    ),
+    "one all-zero sample": (lambda p: write_npz(p / "d.npz", edited(_set("x", 7, 0))), WARNING, "1 of 24 samples are entirely zero, first sample 7"),
+    "every sample zero": (lambda p: write_npz(p / "d.npz", edited(lambda a: a["x"].fill(0))), ERROR, "every one of the 24 samples is entirely zero"),
+    "length past the array": (
+        lambda p: write_prepared(p / "d", edited(_set("length", 3, T + 5))),
+        ERROR,
+        f"1 samples have a valid length outside 0..{T} frames (the array's T), first sample 3 (s003) with {T + 5}",
+    ),
+    "frames after the length": (
+        lambda p: write_npz(p / "d.npz", edited(lambda a: a["length"].__setitem__(4, 1) or a["x"][4].fill(1.0))),
+        WARNING,
+        f"1 samples have non-zero frames after their valid length, first sample 4: length 1, data up to frame {T}",
+    ),
+    "label out of range": (
+        lambda p: write_prepared(p / "d", edited(_set("y", 11, 7)), num_classes=3),
+        ERROR,
+        "1 labels outside 0..2 (num_classes 3), first sample 11 (s011) with 7",
+    ),
+    "a single class": (
+        lambda p: write_npz(p / "d.npz", edited(_relabel([0] * N))),
+        ERROR,
+        "a single class (0) in all 24 samples: there is nothing to tell apart",
+    ),
+    "a declared class without samples": (
+        lambda p: write_npz(p / "d.npz", {**clean_arrays(), "num_classes": np.array(5)}),
+        WARNING,
+        "2 of 5 classes have no sample: 3, 4",
+    ),
+    "the second body never used": (
+        lambda p: write_npz(p / "d.npz", edited(lambda a: a["x"][..., 1].fill(0), bodies=2)),
+        WARNING,
+        "no sample uses body 2 (the array has room for 2): a second person may have been dropped",
+    ),
+    "an empty test part": (
+        lambda p: write_prepared(p / "d", {**clean_arrays(), "split_a": np.ones(N, dtype=bool)}),
+        ERROR,
+        "split 'a': the test part is empty",
+    ),
+    "a test part of all-zero samples": (
+        lambda p: write_npz(p / "d.npz", edited(lambda a: a["x"][16:].fill(0))),
+        ERROR,
+        "split 'a': every sample of the test part is entirely zero",
+        1,
+    ),
+    "test samples copied from training": (
+        lambda p: write_npz(p / "d.npz", edited(_copy_train_to_test(8))),
+        ERROR,
+        "split 'a': every test sample (8 with data) is identical to a training sample",
+    ),
+    "one test sample copied": (
+        lambda p: write_npz(p / "d.npz", edited(_copy_train_to_test(1))),
+        WARNING,
+        "split 'a': 1 test samples are identical to training samples, first sample 16",
+    ),
+    "a test class never trained": (
+        lambda p: write_npz(p / "d.npz", edited(_relabel(TRAIN_012_TEST([0, 1, 2, 3, 3, 0, 1, 2])))),
+        WARNING,
+        "split 'a': classes 3 appear in the test part (2 samples) but not in the training part",
+    ),
+    "no test class trained": (
+        lambda p: write_npz(p / "d.npz", edited(_relabel(TRAIN_012_TEST([3, 4] * 4)))),
+        ERROR,
+        "split 'a': no test sample's class (3, 4) appears in the training part: every prediction must be wrong",
+        1,
+    ),
+    "a trained class never tested": (
+        lambda p: write_npz(p / "d.npz", edited(_relabel(TRAIN_012_TEST([0, 1] * 4)))),
+        WARNING,
+        "split 'a': classes 2 have training samples but none in the test part",
+    ),
+    "a single training class": (
+        lambda p: write_npz(p / "d.npz", edited(_relabel([0] * 16 + [0, 1] * 4))),
+        ERROR,
+        "split 'a': the training part holds a single class (0): no classifier can learn from it",
+        1,
+    ),
 }
 
 
@@ -175,8 +234,24 @@ def test_the_issue_example_nan_coordinates_and_one_class_is_refused(tmp_path, mo
     """An .npz of NaN coordinates and one class used to report 100 % kNN top-1."""
     x = np.full((N, 3, T, 25, 2), np.nan, dtype=np.float32)
     np.savez(tmp_path / "nan.npz", x=x, y=np.zeros(N, dtype=int), split_a=np.arange(N) < 16)
-    code, _, err = report_cli(["run", "--methods", "random", "--dataset", str(tmp_path / "nan.npz"), "--split", "a",
-                               "--protocols", "knn", "--out", str(tmp_path / "out"), "--no-progress"], monkeypatch, capsys)
+    code, _, err = report_cli(
+        [
+            "run",
+            "--methods",
+            "random",
+            "--dataset",
+            str(tmp_path / "nan.npz"),
+            "--split",
+            "a",
+            "--protocols",
+            "knn",
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        monkeypatch,
+        capsys,
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert f"{tmp_path / 'nan.npz'}: refused by the data check: 43,200 non-finite values (NaN/Inf) in 24 of 24 samples, first in sample 0" in err
     assert "a single class (0) in all 24 samples" in err
@@ -194,8 +269,11 @@ def test_imported_formats_are_checked_on_load(tmp_path):
             x[2, 0, 0, 0, 0] = np.nan
         np.save(agcn / f"{part}_data_joint.npy", x)
         (agcn / f"{part}_label.pkl").write_bytes(pickle.dumps(([f"v{i}" for i in range(n)], [i % 2 for i in range(n)])))
-    with pytest.raises(DataError, match=r"xsub: refused by the data check: 1 non-finite values \(NaN/Inf\) in 1 of 10 samples, "
-                                        r"first in sample 8 \(v2\)"):
+    with pytest.raises(
+        DataError,
+        match=r"xsub: refused by the data check: 1 non-finite values \(NaN/Inf\) in 1 of 10 samples, "
+        r"first in sample 8 \(v2\)",
+    ):
         load_dataset(DataConfig(dataset=str(agcn)))
     for part, n in (("train", 6), ("val", 4)):  # frames after num_frame are 2s-AGCN's looped padding, not a defect
         np.save(agcn / f"{part}_data_joint.npy", rng.normal(size=(n, 3, 10, 25, 2)).astype(np.float32))
@@ -204,8 +282,13 @@ def test_imported_formats_are_checked_on_load(tmp_path):
     assert not looped.zero_padded and check_split(looped, "xsub") == []
     assert {c["check"]: c["status"] for c in data_report(looped)["checks"]}["data after length"] == "not run"
     eye = np.eye(4, dtype=np.float32)
-    np.savez(tmp_path / "NTU60_CS.npz", x_train=rng.normal(size=(4, 6, 150)).astype(np.float32), y_train=eye[[0, 0, 0, 0]],
-             x_test=rng.normal(size=(2, 6, 150)).astype(np.float32), y_test=eye[[0, 0]])
+    np.savez(
+        tmp_path / "NTU60_CS.npz",
+        x_train=rng.normal(size=(4, 6, 150)).astype(np.float32),
+        y_train=eye[[0, 0, 0, 0]],
+        x_test=rng.normal(size=(2, 6, 150)).astype(np.float32),
+        y_test=eye[[0, 0]],
+    )
     with pytest.raises(DataError, match="NTU60_CS.npz: refused by the data check: a single class"):
         load_dataset(DataConfig(dataset=str(tmp_path / "NTU60_CS.npz")))
 
@@ -260,8 +343,15 @@ def test_fingerprint_is_stable_cached_and_changes_with_one_sample(tmp_path):
     assert again.scan().origin == "cached"  # not hashed again
     assert split_fingerprint(again, "a") == split_fingerprint(first, "a")
     assert split_fingerprint(first, "a").hash != split_fingerprint(first, "b").hash  # the split is part of it
-    assert split_fingerprint(first, "a").to_dict() == {"hash": split_fingerprint(first, "a").hash, "samples": N, "train": 16,
-                                                       "test": 8, "num_classes": 3, "layout": "", "shape": [3, T, V, 1]}
+    assert split_fingerprint(first, "a").to_dict() == {
+        "hash": split_fingerprint(first, "a").hash,
+        "samples": N,
+        "train": 16,
+        "test": 8,
+        "num_classes": 3,
+        "layout": "",
+        "shape": [3, T, V, 1],
+    }
     moved = tmp_path / "elsewhere"
     shutil.copytree(path, moved)
     assert content_hash(load_dataset(DataConfig(dataset=str(moved)))) == content_hash(first)  # the content, not the path
@@ -285,8 +375,16 @@ def test_an_unwritable_cache_costs_only_the_reuse(tmp_path, monkeypatch):
 
 
 def _spec(tmp_path: Path, dataset: Path, methods: tuple[str, ...] = ("random",)) -> RunSpec:
-    return RunSpec(methods=list(methods), dataset=str(dataset), split="a", protocols=["knn"], preset="cpu",
-                   overrides=tiny_overrides(*methods), out=tmp_path / "out", show_progress=False)
+    return RunSpec(
+        methods=list(methods),
+        dataset=str(dataset),
+        split="a",
+        protocols=["knn"],
+        preset="cpu",
+        overrides=tiny_overrides(*methods),
+        out=tmp_path / "out",
+        show_progress=False,
+    )
 
 
 def test_rows_store_the_fingerprint_and_warnings_and_rerun_when_the_data_changes(tmp_path):
@@ -341,8 +439,19 @@ def test_a_checkpoint_pretrained_on_other_data_is_retrained(tmp_path, one_thread
 
 def _row(seed: int, top1: float, data_hash: str | None) -> ResultRow:
     fingerprint = {"evaluated_on": {"hash": data_hash}} if data_hash else {}
-    return ResultRow(method="moco", dataset="ntu60", split="xsub", protocol="knn", transfer_from=None, preset="paper", seed=seed,
-                     config_id="c1", metrics={"top1": top1}, data_fingerprint=fingerprint, finished=f"2024-01-0{seed + 1}")
+    return ResultRow(
+        method="moco",
+        dataset="ntu60",
+        split="xsub",
+        protocol="knn",
+        transfer_from=None,
+        preset="paper",
+        seed=seed,
+        config_id="c1",
+        metrics={"top1": top1},
+        data_fingerprint=fingerprint,
+        finished=f"2024-01-0{seed + 1}",
+    )
 
 
 def test_tables_never_average_rows_of_different_data():

@@ -27,8 +27,7 @@ LOGGERS = ("csv", "tensorboard") if importlib.util.find_spec("tensorboard") else
 def _worker(rank: int, root: str, port: int, out: str = "out", methods: tuple[str, ...] = tuple(METHODS), stop_at: int = -1) -> None:
     """One rank of a `run_grid` call; with `stop_at` >= 0 the first attempt fails at that global step on
     every rank (as a preempted job would stop) and a second one resumes from the checkpoint."""
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
     import halp_bench.runner as runner
     from halp_bench.registry import load_plugins
@@ -44,9 +43,16 @@ def _worker(rank: int, root: str, port: int, out: str = "out", methods: tuple[st
         return result
 
     runner.pretrain = recording_pretrain
-    spec = runner.RunSpec(methods=list(methods), dataset=str(Path(root) / "tiny.npz"), protocols=["knn"], preset="cpu",
-                          overrides=[*tiny_overrides(*methods), "pretrain.batch_size=8", "checkpoint_every_iters=1"],
-                          out=Path(root) / out, show_progress=False, loggers=LOGGERS)
+    spec = runner.RunSpec(
+        methods=list(methods),
+        dataset=str(Path(root) / "tiny.npz"),
+        protocols=["knn"],
+        preset="cpu",
+        overrides=[*tiny_overrides(*methods), "pretrain.batch_size=8", "checkpoint_every_iters=1"],
+        out=Path(root) / out,
+        show_progress=False,
+        loggers=LOGGERS,
+    )
     if stop_at >= 0:
         from halp_bench.methods.moco import MoCo
 
@@ -125,8 +131,7 @@ def test_rank_zero_alone_logs(ddp_run):
 def test_a_stopped_run_resumes_bit_for_bit(ddp_run):
     """Stopped on every rank after step 8 of 12 (mid-epoch 2) and rerun: the same weights, queue and
     prototypes as the uninterrupted run (each rank's generators come back from the checkpoint)."""
-    mp.start_processes(_worker, args=(str(ddp_run), _free_port(), "resumed", ("halp",), 8), nprocs=WORLD,
-                       start_method="spawn", join=True)
+    mp.start_processes(_worker, args=(str(ddp_run), _free_port(), "resumed", ("halp",), 8), nprocs=WORLD, start_method="spawn", join=True)
     (straight,) = (ddp_run / "out" / "runs").glob("halp_*")
     (resumed,) = (ddp_run / "resumed" / "runs").glob("halp_*")
     a, b = (torch.load(d / "checkpoint.pt", weights_only=True)["model"] for d in (straight, resumed))

@@ -5,6 +5,7 @@ checkpoint was made with; the count is recorded in every row."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -55,11 +56,19 @@ class Neighbours:
     """Other halp-bench processes, as the share directory shows them: they start and stop at fixed
     training steps of the run under test, which records its thread count at every step."""
 
-    SCRIPT = {2: ("join", "a", None), 4: ("join", "b", 1), 6: ("leave", "a", None), 10: ("join", "c", None), 13: ("leave", "b", None)}
+    # step -> (join or leave, which process, its threads)
+    SCRIPT: ClassVar[dict[int, tuple[str, str, int | None]]] = {
+        2: ("join", "a", None),
+        4: ("join", "b", 1),
+        6: ("leave", "a", None),
+        10: ("join", "c", None),
+        13: ("leave", "b", None),
+    }
 
     def __init__(self, directory: Path, monkeypatch, kill_at: int | None = None):
         self.directory, self.kill_at, self.step, self.seen = directory, kill_at, 0, []
         self.live: dict[str, CpuShare] = {}
+
         def step(method, batch):
             self.step += 1
             event = self.SCRIPT.get(self.step)
@@ -86,12 +95,20 @@ class Neighbours:
 
 def spec(dataset: Path, out: Path, threads: int | None, deterministic: bool = True) -> RunSpec:
     overrides = [*tiny_overrides("moco"), f"pretrain.batch_size={BATCH}", f"pretrain.epochs={EPOCHS}", "checkpoint_every_iters=1"]
-    return RunSpec(methods=["moco"], dataset=str(dataset), protocols=["knn", "linear"], preset="cpu", overrides=overrides, out=out,
-                   deterministic=deterministic, threads=threads, show_progress=False)
+    return RunSpec(
+        methods=["moco"],
+        dataset=str(dataset),
+        protocols=["knn", "linear"],
+        preset="cpu",
+        overrides=overrides,
+        out=out,
+        deterministic=deterministic,
+        threads=threads,
+        show_progress=False,
+    )
 
 
-def run(dataset: Path, out: Path, share_dir: Path, monkeypatch, threads: int | None, deterministic: bool = True,
-        kill_at: int | None = None) -> list[int]:
+def run(dataset: Path, out: Path, share_dir: Path, monkeypatch, threads: int | None, deterministic: bool = True, kill_at: int | None = None) -> list[int]:
     """Run (or resume) the grid among the scripted neighbours; the thread counts seen per step."""
     neighbours = Neighbours(share_dir, monkeypatch, kill_at)
     try:

@@ -39,7 +39,7 @@ def shell_commands(page: Path) -> list[str]:
                 continue  # a synopsis (optional parts in brackets), not a command to run
             for marker in ("halp-bench ", "halp_bench.cli "):
                 if marker in line and not line.startswith("#"):
-                    commands.append(line[line.index(marker) + len(marker):])
+                    commands.append(line[line.index(marker) + len(marker) :])
                     break
     return commands
 

@@ -28,9 +28,7 @@ class OfficialBIGRU(nn.Module):
         super().__init__()
         self.input_norm = nn.BatchNorm1d(in_size)
         self.encoder = _EncoderRNN(in_size, hidden, layers)
-        self.fc = nn.Sequential(
-            nn.Linear(2 * hidden, proj_hidden), nn.ReLU(), nn.Linear(proj_hidden, proj_dim)
-        )
+        self.fc = nn.Sequential(nn.Linear(2 * hidden, proj_hidden), nn.ReLU(), nn.Linear(proj_hidden, proj_dim))
 
     def normed_frames(self, x: Tensor) -> Tensor:
         n, c, t, v, m = x.shape
@@ -178,13 +176,9 @@ def test_official_checkpoint_import() -> None:
     assert fresh.load_official_state_dict(downstream) == ["fc.bias", "fc.weight"]
 
     with pytest.raises(CheckpointError, match="unexpected encoder.gru.weight_ih_l2"):
-        build_encoder(_data(30), _cfg("bigru_official", layers=2)).load_official_state_dict(
-            OfficialBIGRU(30, 8, 3, 12, 6).state_dict()
-        )
+        build_encoder(_data(30), _cfg("bigru_official", layers=2)).load_official_state_dict(OfficialBIGRU(30, 8, 3, 12, 6).state_dict())
     with pytest.raises(CheckpointError, match="missing encoder.gru.weight_ih_l1"):
-        build_encoder(_data(30), _cfg("bigru", layers=2)).load_official_state_dict(
-            OfficialBIGRU(30, 8, 1, 12, 6).state_dict()
-        )
+        build_encoder(_data(30), _cfg("bigru", layers=2)).load_official_state_dict(OfficialBIGRU(30, 8, 1, 12, 6).state_dict())
     with pytest.raises(CheckpointError, match="encoder.gru.weight_ih_l0 has shape"):
         build_encoder(_data(30), _cfg("bigru", hidden=4)).load_official_state_dict(ref.state_dict())
 

@@ -40,12 +40,12 @@ def test_ensemble_fuses_stored_scores_as_a_hand_computation(tmp_path):
     common = tiny_overrides("skeletonclr")
     for stream in ("joint", "motion", "bone"):
         extra = [f"method.stream={stream}"] if stream != "joint" else []
-        spec = RunSpec(methods=["skeletonclr"], dataset=TINY, protocols=["knn"], preset="cpu", out=tmp_path, show_progress=False,
-                       overrides=[*common, *extra])
+        spec = RunSpec(methods=["skeletonclr"], dataset=TINY, protocols=["knn"], preset="cpu", out=tmp_path, show_progress=False, overrides=[*common, *extra])
         assert [o.status for o in run_grid(spec, say=lambda _: None)] == ["ran"]
     for name, weights in (("aimclr", (0.6, 0.4, 0.6)), ("equal", (1.0, 1.0, 1.0))):
-        (cell,) = run_ensemble(EnsembleSpec(method="skeletonclr", dataset=TINY, weights=name, out=tmp_path, overrides=common,
-                                            show_progress=False), say=lambda _: None)
+        (cell,) = run_ensemble(
+            EnsembleSpec(method="skeletonclr", dataset=TINY, weights=name, out=tmp_path, overrides=common, show_progress=False), say=lambda _: None
+        )
         folder = next(p for p in (tmp_path / "ensembles").iterdir() if p.name.endswith(name))
         stored = {s: np.load(folder / f"{s}.npz") for s in ("joint", "motion", "bone")}
         labels = stored["joint"]["labels"]
@@ -62,8 +62,9 @@ def test_ensemble_fuses_stored_scores_as_a_hand_computation(tmp_path):
 
 def test_missing_stream_and_bad_weights_are_one_line(tmp_path):
     with pytest.raises(ConfigError, match="no stored joint pretraining of skeletonclr .*halp-bench run --methods skeletonclr"):
-        run_ensemble(EnsembleSpec(method="skeletonclr", dataset=TINY, out=tmp_path, overrides=tiny_overrides("skeletonclr"),
-                                  show_progress=False), say=lambda _: None)
+        run_ensemble(
+            EnsembleSpec(method="skeletonclr", dataset=TINY, out=tmp_path, overrides=tiny_overrides("skeletonclr"), show_progress=False), say=lambda _: None
+        )
     assert parse_weights("0.5,0.25,0.25") == ("0.5/0.25/0.25", {"joint": 0.5, "motion": 0.25, "bone": 0.25})
     with pytest.raises(ConfigError, match="--weights 0.5,x: expected one of aimclr, equal"):
         parse_weights("0.5,x")

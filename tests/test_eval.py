@@ -38,14 +38,20 @@ def _tiny_dataset():
 def test_eval_of_a_run_checkpoint_gives_the_runs_own_numbers(tmp_path, one_thread):
     methods = ["moco", "cmd"]
     overrides = [*tiny_overrides(*methods), "eval.stream=ensemble"]
-    outcomes = run_grid(RunSpec(methods=methods, dataset=TINY, protocols=["knn", "linear"], preset="cpu", overrides=overrides,
-                                out=tmp_path / "run", show_progress=False), say=lambda _: None)
+    outcomes = run_grid(
+        RunSpec(methods=methods, dataset=TINY, protocols=["knn", "linear"], preset="cpu", overrides=overrides, out=tmp_path / "run", show_progress=False),
+        say=lambda _: None,
+    )
     assert [o.status for o in outcomes] == ["ran"] * 4
     ran = {(r.method, r.protocol): r for r in read_rows(tmp_path / "run" / "results.jsonl")}
     for method in methods:
         (checkpoint,) = (tmp_path / "run" / "runs").glob(f"{method}_*/checkpoint.pt")
-        cells = run_eval(EvalSpec(checkpoint=checkpoint, dataset=TINY, protocols=["knn", "linear"], preset="cpu", overrides=overrides,
-                                  out=tmp_path / "eval", show_progress=False), say=lambda _: None)
+        cells = run_eval(
+            EvalSpec(
+                checkpoint=checkpoint, dataset=TINY, protocols=["knn", "linear"], preset="cpu", overrides=overrides, out=tmp_path / "eval", show_progress=False
+            ),
+            say=lambda _: None,
+        )
         assert [c.status for c in cells] == ["ran", "ran"]
     evaluated = {(r.method, r.protocol): r for r in read_rows(tmp_path / "eval" / "results.jsonl")}
     for key, row in ran.items():
@@ -120,8 +126,19 @@ def eval_sets(overrides: list[str]) -> list[str]:
 def test_eval_rows_of_released_weights_and_refusals(tmp_path, monkeypatch, capsys, one_thread):
     path = tmp_path / "checkpoint_0450.pth.tar"
     _authors_file(path, "halp", ddp=False)
-    args = ["eval", "--checkpoint", str(path), "--dataset", TINY, "--protocols", "knn", "--out", str(tmp_path / "out"), "--no-progress",
-            *eval_sets(tiny_overrides("halp"))]
+    args = [
+        "eval",
+        "--checkpoint",
+        str(path),
+        "--dataset",
+        TINY,
+        "--protocols",
+        "knn",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+        *eval_sets(tiny_overrides("halp")),
+    ]
     code, err = _cli(args, monkeypatch, capsys)
     assert code == 2 and "name its method with --method" in err
     code, err = _cli([*args, "--method", "halp"], monkeypatch, capsys)
@@ -135,8 +152,10 @@ def test_eval_rows_of_released_weights_and_refusals(tmp_path, monkeypatch, capsy
     torch.save(raw, tmp_path / "wrong_shape.pth.tar")
     del raw["state_dict"]["encoder_q.input_norm.running_mean"]
     torch.save(raw, tmp_path / "missing.pth.tar")
-    for name, expected in (("wrong_shape.pth.tar", "encoder_q.encoder.gru.weight_hh_l1 has shape (48, 7)"),
-                           ("missing.pth.tar", "missing encoder_q.input_norm.running_mean")):
+    for name, expected in (
+        ("wrong_shape.pth.tar", "encoder_q.encoder.gru.weight_hh_l1 has shape (48, 7)"),
+        ("missing.pth.tar", "missing encoder_q.input_norm.running_mean"),
+    ):
         code, err = _cli([*args, "--method", "halp", "--checkpoint", str(tmp_path / name)], monkeypatch, capsys)
         assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
 
@@ -165,8 +184,9 @@ def _official_stgcn_keys(encoder, prefix: str, aliased_head: bool) -> dict[str, 
     dim = encoder.feature_dim
     head = {"fc.0.weight": torch.randn(dim, dim), "fc.0.bias": torch.randn(dim), "fc.2.weight": torch.randn(5, dim), "fc.2.bias": torch.randn(5)}
     if aliased_head:
-        head.update({"fc.2.0.weight": head["fc.0.weight"], "fc.2.0.bias": head["fc.0.bias"],
-                     "fc.2.2.weight": head["fc.2.weight"], "fc.2.2.bias": head["fc.2.bias"]})
+        head.update(
+            {"fc.2.0.weight": head["fc.0.weight"], "fc.2.0.bias": head["fc.0.bias"], "fc.2.2.weight": head["fc.2.weight"], "fc.2.2.bias": head["fc.2.bias"]}
+        )
     state.update({prefix + key: value for key, value in head.items()})
     return state
 
@@ -234,8 +254,21 @@ def test_aimclr_files_hold_one_stream_named_by_the_user(tmp_path):
 def test_stgcn_files_that_do_not_fit_are_refused_in_one_line(tmp_path, monkeypatch, capsys, one_thread):
     path = tmp_path / "ntu60_xsub_joint.pt"
     _torchlight_file(path, ("joint",))
-    args = ["eval", "--checkpoint", str(path), "--dataset", TINY, "--protocols", "knn", "--out", str(tmp_path / "out"), "--no-progress",
-            "--method", "moco", *eval_sets(tiny_overrides("moco", encoder="stgcn"))]
+    args = [
+        "eval",
+        "--checkpoint",
+        str(path),
+        "--dataset",
+        TINY,
+        "--protocols",
+        "knn",
+        "--out",
+        str(tmp_path / "out"),
+        "--no-progress",
+        "--method",
+        "moco",
+        *eval_sets(tiny_overrides("moco", encoder="stgcn")),
+    ]
     code, err = _cli(args, monkeypatch, capsys)
     assert code == 0, err
     (row,) = read_rows(tmp_path / "out" / "results.jsonl")
@@ -243,11 +276,12 @@ def test_stgcn_files_that_do_not_fit_are_refused_in_one_line(tmp_path, monkeypat
 
     raw = torch.load(path, weights_only=True)
     broken = {
-        "wrong_shape_joint.pt": ({**raw, "encoder_q.st_gcn_networks.3.tcn.2.weight": torch.zeros(4, 4, 5, 1)},
-                                 "encoder_q.st_gcn_networks.3.tcn.2.weight has shape (4, 4, 5, 1)"),
+        "wrong_shape_joint.pt": (
+            {**raw, "encoder_q.st_gcn_networks.3.tcn.2.weight": torch.zeros(4, 4, 5, 1)},
+            "encoder_q.st_gcn_networks.3.tcn.2.weight has shape (4, 4, 5, 1)",
+        ),
         "missing_joint.pt": ({k: v for k, v in raw.items() if k != "encoder_q.data_bn.running_mean"}, "missing encoder_q.data_bn.running_mean"),
-        "extra_joint.pt": ({**raw, "encoder_q.st_gcn_networks.10.gcn.conv.bias": torch.zeros(12)},
-                           "unexpected encoder_q.st_gcn_networks.10.gcn.conv.bias"),
+        "extra_joint.pt": ({**raw, "encoder_q.st_gcn_networks.10.gcn.conv.bias": torch.zeros(12)}, "unexpected encoder_q.st_gcn_networks.10.gcn.conv.bias"),
         "other_graph_joint.pt": ({**raw, "encoder_q.A": raw["encoder_q.A"].flip(1)}, "encoder_q.A differs from the spatial partition"),
     }
     for name, (state, expected) in broken.items():

@@ -68,8 +68,15 @@ def test_eval_of_a_released_stgcn_file_records_its_pipeline(tmp_path):
     synthetic = load_dataset(DataConfig(dataset="synthetic", synthetic_samples=60), check=False)
     path = tmp_path / "ntu60_xsub_joint.pt"
     torchlight_file(path, apply_pipeline(synthetic, "stgcn").data)
-    spec = EvalSpec(checkpoint=path, dataset="synthetic", method="skeletonclr", protocols=["knn"], out=tmp_path / "out",
-                    show_progress=False, overrides=["data.synthetic_samples=60", "eval.batch_size=32"])
+    spec = EvalSpec(
+        checkpoint=path,
+        dataset="synthetic",
+        method="skeletonclr",
+        protocols=["knn"],
+        out=tmp_path / "out",
+        show_progress=False,
+        overrides=["data.synthetic_samples=60", "eval.batch_size=32"],
+    )
     assert [o.status for o in run_eval(spec, say=lambda _: None)] == ["ran"]
     (row,) = read_rows(tmp_path / "out" / "results.jsonl")
     assert row.config["data"]["pipeline"] == "stgcn" and row.settings["pipeline"] == "stgcn"

@@ -114,7 +114,7 @@ def _blur_loop(x: np.ndarray, u: np.ndarray, sigma: np.ndarray, normalised: bool
     for b in range(len(x)):
         if u[b] >= 0.5:
             continue
-        kernel = np.exp(-k**2 / (2 * sigma[b] ** 2))
+        kernel = np.exp(-(k**2) / (2 * sigma[b] ** 2))
         if normalised:
             kernel = kernel / kernel.sum()
         for c in range(C):
@@ -172,9 +172,20 @@ def test_probability_zero_is_identity_and_one_always_applies(name):
 
 
 def _params(**overrides) -> SimpleNamespace:
-    values = dict(flip_prob=0.5, official_flip=False, rotate_main_degrees=30.0, rotate_other_degrees=1.0, noise_prob=0.5,
-                  noise_std=0.01, blur_prob=0.5, blur_kernel=15, blur_sigma_min=0.1, blur_sigma_max=2.0, official_blur=False,
-                  axis_mask_prob=0.5)
+    values = dict(
+        flip_prob=0.5,
+        official_flip=False,
+        rotate_main_degrees=30.0,
+        rotate_other_degrees=1.0,
+        noise_prob=0.5,
+        noise_std=0.01,
+        blur_prob=0.5,
+        blur_kernel=15,
+        blur_sigma_min=0.1,
+        blur_sigma_max=2.0,
+        official_blur=False,
+        axis_mask_prob=0.5,
+    )
     return SimpleNamespace(**{**values, **overrides})
 
 

@@ -62,9 +62,18 @@ def _structured(n: int = 48, classes: int = 3) -> SkeletonData:
 
 
 def test_mamps_recipe_finetunes_and_learns(monkeypatch):
-    cfg = tiny_config("mamp", "finetune.epochs=30", "finetune.batch_size=8", "finetune.optimizer=adamw", "finetune.schedule=cosine",
-                      "finetune.lr=2e-3", "finetune.layer_decay=0.8", "finetune.label_smoothing=0.1", "finetune.drop_path=0.1",
-                      "finetune.warmup_epochs=1")
+    cfg = tiny_config(
+        "mamp",
+        "finetune.epochs=30",
+        "finetune.batch_size=8",
+        "finetune.optimizer=adamw",
+        "finetune.schedule=cosine",
+        "finetune.lr=2e-3",
+        "finetune.layer_decay=0.8",
+        "finetune.label_smoothing=0.1",
+        "finetune.drop_path=0.1",
+        "finetune.warmup_epochs=1",
+    )
     torch.manual_seed(0)
     encoder = create_method("mamp", cfg, NTU_SPEC).encoder_for_eval()
     seen = {}

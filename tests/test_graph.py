@@ -24,7 +24,7 @@ def loop_partition(layout: SkeletonLayout) -> list[list[list[float]]]:
     for d in (1, 0):  # A^1 > 0 -> 1, then A^0 (identity) > 0 -> 0
         for i in range(v):
             for j in range(v):
-                if (adj[i][j] > 0 if d == 1 else i == j):
+                if adj[i][j] > 0 if d == 1 else i == j:
                     hop[i][j] = d
     adjacency = [[1.0 if hop[i][j] <= 1 else 0.0 for j in range(v)] for i in range(v)]
     colsum = [sum(adjacency[i][j] for i in range(v)) for j in range(v)]

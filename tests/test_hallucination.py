@@ -108,7 +108,7 @@ def test_slerp_matches_rotation_in_the_plane():
     a, b = e1, torch.cos(phi)[:, None] * e1 + torch.sin(phi)[:, None] * e2
     expected = torch.cos(t * phi)[:, None] * e1 + torch.sin(t * phi)[:, None] * e2
     torch.testing.assert_close(slerp(a, b, t), expected, atol=1e-12, rtol=0)
-    textbook = (torch.sin((1 - t) * phi)[:, None] * a + torch.sin(t * phi)[:, None] * b)
+    textbook = torch.sin((1 - t) * phi)[:, None] * a + torch.sin(t * phi)[:, None] * b
     textbook = textbook / torch.sin(phi)[:, None]
     torch.testing.assert_close(slerp(a, b, t), textbook, atol=1e-9, rtol=0)
 
@@ -172,9 +172,7 @@ def test_hardest_step_broadcasts_over_positives():
     p_sel = protos[torch.randint(10, (6, 7), generator=gen)]
     t = hardest_step(z, p_star, p_sel)
     assert t.shape == (6, 7)
-    looped = torch.stack(
-        [hardest_step(z[i, 0], p_star[i, 0], p_sel[i, j]) for i in range(6) for j in range(7)]
-    )
+    looped = torch.stack([hardest_step(z[i, 0], p_star[i, 0], p_sel[i, j]) for i in range(6) for j in range(7)])
     torch.testing.assert_close(t.flatten(), looped)
 
 
@@ -387,9 +385,7 @@ def test_hallucinate_towards_query_ablation():
 # ------------------------------------------------------------------------------------------- k-means
 
 
-def _clustered(
-    seed: int, n: int = 256, dim: int = 128, k: int = 20, spread: float = 0.08
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _clustered(seed: int, n: int = 256, dim: int = 128, k: int = 20, spread: float = 0.08) -> tuple[torch.Tensor, torch.Tensor]:
     """von Mises-Fisher-like mixture: unit centres plus isotropic Gaussian noise, renormalised.
     Returns (points (n, dim), centres (k, dim))."""
     gen = _gen(seed)

@@ -23,8 +23,9 @@ def head(method: str, preset: str, *extra: str) -> torch.nn.Sequential:
 
 
 def test_stgcn_family_heads_are_normal_002_with_zero_bias_under_official():
-    first, last = (layer for layer in head("skeletonclr", "official", "encoder.name=bigru", "encoder.hidden_size=128").modules()
-                   if isinstance(layer, torch.nn.Linear))
+    first, last = (
+        layer for layer in head("skeletonclr", "official", "encoder.name=bigru", "encoder.hidden_size=128").modules() if isinstance(layer, torch.nn.Linear)
+    )
     for layer in (first, last):
         assert layer.weight.std().item() == pytest.approx(0.02, rel=0.05) and abs(layer.weight.mean().item()) < 2e-3
         assert not layer.bias.any()

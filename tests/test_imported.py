@@ -83,9 +83,8 @@ def test_ctrgcn_round_trip_uses_the_feeder_order(tmp_path):
     y_train, y_test = np.array([0, 1, 2, 3, 1]), np.array([2, 0, 3])
     # CTR-GCN stores frames as (M, V, C) flattened; its feeder undoes it with
     # reshape((N, T, 2, 25, 3)).transpose(0, 4, 1, 3, 2)
-    flat = lambda x: x.transpose(0, 2, 4, 3, 1).reshape(len(x), 16, 150)  # noqa: E731
-    np.savez(tmp_path / "NTU60_CS.npz", x_train=flat(x_train), y_train=np.eye(4)[y_train],
-             x_test=flat(x_test), y_test=np.eye(4)[y_test])
+    flat = lambda x: x.transpose(0, 2, 4, 3, 1).reshape(len(x), 16, 150)
+    np.savez(tmp_path / "NTU60_CS.npz", x_train=flat(x_train), y_train=np.eye(4)[y_train], x_test=flat(x_test), y_test=np.eye(4)[y_test])
     data = load(tmp_path / "NTU60_CS.npz")
     np.testing.assert_array_equal(data.data, np.concatenate([x_train, x_test]))
     assert data.labels.tolist() == [0, 1, 2, 3, 1, 2, 0, 3] and data.num_classes == 4
@@ -150,7 +149,11 @@ def test_cli_refuses_a_malicious_pickle_in_one_line(tmp_path):
         pickle.dump(WritesMarker(marker, "system"), handle)
     result = subprocess.run(
         [sys.executable, "-m", "halp_bench.cli", "run", "--dataset", "agcn", "--methods", "random", "--out", "out"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120, env={**os.environ, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "300"},
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "train_label.pkl: refused to unpickle 'posix.system'" in result.stderr

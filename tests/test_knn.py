@@ -18,8 +18,5 @@ def test_knn_matches_sklearn(k):
     test = rng.normal(size=(120, 16)).astype(np.float32)
     labels = rng.integers(0, 7, size=300)
     ref = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(train, labels).predict(test)
-    ours = knn_predict(
-        F.normalize(torch.from_numpy(train), dim=1), torch.from_numpy(labels),
-        F.normalize(torch.from_numpy(test), dim=1), k, 7, chunk=50,
-    )
+    ours = knn_predict(F.normalize(torch.from_numpy(train), dim=1), torch.from_numpy(labels), F.normalize(torch.from_numpy(test), dim=1), k, 7, chunk=50)
     assert (ours.numpy() == ref).mean() >= 0.99  # exact up to ties of equal similarity

@@ -25,9 +25,26 @@ SMALL = ["data.synthetic_samples=60"]
 
 def grid_args(out, *more: str) -> list[str]:
     """2 methods x 1 seed x kNN on 60 synthetic samples, tiny settings, deterministic."""
-    sets = sum((["--set", o] for o in [*tiny_overrides("moco", "random"), *SMALL]), [])
-    return ["run", "--methods", "moco,random", "--seeds", "0", "--protocols", "knn", "--preset", "cpu", "--out", str(out),
-            "--no-progress", "--threads", "1", "--deterministic", *sets, *more]
+    sets = [a for o in [*tiny_overrides("moco", "random"), *SMALL] for a in ("--set", o)]
+    return [
+        "run",
+        "--methods",
+        "moco,random",
+        "--seeds",
+        "0",
+        "--protocols",
+        "knn",
+        "--preset",
+        "cpu",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--threads",
+        "1",
+        "--deterministic",
+        *sets,
+        *more,
+    ]
 
 
 def _cells(out) -> dict:
@@ -75,9 +92,20 @@ def test_status_shows_done_running_queued_and_failed_cells(tmp_path, monkeypatch
     # moco seed 0: both cells done (rows from its run directory, which its claim names)
     done = try_claim(tmp_path, "moco_run0", units["moco", 0], epochs=2)
     for protocol in ("knn", "linear"):
-        store_cell_row(tmp_path, ("moco", "synthetic", "xsub", protocol, "cpu", 0, None, "c"),
-                       {"method": "moco", "seed": 0, "protocol": protocol, "dataset": "synthetic", "preset": "cpu",
-                        "run_dir": str(tmp_path / "runs" / "moco_run0"), "metrics": {"top1": 50.0}, "finished": "x"})
+        store_cell_row(
+            tmp_path,
+            ("moco", "synthetic", "xsub", protocol, "cpu", 0, None, "c"),
+            {
+                "method": "moco",
+                "seed": 0,
+                "protocol": protocol,
+                "dataset": "synthetic",
+                "preset": "cpu",
+                "run_dir": str(tmp_path / "runs" / "moco_run0"),
+                "metrics": {"top1": 50.0},
+                "finished": "x",
+            },
+        )
     done.release()
     # random seed 0: running here (a live claim, 1 of 3 epochs logged)
     running = try_claim(tmp_path, "random_run0", units["random", 0], epochs=3)
@@ -93,14 +121,20 @@ def test_status_shows_done_running_queued_and_failed_cells(tmp_path, monkeypatch
     write_job_record(tmp_path, units["random", 1], {"launcher": "local", "job_id": str(_dead_pid()), "log": "f.out", "err": "f.err"})
     cells = {(c.method, c.seed, c.protocol): c for c in grid_status(tmp_path, Scheduler())}
     assert {k: c.state for k, c in cells.items()} == {
-        ("moco", 0, "knn"): "done", ("moco", 0, "linear"): "done", ("random", 0, "knn"): "running", ("random", 0, "linear"): "running",
-        ("moco", 1, "knn"): "queued", ("moco", 1, "linear"): "queued", ("random", 1, "knn"): "failed", ("random", 1, "linear"): "failed"}
+        ("moco", 0, "knn"): "done",
+        ("moco", 0, "linear"): "done",
+        ("random", 0, "knn"): "running",
+        ("random", 0, "linear"): "running",
+        ("moco", 1, "knn"): "queued",
+        ("moco", 1, "linear"): "queued",
+        ("random", 1, "knn"): "failed",
+        ("random", 1, "linear"): "failed",
+    }
     assert cells["random", 0, "knn"].epoch == "1/3" and cells["random", 0, "knn"].node
     assert cells["random", 1, "knn"].error == "RuntimeError: out of memory"
     assert cells["random", 1, "linear"].error == "its job ended without a result" and cells["random", 1, "linear"].log == "f.err"
     scheduler = Scheduler()
-    assert [unit_needs_work(tmp_path, units[k], scheduler) for k in (("moco", 0), ("random", 0), ("moco", 1), ("random", 1))] == [
-        False, False, False, True]
+    assert [unit_needs_work(tmp_path, units[k], scheduler) for k in (("moco", 0), ("random", 0), ("moco", 1), ("random", 1))] == [False, False, False, True]
     result = CliRunner().invoke(cli, ["status", "--out", str(tmp_path)], catch_exceptions=False, terminal_width=200)
     assert "8 cells: 2 done, 2 running, 2 queued, 2 failed, 0 skipped" in result.output
     assert "RuntimeError: out of memory" in result.output

@@ -11,8 +11,25 @@ PACKAGE = Path(__file__).resolve().parents[1] / "halp_bench"
 
 # part -> the parts of halp_bench it must not import
 FORBIDDEN = {
-    "common": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "encoders", "datasets", "protocols", "results",
-               "hallucination", "identity", "weights", "config", "registry", "skeleton", "suites"),
+    "common": (
+        "engine",
+        "runner",
+        "evaluate",
+        "visualize",
+        "cli",
+        "methods",
+        "encoders",
+        "datasets",
+        "protocols",
+        "results",
+        "hallucination",
+        "identity",
+        "weights",
+        "config",
+        "registry",
+        "skeleton",
+        "suites",
+    ),
     "hallucination": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "datasets", "protocols", "results"),
     "encoders": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "protocols", "results"),
     "methods": ("engine", "runner", "evaluate", "visualize", "cli", "protocols", "results"),

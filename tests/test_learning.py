@@ -18,8 +18,16 @@ MARGIN = 4.0
 @pytest.mark.parametrize("split", ["xsub", "xview"])
 def test_moco_beats_the_random_encoder_on_knn(tmp_path, split):
     outcomes = run_grid(
-        RunSpec(methods=["random", "moco"], dataset="synthetic", split=split, protocols=["knn"], preset="cpu",
-                overrides=["device=cpu"], out=tmp_path, show_progress=False),
+        RunSpec(
+            methods=["random", "moco"],
+            dataset="synthetic",
+            split=split,
+            protocols=["knn"],
+            preset="cpu",
+            overrides=["device=cpu"],
+            out=tmp_path,
+            show_progress=False,
+        ),
         say=lambda _: None,
     )
     top1 = {o.method: o.metrics["top1"] for o in outcomes}

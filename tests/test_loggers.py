@@ -33,9 +33,16 @@ def _tiny_dataset():
 
 
 def _spec(tmp_path: Path, loggers: tuple[str, ...], methods: tuple[str, ...] = ("moco",)) -> RunSpec:
-    return RunSpec(methods=list(methods), dataset="tiny-random", protocols=["knn", "linear"], preset="cpu", out=tmp_path, show_progress=False,
-                   overrides=[*tiny_overrides(*methods), "eval.monitor_every=1", "pretrain.epochs=3", "pretrain.milestones=2"],
-                   loggers=loggers)
+    return RunSpec(
+        methods=list(methods),
+        dataset="tiny-random",
+        protocols=["knn", "linear"],
+        preset="cpu",
+        out=tmp_path,
+        show_progress=False,
+        overrides=[*tiny_overrides(*methods), "eval.monitor_every=1", "pretrain.epochs=3", "pretrain.milestones=2"],
+        loggers=loggers,
+    )
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -62,8 +69,10 @@ def test_unknown_logger_and_missing_extra_are_clear_errors(monkeypatch):
 
 
 def test_missing_extra_on_the_command_line_is_one_line_exit_2(tmp_path):
-    code = ("import sys; sys.modules['torch.utils.tensorboard'] = None; from halp_bench.cli import main; "
-            f"sys.argv = ['halp-bench', 'run', '--logger', 'tensorboard', '--out', {str(tmp_path)!r}]; main()")
+    code = (
+        "import sys; sys.modules['torch.utils.tensorboard'] = None; from halp_bench.cli import main; "
+        f"sys.argv = ['halp-bench', 'run', '--logger', 'tensorboard', '--out', {str(tmp_path)!r}]; main()"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "pip install 'halp-bench[tensorboard]'" in result.stderr and "Traceback" not in result.stderr
@@ -94,8 +103,19 @@ def test_tensorboard_scalars_equal_the_csv_log_and_the_rows(tmp_path):
     linear = scalars(linear_dir)
     assert [step for step, _ in linear["linear/loss"]] == [1, 2]
     assert {"linear/lr", "linear/epoch_seconds", "linear/peak_memory_mb"} <= set(linear)
-    run_eval(EvalSpec(checkpoint=run_dir / CHECKPOINT_FILE, dataset="tiny-random", protocols=["knn"], preset="cpu", out=tmp_path / "eval",
-                      overrides=_spec(tmp_path, ()).overrides, show_progress=False, loggers=("csv", "tensorboard")), say=lambda _: None)
+    run_eval(
+        EvalSpec(
+            checkpoint=run_dir / CHECKPOINT_FILE,
+            dataset="tiny-random",
+            protocols=["knn"],
+            preset="cpu",
+            out=tmp_path / "eval",
+            overrides=_spec(tmp_path, ()).overrides,
+            show_progress=False,
+            loggers=("csv", "tensorboard"),
+        ),
+        say=lambda _: None,
+    )
     (evaluated,) = read_rows(tmp_path / "eval" / "results.jsonl")  # `eval --checkpoint` cells: runs/eval_<method>_<sha256>/...
     cell = scalars(tmp_path / "eval" / "runs" / f"eval_moco_{evaluated.weights['sha256'][:10]}" / f"knn-{evaluated.config_id}")
     assert cell["knn/top1"] == [(0, pytest.approx(evaluated.metrics["top1"], abs=1e-4))]
@@ -118,8 +138,9 @@ def test_a_resumed_pretraining_logs_each_epoch_once(tmp_path, one_thread):
         method = create_method("moco", cfg, data.spec(cfg.data.frames))
         logger = TensorBoardLogger(run_dir)
         try:
-            return pretrain("moco", method, train, cfg, torch.device("cpu"), run_dir, show_progress=False, say=lambda _: None,
-                            on_epoch_end=on_epoch_end, logger=logger)
+            return pretrain(
+                "moco", method, train, cfg, torch.device("cpu"), run_dir, show_progress=False, say=lambda _: None, on_epoch_end=on_epoch_end, logger=logger
+            )
         finally:
             logger.close()
 

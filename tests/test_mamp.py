@@ -69,7 +69,7 @@ def test_motion_aware_bias_reaches_the_softmax_bound():
     odds = (log_odds[0, 0] - log_odds[0, 1]).exp().item()
     assert odds == pytest.approx(masking.max_odds_ratio(tau), rel=1e-6) == pytest.approx(math.exp(1 / tau))
     g = torch.Generator().manual_seed(0)
-    kept, mask = masking.choose_kept(log_odds + masking.gumbel(tuple(log_odds.shape), g, log_odds), length - 1)
+    _, mask = masking.choose_kept(log_odds + masking.gumbel(tuple(log_odds.shape), g, log_odds), length - 1)
     moving = mask[:, 0::2].any(dim=1).float().mean().item()
     expected = odds / (odds + 1)
     assert abs(moving - expected) < 4 * math.sqrt(expected * (1 - expected) / draws)
@@ -150,8 +150,13 @@ def test_a_method_the_encoder_cannot_serve_refuses_the_grid_before_training(tmp_
     import sys
 
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "halp_bench.cli", "run", "--methods", "moco,mamp", "--set", "encoder.name=bigru",
-                             "--threads", "1", "--out", str(out)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "halp_bench.cli", "run", "--methods", "moco,mamp", "--set", "encoder.name=bigru", "--threads", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2, result.stderr
     assert "method mamp needs the encoder's tokens hook (tokens, run_blocks, pool_tokens), which encoder bigru lacks" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 2

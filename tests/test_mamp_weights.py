@@ -28,9 +28,17 @@ def _mamp_file(path, frames: int = 16) -> torch.nn.Module:
     torch.manual_seed(3)
     encoder = build_encoder(dataclasses.replace(SPEC, frames=frames), SMALL)
     model = {key: value.clone() for key, value in encoder.state_dict().items()}
-    model.update({"mask_token": torch.randn(1, 1, 32), "decoder_embed.weight": torch.randn(32, 32), "decoder_embed.bias": torch.zeros(32),
-                  "decoder_blocks.0.attn.qkv.weight": torch.randn(96, 32), "decoder_pos_embed": torch.randn(1, 1, 25, 32),
-                  "decoder_pred.weight": torch.randn(12, 32), "decoder_pred.bias": torch.zeros(12)})
+    model.update(
+        {
+            "mask_token": torch.randn(1, 1, 32),
+            "decoder_embed.weight": torch.randn(32, 32),
+            "decoder_embed.bias": torch.zeros(32),
+            "decoder_blocks.0.attn.qkv.weight": torch.randn(96, 32),
+            "decoder_pos_embed": torch.randn(1, 1, 25, 32),
+            "decoder_pred.weight": torch.randn(12, 32),
+            "decoder_pred.bias": torch.zeros(12),
+        }
+    )
     args = argparse.Namespace(lr=1e-3, mask_ratio=0.9, motion_aware_tau=0.8, config="pretrain_mamp.yaml")
     torch.save({"model": model, "optimizer": {"state": {}, "param_groups": []}, "epoch": 399, "scaler": {}, "args": args}, path)
     return encoder.eval()
@@ -65,9 +73,33 @@ def test_eval_cli_stores_a_row_for_the_released_file(tmp_path):
     path = tmp_path / "mamp_ntu60_xsub.pth"
     _mamp_file(path)
     out = tmp_path / "out"
-    result = subprocess.run([sys.executable, "-m", "halp_bench.cli", "eval", "--checkpoint", str(path), "--method", "mamp",
-                             "--dataset", "synthetic", "--protocols", "knn", "--out", str(out), "--no-progress", "--threads", "1",
-                             "--set", "data.synthetic_samples=60"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "halp_bench.cli",
+            "eval",
+            "--checkpoint",
+            str(path),
+            "--method",
+            "mamp",
+            "--dataset",
+            "synthetic",
+            "--protocols",
+            "knn",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "1",
+            "--set",
+            "data.synthetic_samples=60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     (row,) = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert row["weights"]["layout"] == "mamp" and row["config"]["encoder"]["name"] == "transformer" and row["config"]["encoder"]["dim"] == 32

@@ -65,8 +65,16 @@ def test_bones_register_a_layout_once_and_lengths_default_to_the_last_nonzero_fr
 def test_20_joints_1_body_runs_moco_end_to_end(tmp_path, monkeypatch):
     np.savez(tmp_path / "kinect.npz", **dataset(), bones=np.array(KINECT_V1_CHAIN))
     monkeypatch.chdir(tmp_path)
-    spec = RunSpec(methods=["moco"], dataset="kinect.npz", split="mine", protocols=["knn"], preset="cpu",
-                   overrides=tiny_overrides("moco"), out=tmp_path / "out", show_progress=False)
+    spec = RunSpec(
+        methods=["moco"],
+        dataset="kinect.npz",
+        split="mine",
+        protocols=["knn"],
+        preset="cpu",
+        overrides=tiny_overrides("moco"),
+        out=tmp_path / "out",
+        show_progress=False,
+    )
     outcomes = run_grid(spec, say=lambda _: None)
     assert [o.status for o in outcomes] == ["ran"], outcomes
     (row,) = load_results(tmp_path / "out" / "results.jsonl")

@@ -24,16 +24,10 @@ from halp_bench.datasets.raw.ntu import (
 from halp_bench.errors import DataError, UnknownNameError
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "ntu"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"NTU fixtures not found at {FIXTURES} (the shared read-only data folder)"
-)
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"NTU fixtures not found at {FIXTURES} (the shared read-only data folder)")
 
 # name -> (frames, bodies listed in every frame), from SOURCES.json
-SKELETONS = {
-    "S001C001P001R001A011": (82, 1),
-    "S001C003P008R002A058": (70, 2),
-    "S004C002P003R001A017": (124, 1),
-}
+SKELETONS = {"S001C001P001R001A011": (82, 1), "S001C003P008R002A058": (70, 2), "S004C002P003R001A017": (124, 1)}
 ONE_BODY = FIXTURES / "S001C001P001R001A011.skeleton"
 
 
@@ -249,9 +243,7 @@ def test_sample_names_pick_dataset_files(tmp_path):
     ntu60 = ntu_sample_names([a, b], "ntu60", missing)
     assert [p.stem for p in ntu60] == ["S001C001P001R001A001", "S017C003P020R002A060"]
     ntu120 = ntu_sample_names([a, b], "ntu120", missing)
-    assert [p.stem for p in ntu120] == [
-        "S001C001P001R001A001", "S017C003P020R002A060", "S018C001P008R001A061", "S032C003P106R002A120",
-    ]
+    assert [p.stem for p in ntu120] == ["S001C001P001R001A001", "S017C003P020R002A060", "S018C001P008R001A061", "S032C003P106R002A120"]
     assert ntu120[-1].parent == b
     assert len(ntu_sample_names(a, "ntu120")) == 3
 

@@ -15,8 +15,8 @@ DIGEST = Path(__file__).resolve().parents[1].parent / "shared" / "papers" / "off
 
 # (method, dataset, key, value, what official_code.md says)
 OFFICIAL = [
-    ("halp", "ntu60", "encoder.name", "bigru_official", "the \"backward\" direction also runs forward in time"),
-    ("cmd", "ntu60", "encoder.name", "bigru_official", "the \"backward\" direction also runs forward in time"),
+    ("halp", "ntu60", "encoder.name", "bigru_official", 'the "backward" direction also runs forward in time'),
+    ("cmd", "ntu60", "encoder.name", "bigru_official", 'the "backward" direction also runs forward in time'),
     ("moco", "ntu60", "encoder.hidden_size", 1024, "`en_hidden_size=1024`, `en_num_layers=3`"),
     ("moco", "ntu60", "encoder.num_layers", 3, "`en_hidden_size=1024`, `en_num_layers=3`"),
     ("moco", "ntu60", "method.queue_size", 16384, "| queue K (`--contrast-k`) | **16384** | 32768 |"),
@@ -45,7 +45,7 @@ OFFICIAL = [
     ("halp", "ntu60", "method.num_prototypes", 20, "- **N=20** clusters."),
     ("halp", "ntu60", "method.prototype_queue", 256, "`queue_els_for_prototypes`=**256** most recently enqueued keys"),
     ("halp", "ntu60", "method.num_positives", 100, "For each of the **G = `num_positives` = 100** positives"),
-    ("halp", "ntu60", "method.lam", 0.8, "`u ~ U(0, lambda_pos)` with `lambda_pos=\"0.8\"`"),
+    ("halp", "ntu60", "method.lam", 0.8, '`u ~ U(0, lambda_pos)` with `lambda_pos="0.8"`'),
     ("halp", "ntu60", "method.t_sampling", "official", "This gives **t ~ U(0.2 t*, t*)**"),
     ("halp", "ntu60", "method.prototype_refresh", 10, "but **all shipped scripts use 10**"),
     ("halp", "ntu60", "method.mu", 2.0, "the scripts use **2** for NTU60 and NTU120 and **1** for PKU-II"),
@@ -86,9 +86,22 @@ def test_official_is_its_own_preset_in_the_cell_and_the_table():
     from halp_bench.results.row import ResultRow
     from halp_bench.results.tables import build_tables, to_markdown
 
-    rows = [ResultRow(method="halp", dataset="ntu60", split="xsub", protocol="linear", transfer_from=None, preset=preset, seed=0,
-                      config_id=preset, metrics={"top1": top1}, report=report, config={"eval": {"eval_every": 5}})
-            for preset, top1, report in (("paper", 70.0, "final"), ("official", 72.0, "best"))]
+    rows = [
+        ResultRow(
+            method="halp",
+            dataset="ntu60",
+            split="xsub",
+            protocol="linear",
+            transfer_from=None,
+            preset=preset,
+            seed=0,
+            config_id=preset,
+            metrics={"top1": top1},
+            report=report,
+            config={"eval": {"eval_every": 5}},
+        )
+        for preset, top1, report in (("paper", 70.0, "final"), ("official", 72.0, "best"))
+    ]
     assert rows[0].key != rows[1].key  # never the same cell
     text = to_markdown(build_tables(rows, ("linear",))[0])
     assert "| halp            |" in text and "| halp [official] |" in text and "72.0†" in text and "preset official, paper" in text

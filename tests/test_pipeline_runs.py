@@ -22,8 +22,9 @@ def _raw_dataset():
 
 def _run(tmp_path, *extra: str) -> dict[str, dict]:
     methods = ["moco", "skeletonclr"]
-    spec = RunSpec(methods=methods, dataset="tiny-raw", protocols=["knn"], preset="cpu", out=tmp_path, show_progress=False,
-                   overrides=[*tiny_overrides(*methods), *extra])
+    spec = RunSpec(
+        methods=methods, dataset="tiny-raw", protocols=["knn"], preset="cpu", out=tmp_path, show_progress=False, overrides=[*tiny_overrides(*methods), *extra]
+    )
     assert [o.status for o in run_grid(spec, say=lambda _: None)] == ["ran", "ran"]
     return {row["method"]: row for row in load_results(tmp_path / "results.jsonl")}
 

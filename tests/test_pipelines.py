@@ -28,8 +28,11 @@ from halp_bench.datasets.raw.prepare import prepare_dataset
 from halp_bench.errors import ConfigError
 
 HERE = Path(__file__).resolve()
-CANDIDATES = [Path(os.environ.get("HALP_BENCH_FIXTURES", "/nonexistent")), HERE.parents[1].parent / "shared" / "fixtures" / "ntu",
-              HERE.parents[2].parent / "shared" / "fixtures" / "ntu"]
+CANDIDATES = [
+    Path(os.environ.get("HALP_BENCH_FIXTURES", "/nonexistent")),
+    HERE.parents[1].parent / "shared" / "fixtures" / "ntu",
+    HERE.parents[2].parent / "shared" / "fixtures" / "ntu",
+]
 FIXTURES = next((p for p in CANDIDATES if p.is_dir()), CANDIDATES[-1])
 NAMES = ["S001C001P001R001A011", "S001C003P008R002A058", "S004C002P003R001A017"]
 BUILT = "S002C001P007R001A059"  # three bodies: a motionless one listed first
@@ -41,11 +44,11 @@ def add_still_body_first(source: Path, target: Path) -> None:
     """A copy of `source` where every frame lists first a body frozen at its first body's frame-0 pose."""
     lines = source.read_text().splitlines()
     frames, pos, out = int(lines[0]), 1, [lines[0]]
-    first = lines[2:2 + 27]  # body line, joint count, 25 joints of frame 0's first body
+    first = lines[2 : 2 + 27]  # body line, joint count, 25 joints of frame 0's first body
     for _ in range(frames):
         count = int(lines[pos])
         out += [str(count + 1), *first]
-        out += lines[pos + 1: pos + 1 + 27 * count]
+        out += lines[pos + 1 : pos + 1 + 27 * count]
         pos += 1 + 27 * count
     target.write_text("\n".join(out) + "\n")
 
@@ -139,9 +142,13 @@ def rotation_matrix(axis, theta):
     axis = np.asarray(axis) / np.sqrt(np.dot(axis, axis))
     a = np.cos(theta / 2.0)
     b, c, d = -axis * np.sin(theta / 2.0)
-    return np.array([[a * a + b * b - c * c - d * d, 2 * (b * c + a * d), 2 * (b * d - a * c)],
-                     [2 * (b * c - a * d), a * a + c * c - b * b - d * d, 2 * (c * d + a * b)],
-                     [2 * (b * d + a * c), 2 * (c * d - a * b), a * a + d * d - b * b - c * c]])
+    return np.array(
+        [
+            [a * a + b * b - c * c - d * d, 2 * (b * c + a * d), 2 * (b * d - a * c)],
+            [2 * (b * c - a * d), a * a + c * c - b * b - d * d, 2 * (c * d + a * b)],
+            [2 * (b * d + a * c), 2 * (c * d - a * b), a * a + d * d - b * b - c * c],
+        ]
+    )
 
 
 def angle_between(v1, v2):
@@ -184,7 +191,7 @@ def mamp_reference(path: Path) -> np.ndarray:
     two = (joints[:, 75:] != 0).any()
     if not two:
         joints = joints[:, :75]
-    missing = [np.where(joints[:, k:k + 75].sum(axis=1) == 0)[0] for k in (0, 75)] if two else []
+    missing = [np.where(joints[:, k : k + 75].sum(axis=1) == 0)[0] for k in (0, 75)] if two else []
     i = 0
     while not np.any(joints[i, :75] != 0):
         i += 1
@@ -192,7 +199,7 @@ def mamp_reference(path: Path) -> np.ndarray:
     for f in range(len(joints)):
         joints[f] -= np.tile(origin, 50 if two else 25)
     for k, frames in zip((0, 75), missing):
-        joints[frames, k:k + 75] = 0
+        joints[frames, k : k + 75] = 0
     if not two:
         joints = np.hstack([joints, np.zeros_like(joints)])
     return joints.reshape(len(joints), 2, 25, 3).transpose(3, 0, 2, 1)

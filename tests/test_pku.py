@@ -58,9 +58,7 @@ def test_labels_and_segments(video, tmp_path):
     path, _ = video
     labels = write(tmp_path / "labels.txt", "3,0,5,1\n\n51,4,12,2\n 7 , 2 , 3 , 0.5\n")
     segments = read_pku_labels(labels)
-    assert [(s.label, s.start, s.end, s.confidence, s.line) for s in segments] == [
-        (3, 0, 5, 1.0, 1), (51, 4, 12, 2.0, 3), (7, 2, 3, 0.5, 4),
-    ]
+    assert [(s.label, s.start, s.end, s.confidence, s.line) for s in segments] == [(3, 0, 5, 1.0, 1), (51, 4, 12, 2.0, 3), (7, 2, 3, 0.5, 4)]
     skeleton = read_pku_skeleton(path)
     samples = pku_segments(skeleton, segments, max_frames=6)
     assert samples.data.shape == (3, 3, 6, 25, 2)
@@ -75,10 +73,7 @@ def test_labels_and_segments(video, tmp_path):
 
 
 def test_official_split_files(tmp_path):
-    split = write(
-        tmp_path / "cross_subject_v2.txt",
-        "Training videos: \nA01N01-L, A01N01-M, A01N01-R, \nValidataion videos: \nA02N01-L, A02N01-M\n",
-    )
+    split = write(tmp_path / "cross_subject_v2.txt", "Training videos: \nA01N01-L, A01N01-M, A01N01-R, \nValidataion videos: \nA02N01-L, A02N01-M\n")
     assert read_pku_split(split) == (["A01N01-L", "A01N01-M", "A01N01-R"], ["A02N01-L", "A02N01-M"])
     only_train = write(tmp_path / "train_only.txt", "Training videos:\r\nA01N01-L, A01N01-M\r\n")
     assert read_pku_split(only_train) == (["A01N01-L", "A01N01-M"], [])

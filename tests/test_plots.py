@@ -18,8 +18,18 @@ def stored_run(tmp_path):
     run_dir.mkdir(parents=True)
     (run_dir / "log.csv").write_text("epoch,seconds,loss\n1,0.5,5.0\n2,0.5,4.0\n2,0.5,3.9\n3,0.5,3.5\n")  # epoch 2 logged twice
     (run_dir / "monitor.csv").write_text("epoch,knn_top1\n1,20.0\n3,30.0\n")
-    row = ResultRow(method="moco", dataset="synthetic", split="xsub", protocol="knn", transfer_from=None, preset="cpu", seed=0,
-                    config_id="x", metrics={}, run_dir="elsewhere/runs/" + run_dir.name)
+    row = ResultRow(
+        method="moco",
+        dataset="synthetic",
+        split="xsub",
+        protocol="knn",
+        transfer_from=None,
+        preset="cpu",
+        seed=0,
+        config_id="x",
+        metrics={},
+        run_dir="elsewhere/runs/" + run_dir.name,
+    )
     return [(row, tmp_path / "results.jsonl")]
 
 

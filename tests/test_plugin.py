@@ -22,8 +22,7 @@ def _fake_install(site: Path) -> None:
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: halp-bench-example-plugins\nVersion: 0.2.0\n")
     (dist / "entry_points.txt").write_text(
-        "[halp_bench.methods]\nmoco_symmetric = halp_bench_symmetric\nbyol = halp_bench_byol\n\n"
-        "[halp_bench.encoders]\ntcn = halp_bench_tcn\n"
+        "[halp_bench.methods]\nmoco_symmetric = halp_bench_symmetric\nbyol = halp_bench_byol\n\n[halp_bench.encoders]\ntcn = halp_bench_tcn\n"
     )
 
 
@@ -35,8 +34,14 @@ def test_external_plugins_are_listed_with_their_settings(tmp_path):
     _fake_install(tmp_path)
     listed = subprocess.run([sys.executable, "-m", "halp_bench.cli", "list"], capture_output=True, text=True, env=_env(tmp_path), timeout=120)
     assert listed.returncode == 0, listed.stderr
-    for text in ("moco_symmetric", "byol", "base_momentum=0.996", "tcn", "kernel_size=9",
-                 "family plugins (external plugins) · base moco · encoder bigru (official: bigru_official) · runs: bare run"):
+    for text in (
+        "moco_symmetric",
+        "byol",
+        "base_momentum=0.996",
+        "tcn",
+        "kernel_size=9",
+        "family plugins (external plugins) · base moco · encoder bigru (official: bigru_official) · runs: bare run",
+    ):
         assert text in listed.stdout, text
 
 
@@ -69,8 +74,7 @@ def test_external_method_and_encoder_run_through_every_protocol(tmp_path):
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(tmp_path), timeout=600)
     assert ran.returncode == 0, ran.stderr
     rows = json.loads(ran.stdout.strip().splitlines()[-1])
-    assert {(method, protocol) for method, protocol, *_ in rows} == {
-        (m, p) for m in ("byol", "moco_symmetric") for p in ("knn", "linear", "transfer")}
+    assert {(method, protocol) for method, protocol, *_ in rows} == {(m, p) for m in ("byol", "moco_symmetric") for p in ("knn", "linear", "transfer")}
     for method, _, top1, encoder, optimiser, lr, final_loss in rows:
         assert 0.0 <= top1 <= 100.0 and all(math.isfinite(v) for v in final_loss.values())
         assert encoder == "tcn 2x16 k3"  # the plugin encoder describes itself in the tables
@@ -112,9 +116,11 @@ def test_a_store_of_an_uninstalled_plugin_tabulates_without_torch(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     _fake_install(site)
-    script = RUN.replace('methods = ["byol", "moco_symmetric"]', 'methods = ["moco", "moco_symmetric"]').replace(
-        '"method.mlp_hidden=32", ', "").format(tests=str(Path(__file__).parent), out=str(tmp_path / "out"),
-                                               results=str(tmp_path / "out" / "results.jsonl"))
+    script = (
+        RUN.replace('methods = ["byol", "moco_symmetric"]', 'methods = ["moco", "moco_symmetric"]')
+        .replace('"method.mlp_hidden=32", ', "")
+        .format(tests=str(Path(__file__).parent), out=str(tmp_path / "out"), results=str(tmp_path / "out" / "results.jsonl"))
+    )
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(site), timeout=600)
     assert ran.returncode == 0, ran.stderr
     shutil.rmtree(site)  # uninstalled: neither the methods nor the encoder can be imported any more

@@ -63,9 +63,16 @@ def test_bf16_learns_as_well_as_fp32(tmp_path):
     top1 = {}
     for precision in ("32", "bf16"):
         outcomes = run_grid(
-            RunSpec(methods=["moco"], dataset="synthetic", split="xsub", protocols=["knn"], preset="cpu",
-                    overrides=["device=cpu", "pretrain.epochs=20", f"precision={precision}"], out=tmp_path,
-                    show_progress=False),
+            RunSpec(
+                methods=["moco"],
+                dataset="synthetic",
+                split="xsub",
+                protocols=["knn"],
+                preset="cpu",
+                overrides=["device=cpu", "pretrain.epochs=20", f"precision={precision}"],
+                out=tmp_path,
+                show_progress=False,
+            ),
             say=lambda _: None,
         )
         (outcome,) = outcomes

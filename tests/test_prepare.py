@@ -18,8 +18,10 @@ from halp_bench.datasets.raw.ntu import energy_order, read_skeleton, select_bodi
 from halp_bench.datasets.raw.prepare import prepare_dataset
 from halp_bench.errors import ConfigError, DataError
 
-FIXTURES = next((p for p in (Path(__file__).resolve().parents[k].parent / "shared" / "fixtures" / "ntu" for k in (1, 2)) if p.is_dir()),
-                Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "ntu")
+FIXTURES = next(
+    (p for p in (Path(__file__).resolve().parents[k].parent / "shared" / "fixtures" / "ntu" for k in (1, 2)) if p.is_dir()),
+    Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "ntu",
+)
 MISSING_LIST = "NTU_RGBD_samples_with_missing_skeletons.txt"
 # name -> (frames, 0-based label), sorted by name as prepared
 SAMPLES = {"S001C001P001R001A011": (82, 10), "S001C003P008R002A058": (70, 57), "S004C002P003R001A017": (124, 16)}

@@ -44,8 +44,7 @@ print(json.dumps([[r.protocol, r.metrics["top1"], r.settings["encoder"], r.setti
 def test_readme_method_and_encoder_register_list_and_train(tmp_path):
     (tmp_path / "readme_method.py").write_text(readme_block("Adding a method"))
     (tmp_path / "readme_encoder.py").write_text(readme_block("Adding an encoder"))
-    script = RUN.format(tests=str(Path(__file__).parent), site=str(tmp_path), out=str(tmp_path / "out"),
-                        results=str(tmp_path / "out" / "results.jsonl"))
+    script = RUN.format(tests=str(Path(__file__).parent), site=str(tmp_path), out=str(tmp_path / "out"), results=str(tmp_path / "out" / "results.jsonl"))
     ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, ran.stderr
     rows = json.loads(ran.stdout.strip().splitlines()[-1])
@@ -53,8 +52,17 @@ def test_readme_method_and_encoder_register_list_and_train(tmp_path):
     for _, top1, encoder, optimiser, lr in rows:
         assert 0.0 <= top1 <= 100.0
         assert encoder == "frame_mlp 16" and optimiser == "sgd cosine" and lr == 0.05  # its own run defaults
-    listed = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import readme_method, "
-                             "readme_encoder; sys.argv = ['halp-bench', 'list']; from halp_bench.cli import main; main()"],
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import readme_method, "
+            "readme_encoder; sys.argv = ['halp-bench', 'list']; from halp_bench.cli import main; main()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert listed.returncode == 0, listed.stderr
     assert "simsiam" in listed.stdout and "hidden=2048" in listed.stdout and "frame_mlp" in listed.stdout and "width=512" in listed.stdout

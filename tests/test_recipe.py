@@ -44,8 +44,10 @@ def test_a_stored_row_turns_back_into_its_recipe(tmp_path):
     if "tiny-recipe" not in DATASETS:
         DATASETS.add("tiny-recipe", lambda cfg: random_skeletons(n=24, t=12), "test data")
     overrides = [*tiny_overrides("halp"), "method.lam=0.6"]
-    run_grid(RunSpec(methods=["halp"], dataset="tiny-recipe", protocols=["knn"], preset="cpu", overrides=overrides, seeds=[1],
-                     out=tmp_path, show_progress=False), say=lambda _: None)
+    run_grid(
+        RunSpec(methods=["halp"], dataset="tiny-recipe", protocols=["knn"], preset="cpu", overrides=overrides, seeds=[1], out=tmp_path, show_progress=False),
+        say=lambda _: None,
+    )
     (row,) = read_rows(tmp_path / "results.jsonl")
     recipe = recipe_from_row(read_row(f"{tmp_path / 'results.jsonl'}:1"))
     assert recipe.cells["knn"] == row.config_id and row.run_dir.endswith(recipe.run_dir) and recipe.run_dir.endswith(recipe.pretrain_id)
@@ -58,8 +60,9 @@ def test_a_stored_row_turns_back_into_its_recipe(tmp_path):
 @pytest.mark.parametrize("reference", ["no-such-file.jsonl:1", "results.jsonl", "results.jsonl:x"])
 def test_a_bad_row_reference_is_one_line(tmp_path, reference):
     (tmp_path / "results.jsonl").write_text("")
-    result = subprocess.run([sys.executable, "-m", "halp_bench.cli", "config", "--from-row", reference], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "halp_bench.cli", "config", "--from-row", reference], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 2 and "--from-row" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -80,8 +83,12 @@ def test_list_states_each_method_declarations():
 def test_config_command_prints_json_per_method():
     import json
 
-    result = subprocess.run([sys.executable, "-m", "halp_bench.cli", "config", "--methods", "moco,halp", "--split", "xsub",
-                             "--set", "method.lam=0.6", "--json"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "halp_bench.cli", "config", "--methods", "moco,halp", "--split", "xsub", "--set", "method.lam=0.6", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     moco, halp = (json.loads(line) for line in result.stdout.splitlines())
     assert (moco["preset"], halp["sources"]["method.lam"], halp["values"]["method.lam"]) == ("cpu", "--set", 0.6)  # auto: cpu

@@ -9,8 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -79,8 +79,21 @@ def workdir(tmp_path_factory) -> Path:
 
 def command(workdir: Path, out: str) -> list[str]:
     sets = [arg for item in SETTINGS for arg in ("--set", item)]
-    return ["run", "--dataset", str(workdir / "tiny.npz"), "--methods", METHOD, "--protocols", "knn", "--preset", "cpu",
-            *sets, "--out", str(workdir / out), "--no-progress"]
+    return [
+        "run",
+        "--dataset",
+        str(workdir / "tiny.npz"),
+        "--methods",
+        METHOD,
+        "--protocols",
+        "knn",
+        "--preset",
+        "cpu",
+        *sets,
+        "--out",
+        str(workdir / out),
+        "--no-progress",
+    ]
 
 
 def run_cli(args: list[str]) -> subprocess.CompletedProcess:
@@ -124,8 +137,7 @@ def kill_when(workdir: Path, args: list[str], env: dict[str, str], ready: Callab
     """Start the launcher, SIGKILL it as soon as `ready()` holds (polled every few ms)."""
     log = workdir / "killed-run.log"
     with open(log, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, str(workdir / "launcher.py"), *args], env={**ENV, **env},
-                                stdout=subprocess.DEVNULL, stderr=stderr)
+        proc = subprocess.Popen([sys.executable, str(workdir / "launcher.py"), *args], env={**ENV, **env}, stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + 240
     try:
         while not ready():
@@ -182,7 +194,7 @@ def test_sigkill_mid_epoch_then_rerun_gives_identical_results(workdir, reference
     kill_points = []
     step = progress(workdir / "killed")
     for target in (5, ITERS + 5, 2 * ITERS + 7):  # one kill in each epoch
-        kill_when(workdir, args, {"HB_STEP_DELAY": "0.03"}, lambda: step() >= target)
+        kill_when(workdir, args, {"HB_STEP_DELAY": "0.03"}, lambda: step() >= target)  # noqa: B023
         kill_points.append(step_of(run_dir(workdir, "killed") / "checkpoint.pt"))
     assert all(0 < p % ITERS for p in kill_points), f"a kill was not in the middle of an epoch: {kill_points}"
     assert kill_points == sorted(kill_points) and len(set(kill_points)) == 3  # each rerun resumed and went on
@@ -198,8 +210,12 @@ def test_sigkill_mid_checkpoint_write_then_rerun_gives_identical_results(workdir
     for pause_at in ("0,7", "2,0"):  # a mid-epoch checkpoint, then the one after epoch 2
         epoch, iteration = map(int, pause_at.split(","))
         previous = epoch * ITERS + iteration - 1
-        kill_when(workdir, args, {"HB_PAUSE_SAVE_AT": pause_at},
-                  lambda: step() == previous and bool(list((workdir / "torn").glob("runs/*/.checkpoint.pt.*.tmp"))))
+        kill_when(
+            workdir,
+            args,
+            {"HB_PAUSE_SAVE_AT": pause_at},
+            lambda previous=previous: step() == previous and bool(list((workdir / "torn").glob("runs/*/.checkpoint.pt.*.tmp"))),
+        )
         directory = run_dir(workdir, "torn")
         assert list(directory.glob(".checkpoint.pt.*.tmp")), "the kill did not land inside the write"
         assert step_of(directory / "checkpoint.pt") == previous  # the previous checkpoint, intact
@@ -210,8 +226,6 @@ def test_sigkill_mid_checkpoint_write_then_rerun_gives_identical_results(workdir
 
 
 # --- in-process: many interruption points, determinism, NaN -----------------------------------
-
-
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -263,8 +277,7 @@ def test_interrupted_anywhere_and_resumed_in_process_is_bit_identical(tmp_path, 
 
 
 def _spec(tmp_path: Path, **kw) -> RunSpec:
-    base = dict(methods=["halp"], dataset="tiny-random", protocols=["knn", "linear"], preset="cpu",
-                out=tmp_path, show_progress=False, deterministic=True)
+    base = dict(methods=["halp"], dataset="tiny-random", protocols=["knn", "linear"], preset="cpu", out=tmp_path, show_progress=False, deterministic=True)
     base.update(kw)
     return RunSpec(overrides=tiny_overrides(*base["methods"]), **base)
 
@@ -286,11 +299,15 @@ def test_the_same_seed_twice_gives_identical_rows(tmp_path, one_thread):
     "inject, expected",
     [
         # the loss of epoch 2, iteration 1 becomes NaN
-        (lambda self, b, losses: b.epoch == 1 and b.iteration == 1 and losses.update(loss=losses["loss"] * math.nan),
-         "moco: loss 'loss' is nan at epoch 2, iteration 1; the last good checkpoint (at the end of epoch 1) is kept at"),
+        (
+            lambda self, b, losses: b.epoch == 1 and b.iteration == 1 and losses.update(loss=losses["loss"] * math.nan),
+            "moco: loss 'loss' is nan at epoch 2, iteration 1; the last good checkpoint (at the end of epoch 1) is kept at",
+        ),
         # weights become Inf in the last step of epoch 2 (with a finite loss): never checkpointed
-        (lambda self, b, losses: b.epoch == 1 and b.iteration == 1 and self.encoders_k["joint"].head[0].weight.fill_(math.inf),
-         "moco: non-finite values in encoders_k.joint.head.0.weight at the end of epoch 2; the last good checkpoint (at the end of epoch 1) is kept at"),
+        (
+            lambda self, b, losses: b.epoch == 1 and b.iteration == 1 and self.encoders_k["joint"].head[0].weight.fill_(math.inf),
+            "moco: non-finite values in encoders_k.joint.head.0.weight at the end of epoch 2; the last good checkpoint (at the end of epoch 1) is kept at",
+        ),
     ],
     ids=["nan-loss", "inf-weights"],
 )

@@ -20,8 +20,7 @@ def _tiny_dataset():
 
 def _spec(tmp_path, extra: tuple[str, ...] = (), **kw) -> RunSpec:
     """A tiny run of `methods` (default moco, random) with the tiny settings they have, then `extra`."""
-    base = dict(methods=["moco", "random"], dataset="tiny-random", protocols=["knn", "linear"], preset="cpu",
-                out=tmp_path, show_progress=False)
+    base = dict(methods=["moco", "random"], dataset="tiny-random", protocols=["knn", "linear"], preset="cpu", out=tmp_path, show_progress=False)
     base.update(kw)
     return RunSpec(overrides=[*tiny_overrides(*base["methods"]), *extra], **base)
 
@@ -94,7 +93,11 @@ def test_a_method_setting_retrains_only_its_method_and_an_encoder_setting_retrai
     steps.clear()
     outcomes = run_grid(_spec(tmp_path, protocols=["knn", "linear"], extra=("method.lam=0.6",), **both), say=lambda _: None)
     assert [(o.method, o.protocol, o.status) for o in outcomes] == [
-        ("moco", "knn", "skipped"), ("moco", "linear", "ran"), ("halp", "knn", "ran"), ("halp", "linear", "ran")]
+        ("moco", "knn", "skipped"),
+        ("moco", "linear", "ran"),
+        ("halp", "knn", "ran"),
+        ("halp", "linear", "ran"),
+    ]
     assert set(steps) == {"HaLP"}  # MoCo's linear cell ran on its stored checkpoint
     new_runs = {p.name for p in (tmp_path / "runs").iterdir()} - runs_before
     assert len(new_runs) == 1 and next(iter(new_runs)).startswith("halp_")

@@ -30,8 +30,17 @@ def _tiny_dataset():
 
 
 def _spec(out) -> RunSpec:
-    return RunSpec(methods=["moco", "random"], dataset="tiny-random", protocols=["knn", "linear"], preset="cpu", out=out,
-                   overrides=tiny_overrides("moco", "random"), show_progress=False, deterministic=True, threads=1)
+    return RunSpec(
+        methods=["moco", "random"],
+        dataset="tiny-random",
+        protocols=["knn", "linear"],
+        preset="cpu",
+        out=out,
+        overrides=tiny_overrides("moco", "random"),
+        show_progress=False,
+        deterministic=True,
+        threads=1,
+    )
 
 
 def _run_at(out, start: float, results) -> None:
@@ -120,8 +129,25 @@ def test_a_running_claims_heartbeat_keeps_it_fresh(tmp_path):
 
 
 def test_repeated_seeds_and_methods_run_once_with_a_note(tmp_path):
-    args = ["run", "--methods", "random,random", "--seeds", "1,1", "--dataset", "tiny-random", "--protocols", "knn", "--preset", "cpu",
-            "--out", str(tmp_path), "--no-progress", "--threads", "1", *sum((["--set", o] for o in tiny_overrides("random")), [])]
+    args = [
+        "run",
+        "--methods",
+        "random,random",
+        "--seeds",
+        "1,1",
+        "--dataset",
+        "tiny-random",
+        "--protocols",
+        "knn",
+        "--preset",
+        "cpu",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--threads",
+        "1",
+        *(a for o in tiny_overrides("random") for a in ("--set", o)),
+    ]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "seed(s) 1 given more than once" in result.output and "method(s) random given more than once" in result.output

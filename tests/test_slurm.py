@@ -30,8 +30,7 @@ MISSING = [tool for tool in ("munged", "slurmctld", "slurmd", "sbatch", "squeue"
 def slurm_cluster():
     """A one-node cluster for this module's tests, stopped afterwards."""
     if MISSING or os.geteuid() != 0:
-        pytest.skip(f"no Slurm to start: {'missing ' + ', '.join(MISSING) if MISSING else 'not root'} "
-                    "(as root: apt-get install slurm-wlm munge; .ci/run does)")
+        pytest.skip(f"no Slurm to start: {'missing ' + ', '.join(MISSING) if MISSING else 'not root'} (as root: apt-get install slurm-wlm munge; .ci/run does)")
     started = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, f"scripts/slurm_cluster.sh start failed: {started.stderr}"
     previous = os.environ.get("SLURM_CONF")
@@ -47,8 +46,25 @@ def slurm_cluster():
 def grid(out: Path, methods: str, seeds: str, protocols: str, *more: str, samples: int = 60, sets: tuple[str, ...] = ()) -> list[str]:
     """A deterministic one-thread grid on `samples` synthetic sequences at the tiny settings."""
     items = [*tiny_overrides(*methods.split(",")), f"data.synthetic_samples={samples}", *sets]
-    return ["run", "--methods", methods, "--seeds", seeds, "--protocols", protocols, "--preset", "cpu", "--out", str(out), "--no-progress",
-            "--threads", "1", "--deterministic", *sum((["--set", item] for item in items), []), *more]
+    return [
+        "run",
+        "--methods",
+        methods,
+        "--seeds",
+        seeds,
+        "--protocols",
+        protocols,
+        "--preset",
+        "cpu",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--threads",
+        "1",
+        "--deterministic",
+        *(a for item in items for a in ("--set", item)),
+        *more,
+    ]
 
 
 SLURM = ("--launcher", "slurm", "--cpus-per-task", "1", "--time", "10", "--wait")
@@ -100,8 +116,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 
 
 def test_scancel_then_the_same_command_resumes_and_finishes(slurm_cluster, tmp_path):
-    args = grid(tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--cpus-per-task", "1", "--time", "10", samples=400,
-                sets=("pretrain.epochs=12",))
+    args = grid(tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--cpus-per-task", "1", "--time", "10", samples=400, sets=("pretrain.epochs=12",))
     _cli(args)  # submitted, not waited for
     (job,) = _squeue()
     _wait_for(lambda: any((tmp_path / "runs").glob("moco_*/checkpoint.pt")), 180, "a first checkpoint")
@@ -121,8 +136,27 @@ def test_scancel_then_the_same_command_resumes_and_finishes(slurm_cluster, tmp_p
 def test_a_job_past_its_time_limit_is_requeued_and_resumes(slurm_cluster, tmp_path):
     """Slurm signals the job before its 1-minute limit; submitit checkpoints and requeues it. Slurm
     holds a requeued job for two minutes: the test releases it at once."""
-    args = grid(tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--partition", "short", "--cpus-per-task", "1", "--time", "1",
-                "--signal-delay", "30", "--max-requeues", "30", "--wait", samples=400, sets=("pretrain.epochs=30", "checkpoint_every_iters=3"))
+    args = grid(
+        tmp_path,
+        "moco",
+        "0",
+        "knn",
+        "--launcher",
+        "slurm",
+        "--partition",
+        "short",
+        "--cpus-per-task",
+        "1",
+        "--time",
+        "1",
+        "--signal-delay",
+        "30",
+        "--max-requeues",
+        "30",
+        "--wait",
+        samples=400,
+        sets=("pretrain.epochs=30", "checkpoint_every_iters=3"),
+    )
     run = subprocess.Popen([sys.executable, "-m", "halp_bench.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 420
     while run.poll() is None:

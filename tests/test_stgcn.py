@@ -83,8 +83,9 @@ def test_graph_convolution_equals_a_loop():
         torch.testing.assert_close(conv(x, a), expected, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("layout, persons, channels", [(KINECT_V1_20, 1, 3), (NTU25, 2, 3), (chain_layout(6), 2, 2)],
-                         ids=["kinect20-1p", "ntu25-2p", "chain6-2p-2d"])
+@pytest.mark.parametrize(
+    "layout, persons, channels", [(KINECT_V1_20, 1, 3), (NTU25, 2, 3), (chain_layout(6), 2, 2)], ids=["kinect20-1p", "ntu25-2p", "chain6-2p-2d"]
+)
 def test_any_layout_persons_and_channels(layout, persons, channels):
     torch.manual_seed(0)
     spec = DataSpec(channels=channels, frames=12, joints=layout.num_joints, persons=persons, layout=layout)
@@ -152,7 +153,7 @@ def test_methods_train_with_stgcn(name, one_thread):
     x, lengths = torch.from_numpy(data.data), torch.from_numpy(data.lengths)
     g = torch.Generator().manual_seed(0)
     for i in range(4):
-        batch = Batch(method.make_views(x[i * 8:(i + 1) * 8], lengths[i * 8:(i + 1) * 8], g), epoch=0, iteration=i, step=i, total_steps=4)
+        batch = Batch(method.make_views(x[i * 8 : (i + 1) * 8], lengths[i * 8 : (i + 1) * 8], g), epoch=0, iteration=i, step=i, total_steps=4)
         losses = method.training_step(batch)
         assert all(torch.isfinite(v) for v in losses.values()), losses
         optimizer.zero_grad()

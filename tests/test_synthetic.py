@@ -128,9 +128,7 @@ def test_resize_valid_keeps_the_ends() -> None:
 
 
 @pytest.mark.parametrize("split", ["xsub", "xview"])
-def test_raw_pose_knn_is_in_the_documented_band(
-    source: SkeletonData, target: SkeletonData, split: str
-) -> None:
+def test_raw_pose_knn_is_in_the_documented_band(source: SkeletonData, target: SkeletonData, split: str) -> None:
     for data in (source, target):
         accuracy = raw_pose_knn_accuracy(data, split)
         assert BAND[0] <= accuracy <= BAND[1], (data.name, split, accuracy)

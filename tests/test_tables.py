@@ -112,7 +112,9 @@ def test_write_tables_writes_each_table_and_format(tmp_path, tables):
 def test_table_command_with_paper(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "halp_bench.cli", "table", "--results", str(RESULTS), "--out", str(tmp_path), "--with-paper"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "moco (paper)" in result.stdout and r"\begin{tabular}" in result.stdout
@@ -124,16 +126,25 @@ def test_latex_tables_compile_in_a_booktabs_article(tmp_path):
     """Every golden LaTeX table (ours and --with-paper) compiles in a standard article with booktabs."""
     body = "\n".join(rf"\input{{{path}}}" for path in sorted(GOLDEN.glob("*.tex")))
     doc = tmp_path / "doc.tex"
-    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=1cm]{geometry}\n"
-                   "\\begin{document}\n" + body + "\n\\end{document}\n")
-    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[margin=1cm]{geometry}\n\\begin{document}\n" + body + "\n\\end{document}\n")
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-2000:]
 
 
 def _row(method: str, seed: int, top1: float) -> ResultRow:
-    return ResultRow(method=method, dataset="d", split="s", protocol="linear", transfer_from=None, preset="cpu", seed=seed,
-                     config_id=method, metrics={"top1": top1}, config={"eval": {"eval_every": 5}}, finished=f"{seed}")
+    return ResultRow(
+        method=method,
+        dataset="d",
+        split="s",
+        protocol="linear",
+        transfer_from=None,
+        preset="cpu",
+        seed=seed,
+        config_id=method,
+        metrics={"top1": top1},
+        config={"eval": {"eval_every": 5}},
+        finished=f"{seed}",
+    )
 
 
 def test_bold_and_differences_follow_the_paired_interval():

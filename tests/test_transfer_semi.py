@@ -131,14 +131,15 @@ def test_one_pretraining_serves_knn_linear_and_transfer(tmp_path, monkeypatch):
     assert monitor[0] == "epoch,knn_top1" and [line.split(",")[0] for line in monitor[1:]] == ["1", "2"]
 
     # The same cell named from the target's side is already done.
-    again = run_grid(_spec(tmp_path, dataset="tiny-tgt", protocols=["transfer"], transfer_from="tiny-src",
-                           extra=("eval.monitor_every=1",)), say=lambda _: None)
+    again = run_grid(_spec(tmp_path, dataset="tiny-tgt", protocols=["transfer"], transfer_from="tiny-src", extra=("eval.monitor_every=1",)), say=lambda _: None)
     assert [o.status for o in again] == ["skipped"]
 
     # Other fine-tuning settings make a new cell, but the source checkpoint is reused: no training step.
     steps.clear()
-    later = run_grid(_spec(tmp_path, dataset="tiny-tgt", protocols=["transfer"], transfer_from="tiny-src:all",
-                           extra=("eval.monitor_every=1", "transfer.epochs=2")), say=lambda _: None)
+    later = run_grid(
+        _spec(tmp_path, dataset="tiny-tgt", protocols=["transfer"], transfer_from="tiny-src:all", extra=("eval.monitor_every=1", "transfer.epochs=2")),
+        say=lambda _: None,
+    )
     assert [o.status for o in later] == ["ran"] and steps == []
     assert len(load_results(tmp_path / "results.jsonl")) == 4
 

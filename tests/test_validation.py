@@ -23,8 +23,7 @@ from halp_bench.validation import Range, numeric_fields, parse_interval, range_o
 
 load_plugins()
 
-RUN_LEVEL = {"": RunConfig, "data.": DataConfig, "pretrain.": OptimConfig, "linear.": OptimConfig, "transfer.": OptimConfig,
-             "eval.": EvalConfig}
+RUN_LEVEL = {"": RunConfig, "data.": DataConfig, "pretrain.": OptimConfig, "linear.": OptimConfig, "transfer.": OptimConfig, "eval.": EvalConfig}
 
 
 def numeric_keys() -> list[tuple[str, str, dataclasses.Field, type, list[str]]]:
@@ -118,12 +117,15 @@ def test_every_preset_value_lies_in_its_declared_range(preset, dataset):
     make_configs(preset, [f"data.dataset={dataset}"], METHODS.names())  # raises on the first value outside its range
 
 
-@pytest.mark.parametrize("text, inside_values, outside_values, said", [
-    ("[0, 1]", [0, 0.5, 1], [-0.01, 1.01, math.nan, math.inf], "in [0, 1]"),
-    ("(0, inf)", [1e-9, 1e9], [0, -1, math.inf, math.nan], "> 0"),
-    ("[1, inf)", [1, 7], [0, 0.99, math.inf], ">= 1"),
-    ("[0, 1)", [0, 0.999], [1, -1e-9], "in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "text, inside_values, outside_values, said",
+    [
+        ("[0, 1]", [0, 0.5, 1], [-0.01, 1.01, math.nan, math.inf], "in [0, 1]"),
+        ("(0, inf)", [1e-9, 1e9], [0, -1, math.inf, math.nan], "> 0"),
+        ("[1, inf)", [1, 7], [0, 0.99, math.inf], ">= 1"),
+        ("[0, 1)", [0, 0.999], [1, -1e-9], "in [0, 1)"),
+    ],
+)
 def test_interval_notation(text, inside_values, outside_values, said):
     allowed = parse_interval(text)
     assert all(allowed.allows(v) for v in inside_values)
@@ -135,12 +137,18 @@ def test_a_method_that_cannot_use_the_data_stops_the_grid_before_anything_trains
     """aimclr's flip needs a left-right mirror: a 7-joint chain has none, so the grid is refused
     before random or moco start, not after them."""
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "chain.npz", x=rng.normal(size=(24, 3, 12, 7, 1)).astype(np.float32), y=np.arange(24) % 3,
-             split_all=np.arange(24) < 16)
+    np.savez(tmp_path / "chain.npz", x=rng.normal(size=(24, 3, 12, 7, 1)).astype(np.float32), y=np.arange(24) % 3, split_all=np.arange(24) < 16)
     started = []
     monkeypatch.setattr(runner, "pretrain_cell", lambda *args, **kwargs: started.append(args[1]) or Pretrained(failure="not trained here"))
-    spec = RunSpec(methods=["random", "moco", "aimclr"], dataset=str(tmp_path / "chain.npz"), protocols=["knn"], preset="cpu",
-                   overrides=tiny_overrides("random", "moco", "aimclr"), out=tmp_path / "out", show_progress=False)
+    spec = RunSpec(
+        methods=["random", "moco", "aimclr"],
+        dataset=str(tmp_path / "chain.npz"),
+        protocols=["knn"],
+        preset="cpu",
+        overrides=tiny_overrides("random", "moco", "aimclr"),
+        out=tmp_path / "out",
+        show_progress=False,
+    )
     with pytest.raises(ConfigError, match="aimclr: the spatial flip needs a left-right joint mirror, which layout 'chain7'"):
         run_grid(spec, say=lambda _: None)
     assert started == []
@@ -180,6 +188,11 @@ def test_list_shows_what_each_setting_allows(monkeypatch, capsys):
     except SystemExit as exc:
         assert not exc.code
     out = capsys.readouterr().out
-    for shown in ("temperature=0.07 (> 0)", "momentum=0.999 (in [0, 1])", "lam=0.8 (in [0, 1])", "t_sampling=paper (paper|official|hardest)",
-                  "dropout=0.5 (in [0, 1))"):
+    for shown in (
+        "temperature=0.07 (> 0)",
+        "momentum=0.999 (in [0, 1])",
+        "lam=0.8 (in [0, 1])",
+        "t_sampling=paper (paper|official|hardest)",
+        "dropout=0.5 (in [0, 1))",
+    ):
         assert shown in out, shown

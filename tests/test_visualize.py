@@ -39,8 +39,18 @@ def _tiny_dataset():
 def stored(tmp_path_factory) -> Path:
     """A results folder with kNN rows of a pretrained moco and the random encoder."""
     out = tmp_path_factory.mktemp("stored")
-    run_grid(RunSpec(methods=["random", "moco"], dataset="tiny-random", protocols=["knn"], preset="cpu", out=out, show_progress=False,
-                     overrides=tiny_overrides("random", "moco")), say=lambda _: None)
+    run_grid(
+        RunSpec(
+            methods=["random", "moco"],
+            dataset="tiny-random",
+            protocols=["knn"],
+            preset="cpu",
+            out=out,
+            show_progress=False,
+            overrides=tiny_overrides("random", "moco"),
+        ),
+        say=lambda _: None,
+    )
     return out
 
 
@@ -92,8 +102,12 @@ def test_tsne_draws_one_panel_per_method_on_the_same_samples(stored):
 
 def test_tsne_takes_an_eval_row_from_its_weights_file(stored, tmp_path):
     (checkpoint,) = (stored / "runs").glob("moco_*/checkpoint.pt")
-    run_eval(EvalSpec(checkpoint=checkpoint, dataset="tiny-random", protocols=["knn"], preset="cpu", overrides=tiny_overrides("moco"),
-                      out=tmp_path, show_progress=False), say=lambda _: None)
+    run_eval(
+        EvalSpec(
+            checkpoint=checkpoint, dataset="tiny-random", protocols=["knn"], preset="cpu", overrides=tiny_overrides("moco"), out=tmp_path, show_progress=False
+        ),
+        say=lambda _: None,
+    )
     rows = [(row, path) for path in (stored / "results.jsonl", tmp_path / "results.jsonl") for row in read_rows(path)]
     (figure,) = tsne_figures(rows, ["moco"], None, 100, 0, 2.0, torch.device("cpu"), say=lambda _: None)
     run, evaluated = figure.panels
@@ -115,8 +129,14 @@ def datasets(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("kinds")
     x, lengths = sensor_skeletons()
     two = int(np.flatnonzero(x[..., 1].any(axis=(1, 2, 3)))[0])
-    np.savez(root / "kinect.npz", x=np.ascontiguousarray(x[:, :, :, KINECT_FROM_NTU]), y=np.arange(4) % 2, length=lengths,
-             split_mine=np.array([True, True, False, False]), layout="kinect_v1_20")
+    np.savez(
+        root / "kinect.npz",
+        x=np.ascontiguousarray(x[:, :, :, KINECT_FROM_NTU]),
+        y=np.arange(4) % 2,
+        length=lengths,
+        split_mine=np.array([True, True, False, False]),
+        layout="kinect_v1_20",
+    )
     agcn = root / "agcn" / "xsub"
     agcn.mkdir(parents=True)
     for part, rows in (("train", [two, 0]), ("val", [1])):

@@ -53,8 +53,7 @@ def regression_loss(prediction: Tensor, target: Tensor) -> Tensor:
     return (2 - 2 * F.cosine_similarity(prediction, target.detach(), dim=1)).mean()
 
 
-@register_method("byol", "BYOL: online network predicts an EMA target's projection, no negatives (example plugin)",
-                 settings=BYOLSettings)
+@register_method("byol", "BYOL: online network predicts an EMA target's projection, no negatives (example plugin)", settings=BYOLSettings)
 class BYOL(Method):
     run_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "*": {"pretrain.optimizer": "adamw", "pretrain.lr": 1e-3, "pretrain.weight_decay": 1e-6, "pretrain.schedule": "cosine"},

@@ -63,4 +63,3 @@ def _main() -> None:
             raise
         err_console.print(f"[red]error: {escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
         sys.exit(2)
-

@@ -56,12 +56,16 @@ def parse_seeds(value: str) -> list[int]:
 
 
 LOGGER_OPTION = click.option(
-    "--logger", default="csv", show_default=True, metavar="csv|tensorboard|wandb",
+    "--logger",
+    default="csv",
+    show_default=True,
+    metavar="csv|tensorboard|wandb",
     help="Training logs, comma-separated (e.g. csv,tensorboard): runs/<run>/log.csv is always written; tensorboard writes event "
-         "files into the run directories (tensorboard --logdir <out>/runs; pip install 'halp-bench[tensorboard]'); wandb logs to "
-         "Weights & Biases under its WANDB_* settings (WANDB_MODE=offline needs no network; pip install 'halp-bench[wandb]'). "
-         "Losses, learning rate, epoch time, peak memory and the kNN monitor of every pretraining and protocol cell, under the "
-         "run directory's name.")
+    "files into the run directories (tensorboard --logdir <out>/runs; pip install 'halp-bench[tensorboard]'); wandb logs to "
+    "Weights & Biases under its WANDB_* settings (WANDB_MODE=offline needs no network; pip install 'halp-bench[wandb]'). "
+    "Losses, learning rate, epoch time, peak memory and the kNN monitor of every pretraining and protocol cell, under the "
+    "run directory's name.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,8 +98,11 @@ def suite_specs(name: str, spec) -> list:
     from halp_bench.suites import suite_specs
 
     ctx = click.get_current_context()
-    given = {p for p in ("methods", "dataset", "split", "protocols", "transfer_from", "preset", "seed", "seeds")
-             if ctx.get_parameter_source(p) is not ParameterSource.DEFAULT}
+    given = {
+        p
+        for p in ("methods", "dataset", "split", "protocols", "transfer_from", "preset", "seed", "seeds")
+        if ctx.get_parameter_source(p) is not ParameterSource.DEFAULT
+    }
     clash = sorted(given & {"dataset", "split", "protocols", "transfer_from"})
     if clash:
         raise click.UsageError(f"--suite sets {', '.join('--' + c.replace('_', '-') for c in clash)}; leave them out")
@@ -114,8 +121,9 @@ def print_cells(outcomes: list, title: str) -> None:
     console.print(summary)
 
 
-def print_tables(rows: list, out: Path, formats: tuple[str, ...], names: tuple[str, ...] | None = None,
-                  with_paper: bool = False, shown: tuple[str, ...] | None = None) -> None:
+def print_tables(
+    rows: list, out: Path, formats: tuple[str, ...], names: tuple[str, ...] | None = None, with_paper: bool = False, shown: tuple[str, ...] | None = None
+) -> None:
     """Build the tables, write them to <out>/tables/ in `formats` and print those in `shown` (default: all)."""
     from halp_bench.results.tables import TABLES, build_tables, check_formats, write_tables
 

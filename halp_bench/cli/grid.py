@@ -19,30 +19,43 @@ if TYPE_CHECKING:
     pass
 
 
-
-
 def _launch_options(command):
     """`run`'s launcher options (halp_bench/launch/): given as `**launch` to the command. Unset values
     come from HALP_BENCH_SLURM_<NAME> or the [slurm] table of ~/.config/halp-bench/launcher.toml."""
     options = [
-        click.option("--launcher", type=click.Choice(["local", "slurm"]), default=None,
-                     help="Run each pretraining (method x seed) with its protocol cells as one submitit job: `local` (processes on "
-                          "this machine, at most --max-jobs at once; waits for them) or `slurm` (a job array; returns once "
-                          "submitted unless --wait). Default: everything in this process."),
+        click.option(
+            "--launcher",
+            type=click.Choice(["local", "slurm"]),
+            default=None,
+            help="Run each pretraining (method x seed) with its protocol cells as one submitit job: `local` (processes on "
+            "this machine, at most --max-jobs at once; waits for them) or `slurm` (a job array; returns once "
+            "submitted unless --wait). Default: everything in this process.",
+        ),
         click.option("--partition", default=None, help="Slurm partition (env HALP_BENCH_SLURM_PARTITION; config key partition)."),
         click.option("--account", default=None, help="Slurm account to charge."),
         click.option("--qos", default=None, help="Slurm quality of service."),
         click.option("--constraint", default=None, help="Slurm node constraint (features), e.g. a100."),
-        click.option("--time", default=None, help="Time limit per job: minutes or [D-]HH:MM[:SS] (default 24:00:00); a job reaching "
-                     "it checkpoints and is requeued."),
+        click.option(
+            "--time", default=None, help="Time limit per job: minutes or [D-]HH:MM[:SS] (default 24:00:00); a job reaching it checkpoints and is requeued."
+        ),
         click.option("--gpus-per-job", "gpus", type=int, default=None, help="GPUs per job (default 0); more than 1 runs DDP, one task per GPU."),
-        click.option("--tasks-per-job", "tasks", type=int, default=None,
-                     help="Processes per job, each a DDP rank (default: one per GPU, at least one; CPU ranks use gloo)."),
+        click.option(
+            "--tasks-per-job",
+            "tasks",
+            type=int,
+            default=None,
+            help="Processes per job, each a DDP rank (default: one per GPU, at least one; CPU ranks use gloo).",
+        ),
         click.option("--cpus-per-task", "cpus", type=int, default=None, help="CPUs per task (default 4)."),
         click.option("--mem", default=None, help="Memory per job, e.g. 64G (default: the partition's)."),
         click.option("--max-jobs", type=int, default=None, help="Jobs running at once (default 64): Slurm's array throttle, or local processes."),
-        click.option("--signal-delay", "signal_delay_s", type=int, default=None,
-                     help="Seconds before the time limit at which a job is signalled to requeue itself (default 120)."),
+        click.option(
+            "--signal-delay",
+            "signal_delay_s",
+            type=int,
+            default=None,
+            help="Seconds before the time limit at which a job is signalled to requeue itself (default 120).",
+        ),
         click.option("--max-requeues", type=int, default=None, help="Requeues after reaching the time limit (default 10; preemption is not counted)."),
         click.option("--sbatch", multiple=True, metavar="KEY=VALUE", help="An extra sbatch line, e.g. --sbatch mail-type=END (repeatable)."),
         click.option("--wait", is_flag=True, help="With --launcher slurm: wait for the jobs, then print the cells and tables."),
@@ -54,45 +67,104 @@ def _launch_options(command):
 
 @cli.command()
 @_launch_options
-@click.option("--methods", help="Comma-separated method names (default: the paper's own rows and every plugin; the field's "
-              "methods, e.g. skeletonclr, run when named or with --suite field; see `halp-bench list`).")
+@click.option(
+    "--methods",
+    help="Comma-separated method names (default: the paper's own rows and every plugin; the field's "
+    "methods, e.g. skeletonclr, run when named or with --suite field; see `halp-bench list`).",
+)
 @click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name.")
 @click.option("--split", default=None, help="Named split (default: the dataset's default, e.g. xsub).")
 @click.option("--protocols", help="Comma-separated protocols (default: knn,linear,transfer; semi only when named).")
-@click.option("--transfer-from", default=None, metavar="SOURCE[:SPLIT]",
-              help="Transfer source: pretrain on SOURCE (or reuse its checkpoint), fine-tune on --dataset. Without it, "
-                   "synthetic transfers to synthetic-target and ntu60/ntu120 to pku2; other datasets skip transfer.")
-@click.option("--suite", default=None, help="Run every entry of a named suite (e.g. paper-table1, synthetic-all; an unknown "
-              "name lists them) or of a suite .json file; the suite sets datasets, splits and protocols.")
-@click.option("--preset", type=click.Choice(["auto", "cpu", "paper", "official"]), default="auto", show_default=True,
-              help="Recipe: `paper` (the paper's text), `official` (the authors' code as it produced the published tables: per-frame "
-                   "BiGRU, their scripts' values per method and dataset, best-of-test reporting) or `cpu` (minutes on a laptop). "
-                   "`auto`: cpu for the built-in synthetic data, paper otherwise.")
+@click.option(
+    "--transfer-from",
+    default=None,
+    metavar="SOURCE[:SPLIT]",
+    help="Transfer source: pretrain on SOURCE (or reuse its checkpoint), fine-tune on --dataset. Without it, "
+    "synthetic transfers to synthetic-target and ntu60/ntu120 to pku2; other datasets skip transfer.",
+)
+@click.option(
+    "--suite",
+    default=None,
+    help="Run every entry of a named suite (e.g. paper-table1, synthetic-all; an unknown "
+    "name lists them) or of a suite .json file; the suite sets datasets, splits and protocols.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["auto", "cpu", "paper", "official"]),
+    default="auto",
+    show_default=True,
+    help="Recipe: `paper` (the paper's text), `official` (the authors' code as it produced the published tables: per-frame "
+    "BiGRU, their scripts' values per method and dataset, best-of-test reporting) or `cpu` (minutes on a laptop). "
+    "`auto`: cpu for the built-in synthetic data, paper otherwise.",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. --set method.temperature=0.1 (repeatable).")
-@click.option("--common-protocol", is_flag=True, help="Evaluate every method under the preset's protocol settings, not each "
-              "method's own (e.g. the ST-GCN family's linear probe at lr 3.0, 100 epochs): --set eval.protocol=common.")
+@click.option(
+    "--common-protocol",
+    is_flag=True,
+    help="Evaluate every method under the preset's protocol settings, not each "
+    "method's own (e.g. the ST-GCN family's linear probe at lr 3.0, 100 epochs): --set eval.protocol=common.",
+)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
-@click.option("--precision", type=click.Choice(["32", "bf16", "16-mixed"]), default=None,
-              help="Pretraining precision (default 32): bf16 autocast (CPU and GPU) or 16-mixed (float16 with a gradient "
-                   "scaler, CUDA only); losses and hallucination stay in float32. Part of the settings: its cells are separate.")
+@click.option(
+    "--precision",
+    type=click.Choice(["32", "bf16", "16-mixed"]),
+    default=None,
+    help="Pretraining precision (default 32): bf16 autocast (CPU and GPU) or 16-mixed (float16 with a gradient "
+    "scaler, CUDA only); losses and hallucination stay in float32. Part of the settings: its cells are separate.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="One seed (default 0).")
 @click.option("--seeds", default=None, help="Several seeds, e.g. 0,1,2 (each repeats every cell).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Output directory: results.jsonl, runs/, tables/.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live (default: $HALP_BENCH_DATA or ./data).")
 @click.option("--force", is_flag=True, help="Redo cells already in the results store (and retrain).")
-@click.option("--deterministic", is_flag=True, help="Deterministic kernels (and CUBLAS_WORKSPACE_CONFIG on CUDA): the same seed on the same "
-              "machine gives identical results rows. The CPU thread count stays fixed for the whole run whatever else runs, and a resumed "
-              "run takes the count its checkpoint was made with (docs/checks.md). May be slower.")
-@click.option("--compile", "compile_encoders", is_flag=True,
-              help="torch.compile the encoders while pretraining (CPU needs a C++ compiler). The first step compiles (about a minute "
-                   "at the cpu preset's size, several at the paper's; reported apart from the epoch times); the results are "
-                   "those of the eager code to float rounding.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: this process's fair share of the "
-              "cores, re-checked every second: all of them alone, half each beside another halp-bench run; fixed for --deterministic).")
+@click.option(
+    "--deterministic",
+    is_flag=True,
+    help="Deterministic kernels (and CUBLAS_WORKSPACE_CONFIG on CUDA): the same seed on the same "
+    "machine gives identical results rows. The CPU thread count stays fixed for the whole run whatever else runs, and a resumed "
+    "run takes the count its checkpoint was made with (docs/checks.md). May be slower.",
+)
+@click.option(
+    "--compile",
+    "compile_encoders",
+    is_flag=True,
+    help="torch.compile the encoders while pretraining (CPU needs a C++ compiler). The first step compiles (about a minute "
+    "at the cpu preset's size, several at the paper's; reported apart from the epoch times); the results are "
+    "those of the eager code to float rounding.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads for torch (default: this process's fair share of the "
+    "cores, re-checked every second: all of them alone, half each beside another halp-bench run; fixed for --deterministic).",
+)
 @LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def run(methods, dataset, split, protocols, transfer_from, suite, preset, overrides, common_protocol, device, precision, seed, seeds, out, data_root,
-        force, deterministic, compile_encoders, threads, logger, no_progress, **launch) -> None:
+def run(
+    methods,
+    dataset,
+    split,
+    protocols,
+    transfer_from,
+    suite,
+    preset,
+    overrides,
+    common_protocol,
+    device,
+    precision,
+    seed,
+    seeds,
+    out,
+    data_root,
+    force,
+    deterministic,
+    compile_encoders,
+    threads,
+    logger,
+    no_progress,
+    **launch,
+) -> None:
     """Pretrain each method once, evaluate it with every protocol, store rows, print the tables.
 
     Every method is pretrained once per (dataset, split, preset, seed, pretraining settings), in
@@ -118,14 +190,30 @@ def run(methods, dataset, split, protocols, transfer_from, suite, preset, overri
     note = (lambda msg: console.print(f"[yellow]{escape(msg)}[/yellow]")) if is_main_process() else (lambda _: None)
     seed_list = unique(seed_list, "seed(s)", note)
     methods = ",".join(unique(split_list(methods, "--methods"), "method(s)", note)) if methods is not None else methods
-    overrides = (*overrides, *([f"data.data_root={data_root}"] if data_root is not None else []),
-                 *([f"precision={precision}"] if precision is not None else []), *(["eval.protocol=common"] if common_protocol else []))
+    overrides = (
+        *overrides,
+        *([f"data.data_root={data_root}"] if data_root is not None else []),
+        *([f"precision={precision}"] if precision is not None else []),
+        *(["eval.protocol=common"] if common_protocol else []),
+    )
     main = is_main_process()
     spec = RunSpec(
-        methods=split_list(methods, "--methods"), dataset=dataset, split=split, protocols=split_list(protocols, "--protocols"),
-        transfer_from=transfer_from, preset=preset,
-        overrides=list(overrides), seeds=seed_list, device=device, out=out, force=force, show_progress=not no_progress,
-        deterministic=deterministic, compile=compile_encoders, threads=threads, loggers=loggers,
+        methods=split_list(methods, "--methods"),
+        dataset=dataset,
+        split=split,
+        protocols=split_list(protocols, "--protocols"),
+        transfer_from=transfer_from,
+        preset=preset,
+        overrides=list(overrides),
+        seeds=seed_list,
+        device=device,
+        out=out,
+        force=force,
+        show_progress=not no_progress,
+        deterministic=deterministic,
+        compile=compile_encoders,
+        threads=threads,
+        loggers=loggers,
     )
     if launch["launcher"] is not None:
         return _run_launched(spec, suite, launch)
@@ -216,31 +304,53 @@ def status(out: Path, as_json: bool) -> None:
         shown.add_column(column)
     for c in cells:
         detail = c.error or (f"top1 {c.top1:.1f}" if c.top1 is not None else "")
-        shown.add_row(c.method, str(c.seed), c.dataset, c.protocol, f"[{styles[c.state]}]{c.state}[/{styles[c.state]}]", c.job or "",
-                      c.node or "", c.epoch or "", c.time_left or "", escape(detail))
+        shown.add_row(
+            c.method,
+            str(c.seed),
+            c.dataset,
+            c.protocol,
+            f"[{styles[c.state]}]{c.state}[/{styles[c.state]}]",
+            c.job or "",
+            c.node or "",
+            c.epoch or "",
+            c.time_left or "",
+            escape(detail),
+        )
     console.print(shown)
     for c in cells:  # whole, not cut to the table's width: what to read, and where
         if c.state == "failed":
-            console.print(f"failed: {c.method} seed {c.seed} {c.protocol}: {escape(c.error or '')}" + (f" (log: {escape(c.log)})" if c.log else ""),
-                          soft_wrap=True, highlight=False)
+            console.print(
+                f"failed: {c.method} seed {c.seed} {c.protocol}: {escape(c.error or '')}" + (f" (log: {escape(c.log)})" if c.log else ""),
+                soft_wrap=True,
+                highlight=False,
+            )
     console.print(totals_line(cells))
 
 
 @cli.command("eval")
-@click.option("--checkpoint", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True,
-              help="Weights to evaluate: a checkpoint.pt of `run` (from any machine), or a file the authors released: CMD/HaLP "
-                   "checkpoint_XXXX.pth.tar (BiGRU), CrosSCLR/AimCLR .pt (ST-GCN). Loaded without running code.")
-@click.option("--method", default=None, help="The method that made the authors' file (its rows' name, e.g. halp, cmd, moco); "
-              "read from our own checkpoints.")
-@click.option("--encoder", default=None,
-              help="Encoder for the authors' BiGRU files: bigru_official (default; their exact math, checked against their "
-                   "frame-by-frame computation) or bigru (a true bidirectional GRU with the same weights). ST-GCN files: stgcn.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="Weights to evaluate: a checkpoint.pt of `run` (from any machine), or a file the authors released: CMD/HaLP "
+    "checkpoint_XXXX.pth.tar (BiGRU), CrosSCLR/AimCLR .pt (ST-GCN). Loaded without running code.",
+)
+@click.option("--method", default=None, help="The method that made the authors' file (its rows' name, e.g. halp, cmd, moco); read from our own checkpoints.")
+@click.option(
+    "--encoder",
+    default=None,
+    help="Encoder for the authors' BiGRU files: bigru_official (default; their exact math, checked against their "
+    "frame-by-frame computation) or bigru (a true bidirectional GRU with the same weights). ST-GCN files: stgcn.",
+)
 @click.option("--dataset", default="synthetic", show_default=True, help="Dataset to evaluate on (name or path, as for `run`).")
 @click.option("--split", default=None, help="Named split (default: the dataset's default).")
 @click.option("--protocols", default=None, help="Comma-separated (default: knn,linear; transfer and semi fine-tune the weights when named).")
-@click.option("--preset", type=click.Choice(["cpu", "paper", "official"]), default=None,
-              help="Recipe of the protocols (default: cpu for the synthetic data, paper otherwise); our checkpoints keep their own "
-                   "pretraining settings.")
+@click.option(
+    "--preset",
+    type=click.Choice(["cpu", "paper", "official"]),
+    default=None,
+    help="Recipe of the protocols (default: cpu for the synthetic data, paper otherwise); our checkpoints keep their own pretraining settings.",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. --set eval.stream=motion (repeatable).")
 @click.option("--seeds", default="0", show_default=True, help="Seeds of the protocols (linear heads, data order), e.g. 0,1,2.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
@@ -251,8 +361,9 @@ def status(out: Path, as_json: bool) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: a fair share of the cores).")
 @LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, overrides, seeds, device, out, data_root, force, deterministic,
-             threads, logger, no_progress) -> None:
+def evaluate(
+    checkpoint, method, encoder, dataset, split, protocols, preset, overrides, seeds, device, out, data_root, force, deterministic, threads, logger, no_progress
+) -> None:
     """Run the protocols on pretrained weights without pretraining, store rows, print the tables.
 
     Each row records the file's SHA-256, layout and origin; tables show such rows apart, e.g.
@@ -273,9 +384,21 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
     if data_root is not None:
         overrides = (*overrides, f"data.data_root={data_root}")
     spec = EvalSpec(
-        checkpoint=checkpoint, dataset=dataset, split=split, method=method, encoder=encoder, protocols=split_list(protocols, "--protocols"),
-        seeds=parse_seeds(seeds), preset=resolve_preset(preset, dataset), overrides=list(overrides),
-        device=device, out=out, force=force, show_progress=not no_progress, deterministic=deterministic, threads=threads,
+        checkpoint=checkpoint,
+        dataset=dataset,
+        split=split,
+        method=method,
+        encoder=encoder,
+        protocols=split_list(protocols, "--protocols"),
+        seeds=parse_seeds(seeds),
+        preset=resolve_preset(preset, dataset),
+        overrides=list(overrides),
+        device=device,
+        out=out,
+        force=force,
+        show_progress=not no_progress,
+        deterministic=deterministic,
+        threads=threads,
         loggers=loggers,
     )
     cells = run_eval(spec, say=console.print)
@@ -284,10 +407,19 @@ def evaluate(checkpoint, method, encoder, dataset, split, protocols, preset, ove
 
 
 @cli.command("ensemble")
-@click.option("--method", required=True, help="A single-stream method whose joint, motion and bone pretrainings are stored "
-              "(halp-bench run --set method.stream=motion|bone, with the same preset, settings and seeds).")
-@click.option("--weights", "weights", default="aimclr", show_default=True,
-              help="Stream weights: aimclr (0.6 joint, 0.4 motion, 0.6 bone, AimCLR's ensemble script), equal, or joint,motion,bone numbers.")
+@click.option(
+    "--method",
+    required=True,
+    help="A single-stream method whose joint, motion and bone pretrainings are stored "
+    "(halp-bench run --set method.stream=motion|bone, with the same preset, settings and seeds).",
+)
+@click.option(
+    "--weights",
+    "weights",
+    default="aimclr",
+    show_default=True,
+    help="Stream weights: aimclr (0.6 joint, 0.4 motion, 0.6 bone, AimCLR's ensemble script), equal, or joint,motion,bone numbers.",
+)
 @click.option("--dataset", default="synthetic", show_default=True, help="Dataset of the pretrainings (name or path, as for `run`).")
 @click.option("--split", default=None, help="Named split (default: the dataset's default).")
 @click.option("--preset", type=click.Choice(["cpu", "paper", "official"]), default=None, help="The pretrainings' preset (default as for `run`).")
@@ -305,9 +437,20 @@ def ensemble(method, weights, dataset, split, preset, overrides, seeds, device, 
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
 
-    spec = EnsembleSpec(method=method, dataset=dataset, split=split, weights=weights, seeds=parse_seeds(seeds),
-                        preset=resolve_preset(preset, dataset), overrides=list(overrides),
-                        device=device, out=out, show_progress=not no_progress, deterministic=deterministic, threads=threads)
+    spec = EnsembleSpec(
+        method=method,
+        dataset=dataset,
+        split=split,
+        weights=weights,
+        seeds=parse_seeds(seeds),
+        preset=resolve_preset(preset, dataset),
+        overrides=list(overrides),
+        device=device,
+        out=out,
+        show_progress=not no_progress,
+        deterministic=deterministic,
+        threads=threads,
+    )
     cells = run_ensemble(spec, say=console.print)
     print_cells(cells, f"cells: {method} 3s on {dataset}{'/' + split if split else ''}")
     print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))

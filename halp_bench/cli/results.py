@@ -17,19 +17,27 @@ if TYPE_CHECKING:
     pass
 
 
-
-
 @cli.command("config")
 @click.option("--methods", help="Comma-separated method names (default: those of a bare run).")
-@click.option("--preset", type=click.Choice(["auto", "cpu", "paper", "official"]), default="auto", show_default=True,
-              help="As for `run`; auto: cpu for the synthetic data, paper otherwise.")
+@click.option(
+    "--preset",
+    type=click.Choice(["auto", "cpu", "paper", "official"]),
+    default="auto",
+    show_default=True,
+    help="As for `run`; auto: cpu for the synthetic data, paper otherwise.",
+)
 @click.option("--dataset", default="synthetic", show_default=True, help="Registered dataset name (or path), as for `run`.")
 @click.option("--split", default=None, help="Named split; give it for the identities a run would have (a run names the default split).")
 @click.option("--seed", type=int, default=0, show_default=True, help="The seed (part of the pretraining identity).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, as for `run` (repeatable).")
-@click.option("--from-row", "from_row", default=None, metavar="RESULTS.jsonl:N",
-              help="List the recipe of the N-th row (from 1) of a results file instead: its preset, data, seed and, as --set, "
-                   "every setting that differs from its preset's recipe.")
+@click.option(
+    "--from-row",
+    "from_row",
+    default=None,
+    metavar="RESULTS.jsonl:N",
+    help="List the recipe of the N-th row (from 1) of a results file instead: its preset, data, seed and, as --set, "
+    "every setting that differs from its preset's recipe.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per method: values, sources and identities.")
 def config_command(methods, preset, dataset, split, seed, overrides, from_row, as_json) -> None:
     """Print each method's fully resolved recipe: every setting, where its value came from (default,
@@ -53,9 +61,13 @@ def config_command(methods, preset, dataset, split, seed, overrides, from_row, a
 
 
 @cli.command("list")
-@click.option("--settings/--no-settings", "show_settings", default=True, show_default=True,
-              help="Show each method's and encoder's settings (the --set method.* / encoder.* keys) with their paper values "
-                   "and what each allows.")
+@click.option(
+    "--settings/--no-settings",
+    "show_settings",
+    default=True,
+    show_default=True,
+    help="Show each method's and encoder's settings (the --set method.* / encoder.* keys) with their paper values and what each allows.",
+)
 def list_plugins(show_settings: bool) -> None:
     """Registered methods (with their settings), encoders (with theirs), datasets, protocols, layouts and presets."""
     import dataclasses
@@ -67,8 +79,9 @@ def list_plugins(show_settings: bool) -> None:
     load_plugins()
 
     def settings_line(settings_class: type, section: str) -> str:
-        values = [f"{f.name}={getattr(settings_class(), f.name)}{allowed_words(f, settings_class)}"
-                  for f in dataclasses.fields(settings_class) if f.name != "name"]
+        values = [
+            f"{f.name}={getattr(settings_class(), f.name)}{allowed_words(f, settings_class)}" for f in dataclasses.fields(settings_class) if f.name != "name"
+        ]
         return f"\n[dim]{section}.*: {', '.join(values) or '(none)'}[/dim]" if show_settings else ""
 
     for registry in (METHODS, ENCODERS, DATASETS, PROTOCOLS, LAYOUTS):
@@ -100,24 +113,46 @@ def _method_declarations(name: str) -> str:
     encoder = encoders.get("paper", "")
     others = ", ".join(f"{preset}: {name}" for preset, name in encoders.items() if name != encoder)
     runs = (["bare run"] if seen["bare_run"] else ["by name"]) + [f"--suite {suite}" for suite in seen["suites"]]
-    parts = [f"family {declaration.family} ({FAMILIES.get(declaration.family, 'declared by the plugin')})",
-             f"base {declaration.compared_to or '–'}", f"encoder {encoder}" + (f" ({others})" if others else ""),
-             "runs: " + ", ".join(runs)]
+    parts = [
+        f"family {declaration.family} ({FAMILIES.get(declaration.family, 'declared by the plugin')})",
+        f"base {declaration.compared_to or '–'}",
+        f"encoder {encoder}" + (f" ({others})" if others else ""),
+        "runs: " + ", ".join(runs),
+    ]
     lines = "\n[dim]" + escape(" · ".join(parts)) + (f"; {escape(declaration.citation)}" if declaration.citation else "") + "[/dim]"
     defaults = "; ".join(f"{key}: " + ", ".join(f"{k}={v}" for k, v in values.items()) for key, values in seen["run_defaults"].items())
     return lines + (f"\n[dim]run_defaults: {escape(defaults)}[/dim]" if defaults else "")
 
 
 @cli.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Output directory of `run`: reads <out>/results.jsonl (unless --results) and writes <out>/tables/<table>.<format>.")
-@click.option("--results", "results_files", multiple=True, type=click.Path(path_type=Path),
-              help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).")
-@click.option("--tables", "table_names", default=None,
-              help="Comma-separated: linear (Table 1), knn (Table 2), transfer (Table 3), cost (Table 4), semi, ablations, "
-                   "differences (default: every table with something to show).")
-@click.option("--format", "formats", default="md,tex", show_default=True,
-              help="Comma-separated: md (Markdown) and/or tex (LaTeX, booktabs: needs \\usepackage{booktabs}).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Output directory of `run`: reads <out>/results.jsonl (unless --results) and writes <out>/tables/<table>.<format>.",
+)
+@click.option(
+    "--results",
+    "results_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).",
+)
+@click.option(
+    "--tables",
+    "table_names",
+    default=None,
+    help="Comma-separated: linear (Table 1), knn (Table 2), transfer (Table 3), cost (Table 4), semi, ablations, "
+    "differences (default: every table with something to show).",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="md,tex",
+    show_default=True,
+    help="Comma-separated: md (Markdown) and/or tex (LaTeX, booktabs: needs \\usepackage{booktabs}).",
+)
 @click.option("--with-paper", is_flag=True, help="Add the paper's published numbers as rows '<method> (paper)'; '–' where it has none.")
 def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, formats: str, with_paper: bool) -> None:
     """Paper-style tables of the stored results, printed and written to <out>/tables/.
@@ -136,24 +171,58 @@ def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, f
 
 
 @cli.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
-              help="Output directory of `run`: runs are found through <out>/results.jsonl; plots go to <out>/plots/.")
-@click.option("--results", "results_files", multiple=True, type=click.Path(path_type=Path),
-              help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Output directory of `run`: runs are found through <out>/results.jsonl; plots go to <out>/plots/.",
+)
+@click.option(
+    "--results",
+    "results_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).",
+)
 @click.option("--methods", default=None, help="Only these methods (comma-separated; default: all; with --tsne also the panels' order).")
 @click.option("--format", "formats", default="png", show_default=True, help="Comma-separated: png and/or svg.")
-@click.option("--tsne", is_flag=True, help="Instead of curves: a t-SNE of the evaluation features (those kNN uses: the encoder of "
-              "each stored kNN/linear run, centre crop, L2-normalised) of the test split, one panel per method, coloured by "
-              "class; one figure per dataset split, <out>/plots/tsne_<dataset>_<split>.<format>.")
+@click.option(
+    "--tsne",
+    is_flag=True,
+    help="Instead of curves: a t-SNE of the evaluation features (those kNN uses: the encoder of "
+    "each stored kNN/linear run, centre crop, L2-normalised) of the test split, one panel per method, coloured by "
+    "class; one figure per dataset split, <out>/plots/tsne_<dataset>_<split>.<format>.",
+)
 @click.option("--seed", type=int, default=None, help="--tsne: the runs of this seed (default: the smallest stored).")
-@click.option("--samples", type=click.IntRange(min=2), default=2000, show_default=True,
-              help="--tsne: test samples to embed; a larger test set is subsampled at random (the same samples for every method).")
+@click.option(
+    "--samples",
+    type=click.IntRange(min=2),
+    default=2000,
+    show_default=True,
+    help="--tsne: test samples to embed; a larger test set is subsampled at random (the same samples for every method).",
+)
 @click.option("--sample-seed", type=int, default=0, show_default=True, help="--tsne: seed of that subsample and of the t-SNE itself.")
-@click.option("--perplexity", type=click.FloatRange(min=0, min_open=True, max=1e6), default=30.0,
-              show_default=True, help="--tsne: t-SNE perplexity (the same for every panel).")
+@click.option(
+    "--perplexity",
+    type=click.FloatRange(min=0, min_open=True, max=1e6),
+    default=30.0,
+    show_default=True,
+    help="--tsne: t-SNE perplexity (the same for every panel).",
+)
 @click.option("--device", default="auto", show_default=True, help="--tsne: where features are computed: auto | cpu | cuda | cuda:N | mps.")
-def plot(out: Path, results_files: tuple[Path, ...], methods: str | None, formats: str, tsne: bool, seed: int | None, samples: int,
-         sample_seed: int, perplexity: float, device: str) -> None:
+def plot(
+    out: Path,
+    results_files: tuple[Path, ...],
+    methods: str | None,
+    formats: str,
+    tsne: bool,
+    seed: int | None,
+    samples: int,
+    sample_seed: int,
+    perplexity: float,
+    device: str,
+) -> None:
     """Training curves of the runs behind the stored results: pretraining loss per epoch
     (runs/<run>/log.csv) and kNN top-1 during pretraining (monitor.csv, with --set
     eval.monitor_every=N on `run`); or, with --tsne, a t-SNE map of their features.

@@ -29,8 +29,9 @@ import importlib
 import os
 import re
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from halp_bench.errors import ConfigError
 
@@ -52,7 +53,7 @@ class RunLogger:
     def log(self, scalars: Mapping[str, float], step: int) -> None:
         """Record `scalars` (tag -> value) at `step`."""
 
-    def child(self, name: str, config: dict[str, Any] | None = None) -> "RunLogger":
+    def child(self, name: str, config: dict[str, Any] | None = None) -> RunLogger:
         """A run of its own, `<this run>/<name>`, e.g. for one protocol cell."""
         return RunLogger()
 
@@ -162,8 +163,7 @@ class WandbLogger(RunLogger):
         if self.id_file is not None and not self.id_file.exists():
             self.id_file.parent.mkdir(parents=True, exist_ok=True)
             self.id_file.write_text(run_id + "\n")
-        options: dict[str, Any] = {"name": self.name, "group": self.group, "id": run_id, "resume": "allow", "config": self.config,
-                                   "reinit": "create_new"}
+        options: dict[str, Any] = {"name": self.name, "group": self.group, "id": run_id, "resume": "allow", "config": self.config, "reinit": "create_new"}
         if not os.environ.get("WANDB_PROJECT"):
             options["project"] = WANDB_PROJECT
         if not os.environ.get("WANDB_DIR"):
@@ -178,8 +178,10 @@ class WandbLogger(RunLogger):
             self._run = wandb.init(**options, settings=wandb.Settings(**settings))
         except Exception as exc:  # no login, no network: one line, not W&B's traceback
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"--logger wandb: W&B could not start run '{self.name}' ({first}); log in with `wandb login` "
-                              "or WANDB_API_KEY, or set WANDB_MODE=offline to log without a network") from None
+            raise ConfigError(
+                f"--logger wandb: W&B could not start run '{self.name}' ({first}); log in with `wandb login` "
+                "or WANDB_API_KEY, or set WANDB_MODE=offline to log without a network"
+            ) from None
 
     def start(self, step: int) -> None:
         if self._run is None:

@@ -13,9 +13,10 @@ before the optimiser step (pretraining stops on a non-finite loss on any rank), 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -69,8 +70,20 @@ class LoopHooks:
 class TrainLoop:
     """Epochs of optimiser steps with the given hooks; see the module docstring."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule, precision: Precision, device: torch.device,
-                 epochs: int, steps_per_epoch: int, *, bar: Any, task: Any, label: str, show_loss: bool):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule,
+        precision: Precision,
+        device: torch.device,
+        epochs: int,
+        steps_per_epoch: int,
+        *,
+        bar: Any,
+        task: Any,
+        label: str,
+        show_loss: bool,
+    ):
         self.optimizer, self.schedule, self.precision = optimizer, schedule, precision
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.bar, self.task, self.label, self.show_loss = bar, task, label, show_loss

@@ -14,8 +14,9 @@ pretraining and the protocols that train a classifier. They read the settings th
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, MultiStepLR

@@ -78,7 +78,7 @@ class SkeletonData:
         _, channels, _, joints, persons = self.data.shape
         return DataSpec(channels=channels, frames=frames, joints=joints, persons=persons, layout=self.skeleton_layout())
 
-    def split(self, name: str | None = None) -> tuple["SkeletonSubset", "SkeletonSubset"]:
+    def split(self, name: str | None = None) -> tuple[SkeletonSubset, SkeletonSubset]:
         """(train, test) subsets of the named split (the dataset's default when None)."""
         name = name or self.default_split
         if name not in self.splits:
@@ -118,5 +118,5 @@ class SkeletonSubset:
         x = np.asarray(self.source.data[rows[order]], dtype=np.float32)[inverse]
         return x, self.source.lengths[rows].astype(np.int64), self.source.labels[rows].astype(np.int64)
 
-    def subset(self, positions: np.ndarray) -> "SkeletonSubset":
+    def subset(self, positions: np.ndarray) -> SkeletonSubset:
         return SkeletonSubset(self.source, self.indices[positions])

@@ -22,8 +22,7 @@ from halp_bench.errors import ConfigError, DataError
 from halp_bench.registry import DATASETS
 
 FORMATS = (
-    "a prepared directory (halp-bench prepare), " + AGCN_HINT + ", a CTR-GCN .npz (x_train, y_train, "
-    "x_test, y_test) or a generic .npz (x, y, split_<name>)"
+    "a prepared directory (halp-bench prepare), " + AGCN_HINT + ", a CTR-GCN .npz (x_train, y_train, x_test, y_test) or a generic .npz (x, y, split_<name>)"
 )
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -51,8 +51,10 @@ class BatchLoader:
         self.shuffle, self.drop_last, self.generator = shuffle, drop_last, generator
         self.rank, self.world_size = rank, world_size
         if world_size > 1 and (batch_size % world_size or not drop_last or len(subset) < batch_size):
-            raise ConfigError(f"{world_size} processes: the global batch ({batch_size}) must be a multiple of the number of "
-                              f"processes and at most the {len(subset)} training samples, with drop_last")
+            raise ConfigError(
+                f"{world_size} processes: the global batch ({batch_size}) must be a multiple of the number of "
+                f"processes and at most the {len(subset)} training samples, with drop_last"
+            )
         if drop_last and len(subset) < batch_size:
             self.drop_last = False  # a tiny dataset still yields one (smaller) batch
 
@@ -84,7 +86,7 @@ class BatchLoader:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> "BatchLoader":
+    def __enter__(self) -> BatchLoader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -116,5 +118,4 @@ class BatchLoader:
             if following is not None:
                 pending.append(reader.submit(self._load, following))
             cpu_share.rebalance()
-            yield (x.to(self.device, non_blocking=nb), lengths.to(self.device, non_blocking=nb),
-                   labels.to(self.device, non_blocking=nb))
+            yield (x.to(self.device, non_blocking=nb), lengths.to(self.device, non_blocking=nb), labels.to(self.device, non_blocking=nb))

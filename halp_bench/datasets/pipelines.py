@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -148,8 +148,10 @@ def _check_layout(data: SkeletonData, name: str) -> SkeletonLayout:
     needed = {"agcn": ("center_joint", "spine", "shoulders"), "stgcn": ("graph_center", "shoulders"), "mamp": ("center_joint",)}[name]
     missing = [key for key in needed if getattr(layout, key) is None]
     if missing:
-        raise ConfigError(f"data.pipeline={name}: the skeleton layout of {data.source} ({layout.name}) does not name its "
-                          f"{', '.join(missing)} joint(s); use a layout that does (halp-bench list)")
+        raise ConfigError(
+            f"data.pipeline={name}: the skeleton layout of {data.source} ({layout.name}) does not name its "
+            f"{', '.join(missing)} joint(s); use a layout that does (halp-bench list)"
+        )
     if data.data.shape[1] != 3:
         raise ConfigError(f"data.pipeline={name}: {data.source} has C={data.data.shape[1]} coordinates; the pipelines need 3 (x, y, z)")
     return layout
@@ -211,15 +213,18 @@ def apply_pipeline(data: SkeletonData, name: str) -> SkeletonData:
     if name in ("auto", "given") or data.stored == name:
         return data
     if data.stored not in ("given", RAW):
-        raise ConfigError(f"data.pipeline={name}: {data.source} holds data already prepared by the {data.stored} pipeline "
-                          "(a directory of an earlier `halp-bench prepare`); prepare it again to keep raw camera coordinates")
+        raise ConfigError(
+            f"data.pipeline={name}: {data.source} holds data already prepared by the {data.stored} pipeline "
+            "(a directory of an earlier `halp-bench prepare`); prepare it again to keep raw camera coordinates"
+        )
     if data.files:
         values, lengths, files = _cached(data, name)
     else:
         values = np.empty(_output_shape(data, name), dtype=np.float32)
         lengths, files = _compute(data, name, values), ()
-    return dataclasses.replace(data, data=values, lengths=lengths, splits=dict(data.splits), metadata=dict(data.metadata),
-                               files=files, stored=name, scanned=None)
+    return dataclasses.replace(
+        data, data=values, lengths=lengths, splits=dict(data.splits), metadata=dict(data.metadata), files=files, stored=name, scanned=None
+    )
 
 
 def resolve_pipeline(requested: str, family: str, stored: str, common_protocol: bool) -> str:

@@ -8,5 +8,18 @@ from halp_bench.encoders.bigru import BiGRU, BiGRUSettings, OfficialBiGRU
 from halp_bench.encoders.stgcn import STGCN, STGCNSettings
 from halp_bench.encoders.transformer import Transformer, TransformerSettings
 
-__all__ = ["ENCODER_HOOKS", "BiGRU", "BiGRUSettings", "Encoder", "OfficialBiGRU", "STGCN", "STGCNSettings", "Transformer", "TransformerSettings",
-           "build_encoder", "encoder_feature_dim", "encoder_hooks", "flatten_frames"]
+__all__ = [
+    "ENCODER_HOOKS",
+    "STGCN",
+    "BiGRU",
+    "BiGRUSettings",
+    "Encoder",
+    "OfficialBiGRU",
+    "STGCNSettings",
+    "Transformer",
+    "TransformerSettings",
+    "build_encoder",
+    "encoder_feature_dim",
+    "encoder_hooks",
+    "flatten_frames",
+]

@@ -68,8 +68,7 @@ class Encoder(nn.Module):
 
     def _no_feature_map(self) -> str:
         name = self.settings.name if hasattr(self, "settings") else type(self).__name__  # wrappers (stream_encoders.py) have none
-        return (f"encoder {name} has no joint feature map; aimclr's attention drop needs an encoder with one, "
-                "such as stgcn (--set encoder.name=stgcn)")
+        return f"encoder {name} has no joint feature map; aimclr's attention drop needs an encoder with one, such as stgcn (--set encoder.name=stgcn)"
 
 
 # The optional hooks a method may need (`Method.needs_hooks`), by name, and the functions that make each.
@@ -78,8 +77,7 @@ ENCODER_HOOKS: dict[str, tuple[str, ...]] = {"feature_map": ("feature_map", "poo
 
 def encoder_hooks(encoder_class: type) -> set[str]:
     """The optional hooks an encoder class implements: every function of the hook overridden."""
-    return {hook for hook, functions in ENCODER_HOOKS.items()
-            if all(getattr(encoder_class, f, None) is not getattr(Encoder, f) for f in functions)}
+    return {hook for hook, functions in ENCODER_HOOKS.items() if all(getattr(encoder_class, f, None) is not getattr(Encoder, f) for f in functions)}
 
 
 def build_encoder(data: DataSpec, settings: EncoderSettings) -> Encoder:
@@ -104,8 +102,5 @@ def flatten_frames(x: Tensor, in_channels: int) -> Tensor:
         raise ConfigError(f"encoder input must be (N, C, T, V, M), got shape {tuple(x.shape)}")
     n, c, t, v, m = x.shape
     if c * v * m != in_channels:
-        raise ConfigError(
-            f"encoder was built for {in_channels} channels per frame but the input (N, C, T, V, M) = "
-            f"{tuple(x.shape)} has C*V*M = {c * v * m}"
-        )
+        raise ConfigError(f"encoder was built for {in_channels} channels per frame but the input (N, C, T, V, M) = {tuple(x.shape)} has C*V*M = {c * v * m}")
     return x.permute(0, 2, 3, 1, 4).reshape(n, t, v * c * m)

@@ -81,9 +81,7 @@ class _CMDBiGRU(Encoder):
         keys.update({f"encoder.gru.{name}": own for name, own in self._gru_key_map().items()})
         return keys
 
-    def load_official_state_dict(
-        self, state_dict: Mapping[str, Tensor], prefix: str = "", source: str = "official checkpoint"
-    ) -> list[str]:
+    def load_official_state_dict(self, state_dict: Mapping[str, Tensor], prefix: str = "", source: str = "official checkpoint") -> list[str]:
         """Copy an official CMD/HaLP `BIGRU`'s weights into this encoder; return the keys not used.
 
         `prefix` picks one encoder out of a pretraining checkpoint, e.g. 'module.encoder_q.' in
@@ -91,18 +89,14 @@ class _CMDBiGRU(Encoder):
         layer count or size is a `CheckpointError`); the MLP head (`fc.0`, `fc.2`) or a downstream
         checkpoint's classifier (`fc.weight`) comes back among the unused keys.
         """
-        entries = {key[len(prefix):]: value for key, value in state_dict.items() if key.startswith(prefix)}
+        entries = {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
         mapping = self.official_key_map()
         missing = [key for key in mapping if key != "input_norm.num_batches_tracked" and key not in entries]
         extra = [key for key in entries if key.startswith("encoder.gru.") and key not in mapping]
         if missing or extra:
             problems = [f"missing {', '.join(prefix + k for k in missing)}"] if missing else []
             problems += [f"unexpected {', '.join(prefix + k for k in extra)}"] if extra else []
-            raise CheckpointError(
-                source,
-                f"not an official {self.num_layers}-layer BIGRU for this encoder "
-                f"(hidden {self.hidden_size}): {'; '.join(problems)}",
-            )
+            raise CheckpointError(source, f"not an official {self.num_layers}-layer BIGRU for this encoder (hidden {self.hidden_size}): {'; '.join(problems)}")
         own = self.state_dict()
         pairs = [(key, own[target]) for key, target in mapping.items() if key in entries]
         for key, target in pairs:
@@ -110,8 +104,7 @@ class _CMDBiGRU(Encoder):
                 raise CheckpointError(
                     source,
                     f"{prefix + key} has shape {tuple(entries[key].shape)}, "
-                    f"this encoder expects {tuple(target.shape)}"
-                    + shape_in_data_words(tuple(entries[key].shape), tuple(target.shape), self.data),
+                    f"this encoder expects {tuple(target.shape)}" + shape_in_data_words(tuple(entries[key].shape), tuple(target.shape), self.data),
                 )
         with torch.no_grad():
             for key, target in pairs:
@@ -138,9 +131,7 @@ class BiGRU(_CMDBiGRU):
         return torch.cat([h_n[-2], h_n[-1]], dim=1)
 
 
-@register_encoder(
-    "bigru_official", "CMD BiGRU with the official per-frame code's math (two forward GRUs per layer), fast", settings=BiGRUSettings
-)
+@register_encoder("bigru_official", "CMD BiGRU with the official per-frame code's math (two forward GRUs per layer), fast", settings=BiGRUSettings)
 class OfficialBiGRU(_CMDBiGRU):
     """The official per-frame loop's exact function, computed with whole-sequence GRU calls.
 
@@ -189,7 +180,7 @@ class PerFrameBIGRU(nn.Module):
         self.encoder.gru = nn.GRU(in_channels, hidden_size, num_layers=num_layers, bidirectional=True, batch_first=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        n, c, t, v, m = x.shape
+        _, c, t, v, m = x.shape
         seq = flatten_frames(x, c * v * m)
         seq = self.input_norm(seq.transpose(1, 2)).transpose(1, 2).contiguous()
         hidden = None

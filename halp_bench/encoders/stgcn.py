@@ -140,8 +140,9 @@ class STGCN(Encoder):
     def feature_map(self, x: Tensor) -> Tensor:
         """(N, C, T, V, M) -> the last block's output (N*M, hidden_dim, T', V), persons folded into the batch."""
         if x.dim() != 5 or x.shape[1] * x.shape[3] != self.data_bn.num_features or x.shape[3] != self.A.shape[1]:
-            raise ConfigError(f"stgcn was built for (N, C, T, V, M) with C*V = {self.data_bn.num_features} and V = {self.A.shape[1]}, "
-                              f"got shape {tuple(x.shape)}")
+            raise ConfigError(
+                f"stgcn was built for (N, C, T, V, M) with C*V = {self.data_bn.num_features} and V = {self.A.shape[1]}, got shape {tuple(x.shape)}"
+            )
         n, c, t, v, m = x.shape
         x = self.data_bn(x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t))  # channels v*C + c, shared by the persons
         x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)

@@ -162,8 +162,7 @@ def scatter_tokens(subset: Tensor, keep: Tensor, length: int, fill: Tensor) -> T
     return full.scatter(1, keep.unsqueeze(-1).expand(-1, -1, subset.shape[-1]), subset)
 
 
-@register_encoder("transformer", "MAMP's spatio-temporal transformer: joint x 4-frame tokens, SDPA attention, mean pooling",
-                  settings=TransformerSettings)
+@register_encoder("transformer", "MAMP's spatio-temporal transformer: joint x 4-frame tokens, SDPA attention, mean pooling", settings=TransformerSettings)
 class Transformer(Encoder):
     """forward(x) = pool_tokens(run_blocks(tokens(x)), M)."""
 
@@ -172,8 +171,7 @@ class Transformer(Encoder):
     def __init__(self, data: DataSpec, settings: TransformerSettings):
         super().__init__(data, settings)
         if data.frames % settings.patch_frames:
-            raise ConfigError(f"encoder transformer: data.frames ({data.frames}) must be a multiple of "
-                              f"encoder.patch_frames ({settings.patch_frames})")
+            raise ConfigError(f"encoder transformer: data.frames ({data.frames}) must be a multiple of encoder.patch_frames ({settings.patch_frames})")
         self.feature_dim = self.token_dim = settings.dim
         self.patch_frames = settings.patch_frames
         self.token_grid = (data.frames // settings.patch_frames, data.joints)

@@ -60,8 +60,11 @@ def _refusal(message: str) -> str:
 def check_compatible(state: dict[str, Any], method_name: str, cfg: RunConfig, path: Path) -> None:
     """Refuse to resume a checkpoint made by another method or with other pretraining settings."""
     if state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(path, f"checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT} (written by another halp-bench "
-                              "version, which cannot be resumed; its stored results still count); delete it, use another --out or --force")
+        raise CheckpointError(
+            path,
+            f"checkpoint format {state.get('format')} is not {CHECKPOINT_FORMAT} (written by another halp-bench "
+            "version, which cannot be resumed; its stored results still count); delete it, use another --out or --force",
+        )
     if state.get("method") != method_name:
         raise CheckpointError(path, f"was made by method '{state.get('method')}', not '{method_name}'; use another --out or --force")
     ours, theirs = pretrain_signature(method_name, cfg), state.get("config", {})
@@ -72,8 +75,9 @@ def check_compatible(state: dict[str, Any], method_name: str, cfg: RunConfig, pa
         for key, value in values.items()
         if _normalise(theirs.get(section, {}).get(key)) != _normalise(value)
     ]
-    diffs += [f"{key}: checkpoint {theirs.get(key)!r} vs now {value!r}" for key, value in ours.items()
-              if not isinstance(value, dict) and theirs.get(key) != value]
+    diffs += [
+        f"{key}: checkpoint {theirs.get(key)!r} vs now {value!r}" for key, value in ours.items() if not isinstance(value, dict) and theirs.get(key) != value
+    ]
     if diffs:
         raise CheckpointError(path, "was made with other pretraining settings (" + "; ".join(diffs[:4]) + "); use another --out or --force")
 

@@ -4,7 +4,7 @@ device, and a run that will take days or not fit must be caught in minutes."""
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from halp_bench.common.meters import PeakMemory
 
@@ -39,6 +39,5 @@ class CostEstimate:
     def _say(self, measured: str, seconds_left: float, what_left: str) -> None:
         hours, rest = divmod(int(seconds_left), 3600)
         duration = f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
-        self.say(f"{self.method_name}: {measured}, peak memory {self.memory.peak_mb:.0f} MB; "
-                 f"about {duration} for the {what_left}{self.note()}")
+        self.say(f"{self.method_name}: {measured}, peak memory {self.memory.peak_mb:.0f} MB; about {duration} for the {what_left}{self.note()}")
         self.done = True

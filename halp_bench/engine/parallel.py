@@ -15,7 +15,8 @@ from __future__ import annotations
 import atexit
 import inspect
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -73,5 +74,3 @@ def training_step_fn(method: nn.Module) -> Callable[[Any], dict[str, Tensor]]:
         return method.training_step
     newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters  # newer torch renamed it
     return DistributedDataParallel(_Step(method), **{"forward_sync_buffers" if newer else "broadcast_buffers": False})
-
-

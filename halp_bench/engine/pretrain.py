@@ -14,9 +14,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -73,7 +74,7 @@ class Position:
     def describe(self) -> str:
         return f"epoch {self.epoch + 1}, iteration {self.iteration}" if self.iteration else f"the end of epoch {self.epoch}"
 
-    def snapshot(self) -> "Position":
+    def snapshot(self) -> Position:
         """A copy that later training does not change."""
         return replace(self, loss_sums=dict(self.loss_sums))
 
@@ -81,8 +82,18 @@ class Position:
 class TrainingState:
     """Everything a checkpoint holds, written by `state_dict` and read back by `load`."""
 
-    def __init__(self, method_name: str, method: Method, cfg: RunConfig, optimizer: torch.optim.Optimizer, schedule: Schedule,
-                 precision: Precision, shuffle_gen: torch.Generator, augment_gen: torch.Generator, result: PretrainResult):
+    def __init__(
+        self,
+        method_name: str,
+        method: Method,
+        cfg: RunConfig,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule,
+        precision: Precision,
+        shuffle_gen: torch.Generator,
+        augment_gen: torch.Generator,
+        result: PretrainResult,
+    ):
         self.method_name, self.method, self.cfg = method_name, method, cfg
         self.optimizer, self.schedule, self.precision = optimizer, schedule, precision
         self.shuffle_gen, self.augment_gen, self.result = shuffle_gen, augment_gen, result
@@ -133,8 +144,13 @@ class TrainingState:
         self.result.losses = [dict(d) for d in history["losses"]]
         self.result.compile_seconds = float(history["compile_seconds"])
         self.earlier_peak, self.earlier_increase = float(history["peak_mb"]), float(history["increase_mb"])
-        return Position(int(state["epoch"]), int(state["iteration"]), state["rng"]["shuffle"],
-                        {k: v.to(device) for k, v in state["epoch_loss_sums"].items()}, float(state["epoch_seconds"]))
+        return Position(
+            int(state["epoch"]),
+            int(state["iteration"]),
+            state["rng"]["shuffle"],
+            {k: v.to(device) for k, v in state["epoch_loss_sums"].items()},
+            float(state["epoch_seconds"]),
+        )
 
 
 def pretrain(
@@ -166,19 +182,28 @@ def pretrain(
     epoch's last step) and `pretrain/peak_memory_mb` (so far, earlier processes of a resumed run
     included); rank 0 alone logs.
     """
-    return _Pretraining(method_name, method, train, cfg, device, run_dir, show_progress, say, on_epoch_end, compile_encoders,
-                        logger or RunLogger()).run()
+    return _Pretraining(method_name, method, train, cfg, device, run_dir, show_progress, say, on_epoch_end, compile_encoders, logger or RunLogger()).run()
 
 
 class _Pretraining:
     """The steps of one `pretrain` call: set up, resume, train epoch by epoch, checkpoint."""
 
-    def __init__(self, method_name: str, method: Method, train: SkeletonSubset, cfg: RunConfig, device: torch.device, run_dir: Path,
-                 show_progress: bool, say: Callable[[str], None], on_epoch_end: Callable[[int], None] | None, compile_encoders: bool,
-                 logger: RunLogger):
+    def __init__(
+        self,
+        method_name: str,
+        method: Method,
+        train: SkeletonSubset,
+        cfg: RunConfig,
+        device: torch.device,
+        run_dir: Path,
+        show_progress: bool,
+        say: Callable[[str], None],
+        on_epoch_end: Callable[[int], None] | None,
+        compile_encoders: bool,
+        logger: RunLogger,
+    ):
         if cfg.checkpoint_every < 0 or cfg.checkpoint_every_iters < 0:
-            raise ConfigError(f"checkpoint_every={cfg.checkpoint_every}, checkpoint_every_iters={cfg.checkpoint_every_iters}: "
-                              "expected counts >= 0 (0 = off)")
+            raise ConfigError(f"checkpoint_every={cfg.checkpoint_every}, checkpoint_every_iters={cfg.checkpoint_every_iters}: expected counts >= 0 (0 = off)")
         self.name, self.method, self.cfg, self.device, self.run_dir = method_name, method, cfg, device, run_dir
         self.show_progress, self.on_epoch_end, self.compile_encoders = show_progress, on_epoch_end, compile_encoders
         self.where = distributed.info()
@@ -191,8 +216,9 @@ class _Pretraining:
         parallel.prepare(method, cfg.sync_batchnorm)
         shuffle_gen = torch.Generator().manual_seed(cfg.seed)  # the same permutation on every rank
         augment_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1_000_003 * self.where.rank)
-        self.loader = BatchLoader(train, cfg.pretrain.batch_size, device, shuffle=True, drop_last=True, generator=shuffle_gen,
-                                  rank=self.where.rank, world_size=self.where.world_size)
+        self.loader = BatchLoader(
+            train, cfg.pretrain.batch_size, device, shuffle=True, drop_last=True, generator=shuffle_gen, rank=self.where.rank, world_size=self.where.world_size
+        )
         optimizer = make_optimizer(method.param_groups(), cfg.pretrain)
         schedule = make_schedule(optimizer, cfg.pretrain, len(self.loader))
         self.result = PretrainResult(epochs=self.epochs)
@@ -211,8 +237,9 @@ class _Pretraining:
         state = load_checkpoint(self.ckpt_path)
         check_compatible(state, self.name, self.cfg, self.ckpt_path)
         if not 0 <= int(state["iteration"]) < max(len(self.loader), 1):
-            raise CheckpointError(self.ckpt_path, f"stopped at iteration {state['iteration']} but an epoch now has {len(self.loader)}; "
-                                  "did the dataset change? use --force")
+            raise CheckpointError(
+                self.ckpt_path, f"stopped at iteration {state['iteration']} but an epoch now has {len(self.loader)}; did the dataset change? use --force"
+            )
         keep_thread_count(state, self.ckpt_path, self.say)
         at = self.state.load(state, self.device, self.where)
         self.last_saved = at.snapshot()  # `at` moves on as training does
@@ -251,8 +278,18 @@ class _Pretraining:
             self.state.shuffle_gen.set_state(at.shuffle_state)
             task = bar.add_task(f"pretrain {self.name}", total=max((self.epochs - at.epoch) * len(self.loader) - at.iteration, 0))
             self.first_epoch = at.epoch
-            loop = TrainLoop(self.state.optimizer, self.state.schedule, self.state.precision, self.device, self.epochs, len(self.loader),
-                             bar=bar, task=task, label=f"pretrain {self.name}", show_loss=self.show_progress and self.where.is_main)
+            loop = TrainLoop(
+                self.state.optimizer,
+                self.state.schedule,
+                self.state.precision,
+                self.device,
+                self.epochs,
+                len(self.loader),
+                bar=bar,
+                task=task,
+                label=f"pretrain {self.name}",
+                show_loss=self.show_progress and self.where.is_main,
+            )
             loop.fit(_PretrainHooks(self), LoopState(at.epoch, at.iteration, at.loss_sums, at.seconds))
             self.result.peak_mb = max(self.state.earlier_peak, memory.peak_mb)
             self.result.increase_mb = max(self.state.earlier_increase, memory.increase_mb)
@@ -262,9 +299,11 @@ class _Pretraining:
         cfg, where, batch = self.cfg, self.where, self.cfg.pretrain.batch_size
         shares = f" ({where.world_size} processes x {batch // where.world_size})" if where.world_size > 1 else ""
         opt = cfg.pretrain
-        self.say(f"{self.name}: global batch {batch}{shares}, {opt.optimizer} lr {opt.lr:g} ({opt.schedule}"
-                 f"{f', {opt.warmup_epochs} warm-up epochs' if opt.warmup_epochs else ''}), precision {cfg.precision}"
-                 f"{', compiled encoders' if self.compile_encoders else ''}, {len(self.loader)} steps per epoch")
+        self.say(
+            f"{self.name}: global batch {batch}{shares}, {opt.optimizer} lr {opt.lr:g} ({opt.schedule}"
+            f"{f', {opt.warmup_epochs} warm-up epochs' if opt.warmup_epochs else ''}), precision {cfg.precision}"
+            f"{', compiled encoders' if self.compile_encoders else ''}, {len(self.loader)} steps per epoch"
+        )
 
     def end_epoch(self, loop: TrainLoop, epoch: int, seconds: float) -> None:
         """The epoch's log line, checkpoint and `on_epoch_end`."""
@@ -275,9 +314,15 @@ class _Pretraining:
         if self.where.is_main:
             write_log(self.run_dir / LOG_FILE, self.result)
             peak = max(self.state.earlier_peak, self.memory.peak_mb)
-            self.logger.log({**{f"pretrain/{name}": value for name, value in self.result.losses[-1].items()},
-                             "pretrain/epoch_seconds": self.result.epoch_times[-1], "pretrain/lr": loop.last_lr,
-                             "pretrain/peak_memory_mb": peak}, epoch + 1)
+            self.logger.log(
+                {
+                    **{f"pretrain/{name}": value for name, value in self.result.losses[-1].items()},
+                    "pretrain/epoch_seconds": self.result.epoch_times[-1],
+                    "pretrain/lr": loop.last_lr,
+                    "pretrain/peak_memory_mb": peak,
+                },
+                epoch + 1,
+            )
         if epoch == self.first_epoch:
             self.estimate.after_first_epoch(self.result.epoch_times[-1], self.epochs - epoch - 1)
         step = (epoch + 1) * len(loader)
@@ -295,8 +340,10 @@ class _Pretraining:
         except FloatingPointError as exc:
             problem = str(exc)
         if distributed.any_rank(bool(problem), self.device):
-            raise TrainingError(f"{self.name}: {problem or 'a loss is not finite on another rank'} at epoch {epoch + 1}, "
-                                f"iteration {iteration}; {_kept(self.last_saved, self.ckpt_path)}")
+            raise TrainingError(
+                f"{self.name}: {problem or 'a loss is not finite on another rank'} at epoch {epoch + 1}, "
+                f"iteration {iteration}; {_kept(self.last_saved, self.ckpt_path)}"
+            )
 
 
 class _PretrainHooks(LoopHooks):
@@ -318,8 +365,7 @@ class _PretrainHooks(LoopHooks):
         x, lengths, _ = batch
         per_epoch = len(self.run.loader)
         views = self.run.method.make_views(x, lengths, self.run.state.augment_gen)
-        return Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.run.epochs * per_epoch, self.run.cfg.seed,
-                     self.run.where.rank)
+        return Batch(views, epoch, iteration, epoch * per_epoch + iteration, self.run.epochs * per_epoch, self.run.cfg.seed, self.run.where.rank)
 
     def losses(self, inputs: Batch, epoch: int, iteration: int) -> dict[str, Tensor]:
         self.run.method.step_momentum_targets(inputs)  # the declared (online, target) pairs, before the step
@@ -358,8 +404,7 @@ def _check_finite_state(method: Method, method_name: str, position: Position, la
     if not bool(finite.all()):
         bad = [name for (name, _), ok in zip(floats, finite.tolist()) if not ok]
         raise TrainingError(
-            f"{method_name}: non-finite values in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} at {position.describe()}; "
-            f"{_kept(last_saved, path)}"
+            f"{method_name}: non-finite values in {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} at {position.describe()}; {_kept(last_saved, path)}"
         )
 
 

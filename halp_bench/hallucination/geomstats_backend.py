@@ -57,9 +57,7 @@ def geomstats_kmeans(x: Tensor, n_clusters: int, *, tol: float = 1e-3, seed: int
     gs, Hypersphere, RiemannianKMeans = _import_geomstats()
     data = x.detach().to("cpu", torch.float64).numpy()
     data = data / np.linalg.norm(data, axis=1, keepdims=True)
-    kmeans = RiemannianKMeans(
-        space=Hypersphere(dim=data.shape[1] - 1), n_clusters=n_clusters, init="kmeans++", tol=tol
-    )
+    kmeans = RiemannianKMeans(space=Hypersphere(dim=data.shape[1] - 1), n_clusters=n_clusters, init="kmeans++", tol=tol)
     kmeans.mean_estimator.set(init_step_size=1.0)
     saved = (random.getstate(), np.random.get_state())
     if seed is not None:

@@ -115,13 +115,7 @@ def geodesic_inertia(x: Tensor, centroids: Tensor) -> Tensor:
 
 @torch.no_grad()
 def spherical_kmeans(
-    x: Tensor,
-    n_clusters: int,
-    *,
-    tol: float = 1e-3,
-    max_iter: int = 100,
-    n_init: int = 4,
-    generator: torch.Generator | None = None,
+    x: Tensor, n_clusters: int, *, tol: float = 1e-3, max_iter: int = 100, n_init: int = 4, generator: torch.Generator | None = None
 ) -> Tensor:
     """Riemannian k-means of the rows of `x` on the unit sphere; returns unit centroids (n_clusters, D).
 
@@ -134,9 +128,7 @@ def spherical_kmeans(
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"x must be a non-empty (n, D) matrix, got shape {tuple(x.shape)}")
     if n_clusters < 1 or n_init < 1 or max_iter < 1:
-        raise ValueError(
-            f"n_clusters, n_init and max_iter must be >= 1, got {n_clusters}, {n_init}, {max_iter}"
-        )
+        raise ValueError(f"n_clusters, n_init and max_iter must be >= 1, got {n_clusters}, {n_init}, {max_iter}")
     x = _unit(x.to(torch.promote_types(x.dtype, torch.float32)))
     centroids = _kmeans_pp(x, n_clusters, n_init, generator)
     offsets = n_clusters * torch.arange(n_init, device=x.device)  # restart i's clusters in a flat index

@@ -35,9 +35,7 @@ def _check_sampling(lam: float, t_sampling: str) -> None:
         raise ValueError(f"lam must be in [0, 1], got {lam}")
 
 
-def sample_steps(
-    t_star: Tensor, lam: float, t_sampling: TSampling, generator: torch.Generator | None
-) -> Tensor:
+def sample_steps(t_star: Tensor, lam: float, t_sampling: TSampling, generator: torch.Generator | None) -> Tensor:
     """Step t along each geodesic given its boundary t* (same shape as `t_star`):
 
     * "paper"   (papers/halp.md step 5):  t ~ U(0, λ t*);
@@ -122,23 +120,16 @@ def hallucinate_towards(
     if boundary not in BOUNDARIES:
         raise ValueError(f"unknown boundary '{boundary}'; choose one of: {', '.join(BOUNDARIES)}")
     if anchor.ndim != 2 or targets.ndim != 3 or targets.shape[0] != anchor.shape[0]:
-        raise ValueError(
-            f"need anchor (B,D) and targets (B,G,D), got {tuple(anchor.shape)}, {tuple(targets.shape)}"
-        )
+        raise ValueError(f"need anchor (B,D) and targets (B,G,D), got {tuple(anchor.shape)}, {tuple(targets.shape)}")
     if prototypes.ndim != 2 or {anchor.shape[-1], targets.shape[-1]} != {prototypes.shape[-1]}:
-        raise ValueError(
-            f"anchor, targets and prototypes (N,D) must share D, got {tuple(anchor.shape)}, "
-            f"{tuple(targets.shape)}, {tuple(prototypes.shape)}"
-        )
+        raise ValueError(f"anchor, targets and prototypes (N,D) must share D, got {tuple(anchor.shape)}, {tuple(targets.shape)}, {tuple(prototypes.shape)}")
     anchor, targets, prototypes = to_working_dtype(anchor, targets, prototypes)
     anchor, targets, prototypes = (F.normalize(v, dim=-1) for v in (anchor, targets, prototypes))
     zp = anchor @ prototypes.T
     if p_star_index is None:
         p_star_index = zp.argmax(-1)
     tables = (zp, targets @ prototypes.T, torch.bmm(targets, anchor.unsqueeze(-1)).squeeze(-1))
-    alpha, beta, keep = _steps_from_tables(
-        tables, prototypes, p_star_index, lam, t_sampling, boundary, generator
-    )
+    alpha, beta, keep = _steps_from_tables(tables, prototypes, p_star_index, lam, t_sampling, boundary, generator)
     return _add_anchor_and_normalise(beta.unsqueeze(-1) * targets, alpha, anchor), keep
 
 
@@ -179,9 +170,7 @@ def hallucinate(
     others = torch.randint(n - 1, (z_k.shape[0], n_positives), generator=generator, device=z_k.device)
     p_sel_index = others + (others >= p_star_index.unsqueeze(1)).long()  # skip P* itself
     tables = (zp, (prototypes @ prototypes.T)[p_sel_index], zp.gather(1, p_sel_index))
-    alpha, beta, keep = _steps_from_tables(
-        tables, prototypes, p_star_index, lam, t_sampling, boundary, generator
-    )
+    alpha, beta, keep = _steps_from_tables(tables, prototypes, p_star_index, lam, t_sampling, boundary, generator)
     # β P_sel as a (B·G, N) one-hot-times-β matrix product: exact, and no gathered (B,G,D) copy of P_sel
     mix = torch.zeros_like(tables[1]).scatter_(2, p_sel_index.unsqueeze(-1), beta.unsqueeze(-1))
     beta_targets = (mix.flatten(0, 1) @ prototypes).view(*mix.shape[:2], -1)

@@ -176,9 +176,7 @@ def cell_exit_step(z_k: Tensor, targets: Tensor, prototypes: Tensor, p_star_inde
     return cell_step(cos, sin, *cell_tables(zp, tp, prototypes, p_star_index))
 
 
-def cell_tables(
-    zp: Tensor, tp: Tensor, prototypes: Tensor, p_star_index: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
+def cell_tables(zp: Tensor, tp: Tensor, prototypes: Tensor, p_star_index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(a, b, same_as_star) of `cell_step` from zp = z·P_j (B,N) and tp = T·P_j (B,G,N)."""
     star = p_star_index.view(-1, 1)
     a = (zp.gather(1, star) - zp).unsqueeze(1)  # (B,1,N)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from halp_bench.common.atomic import atomic_write_bytes
 
@@ -29,9 +30,16 @@ def unique(items: Sequence[Any], what: str, say: Callable[[str], None]) -> list[
 
 def unit_of(spec: Any, method: str, seed: int) -> dict[str, Any]:
     """The unit of `spec` (a runner.RunSpec) for one method and seed, as plain JSON values."""
-    return {"method": method, "seed": int(seed), "dataset": spec.dataset, "split": spec.split,
-            "protocols": list(spec.protocols) if spec.protocols else None, "transfer_from": spec.transfer_from,
-            "preset": spec.preset, "overrides": sorted(own_overrides(spec, method))}
+    return {
+        "method": method,
+        "seed": int(seed),
+        "dataset": spec.dataset,
+        "split": spec.split,
+        "protocols": list(spec.protocols) if spec.protocols else None,
+        "transfer_from": spec.transfer_from,
+        "preset": spec.preset,
+        "overrides": sorted(own_overrides(spec, method)),
+    }
 
 
 def own_overrides(spec: Any, method: str) -> list[str]:
@@ -66,8 +74,7 @@ def check_overrides(spec: Any, methods: list[str]) -> None:
 def spec_for_unit(spec: Any, unit: dict[str, Any]) -> Any:
     """The RunSpec that runs exactly `unit` (one method, one seed) in a job: its method's `--set`
     items alone (own_overrides), no progress bars in its log."""
-    return dataclasses.replace(spec, methods=[unit["method"]], seeds=[unit["seed"]], overrides=own_overrides(spec, unit["method"]),
-                               show_progress=False)
+    return dataclasses.replace(spec, methods=[unit["method"]], seeds=[unit["seed"]], overrides=own_overrides(spec, unit["method"]), show_progress=False)
 
 
 def write_job_record(out: Path, unit: dict[str, Any], record: dict[str, Any]) -> Path:

@@ -26,8 +26,20 @@ from halp_bench.results.claims import ClaimState, all_claims, claim_ttl
 from halp_bench.results.store import RESULTS_FILE, load_results
 
 STATES = ("done", "running", "queued", "failed", "skipped")
-ALIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED",
-         "PREEMPTED", "SIGNALING", "STAGE_OUT"}
+ALIVE = {
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SUSPENDED",
+    "PREEMPTED",
+    "SIGNALING",
+    "STAGE_OUT",
+}
 
 
 @dataclass
@@ -108,8 +120,9 @@ def _row_matches(row: dict[str, Any], unit: dict[str, Any], protocol: str, run_n
     return same_data and row.get("preset") == unit["preset"] and (unit.get("split") in (None, row.get("split")))
 
 
-def unit_cells(out: Path, unit: dict[str, Any], record: dict[str, Any] | None, claims: dict[str, ClaimState],
-               rows: list[dict[str, Any]], scheduler: Scheduler) -> list[CellStatus]:
+def unit_cells(
+    out: Path, unit: dict[str, Any], record: dict[str, Any] | None, claims: dict[str, ClaimState], rows: list[dict[str, Any]], scheduler: Scheduler
+) -> list[CellStatus]:
     """The status of each cell of one unit."""
     uid, ttl = unit_id(unit), claim_ttl()
     mine = {name: state for name, state in claims.items() if state.holder is not None and unit_id(state.holder.unit) == uid}

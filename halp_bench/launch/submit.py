@@ -17,9 +17,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import submitit
 
@@ -67,22 +68,25 @@ def make_executor(launcher: str, out: Path, options: LaunchOptions) -> submitit.
     tasks = options.tasks_per_job()
     if launcher == "local":
         executor = submitit.LocalExecutor(folder=folder, max_num_timeout=options.max_requeues)
-        executor.update_parameters(timeout_min=options.timeout_min(), tasks_per_node=tasks, gpus_per_node=options.gpus,
-                                   signal_delay_s=options.signal_delay_s)
+        executor.update_parameters(timeout_min=options.timeout_min(), tasks_per_node=tasks, gpus_per_node=options.gpus, signal_delay_s=options.signal_delay_s)
         return executor
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=options.max_requeues)
-    resources = {"partition": options.partition, "account": options.account, "qos": options.qos, "constraint": options.constraint,
-                 "mem": options.mem}
+    resources = {"partition": options.partition, "account": options.account, "qos": options.qos, "constraint": options.constraint, "mem": options.mem}
     executor.update_parameters(
-        time=options.timeout_min(), ntasks_per_node=tasks, gpus_per_node=options.gpus or None, cpus_per_task=options.cpus,
-        job_name="halp-bench", signal_delay_s=options.signal_delay_s, array_parallelism=options.max_jobs,
-        additional_parameters=options.extra_sbatch() or None, **{k: v for k, v in resources.items() if v},
+        time=options.timeout_min(),
+        ntasks_per_node=tasks,
+        gpus_per_node=options.gpus or None,
+        cpus_per_task=options.cpus,
+        job_name="halp-bench",
+        signal_delay_s=options.signal_delay_s,
+        array_parallelism=options.max_jobs,
+        additional_parameters=options.extra_sbatch() or None,
+        **{k: v for k, v in resources.items() if v},
     )
     return executor
 
 
-def launch(spec: Any, units: list[dict[str, Any]], launcher: str, options: LaunchOptions, say: Callable[[str], None],
-           wait: bool) -> list[dict[str, Any]]:
+def launch(spec: Any, units: list[dict[str, Any]], launcher: str, options: LaunchOptions, say: Callable[[str], None], wait: bool) -> list[dict[str, Any]]:
     """Submit every unit that is neither done nor queued or running; with `wait` (always for the
     local launcher, whose jobs are this process's children) wait for them and return their outcomes."""
     out = Path(spec.out)
@@ -95,16 +99,26 @@ def launch(spec: Any, units: list[dict[str, Any]], launcher: str, options: Launc
         return []
     executor = make_executor(launcher, out, options)
     jobs = _submit_local(executor, spec, todo, options.max_jobs, out) if launcher == "local" else _submit_slurm(executor, spec, todo, out)
-    say(f"submitted {len(jobs)} job(s) through submitit ({launcher}): {', '.join(job.job_id for job in jobs)}; "
-        f"follow them with `halp-bench status --out {out}`")
+    say(
+        f"submitted {len(jobs)} job(s) through submitit ({launcher}): {', '.join(job.job_id for job in jobs)}; follow them with `halp-bench status --out {out}`"
+    )
     if not (wait or launcher == "local"):
         return []
     return _wait(jobs, say)
 
 
 def _record(out: Path, unit: dict[str, Any], job: submitit.Job, launcher: str) -> None:
-    write_job_record(out, unit, {"launcher": launcher, "job_id": str(job.job_id), "log": str(job.paths.stdout),
-                                 "err": str(job.paths.stderr), "submitted": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    write_job_record(
+        out,
+        unit,
+        {
+            "launcher": launcher,
+            "job_id": str(job.job_id),
+            "log": str(job.paths.stdout),
+            "err": str(job.paths.stderr),
+            "submitted": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
 
 
 def _submit_slurm(executor: submitit.Executor, spec: Any, units: list[dict[str, Any]], out: Path) -> list[submitit.Job]:
@@ -140,6 +154,7 @@ def _wait(jobs: list[submitit.Job], say: Callable[[str], None]) -> list[dict[str
         except Exception as exc:  # the job's own error: say where its log is, go on with the others
             line = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             say(f"job {job.job_id} failed: {line} (log: {job.paths.stderr})")
-            outcomes.append({"method": "*", "seed": -1, "protocol": "*", "status": "failed", "detail": f"job {job.job_id}: {line}",
-                             "metrics": {}, "user_error": False})
+            outcomes.append(
+                {"method": "*", "seed": -1, "protocol": "*", "status": "failed", "detail": f"job {job.job_id}: {line}", "metrics": {}, "user_error": False}
+            )
     return outcomes

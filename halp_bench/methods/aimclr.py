@@ -87,8 +87,12 @@ class AimCLRAugmentSettings(NormalAugmentSettings):
             raise ConfigError(f"augment.blur_sigma_min={self.blur_sigma_min}, blur_sigma_max={self.blur_sigma_max}: need 0 < min <= max")
 
 
-@register_method("aimclr", "AimCLR: SkeletonCLR + extreme views, attention-guided drop, D3M and neighbour mining (AAAI'22)",
-                 settings=AimCLRSettings, augment=AimCLRAugmentSettings)
+@register_method(
+    "aimclr",
+    "AimCLR: SkeletonCLR + extreme views, attention-guided drop, D3M and neighbour mining (AAAI'22)",
+    settings=AimCLRSettings,
+    augment=AimCLRAugmentSettings,
+)
 class AimCLR(SkeletonCLR):
     """One query encoder runs the normal query and, in one more backbone pass, the extreme view,
     pooled with and without EADM; the key encoder (EMA first) runs the normal key."""
@@ -110,8 +114,10 @@ class AimCLR(SkeletonCLR):
     def check_data(cls, cfg: RunConfig, data: DataSpec) -> None:
         """The attention drop needs a joint feature map, the flip a left-right mirror, the rotation 3-D joints."""
         if ENCODERS.get(cfg.encoder.name).feature_map is Encoder.feature_map:
-            raise ConfigError(f"aimclr's attention drop needs an encoder with a joint feature map (feature_map and pool), "
-                              f"which encoder '{cfg.encoder.name}' has not; use e.g. --set encoder.name=stgcn")
+            raise ConfigError(
+                f"aimclr's attention drop needs an encoder with a joint feature map (feature_map and pool), "
+                f"which encoder '{cfg.encoder.name}' has not; use e.g. --set encoder.name=stgcn"
+            )
         if cfg.augment.flip_prob > 0:
             check_flip_layout(data.layout)
         if data.channels != 3:

@@ -26,9 +26,7 @@ class CMDSettings(MoCoSettings):
     cmd_weight: float = ranged(1.0, "[0, inf)")
 
 
-def cmd_distillation(
-    teacher: Streams, student: Streams, topk: int, teacher_temperature: float, student_temperature: float
-) -> Tensor:
+def cmd_distillation(teacher: Streams, student: Streams, topk: int, teacher_temperature: float, student_temperature: float) -> Tensor:
     """L_CMD = sum over ordered stream pairs A != B of KL(P_teacher(A) || P_student(B)), batch mean.
 
     teacher[A]: (B, K) cosines k_A . queue_A (no grad); student[B]: (B, K) cosines q_B . queue_B.
@@ -51,6 +49,7 @@ def cmd_distillation(
 @register_method("cmd", "CMD: joint/motion/bone MoCo with cross-modal mutual distillation (ECCV'22)", settings=CMDSettings)
 class CMD(MoCo):
     """Three streams with one queue bank each (sharing one pointer) plus w * L_CMD."""
+
     family: ClassVar[str] = "paper"
     table_order: ClassVar[int] = 3
     citation: ClassVar[str] = "Mao et al., ECCV 2022"

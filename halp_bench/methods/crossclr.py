@@ -125,8 +125,7 @@ class CrosSCLRSettings(CrossViewSettings, SkeletonCLRSettings):
     presets: ClassVar[dict[str, dict[str, Any]]] = {"official": {"shared_head": True, "motion_only_ema": True}}
 
 
-@register_method("crossclr", "CrosSCLR: 3-stream SkeletonCLR with cross-view consistent knowledge mining (CVPR'21)",
-                 settings=CrosSCLRSettings)
+@register_method("crossclr", "CrosSCLR: 3-stream SkeletonCLR with cross-view consistent knowledge mining (CVPR'21)", settings=CrosSCLRSettings)
 class CrosSCLR(CrossViewMining, SkeletonCLR):
     """On SkeletonCLR's normal views and ST-GCN recipe; its published numbers probe the three
     streams together (logits of one head per stream averaged): `eval.stream=concat` under its recipe."""

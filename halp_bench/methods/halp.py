@@ -35,12 +35,15 @@ class HaLPSettings(MoCoSettings):
         "cpu": {"start_epoch": 25},
         # the shipped scripts (papers/official_code.md §6): mu 2 on NTU, 1 on PKU-MMD II, resumed from
         # a MoCo checkpoint of epoch 200 (PKU: 500), geomstats' RiemannianKMeans
-        "official": {"t_sampling": "official", "prototype_refresh": 10, "mu": 2.0, "kmeans_backend": "geomstats",
-                     "t_star": "atan", "refresh_order": "after"},
+        "official": {"t_sampling": "official", "prototype_refresh": 10, "mu": 2.0, "kmeans_backend": "geomstats", "t_star": "atan", "refresh_order": "after"},
         "official:pku": {"mu": 1.0, "start_epoch": 500},
     }
-    choices: ClassVar[dict[str, tuple[str, ...]]] = {"t_sampling": T_SAMPLINGS, "kmeans_backend": KMEANS_BACKENDS,
-                                                      "t_star": ("atan2", "atan"), "refresh_order": ("before", "after")}
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {
+        "t_sampling": T_SAMPLINGS,
+        "kmeans_backend": KMEANS_BACKENDS,
+        "t_star": ("atan2", "atan"),
+        "refresh_order": ("before", "after"),
+    }
     num_prototypes: int = ranged(20, "[2, inf)")
     prototype_queue: int = ranged(256, "[2, inf)")
     prototype_refresh: int = ranged(5, "[1, inf)")
@@ -150,9 +153,7 @@ class HallucinatedPositives:
     def init_hallucination(self) -> None:
         m = self.settings
         dim = self.queue.keys.shape[-1]
-        self.prototype_states = nn.ModuleDict(
-            {s: PrototypeState(m, dim, self.cfg.seed * 1000 + i) for i, s in enumerate(self.streams)}
-        )
+        self.prototype_states = nn.ModuleDict({s: PrototypeState(m, dim, self.cfg.seed * 1000 + i) for i, s in enumerate(self.streams)})
 
     def extra_losses(self, q: Streams, k: Streams, batch: Batch) -> dict[str, Tensor]:
         losses = super().extra_losses(q, k, batch)  # type: ignore[misc]
@@ -174,8 +175,12 @@ class HallucinatedPositives:
         """(positives (B, G, D), keep (B, G)) for one stream: the paper anchors on the key z_k."""
         m = self.settings
         return hallucinate(
-            k, state.prototypes, m.num_positives, m.lam,
-            t_sampling=self.t_sampling or m.t_sampling, generator=state.generator(k.device),
+            k,
+            state.prototypes,
+            m.num_positives,
+            m.lam,
+            t_sampling=self.t_sampling or m.t_sampling,
+            generator=state.generator(k.device),
             boundary="pair_atan" if m.t_star == "atan" else "pair",
         )
 

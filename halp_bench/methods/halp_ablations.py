@@ -24,9 +24,7 @@ class HaLPQueryKey(HaLP):
     def stream_positives(self, q: Tensor, k: Tensor, state: PrototypeState) -> tuple[Tensor, Tensor]:
         m = self.settings
         targets = q.unsqueeze(1).expand(-1, m.num_positives, -1)
-        return hallucinate_towards(
-            k, targets, state.prototypes, m.lam, t_sampling=m.t_sampling, boundary="cell", generator=state.generator(k.device)
-        )
+        return hallucinate_towards(k, targets, state.prototypes, m.lam, t_sampling=m.t_sampling, boundary="cell", generator=state.generator(k.device))
 
 
 @register_method("halp_zq", "HaLP ablation: z_q instead of z_k as the anchor (paper: 77.9)")

@@ -34,8 +34,7 @@ class MAMPSettings(MethodSettings):
     count is rounded (`round`: 75 of 750; `floor`: the authors' 74, under `official`), and the
     decoder (width, depth 3 on NTU-60 and 5 on NTU-120/PKU, heads). `cpu`: a 1 x 64 decoder."""
 
-    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"decoder_dim": 64, "decoder_depth": 1, "decoder_heads": 4},
-                                                    "official": {"kept_rounding": "floor"}}
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"decoder_dim": 64, "decoder_depth": 1, "decoder_heads": 4}, "official": {"kept_rounding": "floor"}}
     choices: ClassVar[dict[str, tuple[str, ...]]] = {"kept_rounding": ("round", "floor")}
     mask_ratio: float = ranged(0.9, "[0, 1)")
     tau: float = ranged(0.8, "(0, inf)")
@@ -76,21 +75,38 @@ class MaskedDecoder(nn.Module):
 
 # The authors' pretraining recipe (AdamW 0.9/0.95, wd 0.05, lr 1e-3 cosine to 5e-4 after 20 warm-up
 # epochs, 400 epochs, batch 128, 120-frame clips); the cpu preset keeps its epochs and batch.
-_ADAMW = {"pretrain.optimizer": "adamw", "pretrain.betas": (0.9, 0.95), "pretrain.weight_decay": 0.05, "pretrain.lr": 1e-3,
-          "pretrain.schedule": "cosine", "pretrain.min_lr": 5e-4}
+_ADAMW = {
+    "pretrain.optimizer": "adamw",
+    "pretrain.betas": (0.9, 0.95),
+    "pretrain.weight_decay": 0.05,
+    "pretrain.lr": 1e-3,
+    "pretrain.schedule": "cosine",
+    "pretrain.min_lr": 5e-4,
+}
 _PAPER = {"pretrain.epochs": 400, "pretrain.warmup_epochs": 20, "pretrain.batch_size": 128, "data.frames": 120}
 # MAMP's fine-tuning recipe (finetune protocol) and linear probe (BatchNorm head, SGD 0.1 cosine); the
 # cpu preset keeps its own epochs, batches and a 1-epoch warm-up, the paper's lengths and batches come with paper/official
-_RECIPE = {"finetune.optimizer": "adamw", "finetune.betas": (0.9, 0.999), "finetune.lr": 3e-4, "finetune.min_lr": 1e-5,
-           "finetune.schedule": "cosine", "finetune.weight_decay": 0.05, "finetune.layer_decay": 0.8, "finetune.label_smoothing": 0.1,
-           "finetune.drop_path": 0.3, "linear.lr": 0.1, "linear.schedule": "cosine", "linear.weight_decay": 0.0,
-           "eval.linear_head": "batchnorm_linear"}
-_FINETUNE = {**_RECIPE, "finetune.warmup_epochs": 5, "finetune.epochs": 100, "finetune.batch_size": 48, "linear.epochs": 100,
-             "linear.batch_size": 256}
+_RECIPE = {
+    "finetune.optimizer": "adamw",
+    "finetune.betas": (0.9, 0.999),
+    "finetune.lr": 3e-4,
+    "finetune.min_lr": 1e-5,
+    "finetune.schedule": "cosine",
+    "finetune.weight_decay": 0.05,
+    "finetune.layer_decay": 0.8,
+    "finetune.label_smoothing": 0.1,
+    "finetune.drop_path": 0.3,
+    "linear.lr": 0.1,
+    "linear.schedule": "cosine",
+    "linear.weight_decay": 0.0,
+    "eval.linear_head": "batchnorm_linear",
+}
+_FINETUNE = {**_RECIPE, "finetune.warmup_epochs": 5, "finetune.epochs": 100, "finetune.batch_size": 48, "linear.epochs": 100, "linear.batch_size": 256}
 
 
-@register_method("mamp", "MAMP: masked motion prediction on transformer tokens, motion-aware masking (ICCV'23)",
-                 settings=MAMPSettings, augment=MAMPViewSettings)
+@register_method(
+    "mamp", "MAMP: masked motion prediction on transformer tokens, motion-aware masking (ICCV'23)", settings=MAMPSettings, augment=MAMPViewSettings
+)
 class MAMP(Method):
     """The encoder (with token hooks) and a masked decoder; one view per batch."""
 

@@ -40,7 +40,7 @@ class MAMPViewSettings(ViewSettings):
 def translate_by_first_frame(x: Tensor, lengths: Tensor, joint: int) -> Tensor:
     """Subtract `joint` of person 0 in its first non-zero frame from every non-zero frame of every
     person (frames past `lengths` and absent persons stay zero). x: (B, C, T, V, M)."""
-    b, c, t, v, m = x.shape
+    b, _, t, v, _ = x.shape
     if not 0 <= joint < v:
         raise ConfigError(f"--set augment.center_joint={joint}: the data has joints 0..{v - 1}")
     present = x.abs().sum(dim=(1, 3)) > 0  # (B, T, M)
@@ -84,12 +84,14 @@ class FirstFrameTranslated(Encoder):
     def layer_id(self, name: str) -> int:
         """The wrapped encoder's layer of a parameter (layer-wise lr decay in the finetune protocol)."""
         if not hasattr(self.encoder, "layer_id"):
-            raise ConfigError(f"finetune.layer_decay needs an encoder with layers (layer_id), which {type(self.encoder).__name__} "
-                              "has not; --set finetune.layer_decay=1")
+            raise ConfigError(
+                f"finetune.layer_decay needs an encoder with layers (layer_id), which {type(self.encoder).__name__} has not; --set finetune.layer_decay=1"
+            )
         return self.encoder.layer_id(name.removeprefix("encoder."))
 
     def set_drop_path(self, rate: float) -> None:
         if not hasattr(self.encoder, "set_drop_path"):
-            raise ConfigError(f"finetune.drop_path needs an encoder with stochastic depth, which {type(self.encoder).__name__} "
-                              "has not; --set finetune.drop_path=0")
+            raise ConfigError(
+                f"finetune.drop_path needs an encoder with stochastic depth, which {type(self.encoder).__name__} has not; --set finetune.drop_path=0"
+            )
         self.encoder.set_drop_path(rate)

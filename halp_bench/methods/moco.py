@@ -59,6 +59,7 @@ class MoCo(Method):
     Subclasses change `streams` (CMD), add terms that need the pre-push queue (`queue_losses`) or
     terms computed after the push (`extra_losses`, e.g. HaLP), and copy nothing else.
     """
+
     family: ClassVar[str] = "paper"
     table_order: ClassVar[int] = 1
     citation: ClassVar[str] = "Chen et al., arXiv 2020 (MoCo v2); He et al., CVPR 2020"
@@ -66,8 +67,7 @@ class MoCo(Method):
     streams: tuple[str, ...] = ("joint",)
     settings: MoCoSettings
     # the authors' single-modality MoCo baseline is HaLP's code: HaLP's probe learning rates
-    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.005, "data.pipeline": "agcn"},
-                                                          "official:pku": {"linear.lr": 0.001}}
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"official": {"linear.lr": 0.005, "data.pipeline": "agcn"}, "official:pku": {"linear.lr": 0.001}}
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
@@ -75,8 +75,10 @@ class MoCo(Method):
         s = self.settings
         if s.stream != "joint":
             if len(self.streams) > 1:
-                raise ConfigError(f"--set method.stream={s.stream}: {type(self).__name__} trains the {', '.join(self.streams)} "
-                                  "streams together; method.stream is for single-stream methods (eval.stream picks what is evaluated)")
+                raise ConfigError(
+                    f"--set method.stream={s.stream}: {type(self).__name__} trains the {', '.join(self.streams)} "
+                    "streams together; method.stream is for single-stream methods (eval.stream picks what is evaluated)"
+                )
             self.streams = (s.stream,)
         self.encoders_q = nn.ModuleDict({name: build_embedder(data, cfg.encoder, s.proj_hidden, s.proj_dim) for name in self.streams})
         for embedder in self.encoders_q.values():
@@ -104,19 +106,14 @@ class MoCo(Method):
         view_q, view_k = batch.views
         q, k = self.embed(view_q, view_k)  # in the engine's precision (autocast)
         with full_precision(view_q):  # losses, queue and hallucination math in float32
-            return self.contrastive_losses(
-                {s: v.float() for s, v in q.items()}, {s: v.float() for s, v in k.items()}, batch
-            )
+            return self.contrastive_losses({s: v.float() for s, v in q.items()}, {s: v.float() for s, v in k.items()}, batch)
 
     def contrastive_losses(self, q: Streams, k: Streams, batch: Batch) -> dict[str, Tensor]:
         """Every term from the embeddings; the batch's keys (all ranks' under DDP) are enqueued."""
         queues = {s: self.queue.read(i) for i, s in enumerate(self.streams)}
         student = {s: q[s] @ queues[s].t() for s in self.streams}  # (B, K) cosines, computed once
         temperature = self.settings.temperature
-        losses = {
-            f"contrastive_{s}": info_nce_from_similarities((q[s] * k[s]).sum(dim=1), student[s], temperature)
-            for s in self.streams
-        }
+        losses = {f"contrastive_{s}": info_nce_from_similarities((q[s] * k[s]).sum(dim=1), student[s], temperature) for s in self.streams}
         losses.update(self.queue_losses(k, queues, student))
         self.queue.push(*(gather_keys(k[s]) for s in self.streams))
         losses.update(self.extra_losses(q, k, batch))

@@ -18,6 +18,7 @@ from halp_bench.skeleton import DataSpec
 class RandomInit(Method):
     """Built exactly as MoCo builds its joint query encoder (its projection head is drawn too,
     though never used), so with the same seed this is the encoder MoCo starts from."""
+
     family: ClassVar[str] = "paper"
     table_order: ClassVar[int] = 0
 

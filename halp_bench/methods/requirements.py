@@ -31,5 +31,6 @@ def check_encoder_hooks(configs: Mapping[str, RunConfig]) -> None:
             hook = missing[0]
             example = HOOK_EXAMPLES.get(hook)
             hint = f"; choose an encoder that has it, e.g. --set encoder.name={example}" if example else ""
-            raise ConfigError(f"method {method} needs the encoder's {hook} hook ({', '.join(ENCODER_HOOKS[hook])}), "
-                              f"which encoder {cfg.encoder.name} lacks{hint}")
+            raise ConfigError(
+                f"method {method} needs the encoder's {hook} hook ({', '.join(ENCODER_HOOKS[hook])}), which encoder {cfg.encoder.name} lacks{hint}"
+            )

@@ -71,8 +71,9 @@ class SkeletonCLRSettings(MoCoSettings):
     independent_key_init: bool = False
 
 
-@register_method("skeletonclr", "SkeletonCLR: MoCo v2 with the ST-GCN family's views and recipe (CVPR'21)",
-                 settings=SkeletonCLRSettings, augment=NormalAugmentSettings)
+@register_method(
+    "skeletonclr", "SkeletonCLR: MoCo v2 with the ST-GCN family's views and recipe (CVPR'21)", settings=SkeletonCLRSettings, augment=NormalAugmentSettings
+)
 class SkeletonCLR(MoCo):
     """MoCo (one-directional InfoNCE, EMA key encoder before the keys, queue) on two normal views."""
 
@@ -82,17 +83,14 @@ class SkeletonCLR(MoCo):
     table_order: ClassVar[int] = 0
     citation: ClassVar[str] = "Li et al., CVPR 2021"
     in_default_grid: ClassVar[bool] = False  # the field's rows: by name or `--suite field`
-    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": FAMILY_PROBE, "paper": STGCN_RECIPE,
-                                                          "official": {**STGCN_RECIPE, **OFFICIAL_PROBE}}
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"*": FAMILY_PROBE, "paper": STGCN_RECIPE, "official": {**STGCN_RECIPE, **OFFICIAL_PROBE}}
     data_pipeline: ClassVar[str] = "stgcn"  # per-frame y rotation, first two bodies in file order, 50 frames
 
     def __init__(self, cfg: RunConfig, data: DataSpec):
         super().__init__(cfg, data)
         s = self.settings
         if s.independent_key_init:
-            self.encoders_k = nn.ModuleDict(
-                {name: make_key_encoder(build_embedder(data, cfg.encoder, s.proj_hidden, s.proj_dim)) for name in self.streams}
-            )
+            self.encoders_k = nn.ModuleDict({name: make_key_encoder(build_embedder(data, cfg.encoder, s.proj_hidden, s.proj_dim)) for name in self.streams})
             for embedder in self.encoders_k.values():
                 init_head(embedder.head, s.head_init)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,9 +35,7 @@ class ProtocolContext:
 
 
 @torch.no_grad()
-def extract_features(
-    encoder: Encoder, subset: SkeletonSubset, ctx: ProtocolContext, *, normalise: bool = True
-) -> tuple[Tensor, Tensor]:
+def extract_features(encoder: Encoder, subset: SkeletonSubset, ctx: ProtocolContext, *, normalise: bool = True) -> tuple[Tensor, Tensor]:
     """Pre-projection features of every sample (centre crop, eval mode): ((N, F), labels (N,))."""
     was_training = encoder.training
     encoder.eval()

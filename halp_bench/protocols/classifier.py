@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -109,9 +109,18 @@ def train_classifier(
     try:
         with progress_bar(ctx.show_progress) as bar, loader, PeakMemory(ctx.device) as memory, ctx.compiled(encoder):
             hooks.memory = memory
-            loop = TrainLoop(optimizer, make_schedule(optimizer, optim, len(loader)), Precision(cfg.precision, ctx.device), ctx.device,
-                             optim.epochs, len(loader), bar=bar, task=bar.add_task(label, total=optim.epochs * len(loader)), label=label,
-                             show_loss=ctx.show_progress)
+            loop = TrainLoop(
+                optimizer,
+                make_schedule(optimizer, optim, len(loader)),
+                Precision(cfg.precision, ctx.device),
+                ctx.device,
+                optim.epochs,
+                len(loader),
+                bar=bar,
+                task=bar.add_task(label, total=optim.epochs * len(loader)),
+                label=label,
+                show_loss=ctx.show_progress,
+            )
             loop.fit(hooks)
             scores, labels = test_scores(encoder, head, test, ctx)
             final = topk_accuracy(scores, labels)
@@ -139,8 +148,17 @@ class _ClassifierHooks(LoopHooks):
     """A classifier's part of the shared loop: random crops, cross-entropy through the head (the
     frozen encoder under no_grad), per-epoch logs, the best-epoch evaluation of `eval.report=best`."""
 
-    def __init__(self, encoder: Encoder, head: nn.Module, loader: BatchLoader, test: SkeletonSubset, ctx: ProtocolContext,
-                 finetune: bool, label: str, label_smoothing: float = 0.0):
+    def __init__(
+        self,
+        encoder: Encoder,
+        head: nn.Module,
+        loader: BatchLoader,
+        test: SkeletonSubset,
+        ctx: ProtocolContext,
+        finetune: bool,
+        label: str,
+        label_smoothing: float = 0.0,
+    ):
         self.encoder, self.head, self.loader, self.test, self.ctx = encoder, head, loader, test, ctx
         self.finetune, self.label, self.tag, self.label_smoothing = finetune, label, label.replace(" ", "_"), label_smoothing
         self.crop_gen = torch.Generator(device=ctx.device).manual_seed(ctx.cfg.seed + 8)

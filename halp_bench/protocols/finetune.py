@@ -11,7 +11,7 @@ BatchNorm (no affine) + linear head of MAMP's linear probe.
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 
@@ -32,16 +32,20 @@ def layer_decay_groups(opt: FinetuneConfig) -> Callable[[Encoder, nn.Module], li
     def groups(encoder: Encoder, head: nn.Module) -> list[dict]:
         layer_id = getattr(encoder, "layer_id", None)
         if layer_id is None:
-            raise ConfigError(f"finetune.layer_decay={opt.layer_decay} needs an encoder with layers (layer_id), "
-                              f"which {type(encoder).__name__} has not; --set finetune.layer_decay=1")
+            raise ConfigError(
+                f"finetune.layer_decay={opt.layer_decay} needs an encoder with layers (layer_id), "
+                f"which {type(encoder).__name__} has not; --set finetune.layer_decay=1"
+            )
         named = [(name, p, layer_id(name)) for name, p in encoder.named_parameters()]
         top = max(layer for _, _, layer in named)
         named += [(f"head.{name}", p, top) for name, p in head.named_parameters()]
         buckets: dict[tuple[int, bool], list[nn.Parameter]] = {}
-        for name, p, layer in named:
+        for _, p, layer in named:
             buckets.setdefault((layer, p.ndim > 1), []).append(p)
-        return [{"params": params, "lr": opt.lr * opt.layer_decay ** (top - layer), "weight_decay": opt.weight_decay if decayed else 0.0}
-                for (layer, decayed), params in sorted(buckets.items())]
+        return [
+            {"params": params, "lr": opt.lr * opt.layer_decay ** (top - layer), "weight_decay": opt.weight_decay if decayed else 0.0}
+            for (layer, decayed), params in sorted(buckets.items())
+        ]
 
     return groups
 
@@ -56,17 +60,23 @@ def with_drop_path(encoder: Encoder, rate: float) -> Encoder:
     if rate == 0:
         return encoder
     if not hasattr(encoder, "set_drop_path"):
-        raise ConfigError(f"finetune.drop_path={rate} needs an encoder with stochastic depth (set_drop_path), "
-                          f"which {type(encoder).__name__} has not; --set finetune.drop_path=0")
+        raise ConfigError(
+            f"finetune.drop_path={rate} needs an encoder with stochastic depth (set_drop_path), "
+            f"which {type(encoder).__name__} has not; --set finetune.drop_path=0"
+        )
     copied = copy.deepcopy(encoder)
     copied.set_drop_path(rate)
     return copied
 
 
-@register_protocol("finetune", "fine-tune the whole encoder and a new head on the same dataset (final-epoch top-1/top-5)",
-                   uses=("finetune", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every"))
+@register_protocol(
+    "finetune",
+    "fine-tune the whole encoder and a new head on the same dataset (final-epoch top-1/top-5)",
+    uses=("finetune", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every"),
+)
 def run_finetune(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     opt = ctx.cfg.finetune
     groups = layer_decay_groups(opt) if opt.layer_decay != 1.0 else None
-    return train_classifier(with_drop_path(encoder, opt.drop_path), train, test, opt, ctx, finetune=True, label="finetune",
-                            param_groups=groups, label_smoothing=opt.label_smoothing)
+    return train_classifier(
+        with_drop_path(encoder, opt.drop_path), train, test, opt, ctx, finetune=True, label="finetune", param_groups=groups, label_smoothing=opt.label_smoothing
+    )

@@ -43,14 +43,14 @@ def stratified_subsets(labels: np.ndarray, fractions: tuple[float, ...], seed: i
             raise ConfigError(f"eval.semi_fractions: {fraction} is not in (0, 1]")
     rng = np.random.default_rng(seed)
     orders = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    return {
-        fraction: np.sort(np.concatenate([order[: max(1, round(fraction * len(order)))] for order in orders]))
-        for fraction in fractions
-    }
+    return {fraction: np.sort(np.concatenate([order[: max(1, round(fraction * len(order)))] for order in orders])) for fraction in fractions}
 
 
-@register_protocol("semi", "semi-supervised fine-tuning on 1/5/10/20 % of the labels (class-stratified, seeded)",
-                   uses=("transfer", "eval.semi_fractions", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every", "eval.head_std"))
+@register_protocol(
+    "semi",
+    "semi-supervised fine-tuning on 1/5/10/20 % of the labels (class-stratified, seeded)",
+    uses=("transfer", "eval.semi_fractions", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every", "eval.head_std"),
+)
 def run_semi(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     metrics: Metrics = {}
     subsets = stratified_subsets(train.labels, ctx.cfg.eval.semi_fractions, ctx.cfg.seed)

@@ -71,8 +71,7 @@ class Holder:
 
     @classmethod
     def here(cls, unit: dict[str, Any], epochs: int) -> Holder:
-        return cls(socket.gethostname(), os.getpid(), uuid.uuid4().hex, job_id(), os.environ.get("HALP_BENCH_JOB_LOG"),
-                   time.time(), unit, epochs)
+        return cls(socket.gethostname(), os.getpid(), uuid.uuid4().hex, job_id(), os.environ.get("HALP_BENCH_JOB_LOG"), time.time(), unit, epochs)
 
     def describe(self) -> str:
         return f"{self.host} pid {self.pid}" + (f", job {self.job}" if self.job else "")

@@ -20,8 +20,7 @@ DATA_MARK = " [data "  # a label suffix: rows of one cell computed on different 
 ENCODER_MARK = " · "  # a label part: the encoder, where rows of one method differ in it
 LEGEND_AFTER = 48  # labels longer than this many characters are numbered and spelled out under the table
 # settings that never tell two cells' numbers apart (or are equal within a cell by construction)
-NOT_DISTINGUISHING = ("seed", "device", "checkpoint_every", "checkpoint_every_iters", "eval.monitor_every", "data.dataset", "data.split",
-                      "method_name")
+NOT_DISTINGUISHING = ("seed", "device", "checkpoint_every", "checkpoint_every_iters", "eval.monitor_every", "data.dataset", "data.split", "method_name")
 
 
 def variant_label(row: ResultRow, variant: str | None = None) -> str:

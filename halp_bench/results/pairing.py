@@ -40,8 +40,7 @@ def differences_table(accuracy: dict[str, Table]) -> Table:
             for col, cell in cells.items():
                 if not isinstance(cell, Cell):
                     continue
-                candidates = {other: (table.methods[other], labelled[other][col].keys) for other in labelled
-                              if isinstance(labelled[other].get(col), Cell)}
+                candidates = {other: (table.methods[other], labelled[other][col].keys) for other in labelled if isinstance(labelled[other].get(col), Cell)}
                 for base_label in same_key_bases(label, cell.keys, base, candidates):
                     paired = True  # same key: paired where the seeds overlap
                     difference = paired_difference(cell.by_seed, labelled[base_label][col].by_seed)
@@ -55,17 +54,32 @@ def differences_table(accuracy: dict[str, Table]) -> Table:
             if not paired:
                 unpaired.setdefault(label, set()).add(protocol)
     ordered = sorted(rows, key=lambda name: (ranks[name], name))
-    notes = [f"Top-1 points, mean over the seeds both methods ran with, and the {CONFIDENCE:.0%} Student-t confidence interval "
-             "of the paired difference in brackets (from 2 seeds on). An interval that contains 0 says the difference is "
-             "within seed noise. Only rows of one comparison key are paired: same data, protocol settings, encoder, "
-             "views, schedule, preset and precision; only the method differs."] if rows else []
+    notes = (
+        [
+            f"Top-1 points, mean over the seeds both methods ran with, and the {CONFIDENCE:.0%} Student-t confidence interval "
+            "of the paired difference in brackets (from 2 seeds on). An interval that contains 0 says the difference is "
+            "within seed noise. Only rows of one comparison key are paired: same data, protocol settings, encoder, "
+            "views, schedule, preset and precision; only the method differs."
+        ]
+        if rows
+        else []
+    )
     for label, protocols in unpaired.items():
         base = next(table.bases[label] for table in accuracy.values() if label in table.bases)
-        notes.append(f"Not paired: {label} ({', '.join(sorted(protocols))}) is compared to {base}, which was measured only "
-                     "under other settings (another comparison key: encoder, data, protocol settings, views, schedule or preset).")
-    return Table("differences", f"Paired differences against each method's base, top-1 (points, {CONFIDENCE:.0%} CI)",
-                 columns, [(name, rows[name]) for name in ordered], notes=notes if rows or unpaired else [], bold_best=False,
-                 first_column="comparison", ranks=ranks)
+        notes.append(
+            f"Not paired: {label} ({', '.join(sorted(protocols))}) is compared to {base}, which was measured only "
+            "under other settings (another comparison key: encoder, data, protocol settings, views, schedule or preset)."
+        )
+    return Table(
+        "differences",
+        f"Paired differences against each method's base, top-1 (points, {CONFIDENCE:.0%} CI)",
+        columns,
+        [(name, rows[name]) for name in ordered],
+        notes=notes if rows or unpaired else [],
+        bold_best=False,
+        first_column="comparison",
+        ranks=ranks,
+    )
 
 
 def cost_base(label: str, base: str | None, key: str, candidates: dict[str, tuple[str, str]]) -> str | None:

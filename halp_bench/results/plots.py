@@ -88,7 +88,7 @@ def save_figure(fig: Any, stem: Path, formats: tuple[str, ...], dpi: int = 120) 
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, dpi=dpi)
         path = stem.with_suffix(f".{fmt}")
-        atomic_write_bytes(path, lambda handle, data=buffer.getvalue(): handle.write(data))
+        atomic_write_bytes(path, lambda handle, data=buffer.getvalue(): handle.write(data))  # noqa: B008
         paths.append(path)
     pyplot().close(fig)
     return paths

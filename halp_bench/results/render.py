@@ -23,8 +23,7 @@ def _best(table: Table) -> dict[str, int]:
     ours = table.rows[: len(table.rows) - table.paper_rows]
     best = {}
     for col in table.columns:
-        ranked = sorted(((cells[col], i) for i, (_, cells) in enumerate(ours) if isinstance(cells.get(col), Cell)),
-                        key=lambda item: -item[0].mean)
+        ranked = sorted(((cells[col], i) for i, (_, cells) in enumerate(ours) if isinstance(cells.get(col), Cell)), key=lambda item: -item[0].mean)
         if len(ranked) >= 2:
             (first, index), (second, _) = ranked[0], ranked[1]
             lead = paired_difference(first.by_seed, second.by_seed)
@@ -60,10 +59,30 @@ def to_markdown(table: Table) -> str:
     return "\n\n".join([f"**{table.title}**", body, *table.notes]) + "\n"
 
 
-_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-_LATEX_SYMBOLS = {"±": r"$\pm$", "−": r"$-$", DAGGER: r"$^\dagger$", "×": r"$\times$", "→": r"$\rightarrow$", MISSING: "--",
-                  "λ": r"$\lambda$", "·": r"$\cdot$", "“": "``", "”": "''"}
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+_LATEX_SYMBOLS = {
+    "±": r"$\pm$",
+    "−": r"$-$",
+    DAGGER: r"$^\dagger$",
+    "×": r"$\times$",
+    "→": r"$\rightarrow$",
+    MISSING: "--",
+    "λ": r"$\lambda$",
+    "·": r"$\cdot$",
+    "“": "``",
+    "”": "''",
+}
 
 
 def latex_escape(text: str) -> str:

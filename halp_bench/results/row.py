@@ -114,7 +114,7 @@ class ResultRow:
         return Declaration.from_dict(fields["declaration"]), fields["variant"], fields["comparison_key"]
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> "ResultRow":
+    def from_dict(cls, row: dict[str, Any]) -> ResultRow:
         if row.get("row_format", 1) == 1:
             row = upgrade_format_1(row)
         known = {f.name for f in dataclasses.fields(cls)}

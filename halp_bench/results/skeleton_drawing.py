@@ -85,8 +85,7 @@ class _Panel:
         self.ax, self.points = ax, points
         self.bones = [(a, b) for a, b in layout.bones if a != b]
         persons = [m for m in range(points.shape[1]) if not np.isnan(points[:, m]).all()]
-        self.lines = {m: [ax.plot([], [], color=PERSON_COLOURS[m % len(PERSON_COLOURS)], linewidth=1.6)[0] for _ in self.bones]
-                      for m in persons}
+        self.lines = {m: [ax.plot([], [], color=PERSON_COLOURS[m % len(PERSON_COLOURS)], linewidth=1.6)[0] for _ in self.bones] for m in persons}
         self.dots = {m: ax.plot([], [], "o", color=PERSON_COLOURS[m % len(PERSON_COLOURS)], markersize=2.2)[0] for m in persons}
         ax.set_xlim(limits[0], limits[1])
         ax.set_ylim(limits[2], limits[3])
@@ -112,8 +111,7 @@ def _limits(all_points: list[np.ndarray]) -> tuple[float, float, float, float]:
     return low[0] - margin, high[0] + margin, low[1] - margin, high[1] + margin
 
 
-def draw_clips(title: str, layout: SkeletonLayout, clips: list[Clip], stem: Path, fmt: str, frames: int | None = None,
-               fps: int = 15) -> Path:
+def draw_clips(title: str, layout: SkeletonLayout, clips: list[Clip], stem: Path, fmt: str, frames: int | None = None, fps: int = 15) -> Path:
     """`<stem>.<fmt>`: a strip (png, svg; one row per clip, `frames` evenly spaced frames, default
     STRIP_FRAMES) or an animated gif (one panel per clip, `frames` steps, default every frame of the
     longest clip up to GIF_FRAMES; shorter clips are stretched over the same time)."""
@@ -130,8 +128,7 @@ def draw_clips(title: str, layout: SkeletonLayout, clips: list[Clip], stem: Path
         return _animate(plt, f"{title}\n{axes_note}", layout, clips, points, limits, stem, frames, fps)
     columns = frames or STRIP_FRAMES
     width = (limits[1] - limits[0]) / max(limits[3] - limits[2], 1e-6)
-    fig, axes = plt.subplots(len(clips), columns, figsize=(max(1.0, min(2.2 * width, 3.0)) * columns, 2.4 * len(clips) + 0.7),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(clips), columns, figsize=(max(1.0, min(2.2 * width, 3.0)) * columns, 2.4 * len(clips) + 0.7), squeeze=False)
     for row, (clip, clip_points) in enumerate(zip(clips, points)):
         shown = np.unique(np.linspace(0, len(clip.frame_numbers) - 1, min(columns, len(clip.frame_numbers))).round().astype(int))
         for column in range(columns):
@@ -151,8 +148,17 @@ def draw_clips(title: str, layout: SkeletonLayout, clips: list[Clip], stem: Path
     return path
 
 
-def _animate(plt, title: str, layout: SkeletonLayout, clips: list[Clip], points: list[np.ndarray], limits: tuple[float, float, float, float],
-             stem: Path, frames: int | None, fps: int) -> Path:
+def _animate(
+    plt,
+    title: str,
+    layout: SkeletonLayout,
+    clips: list[Clip],
+    points: list[np.ndarray],
+    limits: tuple[float, float, float, float],
+    stem: Path,
+    frames: int | None,
+    fps: int,
+) -> Path:
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     steps = frames or min(max(len(clip.frame_numbers) for clip in clips), GIF_FRAMES)

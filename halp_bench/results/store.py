@@ -12,9 +12,10 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from halp_bench.errors import HalpBenchWarning, OutputError
 
@@ -44,8 +45,12 @@ def ensure_output_dir(path: Path, force: bool = False) -> None:
     `--out` must not scatter run folders among someone's other files."""
     if path.exists() and not path.is_dir():
         raise OutputError(path, "the output directory (--out) is a file, not a directory")
-    if (path.is_dir() and not force and any(not p.name.startswith(PROBE_PREFIX) for p in path.iterdir())
-            and not any((path / m).exists() for m in OUTPUT_MARKERS)):
+    if (
+        path.is_dir()
+        and not force
+        and any(not p.name.startswith(PROBE_PREFIX) for p in path.iterdir())
+        and not any((path / m).exists() for m in OUTPUT_MARKERS)
+    ):
         raise OutputError(path, "the output directory (--out) is not empty and holds no halp-bench results; choose another or use --force")
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -36,17 +36,39 @@ from halp_bench.results.row import CELL_FIELDS, ResultRow
 from halp_bench.results.stats import CONFIDENCE
 from halp_bench.results.table_model import DAGGER, MISSING, Cell, DifferenceCell, Table
 
-__all__ = ["TABLES", "FORMATS", "RENDERERS", "Cell", "DifferenceCell", "Table", "build_tables", "check_formats", "latex_escape",
-           "results_frame", "to_latex", "to_markdown", "variant_label", "write_tables"]
+__all__ = [
+    "FORMATS",
+    "RENDERERS",
+    "TABLES",
+    "Cell",
+    "DifferenceCell",
+    "Table",
+    "build_tables",
+    "check_formats",
+    "latex_escape",
+    "results_frame",
+    "to_latex",
+    "to_markdown",
+    "variant_label",
+    "write_tables",
+]
 
 TABLES = ("linear", "knn", "transfer", "finetune", "cost", "semi", "ablations", "differences")
 PAPER_COLUMNS = ("ntu60/xsub", "ntu60/xview", "ntu120/xsub", "ntu120/xset", "pku2/xsub")
 PAPER_FILE = Path(__file__).with_name("paper_results.json")
 SETTINGS = {  # results-row setting -> how the settings line names it
-    "encoder": "encoder", "frames": "frames", "pretrain_epochs": "pretrain epochs", "pretrain_optimizer": "pretraining optimiser",
+    "encoder": "encoder",
+    "frames": "frames",
+    "pretrain_epochs": "pretrain epochs",
+    "pretrain_optimizer": "pretraining optimiser",
     "linear_epochs": "linear epochs",
-    "transfer_epochs": "fine-tune epochs", "knn_k": "kNN k", "stream": "stream", "normalize": "data normalisation", "pipeline": "data pipeline",
-    "linear_lr": "linear lr", "protocol": "protocol settings",
+    "transfer_epochs": "fine-tune epochs",
+    "knn_k": "kNN k",
+    "stream": "stream",
+    "normalize": "data normalisation",
+    "pipeline": "data pipeline",
+    "linear_lr": "linear lr",
+    "protocol": "protocol settings",
 }
 # settings whose neutral value goes unsaid: a line names them only when some row has another value
 # (rows stored before the setting existed count as neutral)
@@ -67,9 +89,32 @@ TABLE_SETTINGS = {
 # ---------------------------------------------------------------------------------------------
 
 
-FRAME_COLUMNS = [*CELL_FIELDS, "config_id", "label", "pretrain_label", "data", "pretrained_on", "top1", "metrics", "report", "eval_every",
-                 "pretrain_epochs_run", "time_per_epoch_s", "peak_memory_increase_mb", "device", "finished", "data_id", "pretrain_data_id",
-                 "rank", "family", "variant", "compared_to", "comparison_key", "pretrain_key", "encoder_text"]
+FRAME_COLUMNS = [
+    *CELL_FIELDS,
+    "config_id",
+    "label",
+    "pretrain_label",
+    "data",
+    "pretrained_on",
+    "top1",
+    "metrics",
+    "report",
+    "eval_every",
+    "pretrain_epochs_run",
+    "time_per_epoch_s",
+    "peak_memory_increase_mb",
+    "device",
+    "finished",
+    "data_id",
+    "pretrain_data_id",
+    "rank",
+    "family",
+    "variant",
+    "compared_to",
+    "comparison_key",
+    "pretrain_key",
+    "encoder_text",
+]
 
 
 def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
@@ -143,8 +188,16 @@ def build_tables(rows: list[ResultRow], names: tuple[str, ...] = TABLES, with_pa
         raise ConfigError(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}")
     frame = results_frame(rows)
     paper = json.loads(PAPER_FILE.read_text(encoding="utf-8")) if with_paper else None
-    builders = {"linear": _linear, "knn": _knn, "transfer": _transfer, "finetune": _finetune, "cost": _cost, "semi": _semi, "ablations": _ablations,
-                "differences": _differences}
+    builders = {
+        "linear": _linear,
+        "knn": _knn,
+        "transfer": _transfer,
+        "finetune": _finetune,
+        "cost": _cost,
+        "semi": _semi,
+        "ablations": _ablations,
+        "differences": _differences,
+    }
     tables = []
     for name in names:
         table = builders[name](frame)
@@ -191,21 +244,24 @@ def _column_key(column: str) -> tuple[int, str]:
     return (PAPER_COLUMNS.index(data) if data in PAPER_COLUMNS else -1, column)
 
 
-def _accuracy(name: str, title: str, sub: pd.DataFrame, column: pd.Series, value: pd.Series,
-              columns: list[str] | None = None) -> Table:
+def _accuracy(name: str, title: str, sub: pd.DataFrame, column: pd.Series, value: pd.Series, columns: list[str] | None = None) -> Table:
     """Rows = labels, columns = `column`, cells = `value` over seeds (latest row per seed)."""
     sub = sub.assign(column=column, value=value).dropna(subset=["value"])
     latest = sub.drop_duplicates(["label", "column", "seed"], keep="last")
     cells: dict[str, dict[str, Cell | str]] = {}
     for (label, col), group in latest.groupby(["label", "column"], sort=False):
-        cells.setdefault(label, {})[col] = Cell(_floats(group["value"]), dagger=bool((group["report"] == "best").any()),
-                                                seeds=tuple(int(s) for s in group["seed"]),
-                                                keys=tuple(sorted(set(group["comparison_key"].astype(str)))))
+        cells.setdefault(label, {})[col] = Cell(
+            _floats(group["value"]),
+            dagger=bool((group["report"] == "best").any()),
+            seeds=tuple(int(s) for s in group["seed"]),
+            keys=tuple(sorted(set(group["comparison_key"].astype(str)))),
+        )
     order = columns if columns is not None else sorted(set(latest["column"]), key=_column_key)
     ranks = _by_label(latest, "rank")
     rows = [(label, cells[label]) for label in _ordered(cells, ranks)]
-    return Table(name, title, list(order), rows, notes=_notes(name, latest), methods=_by_label(latest, "method"),
-                 bases=_by_label(latest, "compared_to"), ranks=ranks)
+    return Table(
+        name, title, list(order), rows, notes=_notes(name, latest), methods=_by_label(latest, "method"), bases=_by_label(latest, "compared_to"), ranks=ranks
+    )
 
 
 def _linear(frame: pd.DataFrame) -> Table:
@@ -220,8 +276,9 @@ def _knn(frame: pd.DataFrame) -> Table:
 
 def _transfer(frame: pd.DataFrame) -> Table:
     sub = frame[frame["protocol"] == "transfer"]
-    return _accuracy("transfer", "Table 3: transfer (fine-tuned on the target), top-1 (%)", sub,
-                     transfer_column(sub["transfer_from"], sub["data"]), sub["top1"])
+    return _accuracy(
+        "transfer", "Table 3: transfer (fine-tuned on the target), top-1 (%)", sub, transfer_column(sub["transfer_from"], sub["data"]), sub["top1"]
+    )
 
 
 def _finetune(frame: pd.DataFrame) -> Table:
@@ -248,7 +305,7 @@ def _semi(frame: pd.DataFrame) -> Table:
     """One row of `semi` metrics (`top1@1%`, ...) becomes one line per labelled fraction."""
     sub = frame[frame["protocol"] == "semi"]
     lines = [
-        {**row, "fraction": float(key[len("top1@"):-1]), "value": value}
+        {**row, "fraction": float(key[len("top1@") : -1]), "value": value}
         for row in sub.to_dict("records")
         for key, value in row["metrics"].items()
         if key.startswith("top1@") and key.endswith("%")
@@ -256,8 +313,9 @@ def _semi(frame: pd.DataFrame) -> Table:
     long = pd.DataFrame(lines, columns=[*sub.columns, "fraction", "value"])
     long = long.assign(column=long["data"] + " " + long["fraction"].map(lambda f: f"{f:g}%"))
     order = list(dict.fromkeys(long.sort_values(["data", "fraction"])["column"]))
-    return _accuracy("semi", "Semi-supervised fine-tuning with a fraction of the training labels, top-1 (%)",
-                     long, long["column"], long["value"], columns=order)
+    return _accuracy(
+        "semi", "Semi-supervised fine-tuning with a fraction of the training labels, top-1 (%)", long, long["column"], long["value"], columns=order
+    )
 
 
 COST_COLUMNS = ["pretrained on", "time/epoch (s)", "base", "time ×base", "peak mem (MB)", "mem ×base"]
@@ -268,9 +326,11 @@ def _cost(frame: pd.DataFrame) -> Table:
     method's base pretrained under the same key (pairing.cost_base)."""
     sub = frame[(frame["pretrain_epochs_run"] > 0) & (frame["time_per_epoch_s"].fillna(0) > 0)]
     sub = sub.assign(label=sub["pretrain_label"])  # one row per pretraining, whatever the protocols' settings
-    per_seed = sub.groupby(["pretrained_on", "label", "seed"], sort=False).agg(
-        time=("time_per_epoch_s", "max"), memory=("peak_memory_increase_mb", "max"), key=("pretrain_key", "last")
-    ).reset_index()
+    per_seed = (
+        sub.groupby(["pretrained_on", "label", "seed"], sort=False)
+        .agg(time=("time_per_epoch_s", "max"), memory=("peak_memory_increase_mb", "max"), key=("pretrain_key", "last"))
+        .reset_index()
+    )
     ranks, methods, bases = _by_label(sub, "rank"), _by_label(sub, "method"), _by_label(sub, "compared_to")
     rows: list[tuple[str, dict[str, Cell | str]]] = []
     unmatched: set[str] = set()
@@ -297,21 +357,33 @@ def _cost(frame: pd.DataFrame) -> Table:
     notes = _notes("cost", latest)
     if rows:
         devices = ", ".join(sorted(set(latest["device"].astype(str))))
-        notes.insert(0, f"Pretraining on {devices}. Time per epoch: training only (no evaluation, no checkpoint "
-                        f"writes). Peak mem: the most memory pretraining added to the process (CUDA: allocated "
-                        f"tensors; CPU: resident set). Ratios are to the method's base (the method it builds on), "
-                        f"pretrained on the same data with the same encoder, views, schedule and precision.")
+        notes.insert(
+            0,
+            f"Pretraining on {devices}. Time per epoch: training only (no evaluation, no checkpoint "
+            f"writes). Peak mem: the most memory pretraining added to the process (CUDA: allocated "
+            f"tensors; CPU: resident set). Ratios are to the method's base (the method it builds on), "
+            f"pretrained on the same data with the same encoder, views, schedule and precision.",
+        )
     if unmatched:
         notes.append(f"No ratio for {', '.join(_ordered(unmatched, ranks))}: the base was not pretrained under the same settings.")
-    return Table("cost", "Table 4: pretraining cost", COST_COLUMNS, rows, notes=notes, bold_best=False,
-                 text_columns=("pretrained on", "base"), methods=methods, bases=bases, ranks=ranks)
+    return Table(
+        "cost",
+        "Table 4: pretraining cost",
+        COST_COLUMNS,
+        rows,
+        notes=notes,
+        bold_best=False,
+        text_columns=("pretrained on", "base"),
+        methods=methods,
+        bases=bases,
+        ranks=ranks,
+    )
 
 
 def _differences(frame: pd.DataFrame) -> Table:
     """Each method against the one it builds on (its declared `compared_to`), in every cell of the
     linear, kNN, transfer and finetune tables both have under one comparison key (results/pairing.py)."""
-    return differences_table({"linear": _linear(frame), "knn": _knn(frame), "transfer": _transfer(frame),
-                              "finetune": _finetune(frame)})
+    return differences_table({"linear": _linear(frame), "knn": _knn(frame), "transfer": _transfer(frame), "finetune": _finetune(frame)})
 
 
 def _notes(name: str, frame: pd.DataFrame) -> list[str]:
@@ -334,17 +406,23 @@ def _notes(name: str, frame: pd.DataFrame) -> list[str]:
         parts.append("accuracy of the final epoch" if reports == {"final"} else "mixed reporting (see †)")
     notes = ["Settings: " + "; ".join(parts) + "."]
     if name not in ("cost", "differences"):
-        notes.append(f"Cells: mean ± std (n seeds) over several seeds. Bold: the best of our rows, only where its lead over the "
-                     f"runner-up is real (the {CONFIDENCE:.0%} Student-t interval of their paired difference over common seeds "
-                     "excludes 0; never with one seed).")
+        notes.append(
+            f"Cells: mean ± std (n seeds) over several seeds. Bold: the best of our rows, only where its lead over the "
+            f"runner-up is real (the {CONFIDENCE:.0%} Student-t interval of their paired difference over common seeds "
+            "excludes 0; never with one seed)."
+        )
     if frame["label"].str.contains(DATA_MARK, regex=False).any():
-        notes.append("[data …]: rows of one cell computed on different data (their data fingerprints differ: another "
-                     "preparation, file or version of the dataset), shown apart and never averaged; `halp-bench data "
-                     "DATASET --split SPLIT` prints the fingerprint of the data at hand.")
+        notes.append(
+            "[data …]: rows of one cell computed on different data (their data fingerprints differ: another "
+            "preparation, file or version of the dataset), shown apart and never averaged; `halp-bench data "
+            "DATASET --split SPLIT` prints the fingerprint of the data at hand."
+        )
     if name != "cost" and "best" in set(frame["report"]):
         every = ", ".join(str(int(v)) for v in frame.loc[frame["report"] == "best", "eval_every"].dropna().unique())
-        notes.append(f"{DAGGER} Best test accuracy over evaluations every {every} epochs (eval.report=best, the official "
-                     "code's reporting; optimistic). Numbers without † are the final epoch's.")
+        notes.append(
+            f"{DAGGER} Best test accuracy over evaluations every {every} epochs (eval.report=best, the official "
+            "code's reporting; optimistic). Numbers without † are the final epoch's."
+        )
     return notes
 
 
@@ -379,8 +457,11 @@ def _add_paper(table: Table, paper: dict[str, Any]) -> None:
         table.paper_rows += 1
     note = f"Rows “(paper)”: published numbers ({paper['source']})"
     if sources:
-        note += "; rows “(published)”: the field's methods as their authors published them (" + "; ".join(
-            f"{label}: {source}" for label, source in sources.items()) + ")"
+        note += (
+            "; rows “(published)”: the field's methods as their authors published them ("
+            + "; ".join(f"{label}: {source}" for label, source in sources.items())
+            + ")"
+        )
     note += "; the official code reports the best test accuracy over evaluations (†)." if dagger else "."
     if table.name == "cost":
         note += " The paper gives only ratios to its baseline."

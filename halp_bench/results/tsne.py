@@ -35,8 +35,7 @@ def embed(features: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
     return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed).fit_transform(features)
 
 
-def plot_tsne(panels: list[Panel], stem: Path, formats: tuple[str, ...], perplexity: float, seed: int, title: str,
-              num_classes: int) -> list[Path]:
+def plot_tsne(panels: list[Panel], stem: Path, formats: tuple[str, ...], perplexity: float, seed: int, title: str, num_classes: int) -> list[Path]:
     """One scatter per panel in one figure, `<stem>.<format>` per format; colours by class id (the
     same class has the same colour in every panel)."""
     check_formats(formats)
@@ -54,7 +53,7 @@ def plot_tsne(panels: list[Panel], stem: Path, formats: tuple[str, ...], perplex
         ax.set_title(panel.title, fontsize="medium")
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if num_classes <= 20:
         handles, labels = axes.flat[0].get_legend_handles_labels()

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,18 +46,9 @@ REQUIRED_META = ("dataset", "num_samples", "num_classes", "layout", "default_spl
 
 # name -> (description, what --raw must hold) of the datasets `prepare` builds.
 PREPARED_DATASETS: dict[str, tuple[str, str]] = {
-    "ntu60": (
-        "NTU RGB+D 60 (splits xsub, xview)",
-        "the .skeleton files and NTU_RGBD_samples_with_missing_skeletons.txt",
-    ),
-    "ntu120": (
-        "NTU RGB+D 120 (splits xsub, xset)",
-        "the .skeleton files of both archives (repeat --raw) and NTU_RGBD120_samples_with_missing_skeletons.txt",
-    ),
-    "pku2": (
-        "PKU-MMD phase II (splits xsub, xview)",
-        "skeleton/ and label/ folders and cross_subject_v2.txt, cross_view_v2.txt",
-    ),
+    "ntu60": ("NTU RGB+D 60 (splits xsub, xview)", "the .skeleton files and NTU_RGBD_samples_with_missing_skeletons.txt"),
+    "ntu120": ("NTU RGB+D 120 (splits xsub, xset)", "the .skeleton files of both archives (repeat --raw) and NTU_RGBD120_samples_with_missing_skeletons.txt"),
+    "pku2": ("PKU-MMD phase II (splits xsub, xview)", "skeleton/ and label/ folders and cross_subject_v2.txt, cross_view_v2.txt"),
 }
 
 
@@ -82,11 +74,9 @@ def read_meta(path: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(file, f"expected the JSON written by `halp-bench prepare`, cannot parse it ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DataError(file, f"expected a meta.json with \"format\": \"{FORMAT}\" (not a halp-bench prepared directory)")
+        raise DataError(file, f'expected a meta.json with "format": "{FORMAT}" (not a halp-bench prepared directory)')
     if meta.get("format_version") != FORMAT_VERSION:
-        raise DataError(
-            file, f"format version {meta.get('format_version')} is not supported (expected {FORMAT_VERSION}); prepare it again"
-        )
+        raise DataError(file, f"format version {meta.get('format_version')} is not supported (expected {FORMAT_VERSION}); prepare it again")
     missing = [key for key in REQUIRED_META if key not in meta]
     if missing:
         raise DataError(file, f"expected the keys {', '.join(REQUIRED_META)}; missing {', '.join(missing)}")
@@ -121,8 +111,7 @@ def load_prepared(path: str | Path) -> SkeletonData:
         job = read_job(path)
         if job is not None:
             raise DataError(
-                path,
-                f"an unfinished prepare (interrupted?), not a complete dataset; finish it with: {job.get('command', 'halp-bench prepare ...')}",
+                path, f"an unfinished prepare (interrupted?), not a complete dataset; finish it with: {job.get('command', 'halp-bench prepare ...')}"
             )
         if not path.is_dir():
             raise DataError(path, "no such directory")

@@ -32,11 +32,7 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
 
 # The only globals a pickle may name: how numpy rebuilds arrays, dtypes and scalars under both
 # module spellings (numpy 1 writes `numpy.core`, numpy 2 `numpy._core`), and latin-1 bytes.
-_ALLOWED: dict[tuple[str, str], Any] = {
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): _latin1_encode,
-}
+_ALLOWED: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): _latin1_encode}
 for _module in ("numpy.core", "numpy._core"):
     _ALLOWED[(f"{_module}.multiarray", "_reconstruct")] = multiarray._reconstruct
     _ALLOWED[(f"{_module}.multiarray", "scalar")] = multiarray.scalar
@@ -70,9 +66,7 @@ def load_plain_pickle(path: str | Path) -> Any:
             return _RestrictedUnpickler(handle).load()
     except RefusedGlobal as exc:
         raise DataError(
-            path,
-            f"refused to unpickle '{exc.qualified}': a label pickle may only hold {PLAIN_TYPES} "
-            "(loading anything else could run code)",
+            path, f"refused to unpickle '{exc.qualified}': a label pickle may only hold {PLAIN_TYPES} (loading anything else could run code)"
         ) from None
     except FileNotFoundError:
         raise DataError(path, "file not found") from None

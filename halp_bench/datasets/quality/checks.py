@@ -27,14 +27,14 @@ CHECKS: dict[str, str] = {
     "empty samples": "no sample is entirely zero, as a damaged file or a failed read leaves it (warning; error when every sample is)",
     "lengths": "each valid length lies within the array, 0..T frames; a longer one would read past it (error)",
     "data after length": "no sample has non-zero frames after its valid length: they are never used, so the lengths are probably wrong "
-                         "(warning; not checked for AGCN files with num_frame, whose preprocessing loops each sequence to T)",
+    "(warning; not checked for AGCN files with num_frame, whose preprocessing loops each sequence to T)",
     "labels": "labels lie in 0..num_classes-1 (error)",
     "classes": "the labels hold more than one class (error) and every declared class has samples (warning)",
     "persons": "with room for several bodies, some sample uses more than the first; if none does, a person was probably dropped (warning)",
     "split parts": "the split's training and test parts are not empty and hold samples with data (error)",
     "split overlap": "no test sample is identical to a training sample (error when all are: the test repeats the training data; else warning)",
     "test classes": "every test class has training samples, since a test sample of an unseen class can never be right "
-                    "(error when none has; else warning); the test part holds more than one class (warning)",
+    "(error when none has; else warning); the test part holds more than one class (warning)",
     "training classes": "the training part holds more than one class (error) and each of its classes is tested (warning)",
 }
 DATASET_CHECKS = ("finite", "empty samples", "lengths", "data after length", "labels", "classes", "persons")
@@ -79,8 +79,7 @@ def dataset_findings(data: SkeletonData) -> list[Finding]:
         return [Finding("empty samples", ERROR, "the dataset has no samples")]
     bad = np.flatnonzero(scan.nonfinite)
     if len(bad):
-        fail("finite", ERROR, f"{int(scan.nonfinite.sum()):,} non-finite values (NaN/Inf) in {len(bad):,} of {n:,} samples, "
-                              f"first in {sample(data, bad[0])}")
+        fail("finite", ERROR, f"{int(scan.nonfinite.sum()):,} non-finite values (NaN/Inf) in {len(bad):,} of {n:,} samples, first in {sample(data, bad[0])}")
     empty = np.flatnonzero(~scan.persons.any(axis=1) & (scan.nonfinite == 0))
     if len(empty) == n:
         fail("empty samples", ERROR, f"every one of the {n:,} samples is entirely zero")
@@ -88,17 +87,29 @@ def dataset_findings(data: SkeletonData) -> list[Finding]:
         fail("empty samples", WARNING, f"{len(empty):,} of {n:,} samples are entirely zero, first {sample(data, empty[0])}")
     outside = np.flatnonzero((lengths < 0) | (lengths > frames))
     if len(outside):
-        fail("lengths", ERROR, f"{len(outside):,} samples have a valid length outside 0..{frames} frames (the array's T), "
-                               f"first {sample(data, outside[0])} with {int(lengths[outside[0]])}")
+        fail(
+            "lengths",
+            ERROR,
+            f"{len(outside):,} samples have a valid length outside 0..{frames} frames (the array's T), "
+            f"first {sample(data, outside[0])} with {int(lengths[outside[0]])}",
+        )
     after = np.flatnonzero((scan.extent > lengths) & (lengths >= 0)) if data.zero_padded else []
     if len(after):
         i = after[0]
-        fail("data after length", WARNING, f"{len(after):,} samples have non-zero frames after their valid length, first "
-                                           f"{sample(data, i)}: length {int(lengths[i])}, data up to frame {int(scan.extent[i])}")
+        fail(
+            "data after length",
+            WARNING,
+            f"{len(after):,} samples have non-zero frames after their valid length, first "
+            f"{sample(data, i)}: length {int(lengths[i])}, data up to frame {int(scan.extent[i])}",
+        )
     wrong = np.flatnonzero((labels < 0) | (labels >= data.num_classes))
     if len(wrong):
-        fail("labels", ERROR, f"{len(wrong):,} labels outside 0..{data.num_classes - 1} (num_classes {data.num_classes}), "
-                              f"first {sample(data, wrong[0])} with {int(labels[wrong[0]])}")
+        fail(
+            "labels",
+            ERROR,
+            f"{len(wrong):,} labels outside 0..{data.num_classes - 1} (num_classes {data.num_classes}), "
+            f"first {sample(data, wrong[0])} with {int(labels[wrong[0]])}",
+        )
     present = np.unique(labels[(labels >= 0) & (labels < data.num_classes)])
     if len(present) == 1:
         fail("classes", ERROR, f"a single class ({int(present[0])}) in all {n:,} samples: there is nothing to tell apart")
@@ -135,28 +146,28 @@ def split_findings(data: SkeletonData, split: str) -> list[Finding]:
     keys = scan.digests.view("<u8")[:, 0]  # 64 bits of each sample's digest: a false match is a 2^-64 event
     repeated = test[np.isin(keys[test], keys[train])]
     if len(repeated) and len(repeated) == len(test):
-        fail("split overlap", ERROR, f"every test sample ({len(test):,} with data) is identical to a training sample: "
-                                     "the test part repeats the training data")
+        fail("split overlap", ERROR, f"every test sample ({len(test):,} with data) is identical to a training sample: the test part repeats the training data")
     elif len(repeated):
         fail("split overlap", WARNING, f"{len(repeated):,} test samples are identical to training samples, first {sample(data, repeated[0])}")
     train_classes, test_labels = np.unique(labels[train_mask]), labels[~train_mask]
     unseen = np.setdiff1d(np.unique(test_labels), train_classes)
     unseen_samples = int(np.isin(test_labels, unseen).sum())
     if unseen_samples == len(test_labels):
-        fail("test classes", ERROR, f"no test sample's class ({_classes(unseen)}) appears in the training part: "
-                                    "every prediction must be wrong")
+        fail("test classes", ERROR, f"no test sample's class ({_classes(unseen)}) appears in the training part: every prediction must be wrong")
     elif len(unseen):
-        fail("test classes", WARNING, f"classes {_classes(unseen)} appear in the test part ({unseen_samples:,} samples) but not in the "
-                                      "training part: those samples can never be classified correctly")
+        fail(
+            "test classes",
+            WARNING,
+            f"classes {_classes(unseen)} appear in the test part ({unseen_samples:,} samples) but not in the "
+            "training part: those samples can never be classified correctly",
+        )
     if len(np.unique(test_labels)) == 1 and unseen_samples < len(test_labels):
         fail("test classes", WARNING, f"the test part holds a single class ({int(test_labels[0])})")
     if len(train_classes) == 1:
-        fail("training classes", ERROR, f"the training part holds a single class ({int(train_classes[0])}): "
-                                        "no classifier can learn from it")
+        fail("training classes", ERROR, f"the training part holds a single class ({int(train_classes[0])}): no classifier can learn from it")
     untested = np.setdiff1d(train_classes, test_labels)
     if len(train_classes) > 1 and len(untested):
-        fail("training classes", WARNING, f"classes {_classes(untested)} have training samples but none in the test part: "
-                                          "their accuracy is never measured")
+        fail("training classes", WARNING, f"classes {_classes(untested)} have training samples but none in the test part: their accuracy is never measured")
     return found
 
 

@@ -73,8 +73,16 @@ def _coordinates(data: SkeletonData) -> list[dict[str, Any]]:
             continue
         mean = scan.total[clean, c].sum() / count[c]
         var = max(scan.squares[clean, c].sum() / count[c] - mean**2, 0.0)
-        rows.append({"channel": name, "values": int(count[c]), "min": float(scan.low[clean, c].min()),
-                     "max": float(scan.high[clean, c].max()), "mean": float(mean), "std": float(np.sqrt(var))})
+        rows.append(
+            {
+                "channel": name,
+                "values": int(count[c]),
+                "min": float(scan.low[clean, c].min()),
+                "max": float(scan.high[clean, c].max()),
+                "mean": float(mean),
+                "std": float(np.sqrt(var)),
+            }
+        )
     return rows
 
 
@@ -96,8 +104,12 @@ def data_report(data: SkeletonData, splits: list[str] | None = None) -> dict[str
         checks += _check_rows(mine, SPLIT_CHECKS, split)
         findings += mine
         fingerprint = split_fingerprint(data, split)
-        split_rows[split] = {"train": fingerprint.train, "test": fingerprint.test, "fingerprint": fingerprint.hash,
-                             "published": list(published[split]) if split in published else None}
+        split_rows[split] = {
+            "train": fingerprint.train,
+            "test": fingerprint.test,
+            "fingerprint": fingerprint.hash,
+            "published": list(published[split]) if split in published else None,
+        }
     classes = []
     for c in range(data.num_classes):
         row: dict[str, Any] = {"class": c, "samples": int((labels == c).sum())}
@@ -148,11 +160,15 @@ def format_report(report: dict[str, Any]) -> str:
     """The text `halp-bench data` prints."""
     shape = report["shape"]
     out = [
-        (f"{report['dataset']}: {report['samples']:,} samples of (C, T, V, M) = ({shape['C']}, {shape['T']}, {shape['V']}, {shape['M']}), "
-         f"layout {report['layout']} ({report['joints']} joints, {report['bones']} bones), {_count(report['num_classes'], 'class')}"),
+        (
+            f"{report['dataset']}: {report['samples']:,} samples of (C, T, V, M) = ({shape['C']}, {shape['T']}, {shape['V']}, {shape['M']}), "
+            f"layout {report['layout']} ({report['joints']} joints, {report['bones']} bones), {_count(report['num_classes'], 'class')}"
+        ),
         f"source: {report['source']}",
-        (f"content hash: {report['content_hash']} (scan {report['scan']['origin']}"
-         + (f"; cache {report['scan']['cache_file']})" if report["scan"]["cache_file"] else ")")),
+        (
+            f"content hash: {report['content_hash']} (scan {report['scan']['origin']}"
+            + (f"; cache {report['scan']['cache_file']})" if report["scan"]["cache_file"] else ")")
+        ),
         "",
     ]
     header, rows = ["split", "train", "test", "fingerprint"], []
@@ -174,13 +190,11 @@ def format_report(report: dict[str, Any]) -> str:
         spread = ", ".join(f"{name} {_num(lengths[name])}" for name, _ in PERCENTILES)
         out.append(f"valid frames: {spread}; mean {lengths['mean']:.1f}; {lengths['at_T']:,} samples fill all T = {shape['T']}")
     out.append("")
-    rows = [[c["channel"], f"{c['values']:,}", *(f"{c[k]:.3f}" if k in c else "-" for k in ("min", "max", "mean", "std"))]
-            for c in report["coordinates"]]
+    rows = [[c["channel"], f"{c['values']:,}", *(f"{c[k]:.3f}" if k in c else "-" for k in ("min", "max", "mean", "std"))] for c in report["coordinates"]]
     out += _table(["coordinate", "values", "min", "max", "mean", "std"], rows)
     out.append("(over the finite non-zero values: zeros are padding, absent bodies and lost joints)")
     out.append("")
-    rows = [[c["status"], c["check"] + (f" ({c['split']})" if c["split"] else ""), c["message"] or CHECKS[c["check"]]]
-            for c in report["checks"]]
+    rows = [[c["status"], c["check"] + (f" ({c['split']})" if c["split"] else ""), c["message"] or CHECKS[c["check"]]] for c in report["checks"]]
     out += _table(["status", "check", "what it found (or verifies)"], rows, left=3)
     out.append(f"{_count(report['errors'], 'error')}, {_count(report['warnings'], 'warning')}")
     return "\n".join(out) + "\n"

@@ -172,8 +172,9 @@ def _write_cache(path: Path, scan: SampleScan) -> str:
     return "computed"
 
 
-def scan_samples(data: np.ndarray, files: Sequence[str | Path] = (), progress: bool = False, refresh: bool = False,
-                 workers: int = 1, label: str = "") -> SampleScan:
+def scan_samples(
+    data: np.ndarray, files: Sequence[str | Path] = (), progress: bool = False, refresh: bool = False, workers: int = 1, label: str = ""
+) -> SampleScan:
     """The scan of `data`: read from the cache when `data` was read from `files` and they are
     unchanged since it was cached (unless `refresh`), else computed (and cached for `files`)."""
     if not files:

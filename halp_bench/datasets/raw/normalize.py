@@ -34,7 +34,7 @@ The joints come from the data's layout (`SkeletonLayout.center_joint`, `spine`, 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -86,8 +86,15 @@ def pre_normalize(
     return _by_chunks(data, layout, steps, lengths, out, chunk_size)
 
 
-def center_joints(data: np.ndarray, layout: SkeletonLayout, *, first_frame: bool = False, lengths: np.ndarray | None = None,
-                  out: np.ndarray | None = None, chunk_size: int = 256) -> np.ndarray:
+def center_joints(
+    data: np.ndarray,
+    layout: SkeletonLayout,
+    *,
+    first_frame: bool = False,
+    lengths: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+    chunk_size: int = 256,
+) -> np.ndarray:
     """Float32 copy of `data` (N, C, T, V, M) with person 0's centre joint subtracted from every
     person: per frame (step 2 of the pre-normalisation), or with `first_frame` that joint's
     position in the first frame where it is present. Empty joints, and frames at or after
@@ -111,8 +118,14 @@ def center_joints(data: np.ndarray, layout: SkeletonLayout, *, first_frame: bool
     return _by_chunks(data, layout, steps, lengths, out, chunk_size)
 
 
-def _by_chunks(data: np.ndarray, layout: SkeletonLayout, steps: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
-               lengths: np.ndarray | None, out: np.ndarray | None, chunk_size: int) -> np.ndarray:
+def _by_chunks(
+    data: np.ndarray,
+    layout: SkeletonLayout,
+    steps: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+    lengths: np.ndarray | None,
+    out: np.ndarray | None,
+    chunk_size: int,
+) -> np.ndarray:
     """`steps(x (n, M, T, V, C), lengths (n,) or None)` over chunks of samples, into `out`."""
     if data.ndim != 5:
         raise ValueError(f"expected (N, C, T, V, M) data, got shape {data.shape}")
@@ -143,8 +156,10 @@ def normalize_dataset(data: SkeletonData, mode: str) -> SkeletonData:
     if mode == "none":
         return data
     if isinstance(data.data, np.memmap):
-        raise ConfigError(f"data.normalize={mode}: {data.source} is a prepared dataset, normalised by `halp-bench prepare` "
-                          "(agcn) unless it ran with --no-normalize; data.normalize applies to imported, .npz and synthetic data")
+        raise ConfigError(
+            f"data.normalize={mode}: {data.source} is a prepared dataset, normalised by `halp-bench prepare` "
+            "(agcn) unless it ran with --no-normalize; data.normalize applies to imported, .npz and synthetic data"
+        )
     layout = data.skeleton_layout()
     needed = {"center": ("center_joint",), "center_first": ("center_joint",), "agcn": ("center_joint", "spine", "shoulders")}[mode]
     missing = [name for name in needed if getattr(layout, name) is None]
@@ -152,7 +167,8 @@ def normalize_dataset(data: SkeletonData, mode: str) -> SkeletonData:
         raise ConfigError(
             f"data.normalize={mode}: the skeleton layout of {data.source} ({layout.name}) does not name its "
             f"{', '.join(missing)} joint(s); use a layout that does (halp-bench list: ntu25, kinect_v1_20) or, in an .npz, give the "
-            "keys layout, or center_joint, spine (hip, spine) and shoulders (left, right)")
+            "keys layout, or center_joint, spine (hip, spine) and shoulders (left, right)"
+        )
     if mode == "agcn" and data.data.shape[1] != 3:
         raise ConfigError(f"data.normalize=agcn: {data.source} has C={data.data.shape[1]} coordinates; the rotations need 3 (x, y, z)")
     if mode == "agcn":

@@ -28,12 +28,41 @@ MISSING_LIST_HEADER_LINES = 3
 
 # Cross-subject training performers. The NTU-60 list is the first 20 entries of the NTU-120 one
 # (NTU RGB+D 120 paper); both reproduce the published split sizes on the usable samples.
-NTU60_TRAIN_SUBJECTS: tuple[int, ...] = (
-    1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38,
-)
+NTU60_TRAIN_SUBJECTS: tuple[int, ...] = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
 NTU120_TRAIN_SUBJECTS: tuple[int, ...] = NTU60_TRAIN_SUBJECTS + (
-    45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86,
-    89, 91, 92, 93, 94, 95, 97, 98, 100, 103,
+    45,
+    46,
+    47,
+    49,
+    50,
+    52,
+    53,
+    54,
+    55,
+    56,
+    57,
+    58,
+    59,
+    70,
+    74,
+    78,
+    80,
+    81,
+    82,
+    83,
+    84,
+    85,
+    86,
+    89,
+    91,
+    92,
+    93,
+    94,
+    95,
+    97,
+    98,
+    100,
+    103,
 )
 NTU_TRAIN_CAMERAS: tuple[int, ...] = (2, 3)  # cross-view; cross-setup trains on even setup ids
 
@@ -53,7 +82,7 @@ class NtuSpec:
     num_classes: int
     train_subjects: tuple[int, ...]
 
-    def contains(self, ntu_id: "NtuId") -> bool:
+    def contains(self, ntu_id: NtuId) -> bool:
         return 1 <= ntu_id.setup <= self.max_setup and 1 <= ntu_id.action <= self.num_classes
 
 
@@ -77,10 +106,7 @@ class NtuId:
 
     @property
     def name(self) -> str:
-        return (
-            f"S{self.setup:03d}C{self.camera:03d}P{self.performer:03d}"
-            f"R{self.replication:03d}A{self.action:03d}"
-        )
+        return f"S{self.setup:03d}C{self.camera:03d}P{self.performer:03d}R{self.replication:03d}A{self.action:03d}"
 
     @property
     def label(self) -> int:
@@ -116,8 +142,7 @@ def read_missing_list(path: str | Path) -> set[str]:
         if _NAME.fullmatch(line.strip()):
             raise DataError(
                 path,
-                f"expected {MISSING_LIST_HEADER_LINES} header lines before the names (the official "
-                f"format), found the sample name '{line.strip()}'",
+                f"expected {MISSING_LIST_HEADER_LINES} header lines before the names (the official format), found the sample name '{line.strip()}'",
                 line=number,
             )
     names: set[str] = set()
@@ -127,15 +152,11 @@ def read_missing_list(path: str | Path) -> set[str]:
                 names.add(parse_ntu_name(line.strip()).name)
             except DataError:
                 found = line.strip()[:60]
-                raise DataError(
-                    path, f"expected a sample name like S001C001P001R001A001, found '{found}'", line=number
-                ) from None
+                raise DataError(path, f"expected a sample name like S001C001P001R001A001, found '{found}'", line=number) from None
     return names
 
 
-def ntu_sample_names(
-    raw_dir: str | Path | Sequence[str | Path], dataset: str, missing: Iterable[str] = ()
-) -> list[Path]:
+def ntu_sample_names(raw_dir: str | Path | Sequence[str | Path], dataset: str, missing: Iterable[str] = ()) -> list[Path]:
     """The `.skeleton` files of `dataset` under `raw_dir` (one folder or several, since NTU-120
     ships as two archives), minus the `missing` names, sorted by sample name."""
     spec = get_spec(dataset)
@@ -207,8 +228,7 @@ def read_skeleton(path: str | Path, max_bodies: int = 4, num_joints: int = NUM_J
             if pos + num_joints > len(lines):
                 raise DataError(
                     path,
-                    f"expected {num_joints} joint lines for body {m + 1} of frame {t + 1}, found end of file "
-                    f"(truncated: the header says {num_frames} frames)",
+                    f"expected {num_joints} joint lines for body {m + 1} of frame {t + 1}, found end of file (truncated: the header says {num_frames} frames)",
                     line=len(lines) + 1,
                 )
             joint_starts.append(pos)
@@ -302,8 +322,7 @@ def _joint_line(lines: list[str], pos: int, path: str | Path) -> list[float]:
     if len(fields) != JOINT_FIELDS:
         raise DataError(
             path,
-            f"expected {JOINT_FIELDS} numbers per joint (x y z depthX depthY colorX colorY "
-            f"orientation(4) trackingState), found {len(fields)}",
+            f"expected {JOINT_FIELDS} numbers per joint (x y z depthX depthY colorX colorY orientation(4) trackingState), found {len(fields)}",
             line=pos + 1,
         )
     try:

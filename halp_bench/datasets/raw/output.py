@@ -41,13 +41,9 @@ def claim_output(out: Path, fingerprint: str, force: bool) -> dict[str, Any] | N
             return None
         if out.is_dir() and any(out.iterdir()):
             if meta is not None or job is not None:
-                raise ConfigError(
-                    f"--out {out}: holds a prepared (or unfinished) dataset made from other raw files or "
-                    "options; pass --force to replace it"
-                )
+                raise ConfigError(f"--out {out}: holds a prepared (or unfinished) dataset made from other raw files or options; pass --force to replace it")
             raise ConfigError(
-                f"--out {out}: is not empty and is not a halp-bench prepared directory; choose a new or "
-                "empty directory, or pass --force to write into it"
+                f"--out {out}: is not empty and is not a halp-bench prepared directory; choose a new or empty directory, or pass --force to write into it"
             )
     remove_ours(out, meta)
     return None
@@ -140,15 +136,25 @@ def finalise(
     return meta
 
 
-def prepared_meta(plan: Plan, data: np.ndarray, done: np.ndarray, keep: np.ndarray, splits: dict[str, np.ndarray],
-                  metadata: dict[str, np.ndarray], failed: list[tuple[str, str]], normalize: bool, max_frames: int,
-                  fingerprint: str, raw_dirs: list[Path]) -> dict[str, Any]:
+def prepared_meta(
+    plan: Plan,
+    data: np.ndarray,
+    done: np.ndarray,
+    keep: np.ndarray,
+    splits: dict[str, np.ndarray],
+    metadata: dict[str, np.ndarray],
+    failed: list[tuple[str, str]],
+    normalize: bool,
+    max_frames: int,
+    fingerprint: str,
+    raw_dirs: list[Path],
+) -> dict[str, Any]:
     """meta.json of a finished prepare: what it holds, its splits beside the published counts, what
     was skipped or failed, and what it was made from."""
     published = PUBLISHED_SPLIT_COUNTS.get(plan.dataset, {})
     meta = {
         "dataset": plan.dataset,
-        "num_samples": int(len(keep)),
+        "num_samples": len(keep),
         "num_classes": plan.num_classes,
         "layout": "ntu25",
         "default_split": "xsub",

@@ -118,9 +118,7 @@ def read_pku_split(path: str | Path) -> tuple[list[str], list[str]]:
     return train, test
 
 
-def pku_segments(
-    skeleton: np.ndarray, segments: list[PkuSegment], max_frames: int = 300, skeleton_path: str | Path = "<skeleton>"
-) -> PkuSamples:
+def pku_segments(skeleton: np.ndarray, segments: list[PkuSegment], max_frames: int = 300, skeleton_path: str | Path = "<skeleton>") -> PkuSamples:
     """One sample per action of a (3, T, 25, 2) video; an action beyond the video is a DataError
     on its label line (the official slice would silently shorten it)."""
     total = skeleton.shape[1]
@@ -130,10 +128,7 @@ def pku_segments(
     for i, seg in enumerate(segments):
         if seg.end > total:
             raise DataError(
-                seg.source,
-                f"expected the action within the {total} frames of {skeleton_path}, "
-                f"found frames {seg.start}..{seg.end - 1}",
-                line=seg.line,
+                seg.source, f"expected the action within the {total} frames of {skeleton_path}, found frames {seg.start}..{seg.end - 1}", line=seg.line
             )
         kept = min(seg.num_frames, max_frames)
         data[i, :, :kept] = skeleton[:, seg.start : seg.start + kept]

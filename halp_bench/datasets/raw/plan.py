@@ -67,10 +67,7 @@ def plan_ntu(dataset: str, raw_dirs: list[Path]) -> Plan:
         raise DataError(missing_file, f"every {dataset} sample found is on this missing list; nothing to prepare")
     ids = [parse_ntu_name(p) for p in paths]
     names = [i.name for i in ids]
-    metadata = {
-        key: np.array([getattr(i, key) for i in ids], dtype=np.int64)
-        for key in ("setup", "camera", "performer", "replication", "action")
-    }
+    metadata = {key: np.array([getattr(i, key) for i in ids], dtype=np.int64) for key in ("setup", "camera", "performer", "replication", "action")}
     skipped = len(every) - len(paths)
     return Plan(
         dataset=dataset,
@@ -81,8 +78,7 @@ def plan_ntu(dataset: str, raw_dirs: list[Path]) -> Plan:
         splits=ntu_split_masks(ids, dataset),
         jobs=[Job("ntu", str(p), row) for row, p in enumerate(paths)],
         fingerprint_items=[f"{p.name}:{p.stat().st_size}" for p in paths],
-        skipped={"missing_skeletons": {"count": skipped, "list": missing_file.name,
-                                       "why": "on the official list of samples with missing skeletons"}},
+        skipped={"missing_skeletons": {"count": skipped, "list": missing_file.name, "why": "on the official list of samples with missing skeletons"}},
     )
 
 

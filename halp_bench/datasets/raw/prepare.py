@@ -16,12 +16,12 @@ import json
 import multiprocessing
 import shlex
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +38,6 @@ from halp_bench.errors import ConfigError, DataError, UnknownNameError
 NUM_JOINTS, NUM_BODIES = 25, 2
 RAW_NTU_BODIES = 4  # the bodies every pipeline may need (the 2s-AGCN reader reads up to 4), kept in file order
 FLUSH_SECONDS = 5.0  # how much work an interruption can cost at most
-
 
 
 @dataclass

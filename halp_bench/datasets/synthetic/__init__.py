@@ -33,5 +33,15 @@ from halp_bench.datasets.synthetic.generate import load_synthetic, make_syntheti
 from halp_bench.datasets.synthetic.programs import PROGRAMS
 from halp_bench.datasets.synthetic.spec import SOURCE_CLASSES, TARGET_CLASSES, TARGET_SPEC, SyntheticSpec
 
-__all__ = ["MIRROR", "PROGRAMS", "SOURCE_CLASSES", "TARGET_CLASSES", "TARGET_SPEC", "SyntheticSpec", "load_synthetic", "make_synthetic",
-           "raw_pose_knn_accuracy", "resize_valid"]
+__all__ = [
+    "MIRROR",
+    "PROGRAMS",
+    "SOURCE_CLASSES",
+    "TARGET_CLASSES",
+    "TARGET_SPEC",
+    "SyntheticSpec",
+    "load_synthetic",
+    "make_synthetic",
+    "raw_pose_knn_accuracy",
+    "resize_valid",
+]

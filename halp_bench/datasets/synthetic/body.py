@@ -38,27 +38,29 @@ class Body:
 
 # Idle arm postures (t1, p1, t2, p2) that a body holds when its program leaves an arm alone, and
 # how often: they make the arms that carry no class information differ between samples.
-IDLE_ARMS = np.array([
-    [0.0, 0.9, 0.0, 0.3],  # hanging (plus the subject's habitual hang and elbow bend)
-    [0.7, 1.8, 0.73, -1.4],  # hand on the hip
-    [0.3, 0.3, 1.2, -0.9],  # hand in front of the belly
-    [0.3, 2.8, 0.9, -2.2],  # hand behind the back
-])
+IDLE_ARMS = np.array(
+    [
+        [0.0, 0.9, 0.0, 0.3],  # hanging (plus the subject's habitual hang and elbow bend)
+        [0.7, 1.8, 0.73, -1.4],  # hand on the hip
+        [0.3, 0.3, 1.2, -0.9],  # hand in front of the belly
+        [0.3, 2.8, 0.9, -2.2],  # hand behind the back
+    ]
+)
 IDLE_ARM_PROBS = (0.55, 0.2, 0.15, 0.1)
 
 # Brief gestures (t1, p1, t2, p2) that an arm the program leaves alone makes at a random moment:
 # distractors that raw-pose matching cannot tell from the action, but a learned model can ignore.
-GESTURES = np.array([
-    [2.0, 1.0, 2.6, -1.6],  # scratch the head
-    [0.5, 0.2, 2.3, -1.3],  # hand to the chest
-    [0.4, 0.3, 1.6, -0.8],  # look at the watch
-    [1.2, 0.6, 1.5, 0.2],  # a vague gesture forward
-])
+GESTURES = np.array(
+    [
+        [2.0, 1.0, 2.6, -1.6],  # scratch the head
+        [0.5, 0.2, 2.3, -1.3],  # hand to the chest
+        [0.4, 0.3, 1.6, -0.8],  # look at the watch
+        [1.2, 0.6, 1.5, 0.2],  # a vague gesture forward
+    ]
+)
 
 
-def restyle(
-    ctx: Context, body: Body, rest: np.ndarray, rng: np.random.Generator, spec: SyntheticSpec
-) -> None:
+def restyle(ctx: Context, body: Body, rest: np.ndarray, rng: np.random.Generator, spec: SyntheticSpec) -> None:
     """Per-sample style on top of the program: each limb's movement scaled by its own gain, and
     a brief gesture of an idle arm or a weight shift of idle legs (with `spec.distractor_prob`)."""
     n = len(ctx.u)
@@ -85,9 +87,21 @@ def restyle(
 
 # Bone lengths of a 1.75 m adult (metres); subjects scale all of them and jitter each a little.
 BONES = {
-    "spine_low": 0.25, "spine_up": 0.24, "neck": 0.09, "head": 0.15, "shoulder": 0.19,
-    "upper_arm": 0.29, "forearm": 0.26, "hand": 0.08, "hand_tip": 0.07, "thumb": 0.05,
-    "hip": 0.09, "thigh": 0.43, "shin": 0.42, "foot": 0.14, "ankle": 0.08,
+    "spine_low": 0.25,
+    "spine_up": 0.24,
+    "neck": 0.09,
+    "head": 0.15,
+    "shoulder": 0.19,
+    "upper_arm": 0.29,
+    "forearm": 0.26,
+    "hand": 0.08,
+    "hand_tip": 0.07,
+    "thumb": 0.05,
+    "hip": 0.09,
+    "thigh": 0.43,
+    "shin": 0.42,
+    "foot": 0.14,
+    "ankle": 0.08,
 }
 BONE_NAMES = tuple(BONES)
 
@@ -134,10 +148,7 @@ def forward_kinematics(body: Body, bones: np.ndarray) -> np.ndarray:
     local[:, :, 20] = local[:, :, 1] + bone("spine_up", np.array([0.0, 1.0, 0.0]))
     local[:, :, 2] = local[:, :, 20] + bone("neck", np.array([0.0, 1.0, 0.08]))
     local[:, :, 3] = local[:, :, 2] + bone("head", np.array([0.0, 1.0, 0.12]))
-    for arm, side, (j_sh, j_el, j_wr, j_ha, j_tip, j_th) in (
-        (body.dom_arm, right, (8, 9, 10, 11, 23, 24)),
-        (body.off_arm, left, (4, 5, 6, 7, 21, 22)),
-    ):
+    for arm, side, (j_sh, j_el, j_wr, j_ha, j_tip, j_th) in ((body.dom_arm, right, (8, 9, 10, 11, 23, 24)), (body.off_arm, left, (4, 5, 6, 7, 21, 22))):
         upper = direction(arm.t1, arm.p1, side)
         lower = direction(arm.t2, arm.p2, side)
         local[:, :, j_sh] = local[:, :, 20] + bone("shoulder", np.array([side[0, 0], -0.15, 0.0]))
@@ -151,10 +162,7 @@ def forward_kinematics(body: Body, bones: np.ndarray) -> np.ndarray:
     torso = rot_y(-body.yaw) @ rot_x(body.pitch) @ rot_z(body.roll)
     joints = local @ torso.swapaxes(-1, -2)
 
-    for leg, side, (j_hip, j_knee, j_ankle, j_foot) in (
-        (body.dom_leg, right, (16, 17, 18, 19)),
-        (body.off_leg, left, (12, 13, 14, 15)),
-    ):
+    for leg, side, (j_hip, j_knee, j_ankle, j_foot) in ((body.dom_leg, right, (16, 17, 18, 19)), (body.off_leg, left, (12, 13, 14, 15))):
         joints[:, :, j_hip] = bone("hip", np.array([side[0, 0], -0.6, 0.0]))
         joints[:, :, j_knee] = joints[:, :, j_hip] + bone("thigh", direction(leg.t1, leg.p1, side))
         joints[:, :, j_ankle] = joints[:, :, j_knee] + bone("shin", direction(leg.t2, leg.p2, side))

@@ -75,9 +75,7 @@ def _cast(spec: SyntheticSpec, rng: np.random.Generator) -> _Cast:
     )
 
 
-def _timing(
-    spec: SyntheticSpec, rng: np.random.Generator, cast: _Cast, labels: np.ndarray, subjects: np.ndarray
-) -> tuple[np.ndarray, Context]:
+def _timing(spec: SyntheticSpec, rng: np.random.Generator, cast: _Cast, labels: np.ndarray, subjects: np.ndarray) -> tuple[np.ndarray, Context]:
     """Per-sample clip lengths and the program clocks: tempo, a smooth monotonic time warp (the
     speed varies within the clip, the ends stay put), phase and the window of the action."""
     n, t_max = len(labels), spec.max_frames
@@ -119,8 +117,7 @@ def _rest_postures(rng: np.random.Generator, cast: _Cast, who: np.ndarray) -> np
 
 
 def _perform(
-    spec: SyntheticSpec, rng: np.random.Generator, cast: _Cast, labels: np.ndarray, subjects: np.ndarray,
-    clock: Context,
+    spec: SyntheticSpec, rng: np.random.Generator, cast: _Cast, labels: np.ndarray, subjects: np.ndarray, clock: Context
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every body's joints in the room (floor y = 0; the camera of yaw 0 looks along +z).
 
@@ -167,10 +164,7 @@ def _perform(
     return room, np.concatenate([np.arange(n), np.flatnonzero(two_person)])
 
 
-def _film(
-    spec: SyntheticSpec, rng: np.random.Generator, room: np.ndarray, sample_of_row: np.ndarray,
-    views: np.ndarray, lengths: np.ndarray,
-) -> np.ndarray:
+def _film(spec: SyntheticSpec, rng: np.random.Generator, room: np.ndarray, sample_of_row: np.ndarray, views: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Kinect-like camera coordinates (x, y up, z depth) of every row, with the sensor's faults:
     noise (1.5x on the hands, which Kinect tracks worst), a few dropped joints, zero padding."""
     n = len(views)
@@ -198,7 +192,7 @@ def _film(
     return cam
 
 
-def make_synthetic(spec: SyntheticSpec = SyntheticSpec(), seed: int = 0) -> SkeletonData:
+def make_synthetic(spec: SyntheticSpec = SyntheticSpec(), seed: int = 0) -> SkeletonData:  # noqa: B008
     """Generate the dataset (pure: the same spec and seed give identical arrays)."""
     unknown = [name for name in spec.classes if name not in PROGRAMS]
     if unknown:
@@ -247,8 +241,7 @@ def _cached(spec: SyntheticSpec, seed: int) -> SkeletonData:
 def load_synthetic(spec: SyntheticSpec, seed: int, name: str = "synthetic") -> SkeletonData:
     """`make_synthetic`, cached per (spec, seed): a fresh container over shared read-only arrays."""
     data = _cached(spec, seed)
-    return dataclasses.replace(
-        data, name=name, splits=dict(data.splits), metadata=dict(data.metadata))
+    return dataclasses.replace(data, name=name, splits=dict(data.splits), metadata=dict(data.metadata))
 
 
 @register_dataset("synthetic", "built-in synthetic NTU-25 actions (10 classes, 20 subjects, 3 views)")
@@ -275,7 +268,7 @@ def resize_valid(data: np.ndarray, lengths: np.ndarray, frames: int = 32) -> np.
     hi = np.minimum(lo + 1, lengths[:, None] - 1)
     w = (pos - lo).astype(np.float32)[:, None, :, None, None]
     rows = np.arange(len(data))[:, None]
-    take = lambda idx: data[rows, :, idx].transpose(0, 2, 1, 3, 4)  # noqa: E731
+    take = lambda idx: data[rows, :, idx].transpose(0, 2, 1, 3, 4)
     return take(lo) * (1 - w) + take(hi) * w
 
 

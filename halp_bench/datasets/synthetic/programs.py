@@ -4,8 +4,9 @@ time, registered in `PROGRAMS` with whether it needs two people and its base len
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,7 +26,7 @@ class Context:
     start: np.ndarray  # (n, 1) normalised start of the action
     end: np.ndarray  # (n, 1) normalised end of the action
 
-    def take(self, idx: np.ndarray) -> "Context":
+    def take(self, idx: np.ndarray) -> Context:
         return Context(**{f.name: getattr(self, f.name)[idx] for f in dataclasses.fields(self)})
 
     def osc(self, hz: float) -> np.ndarray:

@@ -8,14 +8,8 @@ from dataclasses import dataclass
 FPS = 30.0  # frames per second of the simulated sensor: program frequencies are in Hz
 NUM_JOINTS = 25
 
-SOURCE_CLASSES: tuple[str, ...] = (
-    "wave", "raise hand", "kick", "squat", "walk in place",
-    "jog in place", "punch", "clap", "handshake", "push",
-)
-TARGET_CLASSES: tuple[str, ...] = (
-    "drink", "phone call", "jump", "bow", "side arm raise",
-    "throw", "point forward", "turn torso", "hug", "give object",
-)
+SOURCE_CLASSES: tuple[str, ...] = ("wave", "raise hand", "kick", "squat", "walk in place", "jog in place", "punch", "clap", "handshake", "push")
+TARGET_CLASSES: tuple[str, ...] = ("drink", "phone call", "jump", "bow", "side arm raise", "throw", "point forward", "turn torso", "hug", "give object")
 
 
 @dataclass(frozen=True)
@@ -49,11 +43,6 @@ class SyntheticSpec:
         return len(self.view_yaw_deg)
 
 
-TARGET_SPEC = SyntheticSpec(
-    classes=TARGET_CLASSES,
-    num_subjects=16,
-    view_yaw_deg=(-60.0, -10.0, 30.0),
-    view_tilt_deg=(-2.0, 8.0, 3.0),
-)
+TARGET_SPEC = SyntheticSpec(classes=TARGET_CLASSES, num_subjects=16, view_yaw_deg=(-60.0, -10.0, 30.0), view_tilt_deg=(-2.0, 8.0, 3.0))
 SOURCE_SEED = 0
 TARGET_SEED = 1

@@ -39,7 +39,7 @@ def relative_to_joint(x: Tensor, joint: int) -> Tensor:
     """(B, C, T, V, M) with joint `joint` subtracted from every joint, per frame and person (that
     joint becomes 0; absent persons and padding stay 0). Linear, so it commutes with resizing,
     cropping, shearing and rotating: applying it first or last gives the same view."""
-    return x - x[:, :, :, joint:joint + 1]
+    return x - x[:, :, :, joint : joint + 1]
 
 
 def mirrored_crop(x: Tensor, ratio: int, generator: torch.Generator | None = None) -> Tensor:
@@ -49,15 +49,14 @@ def mirrored_crop(x: Tensor, ratio: int, generator: torch.Generator | None = Non
     pad = t // ratio
     if pad == 0:
         return x
-    padded = torch.cat([x[:, :, :pad].flip(2), x, x[:, :, t - pad:].flip(2)], dim=2)
+    padded = torch.cat([x[:, :, :pad].flip(2), x, x[:, :, t - pad :].flip(2)], dim=2)
     starts = randint(2 * pad + 1, b, x, generator)
     index = starts.view(b, 1, 1, 1, 1) + torch.arange(t, device=x.device).view(1, 1, t, 1, 1)
     return torch.gather(padded, 2, index.expand_as(x))
 
 
 def normal_view(
-    x: Tensor, lengths: Tensor, frames: int, settings: NormalAugmentSettings, generator: torch.Generator | None = None,
-    center_joint: int | None = None,
+    x: Tensor, lengths: Tensor, frames: int, settings: NormalAugmentSettings, generator: torch.Generator | None = None, center_joint: int | None = None
 ) -> Tensor:
     """One normal view of raw sequences x (B, C, T_max, V, M) with valid `lengths` (B,): relative
     to `center_joint` (with `settings.relative`), the valid frames resized to `frames`, then the

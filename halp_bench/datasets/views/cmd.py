@@ -52,14 +52,7 @@ def resize_segments(x: Tensor, starts: Tensor, lengths: Tensor, frames: int) -> 
     return out.reshape(b, frames, c, v, m).permute(0, 2, 1, 3, 4).contiguous()
 
 
-def random_crop_resize(
-    x: Tensor,
-    lengths: Tensor,
-    frames: int,
-    scale: tuple[float, float],
-    min_crop: int,
-    generator: torch.Generator | None = None,
-) -> Tensor:
+def random_crop_resize(x: Tensor, lengths: Tensor, frames: int, scale: tuple[float, float], min_crop: int, generator: torch.Generator | None = None) -> Tensor:
     """Temporal random crop: length = clip(floor(len * U(scale)), min_crop, len), uniform start."""
     lengths = lengths.to(x.device).clamp(min=1)
     s = uniform((len(x),), scale[0], scale[1], lengths.double(), generator)
@@ -88,13 +81,7 @@ def shear(x: Tensor, amplitude: float, generator: torch.Generator | None = None)
     return torch.einsum("bij,bjtvm->bitvm", s, x)
 
 
-def joint_corruption(
-    x: Tensor,
-    num_joints: int,
-    zero_prob: float,
-    amplitude: float,
-    generator: torch.Generator | None = None,
-) -> Tensor:
+def joint_corruption(x: Tensor, num_joints: int, zero_prob: float, amplitude: float, generator: torch.Generator | None = None) -> Tensor:
     """Pick `num_joints` joints per sample (same for all frames and persons); zero them with
     probability `zero_prob`, else map them by p -> R^T p with R's entries U(-amplitude, amplitude)."""
     b, c, _, v, _ = x.shape
@@ -109,13 +96,9 @@ def joint_corruption(
     return torch.where(picked.view(b, 1, 1, v, 1), replacement, x)
 
 
-def pretrain_view(
-    x: Tensor, lengths: Tensor, frames: int, cfg: AugmentSettings, generator: torch.Generator | None = None
-) -> Tensor:
+def pretrain_view(x: Tensor, lengths: Tensor, frames: int, cfg: AugmentSettings, generator: torch.Generator | None = None) -> Tensor:
     """One augmented view: crop-resize, then per sample shear (p=shear_prob) or joint corruption."""
-    view = random_crop_resize(
-        x, lengths, frames, (cfg.crop_min_scale, cfg.crop_max_scale), cfg.min_crop_frames, generator
-    )
+    view = random_crop_resize(x, lengths, frames, (cfg.crop_min_scale, cfg.crop_max_scale), cfg.min_crop_frames, generator)
     use_shear = chosen(len(x), cfg.shear_prob, view, generator)
     sheared = shear(view, cfg.shear_amplitude, generator)
     corrupted = joint_corruption(view, cfg.corrupt_joints, cfg.corrupt_zero_prob, cfg.corrupt_amplitude, generator)

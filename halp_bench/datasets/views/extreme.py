@@ -49,8 +49,7 @@ def check_flip_layout(layout: SkeletonLayout) -> tuple[int, ...]:
     return layout.mirror
 
 
-def spatial_flip(x: Tensor, layout: SkeletonLayout, prob: float, official: bool = False,
-                 generator: torch.Generator | None = None) -> Tensor:
+def spatial_flip(x: Tensor, layout: SkeletonLayout, prob: float, official: bool = False, generator: torch.Generator | None = None) -> Tensor:
     """Swap left and right joints (`layout.mirror`) with probability `prob` per sample, and negate
     x (channel 0) so that the body is mirrored, as the paper describes; `official`: only swap the
     joints, as the official code does. Draws: U(0,1) per sample."""
@@ -80,8 +79,7 @@ def rotation_matrices(angles: Tensor) -> Tensor:
     return rz @ ry @ rx
 
 
-def random_rotate(x: Tensor, main_degrees: float = 30.0, other_degrees: float = 1.0,
-                  generator: torch.Generator | None = None) -> Tensor:
+def random_rotate(x: Tensor, main_degrees: float = 30.0, other_degrees: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
     """Rotate every sample (no probability): a main axis drawn uniformly from {x, y, z} turns by
     U(0, main_degrees), the other two by U(0, other_degrees); the rotations are applied x, then y,
     then z. Angles are non-negative, as in the official code (field_methods.md §6.2).
@@ -117,8 +115,9 @@ def gaussian_kernels(sigma: Tensor, size: int, normalised: bool = True) -> Tenso
     return kernels / kernels.sum(dim=1, keepdim=True) if normalised else kernels
 
 
-def gaussian_blur(x: Tensor, prob: float, size: int = 15, sigma_range: tuple[float, float] = (0.1, 2.0),
-                  normalised: bool = True, generator: torch.Generator | None = None) -> Tensor:
+def gaussian_blur(
+    x: Tensor, prob: float, size: int = 15, sigma_range: tuple[float, float] = (0.1, 2.0), normalised: bool = True, generator: torch.Generator | None = None
+) -> Tensor:
     """Temporal Gaussian blur with probability `prob` per sample: every coordinate of every joint
     and person is convolved over time with the sample's kernel (depthwise), zero-padded to keep T.
     Draws: U(0,1) per sample, then sigma ~ U(sigma_range) per sample."""
@@ -144,8 +143,7 @@ def axis_mask(x: Tensor, prob: float, generator: torch.Generator | None = None) 
     return x.masked_fill(masked.view(b, c, 1, 1, 1), 0.0)
 
 
-def extreme_augment(x: Tensor, layout: SkeletonLayout, s: ExtremeAugmentParams,
-                    generator: torch.Generator | None = None) -> Tensor:
+def extreme_augment(x: Tensor, layout: SkeletonLayout, s: ExtremeAugmentParams, generator: torch.Generator | None = None) -> Tensor:
     """The five extreme augmentations in the official order (flip, rotate, noise, blur, axis mask)
     on an already normally augmented batch. A transform with probability 0 draws nothing."""
     if s.flip_prob > 0:
