@@ -25,7 +25,7 @@ from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.declarations import row_table_fields
 from halp_bench.engine.compile import compiled_encoders
 from halp_bench.engine.device import seed_everything
-from halp_bench.engine.pretrain import PretrainResult
+from halp_bench.engine.state import PretrainResult
 from halp_bench.errors import HalpBenchError
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.registry import PROTOCOLS

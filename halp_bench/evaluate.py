@@ -120,16 +120,7 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
             train, test = data.split(split)
             fingerprint, warnings = check_and_fingerprint(data, spec.dataset, split, say)
             device = resolve_device(cfg.device)
-            say(
-                f"{spec.checkpoint}: {weights.layout} layout ({weights.origin}), sha256 {weights.sha256[:12]}; "
-                f"evaluating {method_name} on {spec.dataset}/{split}"
-            )
-            if weights.layout != "halp-bench":
-                held = list(stored_streams(weights, cfg.eval.stream))
-                say(
-                    f"{spec.checkpoint.name} holds the query encoder(s) of stream(s) {', '.join(held)}"
-                    + (" (one unnamed stream, evaluated as eval.stream says)" if weights.layout == "torchlight" and len(held) == 1 else "")
-                )
+            _announce(spec, weights, cfg, method_name, split, say)
         cfg.data.split, cfg.data.pipeline = split, pipeline
         seed_everything(seed)
         if weights.layout == "halp-bench":
@@ -163,6 +154,15 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
             )
             outcomes.append(run_cell(cell, work, store, say))
     return outcomes
+
+
+def _announce(spec: EvalSpec, weights: WeightsFile, cfg: RunConfig, method_name: str, split: str, say: Callable[[str], None]) -> None:
+    """Say which file is evaluated, how it was read, and which streams it holds."""
+    say(f"{spec.checkpoint}: {weights.layout} layout ({weights.origin}), sha256 {weights.sha256[:12]}; evaluating {method_name} on {spec.dataset}/{split}")
+    if weights.layout != "halp-bench":
+        held = list(stored_streams(weights, cfg.eval.stream))
+        one = " (one unnamed stream, evaluated as eval.stream says)" if weights.layout == "torchlight" and len(held) == 1 else ""
+        say(f"{spec.checkpoint.name} holds the query encoder(s) of stream(s) {', '.join(held)}{one}")
 
 
 def described(weights: WeightsFile) -> dict[str, str]:

@@ -12,8 +12,6 @@ not stop the others.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 import traceback
 from collections.abc import Callable
@@ -27,29 +25,29 @@ from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained,
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.cpu_share import share_cpus
-from halp_bench.common.loggers import WANDB_ID_FILE, RunLogger, open_logger
+from halp_bench.common.loggers import RunLogger, open_logger
 from halp_bench.config import RunConfig, make_configs
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.engine import parallel
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
-from halp_bench.engine.pretrain import PretrainResult, pretrain
+from halp_bench.engine.pretrain import pretrain
+from halp_bench.engine.state import PretrainResult
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
-from halp_bench.identity import config_id, pretrain_id, pretrain_signature
+from halp_bench.identity import config_id, pretrain_signature
 from halp_bench.launch.guard import CellGuard
-from halp_bench.methods.base import Method, create_method, default_methods
+from halp_bench.methods.base import create_method, default_methods
 from halp_bench.methods.requirements import check_encoder_hooks
-from halp_bench.protocols.base import ProtocolContext
+from halp_bench.monitor import knn_monitor
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.provenance import git_commit, settings_summary, versions
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import PretrainSummary, read_rows
 from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
+from halp_bench.run_dirs import MONITOR_FILE, prepare_run_dir, run_dir_name
 from halp_bench.stages import Plan, Stage, check_and_fingerprint, method_pipeline
 from halp_bench.validation import check_grid
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default
-MONITOR_FILE = "monitor.csv"
-DATA_RECORD = "data.json"  # in a run directory: the fingerprint of the split its checkpoint was pretrained on
 
 
 @dataclass
@@ -74,15 +72,6 @@ class RunSpec:
     loggers: tuple[str, ...] = ("csv",)  # training logs: log.csv always, plus tensorboard and/or wandb (common/loggers.py)
 
 
-def safe_name(text: str) -> str:
-    """A file-name-safe form of a dataset or split name (a dataset may be a path): never a path."""
-    stem = Path(text).name.split(".")[0] if ("/" in text or "\\" in text or "." in text) else text
-    clean = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem)[:40] or "data"
-    if clean != text:
-        clean += "-" + hashlib.sha256(text.encode()).hexdigest()[:6]
-    return clean
-
-
 class Configs:
     """Every method's configuration per (dataset, split, seed) of one run, made once: a `--set` key
     is checked against all the run's methods together."""
@@ -101,12 +90,6 @@ class Configs:
                 self.methods,
             )
         return self._made[key][method]
-
-
-def run_dir_name(method_name: str, cfg: RunConfig) -> str:
-    """`<method>_<dataset>_<split>_<preset>_seed<s>_<pretrain id>` of the pretraining `cfg` describes."""
-    data = cfg.data
-    return f"{method_name}_{safe_name(data.dataset)}_{safe_name(data.split)}_{cfg.preset}_seed{cfg.seed}_{pretrain_id(method_name, cfg)}"
 
 
 def run_dir_for(spec: RunSpec, method_name: str, cfg: RunConfig) -> Path:
@@ -258,32 +241,7 @@ def _grid_cell(
         return pretrained[run_dir]
 
     def row_fields(source: Pretrained) -> dict[str, Any]:
-        result = source.result
-        return dict(
-            pretrain=PretrainSummary(
-                epochs=result.epochs,
-                resumed_from=result.resumed_from,
-                time_per_epoch_s=result.time_per_epoch,
-                peak_memory_mb=result.peak_mb,
-                peak_memory_increase_mb=result.increase_mb,
-                final_loss=result.losses[-1] if result.losses else {},
-                processes=world.world_size,
-                batch_per_process=pre_cfg.pretrain.batch_size // world.world_size,
-                effective_batch=pre_cfg.pretrain.batch_size,
-                lr=pre_cfg.pretrain.lr,
-                precision=pre_cfg.precision,
-                compile_seconds=round(result.compile_seconds, 3),
-            ),
-            settings=settings_summary(cfg),
-            pretrain_config=pretrain_signature(method_name, pre_cfg),
-            git_commit=git_commit(),
-            versions=versions(),
-            device=device_name(device),
-            deterministic=spec.deterministic,
-            threads=torch.get_num_threads(),
-            run_dir=str(run_dir),
-            data_warnings=list(dict.fromkeys(plan.pretrain_on.warnings + target.warnings)),
-        )
+        return _row_fields(source, spec, method_name, cfg, pre_cfg, plan, device, run_dir)
 
     detail = f"{plan.transfer_from} -> {target.label}" if plan.transfer_from else ""
     return cell, CellWork(
@@ -298,6 +256,38 @@ def _grid_cell(
         detail,
         compile_encoders=spec.compile,
         pretrain_epochs=pre_cfg.pretrain.epochs,
+    )
+
+
+def _row_fields(
+    source: Pretrained, spec: RunSpec, method_name: str, cfg: RunConfig, pre_cfg: RunConfig, plan: Plan, device: torch.device, run_dir: Path
+) -> dict[str, Any]:
+    """The row fields only the grid knows: the pretraining's summary and signature, provenance, the run directory."""
+    result, world = source.result, distributed.info()
+    return dict(
+        pretrain=PretrainSummary(
+            epochs=result.epochs,
+            resumed_from=result.resumed_from,
+            time_per_epoch_s=result.time_per_epoch,
+            peak_memory_mb=result.peak_mb,
+            peak_memory_increase_mb=result.increase_mb,
+            final_loss=result.losses[-1] if result.losses else {},
+            processes=world.world_size,
+            batch_per_process=pre_cfg.pretrain.batch_size // world.world_size,
+            effective_batch=pre_cfg.pretrain.batch_size,
+            lr=pre_cfg.pretrain.lr,
+            precision=pre_cfg.precision,
+            compile_seconds=round(result.compile_seconds, 3),
+        ),
+        settings=settings_summary(cfg),
+        pretrain_config=pretrain_signature(method_name, pre_cfg),
+        git_commit=git_commit(),
+        versions=versions(),
+        device=device_name(device),
+        deterministic=spec.deterministic,
+        threads=torch.get_num_threads(),
+        run_dir=str(run_dir),
+        data_warnings=list(dict.fromkeys(plan.pretrain_on.warnings + plan.evaluate_on.warnings)),
     )
 
 
@@ -339,20 +329,7 @@ def pretrain_cell(
         if not method.pretrains:
             method.to(device)
             return Pretrained(method, PretrainResult(epochs=0))
-        recorded = recorded_data(run_dir)
-        other_data = recorded is not None and recorded != stage.fingerprint.hash
-        if (spec.force or other_data) and run_dir not in retrained:
-            if other_data and not spec.force:
-                say(
-                    f"{method_name}: the checkpoint in {run_dir} was pretrained on other data (fingerprint {recorded}, now "
-                    f"{stage.fingerprint.hash}); pretraining again"
-                )
-            retrained.add(run_dir)
-            for name in ("checkpoint.pt", "log.csv", MONITOR_FILE, WANDB_ID_FILE) if distributed.info().is_main else ():
-                (run_dir / name).unlink(missing_ok=True)  # TensorBoard's earlier events are purged when logging starts
-        if distributed.info().is_main and recorded != stage.fingerprint.hash:
-            text = json.dumps(stage.fingerprint.to_dict(), indent=2).encode()
-            atomic_write_bytes(run_dir / DATA_RECORD, lambda handle: handle.write(text))
+        prepare_run_dir(spec.force, method_name, stage, run_dir, retrained, say)
         monitor = knn_monitor(method, stage, cfg, device, run_dir / MONITOR_FILE, logger) if cfg.eval.monitor_every > 0 else None
         started = time.perf_counter()
         result = pretrain(
@@ -380,31 +357,3 @@ def pretrain_cell(
         if distributed.info().is_main:
             atomic_write_bytes(run_dir / "error.log", lambda handle: handle.write(trace))
         return Pretrained(failure=f"pretraining failed: {type(exc).__name__}: {exc}")
-
-
-def recorded_data(run_dir: Path) -> str | None:
-    """The fingerprint hash of the data a run directory's pretraining used (DATA_RECORD); None
-    for a new directory, or one made before fingerprints, whose checkpoint counts as matching and
-    is recorded with today's data from then on."""
-    try:
-        return str(json.loads((run_dir / DATA_RECORD).read_text(encoding="utf-8"))["hash"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.device, path: Path, logger: RunLogger | None = None) -> Callable[[int], None]:
-    """An `on_epoch_end` hook: kNN top-1 on the pretraining split every `eval.monitor_every` epochs,
-    appended to `path` (epoch, knn_top1), like the official code's monitor, and logged as
-    `pretrain/knn_top1`. A resumed run may repeat an epoch; readers keep its last row."""
-    logger = logger or RunLogger()
-    ctx = ProtocolContext(cfg=cfg, device=device, show_progress=False)
-
-    def check(epoch: int) -> None:
-        if epoch % cfg.eval.monitor_every == 0 and distributed.info().is_main:
-            top1 = PROTOCOLS.get("knn")(method.encoder_for_eval(), stage.train, stage.test, ctx)["top1"]
-            new = not path.exists()
-            with path.open("a") as handle:
-                handle.write(("epoch,knn_top1\n" if new else "") + f"{epoch},{top1:.4f}\n")
-            logger.log({"pretrain/knn_top1": top1}, epoch)
-
-    return check

@@ -30,7 +30,7 @@ from halp_bench.results.row import ResultRow
 from halp_bench.results.skeleton_drawing import Clip
 from halp_bench.results.tables import variant_label
 from halp_bench.results.tsne import Panel
-from halp_bench.runner import safe_name
+from halp_bench.run_dirs import safe_name
 from halp_bench.skeleton import SkeletonLayout
 from halp_bench.weights import eval_encoder_from_authors, method_from_checkpoint, read_weights
 

@@ -33,7 +33,8 @@ from halp_bench.errors import DataError
 from halp_bench.results.row import ResultRow, read_rows
 from halp_bench.results.store import RESULTS_FILE
 from halp_bench.results.tables import build_tables, to_markdown
-from halp_bench.runner import DATA_RECORD, RunSpec, run_grid
+from halp_bench.run_dirs import DATA_RECORD
+from halp_bench.runner import RunSpec, run_grid
 
 N, T, V = 24, 12, 5  # samples, frames, joints of the small clean dataset
 

@@ -23,7 +23,8 @@ from halp_bench.evaluate import EvalSpec, run_eval
 from halp_bench.methods.base import create_method
 from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
-from halp_bench.runner import MONITOR_FILE, RunSpec, run_grid
+from halp_bench.run_dirs import MONITOR_FILE
+from halp_bench.runner import RunSpec, run_grid
 
 
 @pytest.fixture(scope="module", autouse=True)

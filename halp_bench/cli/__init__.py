@@ -1,6 +1,6 @@
 """The `halp-bench` command line: parse, call the library, print with rich. Nothing else here.
 
-One module per group of commands (grid, results, data); `common` holds what they share."""
+One module per group of commands (grid, weights, results, data); `common` holds what they share."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import warnings
 import click
 from rich.markup import escape
 
-from halp_bench.cli import data, grid, results  # noqa: F401  (registers the commands)
+from halp_bench.cli import data, grid, results, weights  # noqa: F401  (registers the commands)
 from halp_bench.cli.common import cli, err_console, warn
 from halp_bench.errors import HalpBenchError, HalpBenchWarning
 

@@ -68,7 +68,7 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
     axes, frame numbers. Needs matplotlib: pip install 'halp-bench[plot]'."""
     from halp_bench.config import make_config
     from halp_bench.results.skeleton_drawing import draw_clips
-    from halp_bench.runner import safe_name
+    from halp_bench.run_dirs import safe_name
     from halp_bench.visualize import show_sample
 
     if index is not None and label is not None:

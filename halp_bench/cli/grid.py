@@ -1,11 +1,10 @@
-"""Commands that compute cells: `run` (in this process or through a launcher), `status`, `eval`
-and `ensemble`."""
+"""Commands that run the grid: `run` (in this process or through a launcher) and `status`."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -17,6 +16,25 @@ from halp_bench.validation import device_setting, refuse_inapplicable, threads_w
 
 if TYPE_CHECKING:
     pass
+
+
+LAUNCH_OPTIONS = (
+    "launcher",
+    "partition",
+    "account",
+    "qos",
+    "constraint",
+    "time",
+    "gpus",
+    "tasks",
+    "cpus",
+    "mem",
+    "max_jobs",
+    "signal_delay_s",
+    "max_requeues",
+    "sbatch",
+    "wait",
+)  # what _launch_options adds to `run`
 
 
 def _launch_options(command):
@@ -141,30 +159,7 @@ def _launch_options(command):
 )
 @LOGGER_OPTION
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def run(
-    methods,
-    dataset,
-    split,
-    protocols,
-    transfer_from,
-    suite,
-    preset,
-    overrides,
-    common_protocol,
-    device,
-    precision,
-    seed,
-    seeds,
-    out,
-    data_root,
-    force,
-    deterministic,
-    compile_encoders,
-    threads,
-    logger,
-    no_progress,
-    **launch,
-) -> None:
+def run(**options: Any) -> None:
     """Pretrain each method once, evaluate it with every protocol, store rows, print the tables.
 
     Every method is pretrained once per (dataset, split, preset, seed, pretraining settings), in
@@ -175,49 +170,58 @@ def run(
     Under torchrun every process trains its share of each global batch; rank 0 alone prints and writes.
     With --launcher each pretraining and its cells is one job (docs/cluster.md); `halp-bench status` follows them.
     """
+    launch = {name: options.pop(name) for name in LAUNCH_OPTIONS}
+    suite = options.pop("suite")
+    spec, main = _run_spec(options)
+    if launch["launcher"] is not None:
+        return _run_launched(spec, suite, launch)
+    _run_in_process(spec, suite, spec.out, main)
+
+
+def _run_spec(o: dict[str, Any]) -> tuple[Any, bool]:
+    """The grid `run`'s options describe (runner.RunSpec), each option checked, and whether this is
+    the main process (which alone prints)."""
     from halp_bench.common.distributed import is_main_process
     from halp_bench.common.loggers import parse_loggers
     from halp_bench.launch.plan import unique
     from halp_bench.runner import RunSpec
 
-    if seed is not None and seeds is not None:
+    if o["seed"] is not None and o["seeds"] is not None:
         raise click.UsageError("give --seed or --seeds, not both")
-    loggers = parse_loggers(logger)
-    seed_list = parse_seeds(seeds) if seeds is not None else [seed if seed is not None else 0]
-    refuse_inapplicable("run", overrides)
-    device = device_setting(overrides, device, given("device"))
-    warn(threads_warning(threads))
+    loggers = parse_loggers(o["logger"])
+    seed_list = parse_seeds(o["seeds"]) if o["seeds"] is not None else [o["seed"] if o["seed"] is not None else 0]
+    refuse_inapplicable("run", o["overrides"])
+    o["device"] = device_setting(o["overrides"], o["device"], given("device"))
+    warn(threads_warning(o["threads"]))
     note = (lambda msg: console.print(f"[yellow]{escape(msg)}[/yellow]")) if is_main_process() else (lambda _: None)
     seed_list = unique(seed_list, "seed(s)", note)
-    methods = ",".join(unique(split_list(methods, "--methods"), "method(s)", note)) if methods is not None else methods
-    overrides = (
-        *overrides,
-        *([f"data.data_root={data_root}"] if data_root is not None else []),
-        *([f"precision={precision}"] if precision is not None else []),
-        *(["eval.protocol=common"] if common_protocol else []),
+    o["methods"] = ",".join(unique(split_list(o["methods"], "--methods"), "method(s)", note)) if o["methods"] is not None else o["methods"]
+    o["overrides"] = (
+        *o["overrides"],
+        *([f"data.data_root={o['data_root']}"] if o["data_root"] is not None else []),
+        *([f"precision={o['precision']}"] if o["precision"] is not None else []),
+        *(["eval.protocol=common"] if o["common_protocol"] else []),
     )
     main = is_main_process()
     spec = RunSpec(
-        methods=split_list(methods, "--methods"),
-        dataset=dataset,
-        split=split,
-        protocols=split_list(protocols, "--protocols"),
-        transfer_from=transfer_from,
-        preset=preset,
-        overrides=list(overrides),
+        methods=split_list(o["methods"], "--methods"),
+        dataset=o["dataset"],
+        split=o["split"],
+        protocols=split_list(o["protocols"], "--protocols"),
+        transfer_from=o["transfer_from"],
+        preset=o["preset"],
+        overrides=list(o["overrides"]),
         seeds=seed_list,
-        device=device,
-        out=out,
-        force=force,
-        show_progress=not no_progress,
-        deterministic=deterministic,
-        compile=compile_encoders,
-        threads=threads,
+        device=o["device"],
+        out=o["out"],
+        force=o["force"],
+        show_progress=not o["no_progress"],
+        deterministic=o["deterministic"],
+        compile=o["compile_encoders"],
+        threads=o["threads"],
         loggers=loggers,
     )
-    if launch["launcher"] is not None:
-        return _run_launched(spec, suite, launch)
-    _run_in_process(spec, suite, out, main)
+    return spec, main
 
 
 def _run_in_process(spec, suite: str | None, out: Path, main: bool) -> None:
@@ -325,132 +329,3 @@ def status(out: Path, as_json: bool) -> None:
                 highlight=False,
             )
     console.print(totals_line(cells))
-
-
-@cli.command("eval")
-@click.option(
-    "--checkpoint",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    required=True,
-    help="Weights to evaluate: a checkpoint.pt of `run` (from any machine), or a file the authors released: CMD/HaLP "
-    "checkpoint_XXXX.pth.tar (BiGRU), CrosSCLR/AimCLR .pt (ST-GCN). Loaded without running code.",
-)
-@click.option("--method", default=None, help="The method that made the authors' file (its rows' name, e.g. halp, cmd, moco); read from our own checkpoints.")
-@click.option(
-    "--encoder",
-    default=None,
-    help="Encoder for the authors' BiGRU files: bigru_official (default; their exact math, checked against their "
-    "frame-by-frame computation) or bigru (a true bidirectional GRU with the same weights). ST-GCN files: stgcn.",
-)
-@click.option("--dataset", default="synthetic", show_default=True, help="Dataset to evaluate on (name or path, as for `run`).")
-@click.option("--split", default=None, help="Named split (default: the dataset's default).")
-@click.option("--protocols", default=None, help="Comma-separated (default: knn,linear; transfer and semi fine-tune the weights when named).")
-@click.option(
-    "--preset",
-    type=click.Choice(["cpu", "paper", "official"]),
-    default=None,
-    help="Recipe of the protocols (default: cpu for the synthetic data, paper otherwise); our checkpoints keep their own pretraining settings.",
-)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting, e.g. --set eval.stream=motion (repeatable).")
-@click.option("--seeds", default="0", show_default=True, help="Seeds of the protocols (linear heads, data order), e.g. 0,1,2.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Results store (results.jsonl) and tables.")
-@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where prepared datasets live.")
-@click.option("--force", is_flag=True, help="Redo cells already in the results store.")
-@click.option("--deterministic", is_flag=True, help="Deterministic kernels.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: a fair share of the cores).")
-@LOGGER_OPTION
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def evaluate(
-    checkpoint, method, encoder, dataset, split, protocols, preset, overrides, seeds, device, out, data_root, force, deterministic, threads, logger, no_progress
-) -> None:
-    """Run the protocols on pretrained weights without pretraining, store rows, print the tables.
-
-    Each row records the file's SHA-256, layout and origin; tables show such rows apart, e.g.
-    "halp (released weights)". Our own checkpoints evaluated with the preset and --set of their
-    run give that run's numbers. A file that does not fit (missing or unexpected keys, wrong shapes)
-    or that would need code to unpickle is refused in one line.
-    """
-    from halp_bench.common.loggers import parse_loggers
-    from halp_bench.config import resolve_preset
-    from halp_bench.evaluate import EvalSpec, run_eval
-    from halp_bench.results.row import read_rows
-    from halp_bench.results.store import RESULTS_FILE
-
-    loggers = parse_loggers(logger)
-    refuse_inapplicable("eval", overrides)
-    device = device_setting(overrides, device, given("device"))
-    warn(threads_warning(threads))
-    if data_root is not None:
-        overrides = (*overrides, f"data.data_root={data_root}")
-    spec = EvalSpec(
-        checkpoint=checkpoint,
-        dataset=dataset,
-        split=split,
-        method=method,
-        encoder=encoder,
-        protocols=split_list(protocols, "--protocols"),
-        seeds=parse_seeds(seeds),
-        preset=resolve_preset(preset, dataset),
-        overrides=list(overrides),
-        device=device,
-        out=out,
-        force=force,
-        show_progress=not no_progress,
-        deterministic=deterministic,
-        threads=threads,
-        loggers=loggers,
-    )
-    cells = run_eval(spec, say=console.print)
-    print_cells(cells, f"cells: {checkpoint.name} on {dataset}{'/' + split if split else ''}")
-    print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))
-
-
-@cli.command("ensemble")
-@click.option(
-    "--method",
-    required=True,
-    help="A single-stream method whose joint, motion and bone pretrainings are stored "
-    "(halp-bench run --set method.stream=motion|bone, with the same preset, settings and seeds).",
-)
-@click.option(
-    "--weights",
-    "weights",
-    default="aimclr",
-    show_default=True,
-    help="Stream weights: aimclr (0.6 joint, 0.4 motion, 0.6 bone, AimCLR's ensemble script), equal, or joint,motion,bone numbers.",
-)
-@click.option("--dataset", default="synthetic", show_default=True, help="Dataset of the pretrainings (name or path, as for `run`).")
-@click.option("--split", default=None, help="Named split (default: the dataset's default).")
-@click.option("--preset", type=click.Choice(["cpu", "paper", "official"]), default=None, help="The pretrainings' preset (default as for `run`).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="The pretrainings' other --set values (repeatable).")
-@click.option("--seeds", default="0", show_default=True, help="Seeds, e.g. 0,1,2: one fused row each.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N | mps.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Results store of the pretrainings.")
-@click.option("--deterministic", is_flag=True, help="Deterministic kernels.")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch (default: a fair share of the cores).")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def ensemble(method, weights, dataset, split, preset, overrides, seeds, device, out, deterministic, threads, no_progress) -> None:
-    """Three-stream rows: linear probes on the stored joint, motion and bone pretrainings, class scores fused with weights."""
-    from halp_bench.config import resolve_preset
-    from halp_bench.ensemble import EnsembleSpec, run_ensemble
-    from halp_bench.results.row import read_rows
-    from halp_bench.results.store import RESULTS_FILE
-
-    spec = EnsembleSpec(
-        method=method,
-        dataset=dataset,
-        split=split,
-        weights=weights,
-        seeds=parse_seeds(seeds),
-        preset=resolve_preset(preset, dataset),
-        overrides=list(overrides),
-        device=device,
-        out=out,
-        show_progress=not no_progress,
-        deterministic=deterministic,
-        threads=threads,
-    )
-    cells = run_ensemble(spec, say=console.print)
-    print_cells(cells, f"cells: {method} 3s on {dataset}{'/' + split if split else ''}")
-    print_tables(read_rows(out / RESULTS_FILE), out, ("md", "tex"), shown=("md",))

@@ -2,7 +2,7 @@
 the engine and the protocols write scalars to without knowing which backends a run chose.
 
 `runs/<run>/log.csv` is written by the engine in every case (engine/pretrain.py); the backends here
-add to it. One pretraining is one run named after its run directory (`runner.run_dir_name`, the
+add to it. One pretraining is one run named after its run directory (`run_dirs.run_dir_name`, the
 name result rows point to through `run_dir`); each protocol cell evaluated on it is a run of its own
 named `<run>/<protocol>-<cell config id>` (`RunLogger.child`):
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -100,38 +101,44 @@ def train_classifier(
     before = None if finetune else state_fingerprint(encoder)
     head = (head if head is not None else new_head(encoder.feature_dim, train.num_classes, cfg.eval.head_std)).to(ctx.device)
     params = list(head.parameters()) + (list(encoder.parameters()) if finetune else [])
-    if not finetune:
-        for p in encoder.parameters():
-            p.requires_grad_(False)
     optimizer = make_optimizer(param_groups(encoder, head) if finetune and param_groups else [{"params": params}], optim)
     loader = BatchLoader(train, optim.batch_size, ctx.device, shuffle=True, generator=torch.Generator().manual_seed(cfg.seed + 7))
     hooks = _ClassifierHooks(encoder, head, loader, test, ctx, finetune, label, label_smoothing)
+    with _frozen(encoder, not finetune), progress_bar(ctx.show_progress) as bar, loader, PeakMemory(ctx.device) as memory, ctx.compiled(encoder):
+        hooks.memory = memory
+        loop = TrainLoop(
+            optimizer,
+            make_schedule(optimizer, optim, len(loader)),
+            Precision(cfg.precision, ctx.device),
+            ctx.device,
+            optim.epochs,
+            len(loader),
+            bar=bar,
+            task=bar.add_task(label, total=optim.epochs * len(loader)),
+            label=label,
+            show_loss=ctx.show_progress,
+        )
+        loop.fit(hooks)
+        scores, labels = test_scores(encoder, head, test, ctx)
+        final = topk_accuracy(scores, labels)
+        if scores_out is not None:
+            scores_out.update(scores=scores.cpu(), labels=labels.cpu())
+        ctx.logger.log({f"{hooks.tag}/top1": final["top1"], f"{hooks.tag}/top5": final["top5"]}, optim.epochs)
+    return _metrics(hooks.best if cfg.eval.report == "best" and hooks.best else final, final, optim.epochs, encoder, before)
+
+
+@contextmanager
+def _frozen(encoder: Encoder, frozen: bool) -> Iterator[None]:
+    """No gradients for a frozen encoder's parameters during the block (its eval mode is the hooks')."""
+    if frozen:
+        for p in encoder.parameters():
+            p.requires_grad_(False)
     try:
-        with progress_bar(ctx.show_progress) as bar, loader, PeakMemory(ctx.device) as memory, ctx.compiled(encoder):
-            hooks.memory = memory
-            loop = TrainLoop(
-                optimizer,
-                make_schedule(optimizer, optim, len(loader)),
-                Precision(cfg.precision, ctx.device),
-                ctx.device,
-                optim.epochs,
-                len(loader),
-                bar=bar,
-                task=bar.add_task(label, total=optim.epochs * len(loader)),
-                label=label,
-                show_loss=ctx.show_progress,
-            )
-            loop.fit(hooks)
-            scores, labels = test_scores(encoder, head, test, ctx)
-            final = topk_accuracy(scores, labels)
-            if scores_out is not None:
-                scores_out.update(scores=scores.cpu(), labels=labels.cpu())
-            ctx.logger.log({f"{hooks.tag}/top1": final["top1"], f"{hooks.tag}/top5": final["top5"]}, optim.epochs)
+        yield
     finally:
-        if not finetune:
+        if frozen:
             for p in encoder.parameters():
                 p.requires_grad_(True)
-    return _metrics(hooks.best if cfg.eval.report == "best" and hooks.best else final, final, optim.epochs, encoder, before)
 
 
 def _metrics(reported: dict[str, float], final: dict[str, float], epochs: int, encoder: Encoder, before: str | None) -> Metrics:

@@ -29,12 +29,12 @@ import pandas as pd
 from halp_bench.config import flat_items
 from halp_bench.errors import ConfigError
 from halp_bench.identity import short_hash
-from halp_bench.results.labels import DATA_MARK, NOT_DISTINGUISHING, separate, separate_data, shorten, variant_label
+from halp_bench.results.labels import NOT_DISTINGUISHING, separate, separate_data, shorten, variant_label
 from halp_bench.results.pairing import cost_base, differences_table
 from halp_bench.results.render import FORMATS, RENDERERS, check_formats, latex_escape, to_latex, to_markdown, write_tables
 from halp_bench.results.row import CELL_FIELDS, ResultRow
-from halp_bench.results.stats import CONFIDENCE
-from halp_bench.results.table_model import DAGGER, MISSING, Cell, DifferenceCell, Table
+from halp_bench.results.settings_line import by_label, ordered, settings_notes
+from halp_bench.results.table_model import MISSING, Cell, DifferenceCell, Table
 
 __all__ = [
     "FORMATS",
@@ -56,39 +56,6 @@ __all__ = [
 TABLES = ("linear", "knn", "transfer", "finetune", "cost", "semi", "ablations", "differences")
 PAPER_COLUMNS = ("ntu60/xsub", "ntu60/xview", "ntu120/xsub", "ntu120/xset", "pku2/xsub")
 PAPER_FILE = Path(__file__).with_name("paper_results.json")
-SETTINGS = {  # results-row setting -> how the settings line names it
-    "encoder": "encoder",
-    "frames": "frames",
-    "pretrain_epochs": "pretrain epochs",
-    "pretrain_optimizer": "pretraining optimiser",
-    "linear_epochs": "linear epochs",
-    "transfer_epochs": "fine-tune epochs",
-    "knn_k": "kNN k",
-    "stream": "stream",
-    "normalize": "data normalisation",
-    "pipeline": "data pipeline",
-    "linear_lr": "linear lr",
-    "protocol": "protocol settings",
-}
-# settings whose neutral value goes unsaid: a line names them only when some row has another value
-# (rows stored before the setting existed count as neutral)
-SETTINGS_NEUTRAL = {"normalize": "none", "pipeline": "auto", "protocol": "method"}
-TABLE_SETTINGS = {
-    "linear": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
-    "knn": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "knn_k", "stream", "protocol"),
-    "transfer": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
-    "finetune": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "stream", "protocol"),
-    "cost": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer"),
-    "semi": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "transfer_epochs", "stream", "protocol"),
-    "ablations": ("encoder", "frames", "normalize", "pipeline", "pretrain_epochs", "pretrain_optimizer", "linear_epochs", "linear_lr", "stream", "protocol"),
-}
-
-
-# ---------------------------------------------------------------------------------------------
-# Results -> frame
-# ---------------------------------------------------------------------------------------------
-
-
 FRAME_COLUMNS = [
     *CELL_FIELDS,
     "config_id",
@@ -225,20 +192,6 @@ def _legend(table: Table) -> None:
     table.notes.append("Labels: " + "; ".join(legend) + ".")
 
 
-def _by_label(frame: pd.DataFrame, column: str) -> dict[str, Any]:
-    """{label: the column's value on its rows} (one value per label by construction)."""
-    return {label: (None if _missing(value) else value) for label, value in zip(frame["label"], frame[column])}
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
-
-
-def _ordered(labels: Any, ranks: dict[str, tuple]) -> list[str]:
-    """Labels in their methods' declared order (family, then place in it), then alphabetically."""
-    return sorted(labels, key=lambda label: (ranks.get(label, (len(ranks) + 99,)), label))
-
-
 def _column_key(column: str) -> tuple[int, str]:
     data = column.split(" ")[0]
     return (PAPER_COLUMNS.index(data) if data in PAPER_COLUMNS else -1, column)
@@ -257,10 +210,17 @@ def _accuracy(name: str, title: str, sub: pd.DataFrame, column: pd.Series, value
             keys=tuple(sorted(set(group["comparison_key"].astype(str)))),
         )
     order = columns if columns is not None else sorted(set(latest["column"]), key=_column_key)
-    ranks = _by_label(latest, "rank")
-    rows = [(label, cells[label]) for label in _ordered(cells, ranks)]
+    ranks = by_label(latest, "rank")
+    rows = [(label, cells[label]) for label in ordered(cells, ranks)]
     return Table(
-        name, title, list(order), rows, notes=_notes(name, latest), methods=_by_label(latest, "method"), bases=_by_label(latest, "compared_to"), ranks=ranks
+        name,
+        title,
+        list(order),
+        rows,
+        notes=settings_notes(name, latest),
+        methods=by_label(latest, "method"),
+        bases=by_label(latest, "compared_to"),
+        ranks=ranks,
     )
 
 
@@ -331,13 +291,13 @@ def _cost(frame: pd.DataFrame) -> Table:
         .agg(time=("time_per_epoch_s", "max"), memory=("peak_memory_increase_mb", "max"), key=("pretrain_key", "last"))
         .reset_index()
     )
-    ranks, methods, bases = _by_label(sub, "rank"), _by_label(sub, "method"), _by_label(sub, "compared_to")
+    ranks, methods, bases = by_label(sub, "rank"), by_label(sub, "method"), by_label(sub, "compared_to")
     rows: list[tuple[str, dict[str, Cell | str]]] = []
     unmatched: set[str] = set()
     for data in sorted(set(per_seed["pretrained_on"]), key=_column_key):
         group = per_seed[per_seed["pretrained_on"] == data]
         keys = {label: str(key) for label, key in zip(group["label"], group["key"])}
-        for label in _ordered(set(group["label"]), ranks):
+        for label in ordered(set(group["label"]), ranks):
             mine = group[group["label"] == label]
             base_label = cost_base(label, bases[label], keys[label], {other: (methods[other], keys[other]) for other in keys})
             cells: dict[str, Cell | str] = {
@@ -354,7 +314,7 @@ def _cost(frame: pd.DataFrame) -> Table:
                     cells[col] = Cell((mine[key].mean() / base[key].mean(),), digits=2, suffix="×")
             rows.append((label, cells))
     latest = sub.drop_duplicates(["pretrained_on", "label", "seed"], keep="last")
-    notes = _notes("cost", latest)
+    notes = settings_notes("cost", latest)
     if rows:
         devices = ", ".join(sorted(set(latest["device"].astype(str))))
         notes.insert(
@@ -365,7 +325,7 @@ def _cost(frame: pd.DataFrame) -> Table:
             f"pretrained on the same data with the same encoder, views, schedule and precision.",
         )
     if unmatched:
-        notes.append(f"No ratio for {', '.join(_ordered(unmatched, ranks))}: the base was not pretrained under the same settings.")
+        notes.append(f"No ratio for {', '.join(ordered(unmatched, ranks))}: the base was not pretrained under the same settings.")
     return Table(
         "cost",
         "Table 4: pretraining cost",
@@ -384,57 +344,6 @@ def _differences(frame: pd.DataFrame) -> Table:
     """Each method against the one it builds on (its declared `compared_to`), in every cell of the
     linear, kNN, transfer and finetune tables both have under one comparison key (results/pairing.py)."""
     return differences_table({"linear": _linear(frame), "knn": _knn(frame), "transfer": _transfer(frame), "finetune": _finetune(frame)})
-
-
-def _notes(name: str, frame: pd.DataFrame) -> list[str]:
-    """The settings line (and the dagger's footnote) for the rows of one table."""
-    if frame.empty:
-        return []
-    parts = [f"preset {', '.join(sorted(frame['preset'].astype(str).unique()))}"]
-    for key in TABLE_SETTINGS[name]:
-        col = f"setting.{key}"
-        values = frame[col] if col in frame else pd.Series(dtype=object)
-        if key in SETTINGS_NEUTRAL:
-            values = values.reindex(frame.index).fillna(SETTINGS_NEUTRAL[key])
-            if set(values) <= {SETTINGS_NEUTRAL[key]}:
-                continue
-        if values.notna().any():
-            parts.append(f"{SETTINGS[key]} {_setting_values(values, frame['label'], _by_label(frame, 'rank'))}")
-    parts.append(f"seeds {', '.join(str(s) for s in sorted(frame['seed'].unique()))}")
-    if name != "cost":
-        reports = set(frame["report"])
-        parts.append("accuracy of the final epoch" if reports == {"final"} else "mixed reporting (see †)")
-    notes = ["Settings: " + "; ".join(parts) + "."]
-    if name not in ("cost", "differences"):
-        notes.append(
-            f"Cells: mean ± std (n seeds) over several seeds. Bold: the best of our rows, only where its lead over the "
-            f"runner-up is real (the {CONFIDENCE:.0%} Student-t interval of their paired difference over common seeds "
-            "excludes 0; never with one seed)."
-        )
-    if frame["label"].str.contains(DATA_MARK, regex=False).any():
-        notes.append(
-            "[data …]: rows of one cell computed on different data (their data fingerprints differ: another "
-            "preparation, file or version of the dataset), shown apart and never averaged; `halp-bench data "
-            "DATASET --split SPLIT` prints the fingerprint of the data at hand."
-        )
-    if name != "cost" and "best" in set(frame["report"]):
-        every = ", ".join(str(int(v)) for v in frame.loc[frame["report"] == "best", "eval_every"].dropna().unique())
-        notes.append(
-            f"{DAGGER} Best test accuracy over evaluations every {every} epochs (eval.report=best, the official "
-            "code's reporting; optimistic). Numbers without † are the final epoch's."
-        )
-    return notes
-
-
-def _setting_values(values: pd.Series, labels: pd.Series, ranks: dict[str, tuple]) -> str:
-    """One setting's values over a table's rows: the value when all share it, else each value
-    with the rows that have it (so a reader knows e.g. which method ran on which encoder)."""
-    present = values.dropna()
-    distinct = list(dict.fromkeys(str(v) for v in present))
-    if len(distinct) == 1:
-        return distinct[0]
-    rows = {value: list(dict.fromkeys(labels[present.index[present.astype(str) == value]])) for value in distinct}
-    return ", ".join(f"{value} ({', '.join(_ordered(rows[value], ranks))})" for value in distinct)
 
 
 def _add_paper(table: Table, paper: dict[str, Any]) -> None:
