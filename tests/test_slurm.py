@@ -116,7 +116,9 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 
 
 def test_scancel_then_the_same_command_resumes_and_finishes(slurm_cluster, tmp_path):
-    args = grid(tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--cpus-per-task", "1", "--time", "10", samples=400, sets=("pretrain.epochs=12",))
+    args = grid(
+        tmp_path, "moco", "0", "knn", "--launcher", "slurm", "--cpus-per-task", "1", "--time", "10", samples=400, sets=("pretrain.epochs=60",)
+    )  # long enough (about 30 s on a quiet machine) to be cancelled mid-way
     _cli(args)  # submitted, not waited for
     (job,) = _squeue()
     _wait_for(lambda: any((tmp_path / "runs").glob("moco_*/checkpoint.pt")), 180, "a first checkpoint")
@@ -129,13 +131,14 @@ def test_scancel_then_the_same_command_resumes_and_finishes(slurm_cluster, tmp_p
     assert load_results(tmp_path / "results.jsonl") == []
     _cli([*args, "--wait"])
     (row,) = load_results(tmp_path / "results.jsonl")
-    assert row["pretrain"]["resumed_from"] >= 1 and row["pretrain"]["epochs"] == 12
+    assert row["pretrain"]["resumed_from"] >= 1 and row["pretrain"]["epochs"] == 60
     assert "resuming moco from epoch" in _job_logs(tmp_path)
 
 
 def test_a_job_past_its_time_limit_is_requeued_and_resumes(slurm_cluster, tmp_path):
-    """Slurm signals the job before its 1-minute limit; submitit checkpoints and requeues it. Slurm
-    holds a requeued job for two minutes: the test releases it at once."""
+    """Slurm signals the job before its 1-minute limit (40 s before, to within Slurm's resolution:
+    at most 20 s after it starts; its training takes about 30 s on a quiet machine); submitit
+    checkpoints and requeues it. Slurm holds a requeued job for two minutes: the test releases it at once."""
     args = grid(
         tmp_path,
         "moco",
@@ -150,12 +153,12 @@ def test_a_job_past_its_time_limit_is_requeued_and_resumes(slurm_cluster, tmp_pa
         "--time",
         "1",
         "--signal-delay",
-        "30",
+        "40",
         "--max-requeues",
-        "30",
+        "40",
         "--wait",
         samples=400,
-        sets=("pretrain.epochs=30", "checkpoint_every_iters=3"),
+        sets=("pretrain.epochs=60", "checkpoint_every_iters=3"),
     )
     run = subprocess.Popen([sys.executable, "-m", "halp_bench.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 420
@@ -170,7 +173,7 @@ def test_a_job_past_its_time_limit_is_requeued_and_resumes(slurm_cluster, tmp_pa
     logs = _job_logs(tmp_path)
     assert "Requeued job" in logs and "resuming moco from epoch" in logs
     (row,) = load_results(tmp_path / "results.jsonl")
-    assert row["pretrain"]["epochs"] == 30 and len(next((tmp_path / "runs").glob("moco_*/log.csv")).read_text().splitlines()) == 31
+    assert row["pretrain"]["epochs"] == 60 and len(next((tmp_path / "runs").glob("moco_*/log.csv")).read_text().splitlines()) == 61
 
 
 def test_a_job_of_two_tasks_pretrains_data_parallel(slurm_cluster, tmp_path):
