@@ -24,8 +24,8 @@ import torch
 from conftest import tiny_overrides
 from halp_bench.cli import main
 from halp_bench.config import make_config
-from halp_bench.run_dirs import run_dir_name
-from halp_bench.runner import RunSpec, run_grid
+from halp_bench.orchestration.grid import RunSpec, run_grid
+from halp_bench.orchestration.run_dirs import run_dir_name
 
 SETS = [arg for item in tiny_overrides("moco") if not item.startswith("device=") for arg in ("--set", item)] + ["--device", "cpu"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from halp_bench.cells import Cell, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.common.loggers import RunLogger
 from halp_bench.config import make_config
 from halp_bench.identity import comparison_key, config_id, pretrain_signature
+from halp_bench.orchestration.cells import Cell, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.registry import PROTOCOLS, register_protocol
 from halp_bench.results.row import read_rows
 

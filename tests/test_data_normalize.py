@@ -15,9 +15,9 @@ from halp_bench.datasets.formats.prepared_dir import load_prepared
 from halp_bench.datasets.raw.prepare import prepare_dataset
 from halp_bench.errors import ConfigError
 from halp_bench.identity import config_id, pretrain_id
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.results.row import read_rows
 from halp_bench.results.tables import build_tables
-from halp_bench.runner import RunSpec, run_grid
 
 CENTRE = 1  # the spine-middle joint of NTU-25 and the spine of Kinect v1 (0-based)
 

@@ -30,11 +30,11 @@ from halp_bench.datasets.quality.fingerprint import content_hash, split_fingerpr
 from halp_bench.datasets.quality.report import data_report
 from halp_bench.datasets.quality.scan import compute_scan
 from halp_bench.errors import DataError
+from halp_bench.orchestration.grid import RunSpec, run_grid
+from halp_bench.orchestration.run_dirs import DATA_RECORD
 from halp_bench.results.row import ResultRow, read_rows
 from halp_bench.results.store import RESULTS_FILE
 from halp_bench.results.tables import build_tables, to_markdown
-from halp_bench.run_dirs import DATA_RECORD
-from halp_bench.runner import RunSpec, run_grid
 
 N, T, V = 24, 12, 5  # samples, frames, joints of the small clean dataset
 

@@ -29,7 +29,7 @@ def _worker(rank: int, root: str, port: int, out: str = "out", methods: tuple[st
     every rank (as a preempted job would stop) and a second one resumes from the checkpoint."""
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
-    import halp_bench.runner as runner
+    import halp_bench.orchestration.grid as runner
     from halp_bench.registry import load_plugins
 
     load_plugins()

@@ -15,8 +15,8 @@ from conftest import tiny_overrides
 from halp_bench.common import cpu_share
 from halp_bench.common.cpu_share import CpuShare
 from halp_bench.methods.moco import MoCo
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.results.row import read_rows
-from halp_bench.runner import RunSpec, run_grid
 
 TRAIN, BATCH, EPOCHS = 24, 4, 2
 KILL_AT = 8  # the training step at which the first run dies (after the checkpoint of step 7)

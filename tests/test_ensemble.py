@@ -8,13 +8,13 @@ import pytest
 
 from conftest import NTU_SPEC, random_skeletons, tiny_overrides
 from halp_bench.config import make_config
-from halp_bench.ensemble import EnsembleSpec, parse_weights, run_ensemble
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import create_method
+from halp_bench.orchestration.ensemble import EnsembleSpec, parse_weights, run_ensemble
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
 from halp_bench.results.tables import variant_label
-from halp_bench.runner import RunSpec, run_grid
 
 TINY = "tiny-ensemble"
 

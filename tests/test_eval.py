@@ -18,12 +18,12 @@ from halp_bench.datasets.views.clr import relative_to_joint
 from halp_bench.datasets.views.modalities import modality
 from halp_bench.encoders import STGCNSettings, build_encoder
 from halp_bench.errors import CheckpointError
-from halp_bench.evaluate import EvalSpec, run_eval
 from halp_bench.methods.base import create_method
+from halp_bench.orchestration.evaluate import EvalSpec, run_eval
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
 from halp_bench.results.tables import build_tables, to_markdown
-from halp_bench.runner import RunSpec, run_grid
 from halp_bench.weights import eval_encoder_from_authors, read_weights, stored_streams
 
 TINY = "tiny-eval"

@@ -12,7 +12,7 @@ from halp_bench.config import DataConfig, make_config
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.datasets.pipelines import apply_pipeline
 from halp_bench.encoders import STGCNSettings, build_encoder
-from halp_bench.evaluate import EvalSpec, eval_pipeline, run_eval
+from halp_bench.orchestration.evaluate import EvalSpec, eval_pipeline, run_eval
 from halp_bench.results.row import read_rows
 from halp_bench.weights import eval_encoder_from_authors, read_weights
 

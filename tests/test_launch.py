@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from conftest import tiny_overrides
 from halp_bench.cli import cli
 from halp_bench.errors import ConfigError
-from halp_bench.launch.options import resolve_options, time_minutes
-from halp_bench.launch.plan import unit_id, unit_of, write_job_record
-from halp_bench.launch.status import Scheduler, grid_status, unit_needs_work
+from halp_bench.orchestration.grid import RunSpec
+from halp_bench.orchestration.launch.options import resolve_options, time_minutes
+from halp_bench.orchestration.launch.plan import unit_id, unit_of, write_job_record
+from halp_bench.orchestration.launch.status import Scheduler, grid_status, unit_needs_work
 from halp_bench.results.cell_files import store_cell_row
 from halp_bench.results.claims import try_claim
 from halp_bench.results.store import load_results
-from halp_bench.runner import RunSpec
 
 SMALL = ["data.synthetic_samples=60"]
 

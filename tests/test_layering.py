@@ -1,4 +1,4 @@
-"""Arrows run one way: cli -> runner/evaluate/visualize -> engine -> methods -> encoders/hallucination;
+"""Arrows run one way: cli -> orchestration (grid, eval, launchers) -> engine -> methods -> encoders/hallucination;
 datasets, protocols and results never import the engine; common/ imports nothing of ours but
 errors (not even config). Checked on every module's import statements (a static read, nothing is imported)."""
 
@@ -13,9 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "halp_bench"
 FORBIDDEN = {
     "common": (
         "engine",
-        "runner",
-        "evaluate",
-        "visualize",
+        "orchestration",
         "cli",
         "methods",
         "encoders",
@@ -30,16 +28,14 @@ FORBIDDEN = {
         "skeleton",
         "suites",
     ),
-    "hallucination": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "datasets", "protocols", "results"),
-    "encoders": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "protocols", "results"),
-    "methods": ("engine", "runner", "evaluate", "visualize", "cli", "protocols", "results"),
-    "datasets": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "protocols", "results"),
-    "protocols": ("engine", "runner", "evaluate", "visualize", "cli", "results"),
-    "results": ("engine", "runner", "evaluate", "visualize", "cli", "methods", "protocols"),
-    "engine": ("runner", "evaluate", "visualize", "cli"),
-    "runner": ("visualize", "cli"),
-    "launch": ("visualize", "cli"),
-    "visualize": ("cli",),
+    "hallucination": ("engine", "orchestration", "cli", "methods", "datasets", "protocols", "results"),
+    "encoders": ("engine", "orchestration", "cli", "methods", "protocols", "results"),
+    "methods": ("engine", "orchestration", "cli", "protocols", "results"),
+    "datasets": ("engine", "orchestration", "cli", "methods", "protocols", "results"),
+    "protocols": ("engine", "orchestration", "cli", "results"),
+    "results": ("engine", "orchestration", "cli", "methods", "protocols"),
+    "engine": ("orchestration", "cli"),
+    "orchestration": ("cli",),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from halp_bench.runner import RunSpec, run_grid
+from halp_bench.orchestration.grid import RunSpec, run_grid
 
 MARGIN = 4.0
 

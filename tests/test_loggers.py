@@ -19,12 +19,12 @@ from halp_bench.common.loggers import WANDB_ID_FILE, TensorBoardLogger, parse_lo
 from halp_bench.datasets.base import SkeletonData
 from halp_bench.engine.pretrain import CHECKPOINT_FILE, LOG_FILE, pretrain
 from halp_bench.errors import ConfigError
-from halp_bench.evaluate import EvalSpec, run_eval
 from halp_bench.methods.base import create_method
+from halp_bench.orchestration.evaluate import EvalSpec, run_eval
+from halp_bench.orchestration.grid import RunSpec, run_grid
+from halp_bench.orchestration.run_dirs import MONITOR_FILE
 from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
-from halp_bench.run_dirs import MONITOR_FILE
-from halp_bench.runner import RunSpec, run_grid
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,9 +14,9 @@ from conftest import tiny_overrides
 from halp_bench.config import DataConfig
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.errors import DataError, HalpBenchError
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.registry import LAYOUTS
 from halp_bench.results.store import load_results
-from halp_bench.runner import RunSpec, run_grid
 
 KINECT_V1_CHAIN = [(j, max(j - 1, 0)) for j in range(20)]
 

@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 
 from conftest import random_skeletons, tiny_overrides
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.registry import DATASETS
 from halp_bench.results.store import load_results
-from halp_bench.runner import RunSpec, run_grid
 
 
 @pytest.fixture(scope="module", autouse=True)

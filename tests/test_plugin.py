@@ -51,7 +51,7 @@ sys.path.insert(0, {tests!r})
 from conftest import random_skeletons, tiny_overrides
 from halp_bench.registry import DATASETS, load_plugins
 from halp_bench.results.row import read_rows
-from halp_bench.runner import RunSpec, run_grid
+from halp_bench.orchestration.grid import RunSpec, run_grid
 load_plugins()
 DATASETS.add("tiny-src", lambda cfg: random_skeletons(n=32, t=12, classes=3, seed=0))
 DATASETS.add("tiny-tgt", lambda cfg: random_skeletons(n=32, t=12, classes=4, seed=1))

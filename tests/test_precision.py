@@ -18,8 +18,8 @@ from halp_bench.config import make_config
 from halp_bench.errors import ConfigError
 from halp_bench.identity import config_id, pretrain_id
 from halp_bench.methods.base import Batch, check_finite, create_method
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.registry import METHODS, load_plugins
-from halp_bench.runner import RunSpec, run_grid
 
 load_plugins()
 TRAINABLE = [name for name in METHODS.names() if METHODS.get(name).pretrains]

@@ -29,7 +29,7 @@ import readme_method, readme_encoder
 from conftest import random_skeletons, tiny_overrides
 from halp_bench.registry import DATASETS, load_plugins
 from halp_bench.results.row import read_rows
-from halp_bench.runner import RunSpec, run_grid
+from halp_bench.orchestration.grid import RunSpec, run_grid
 load_plugins()
 DATASETS.add("tiny", lambda cfg: random_skeletons(n=32, t=12, classes=3))
 overrides = [*tiny_overrides("simsiam", encoder="frame_mlp"), "method.hidden=16", "method.dim=16", "encoder.width=16"]

@@ -11,10 +11,10 @@ import pytest
 from conftest import random_skeletons, tiny_overrides
 from halp_bench.config import flat_items, make_config
 from halp_bench.methods.aimclr import AimCLR
-from halp_bench.recipe import read_row, recipe_from_row, resolve_recipe
+from halp_bench.orchestration.grid import RunSpec, run_grid
+from halp_bench.orchestration.recipe import read_row, recipe_from_row, resolve_recipe
 from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
-from halp_bench.runner import RunSpec, run_grid
 
 
 def test_values_and_their_sources_for_a_preset_method_and_dataset():

@@ -19,7 +19,7 @@ import torch
 
 from conftest import tiny_overrides
 from halp_bench.cli import main
-from halp_bench.runner import RunSpec, run_grid
+from halp_bench.orchestration.grid import RunSpec, run_grid
 
 MOCO_SETS = [arg for item in tiny_overrides("moco") if not item.startswith("device=") for arg in ("--set", item)]
 EVAL_SETS = [arg for item in tiny_overrides("moco") if not item.startswith(("pretrain.", "augment.", "device=")) for arg in ("--set", item)]

@@ -21,9 +21,9 @@ from halp_bench.engine.checkpoint import load_checkpoint
 from halp_bench.engine.device import seed_everything
 from halp_bench.engine.pretrain import pretrain
 from halp_bench.methods.base import create_method
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.registry import DATASETS, METHODS, load_plugins
 from halp_bench.results.store import load_results
-from halp_bench.runner import RunSpec, run_grid
 
 load_plugins()
 TRAINABLE = [name for name in METHODS.names() if METHODS.get(name).pretrains]

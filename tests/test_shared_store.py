@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 from conftest import random_skeletons, tiny_overrides
 from halp_bench.cli import cli
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.registry import DATASETS
 from halp_bench.results.cell_files import CELLS_DIR
 from halp_bench.results.claims import Claim, Holder, read_claim, try_claim
 from halp_bench.results.store import load_results
-from halp_bench.runner import RunSpec, run_grid
 
 CELLS = {("moco", "knn"), ("moco", "linear"), ("random", "knn"), ("random", "linear")}
 

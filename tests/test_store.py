@@ -80,7 +80,7 @@ def test_a_foreign_non_empty_output_directory_is_refused_unless_forced(tmp_path)
 def test_under_torchrun_only_rank_0_checks_the_output_directory(tmp_path, monkeypatch):
     """Another rank would find rank 0's write probe in a fresh directory and refuse it."""
     from halp_bench.errors import ConfigError
-    from halp_bench.runner import RunSpec, run_grid
+    from halp_bench.orchestration.grid import RunSpec, run_grid
 
     (tmp_path / ".write-test.abc123").write_text("x")  # rank 0's probe, caught in the act
     spec = RunSpec(methods=["no-such-method"], out=tmp_path, show_progress=False)

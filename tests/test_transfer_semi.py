@@ -14,6 +14,7 @@ from halp_bench.config import make_configs
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.errors import ConfigError, UnknownNameError
 from halp_bench.methods.base import create_method
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.protocols import classifier
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.classifier import state_fingerprint
@@ -21,7 +22,6 @@ from halp_bench.protocols.semi import stratified_subsets
 from halp_bench.protocols.transfer import TRANSFER_PAIRS
 from halp_bench.registry import DATASETS, METHODS, PROTOCOLS
 from halp_bench.results.store import load_results
-from halp_bench.runner import RunSpec, run_grid
 from halp_bench.skeleton import DataSpec, get_layout
 from halp_bench.suites import suite_names, suite_specs
 
@@ -113,7 +113,7 @@ def _spec(tmp_path, extra: tuple[str, ...] = (), **kw) -> RunSpec:
 
 def test_one_pretraining_serves_knn_linear_and_transfer(tmp_path, monkeypatch):
     import halp_bench.methods.moco as moco_module
-    import halp_bench.runner as runner
+    import halp_bench.orchestration.grid as runner
 
     monkeypatch.setitem(TRANSFER_PAIRS, "tiny-src", "tiny-tgt")
     pretrain_calls, steps = [], []

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from conftest import tiny_overrides
-from halp_bench import runner
-from halp_bench.cells import Pretrained
 from halp_bench.config import CHOICES, DataConfig, EvalConfig, OptimConfig, RunConfig, make_configs
 from halp_bench.errors import ConfigError
+from halp_bench.orchestration import grid as runner
+from halp_bench.orchestration.cells import Pretrained
+from halp_bench.orchestration.grid import RunSpec, run_grid
 from halp_bench.registry import ENCODERS, METHODS, load_plugins
-from halp_bench.runner import RunSpec, run_grid
 from halp_bench.validation import Range, numeric_fields, parse_interval, range_of
 
 load_plugins()

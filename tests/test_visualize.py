@@ -16,14 +16,14 @@ from halp_bench.cli import cli
 from halp_bench.config import make_config
 from halp_bench.datasets.catalog import load_dataset
 from halp_bench.datasets.raw.prepare import prepare_dataset
-from halp_bench.evaluate import EvalSpec, run_eval
+from halp_bench.orchestration.evaluate import EvalSpec, run_eval
+from halp_bench.orchestration.grid import RunSpec, run_grid
+from halp_bench.orchestration.visualize import _stored_features, show_sample, tsne_figures
 from halp_bench.protocols.knn import knn_predict
 from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
 from halp_bench.results.skeleton_drawing import plane, present
-from halp_bench.runner import RunSpec, run_grid
 from halp_bench.skeleton import NTU25
-from halp_bench.visualize import _stored_features, show_sample, tsne_figures
 
 pytest.importorskip("matplotlib")
 BLUE, ORANGE, GREEN = (31, 119, 180), (255, 127, 14), (44, 160, 44)  # tab10's first three: class (or person) 0, 1, 2

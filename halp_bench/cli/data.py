@@ -67,9 +67,9 @@ def show(dataset, split, part, index, label, augmented, method_name, seed, prese
     .npz) as a strip of frames or an animated GIF: the bones of its layout, every person, equal
     axes, frame numbers. Needs matplotlib: pip install 'halp-bench[plot]'."""
     from halp_bench.config import make_config
+    from halp_bench.orchestration.run_dirs import safe_name
+    from halp_bench.orchestration.visualize import show_sample
     from halp_bench.results.skeleton_drawing import draw_clips
-    from halp_bench.run_dirs import safe_name
-    from halp_bench.visualize import show_sample
 
     if index is not None and label is not None:
         raise click.UsageError("give --index or --label, not both")

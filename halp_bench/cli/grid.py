@@ -38,7 +38,7 @@ LAUNCH_OPTIONS = (
 
 
 def _launch_options(command):
-    """`run`'s launcher options (halp_bench/launch/): given as `**launch` to the command. Unset values
+    """`run`'s launcher options (orchestration/launch/): given as `**launch` to the command. Unset values
     come from HALP_BENCH_SLURM_<NAME> or the [slurm] table of ~/.config/halp-bench/launcher.toml."""
     options = [
         click.option(
@@ -183,8 +183,8 @@ def _run_spec(o: dict[str, Any]) -> tuple[Any, bool]:
     the main process (which alone prints)."""
     from halp_bench.common.distributed import is_main_process
     from halp_bench.common.loggers import parse_loggers
-    from halp_bench.launch.plan import unique
-    from halp_bench.runner import RunSpec
+    from halp_bench.orchestration.grid import RunSpec
+    from halp_bench.orchestration.launch.plan import unique
 
     if o["seed"] is not None and o["seeds"] is not None:
         raise click.UsageError("give --seed or --seeds, not both")
@@ -227,9 +227,9 @@ def _run_spec(o: dict[str, Any]) -> tuple[Any, bool]:
 def _run_in_process(spec, suite: str | None, out: Path, main: bool) -> None:
     """Every entry's grid in this process (under torchrun: every rank), then the cells, counts and
     tables; failed cells set the exit code (2 when the user can fix them, e.g. a NaN loss)."""
+    from halp_bench.orchestration.grid import CellOutcome, run_grid
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
-    from halp_bench.runner import CellOutcome, run_grid
 
     retrained: set[Path] = set()  # a checkpoint shared by suite entries is retrained once under --force
     outcomes = []
@@ -256,13 +256,13 @@ def _run_in_process(spec, suite: str | None, out: Path, main: bool) -> None:
 
 
 def _run_launched(spec, suite: str | None, launch: dict) -> None:
-    """`run --launcher`: submit the units of every entry (halp_bench/launch/submit.py); print the
+    """`run --launcher`: submit the units of every entry (halp_bench/orchestration/launch/submit.py); print the
     cells and tables once the jobs are done (local, or slurm with --wait)."""
-    from halp_bench.cells import CellOutcome
-    from halp_bench.launch.options import resolve_options
-    from halp_bench.launch.plan import check_overrides, units_of
-    from halp_bench.launch.submit import launch as submit_units
     from halp_bench.methods.base import default_methods
+    from halp_bench.orchestration.cells import CellOutcome
+    from halp_bench.orchestration.launch.options import resolve_options
+    from halp_bench.orchestration.launch.plan import check_overrides, units_of
+    from halp_bench.orchestration.launch.submit import launch as submit_units
     from halp_bench.registry import load_plugins
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
@@ -293,8 +293,8 @@ def status(out: Path, as_json: bool) -> None:
     (error and log file) or skipped, then a one-line total. Reads the store (jobs/, claims/, cells/) and squeue."""
     import json
 
-    from halp_bench.launch.status import as_json as status_json
-    from halp_bench.launch.status import grid_status, totals_line
+    from halp_bench.orchestration.launch.status import as_json as status_json
+    from halp_bench.orchestration.launch.status import grid_status, totals_line
 
     if not out.is_dir():
         raise click.BadParameter(f"{out}: no such directory", param_hint="'--out'")

@@ -44,7 +44,7 @@ def config_command(methods, preset, dataset, split, seed, overrides, from_row, a
     preset, the method's run_defaults, --set) and the identities of its pretraining and cells."""
     import json
 
-    from halp_bench.recipe import read_row, recipe_from_row, resolve_recipe
+    from halp_bench.orchestration.recipe import read_row, recipe_from_row, resolve_recipe
 
     if from_row:
         recipes = [recipe_from_row(read_row(from_row))]
@@ -235,9 +235,9 @@ def plot(
     check_formats(chosen_formats)
     if tsne:
         from halp_bench.engine.device import resolve_device
+        from halp_bench.orchestration.visualize import tsne_figures
         from halp_bench.registry import load_plugins
         from halp_bench.results.tsne import plot_tsne
-        from halp_bench.visualize import tsne_figures
 
         load_plugins()
         for figure in tsne_figures(rows, chosen_methods, seed, samples, sample_seed, perplexity, resolve_device(device), say=console.print):

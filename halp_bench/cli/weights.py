@@ -61,7 +61,7 @@ def evaluate(
     """
     from halp_bench.common.loggers import parse_loggers
     from halp_bench.config import resolve_preset
-    from halp_bench.evaluate import EvalSpec, run_eval
+    from halp_bench.orchestration.evaluate import EvalSpec, run_eval
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
 
@@ -121,7 +121,7 @@ def evaluate(
 def ensemble(method, weights, dataset, split, preset, overrides, seeds, device, out, deterministic, threads, no_progress) -> None:
     """Three-stream rows: linear probes on the stored joint, motion and bone pretrainings, class scores fused with weights."""
     from halp_bench.config import resolve_preset
-    from halp_bench.ensemble import EnsembleSpec, run_ensemble
+    from halp_bench.orchestration.ensemble import EnsembleSpec, run_ensemble
     from halp_bench.results.row import read_rows
     from halp_bench.results.store import RESULTS_FILE
 

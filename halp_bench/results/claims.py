@@ -64,7 +64,7 @@ class Holder:
     job: str | None = None
     log: str | None = None  # the job's log file, when a launcher set $HALP_BENCH_JOB_LOG
     started: float = 0.0
-    unit: dict[str, Any] = field(default_factory=dict)  # the work this claim covers (launch/plan.py's unit)
+    unit: dict[str, Any] = field(default_factory=dict)  # the work this claim covers (orchestration/launch/plan.py's unit)
     epochs: int = 0
     released: bool = False
     failures: dict[str, str] = field(default_factory=dict)  # protocol -> error line

@@ -1,7 +1,7 @@
 """t-SNE maps of learned features: one panel per method, the same samples and the same t-SNE
 settings in every panel, points coloured by class (`halp-bench plot --tsne`).
 
-The features are computed elsewhere (visualize.py: the evaluation features kNN uses); this module
+The features are computed elsewhere (orchestration/visualize.py: the evaluation features kNN uses); this module
 embeds and draws them. scikit-learn's `TSNE` with PCA initialisation and a fixed seed, so the same
 features give the same map.
 """

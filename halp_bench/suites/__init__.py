@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from halp_bench.errors import DataError, UnknownNameError
-from halp_bench.runner import RunSpec
+from halp_bench.orchestration.grid import RunSpec
 
 ENTRY_FIELDS = ("methods", "dataset", "split", "protocols", "preset", "transfer_from", "overrides", "seeds")
 

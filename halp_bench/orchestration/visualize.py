@@ -23,6 +23,7 @@ from halp_bench.engine.device import seed_everything
 from halp_bench.engine.pretrain import CHECKPOINT_FILE
 from halp_bench.errors import ConfigError, HalpBenchError
 from halp_bench.methods.base import create_method
+from halp_bench.orchestration.run_dirs import safe_name
 from halp_bench.protocols.base import ProtocolContext, extract_features
 from halp_bench.registry import METHODS
 from halp_bench.results.plots import run_dir_holding
@@ -30,7 +31,6 @@ from halp_bench.results.row import ResultRow
 from halp_bench.results.skeleton_drawing import Clip
 from halp_bench.results.tables import variant_label
 from halp_bench.results.tsne import Panel
-from halp_bench.run_dirs import safe_name
 from halp_bench.skeleton import SkeletonLayout
 from halp_bench.weights import eval_encoder_from_authors, method_from_checkpoint, read_weights
 

@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 
-from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.cpu_share import share_cpus
@@ -34,17 +33,18 @@ from halp_bench.engine.pretrain import pretrain
 from halp_bench.engine.state import PretrainResult
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
 from halp_bench.identity import config_id, pretrain_signature
-from halp_bench.launch.guard import CellGuard
 from halp_bench.methods.base import create_method, default_methods
 from halp_bench.methods.requirements import check_encoder_hooks
-from halp_bench.monitor import knn_monitor
+from halp_bench.orchestration.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
+from halp_bench.orchestration.launch.guard import CellGuard
+from halp_bench.orchestration.monitor import knn_monitor
+from halp_bench.orchestration.provenance import git_commit, settings_summary, versions
+from halp_bench.orchestration.run_dirs import MONITOR_FILE, prepare_run_dir, run_dir_name
+from halp_bench.orchestration.stages import Plan, Stage, check_and_fingerprint, method_pipeline
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
-from halp_bench.provenance import git_commit, settings_summary, versions
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import PretrainSummary, read_rows
 from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
-from halp_bench.run_dirs import MONITOR_FILE, prepare_run_dir, run_dir_name
-from halp_bench.stages import Plan, Stage, check_and_fingerprint, method_pipeline
 from halp_bench.validation import check_grid
 
 DEFAULT_PROTOCOLS = ("knn", "linear", "transfer")  # `semi` runs only when named: too slow by default

@@ -24,9 +24,9 @@ from typing import Any
 
 import submitit
 
-from halp_bench.launch.options import LaunchOptions
-from halp_bench.launch.plan import JOBS_DIR, spec_for_unit, unit_id, write_job_record
-from halp_bench.launch.status import Scheduler, unit_needs_work
+from halp_bench.orchestration.launch.options import LaunchOptions
+from halp_bench.orchestration.launch.plan import JOBS_DIR, spec_for_unit, unit_id, write_job_record
+from halp_bench.orchestration.launch.status import Scheduler, unit_needs_work
 from halp_bench.results.store import ensure_output_dir
 
 LOGS_DIR = "logs"  # under <out>/jobs/: submitit's pickles and each job's stdout/stderr
@@ -39,7 +39,7 @@ class GridJob(submitit.helpers.Checkpointable):
         self.spec, self.unit = spec, unit
 
     def __call__(self) -> list[dict[str, Any]]:
-        from halp_bench.runner import run_grid  # torch is imported in the job, not in the submitting process
+        from halp_bench.orchestration.grid import run_grid  # torch is imported in the job, not in the submitting process
 
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:  # one task per GPU: the DDP path reads the ranks torchrun would set

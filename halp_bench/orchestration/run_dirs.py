@@ -13,7 +13,7 @@ from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.loggers import WANDB_ID_FILE
 from halp_bench.config import RunConfig
 from halp_bench.identity import pretrain_id
-from halp_bench.stages import Stage
+from halp_bench.orchestration.stages import Stage
 
 DATA_RECORD = "data.json"  # in a run directory: the fingerprint of the split its checkpoint was pretrained on
 MONITOR_FILE = "monitor.csv"

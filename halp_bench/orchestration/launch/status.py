@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from halp_bench.launch.plan import read_job_records, unit_id
+from halp_bench.orchestration.launch.plan import read_job_records, unit_id
 from halp_bench.results.claims import ClaimState, all_claims, claim_ttl
 from halp_bench.results.store import RESULTS_FILE, load_results
 
@@ -98,7 +98,7 @@ class Scheduler:
 def _protocols(unit: dict[str, Any]) -> list[str]:
     if unit.get("protocols"):
         return list(unit["protocols"])
-    from halp_bench.runner import DEFAULT_PROTOCOLS
+    from halp_bench.orchestration.grid import DEFAULT_PROTOCOLS
 
     return list(DEFAULT_PROTOCOLS)
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import torch
 
-from halp_bench.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.common import distributed
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.common.loggers import RunLogger, open_logger
@@ -26,11 +25,12 @@ from halp_bench.datasets.pipelines import apply_pipeline, resolve_pipeline
 from halp_bench.engine.device import deterministic_mode, device_name, resolve_device, seed_everything
 from halp_bench.errors import ConfigError
 from halp_bench.identity import weights_config_id
-from halp_bench.provenance import git_commit, settings_summary, versions
+from halp_bench.orchestration.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
+from halp_bench.orchestration.provenance import git_commit, settings_summary, versions
+from halp_bench.orchestration.stages import check_and_fingerprint
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import read_rows
 from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
-from halp_bench.stages import check_and_fingerprint
 from halp_bench.weights import WeightsFile, default_encoder, eval_encoder_from_authors, method_from_checkpoint, read_weights, stored_streams
 from halp_bench.weights_checks import check_finite_weights, progress, progress_label
 

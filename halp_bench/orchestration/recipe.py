@@ -83,7 +83,7 @@ def resolve_recipe(
     given = ["data.dataset", "seed", *(["data.split"] if split else [])]
     sources = value_sources(method, preset, dataset, cfg, [item.split("=", 1)[0].strip() for item in overrides], given)
     cells = {protocol: config_id(method, protocol, cfg, cfg) for protocol in SAME_DATA_PROTOCOLS}
-    from halp_bench.run_dirs import run_dir_name  # imports torch: only when a recipe is made
+    from halp_bench.orchestration.run_dirs import run_dir_name  # imports torch: only when a recipe is made
 
     return Recipe(
         method,

@@ -115,7 +115,7 @@ class CellStore:
     done: dict[tuple, ResultRow]
     force: bool = False
     show_progress: bool = True
-    # claims and one file per cell when many processes share the store (launch/guard.py's CellGuard); None: this process alone
+    # claims and one file per cell when many processes share the store (orchestration/launch/guard.py's CellGuard); None: this process alone
     guard: Any = None
 
     def reload(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from halp_bench.common import distributed
-from halp_bench.launch.plan import unit_of
+from halp_bench.orchestration.launch.plan import unit_of
 from halp_bench.results.cell_files import CELL_FILE_FIELD, store_cell_row
 from halp_bench.results.claims import Claim, Holder, try_claim
 from halp_bench.results.store import RESULTS_FILE, append_result

@@ -11,9 +11,9 @@ from halp_bench.common import distributed
 from halp_bench.common.loggers import RunLogger
 from halp_bench.config import RunConfig
 from halp_bench.methods.base import Method
+from halp_bench.orchestration.stages import Stage
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.registry import PROTOCOLS
-from halp_bench.stages import Stage
 
 
 def knn_monitor(method: Method, stage: Stage, cfg: RunConfig, device: torch.device, path: Path, logger: RunLogger | None = None) -> Callable[[int], None]:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from halp_bench.cells import CellOutcome, now
 from halp_bench.common.atomic import atomic_write_bytes
 from halp_bench.common.cpu_share import share_cpus
 from halp_bench.config import make_configs
@@ -30,14 +29,15 @@ from halp_bench.engine.device import deterministic_mode, device_name, resolve_de
 from halp_bench.engine.pretrain import CHECKPOINT_FILE
 from halp_bench.errors import ConfigError
 from halp_bench.identity import short_hash
+from halp_bench.orchestration.cells import CellOutcome, now
+from halp_bench.orchestration.grid import RunSpec, run_dir_for
+from halp_bench.orchestration.provenance import git_commit, settings_summary, versions
+from halp_bench.orchestration.stages import check_and_fingerprint, method_pipeline
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.classifier import train_classifier
-from halp_bench.provenance import git_commit, settings_summary, versions
 from halp_bench.registry import METHODS, load_plugins
 from halp_bench.results.row import ResultRow
 from halp_bench.results.store import RESULTS_FILE, append_result, ensure_output_dir
-from halp_bench.runner import RunSpec, run_dir_for
-from halp_bench.stages import check_and_fingerprint, method_pipeline
 from halp_bench.weights import method_from_checkpoint, read_weights
 
 STREAMS = ("joint", "motion", "bone")
