@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -124,21 +125,24 @@ def _method_declarations(name: str) -> str:
     return lines + (f"\n[dim]run_defaults: {escape(defaults)}[/dim]" if defaults else "")
 
 
+def stored_results(out_help: str) -> Callable[[Any], Any]:
+    """`--out` (what it means to the command) and `--results`: where the stored rows are read from."""
+
+    def add(command: Any) -> Any:
+        command = click.option(
+            "--results",
+            "results_files",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).",
+        )(command)
+        return click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help=out_help)(command)
+
+    return add
+
+
 @cli.command()
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Output directory of `run`: reads <out>/results.jsonl (unless --results) and writes <out>/tables/<table>.<format>.",
-)
-@click.option(
-    "--results",
-    "results_files",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).",
-)
+@stored_results("Output directory of `run`: reads <out>/results.jsonl (unless --results) and writes <out>/tables/<table>.<format>.")
 @click.option(
     "--tables",
     "table_names",
@@ -171,20 +175,7 @@ def table(out: Path, results_files: tuple[Path, ...], table_names: str | None, f
 
 
 @cli.command()
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    default=Path("results"),
-    show_default=True,
-    help="Output directory of `run`: runs are found through <out>/results.jsonl; plots go to <out>/plots/.",
-)
-@click.option(
-    "--results",
-    "results_files",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="A results.jsonl file; repeat to combine several (default: <out>/results.jsonl).",
-)
+@stored_results("Output directory of `run`: runs are found through <out>/results.jsonl; plots go to <out>/plots/.")
 @click.option("--methods", default=None, help="Only these methods (comma-separated; default: all; with --tsne also the panels' order).")
 @click.option("--format", "formats", default="png", show_default=True, help="Comma-separated: png and/or svg.")
 @click.option(
