@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from halp_bench.errors import ConfigError, UnknownNameError
-from halp_bench.overrides import PLUGIN_SECTIONS, convert_value, known_to_a_plugin, parse_override, unknown_key_message
+from halp_bench.overrides import PLUGIN_SECTIONS, Override, convert_value, known_to_a_plugin, parse_override, unknown_key_message
 from halp_bench.registry import ENCODERS, METHODS, load_plugins
 from halp_bench.validation import check_ranges, declared_choices, one_of, ranged
 
@@ -249,12 +250,12 @@ def _presets() -> dict[str, Any]:
     return PRESETS
 
 
-def make_config(preset: str = "cpu", overrides: list[str] | tuple[str, ...] = (), method: str = "moco") -> RunConfig:
+def make_config(preset: str = "cpu", overrides: Sequence[str | Override] = (), method: str = "moco") -> RunConfig:
     """The configuration of `method`'s cells: every override must be one of its keys."""
     return make_configs(preset, overrides, [method])[method]
 
 
-def make_configs(preset: str, overrides: list[str] | tuple[str, ...], methods: list[str], ignore_others: bool = False) -> dict[str, RunConfig]:
+def make_configs(preset: str, overrides: Sequence[str | Override], methods: list[str], ignore_others: bool = False) -> dict[str, RunConfig]:
     """One configuration per method. A `--set` key applies to the methods whose settings have it
     and is an error only if none of them does (the error lists their valid keys). With
     `ignore_others`, a key that some other registered method or encoder has is ignored too."""
@@ -271,7 +272,7 @@ def make_configs(preset: str, overrides: list[str] | tuple[str, ...], methods: l
     return configs
 
 
-def _resolve(preset: str, parsed: list[tuple[str, str]], method_name: str) -> tuple[RunConfig, dict[str, str]]:
+def _resolve(preset: str, parsed: list[tuple[str, Any]], method_name: str) -> tuple[RunConfig, dict[str, str]]:
     """(config, {key: reason}) for one method; keys this method does not have are returned, not raised."""
     method_cls = METHODS.get(method_name)
     dataset = next((raw for key, raw in reversed(parsed) if key == "data.dataset"), DataConfig.dataset)
@@ -368,7 +369,7 @@ def config_from_dict(method: str, values: dict[str, Any]) -> RunConfig:
     preset = values.get("preset", "paper") if values.get("preset") in _presets() else "paper"
     encoder = values.get("encoder", {}).get("name", DEFAULT_ENCODER)
     dataset = values.get("data", {}).get("dataset", DataConfig.dataset)
-    cfg = make_config(preset, [f"encoder.name={encoder}", f"data.dataset={dataset}"], method=method)
+    cfg = make_config(preset, [Override("encoder.name", encoder), Override("data.dataset", dataset)], method=method)
     known = {f.name for f in dataclasses.fields(cfg)}
     for key, value in values.items():
         if key not in known:

@@ -1,5 +1,7 @@
-"""`--set KEY=VALUE` at the edge: the text split into key and value once, the value converted to the
-type of the field it sets, and what a mistyped key could have been."""
+"""Settings given to a configuration: the user's `--set KEY=VALUE` text, split once at the edge and
+converted to the type of the field it sets, and the program's own values (`Override`: the dataset,
+split, seed and device a cell is made for), which are typed already and never go through text.
+Also what a mistyped key could have been."""
 
 from __future__ import annotations
 
@@ -14,15 +16,29 @@ from halp_bench.registry import ENCODERS, METHODS
 PLUGIN_SECTIONS = ("method", "encoder", "augment")
 
 
-def parse_override(item: str) -> tuple[str, str]:
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """One setting the program gives a configuration, as a typed value (no text to parse)."""
+
+    key: str
+    value: Any
+
+
+def parse_override(item: str | Override) -> tuple[str, Any]:
+    """(key, value): an `Override` as it is, `--set` text split at its first `=`."""
+    if isinstance(item, Override):
+        return item.key, item.value
     if "=" not in item:
         raise ConfigError(f"--set '{item}': expected KEY=VALUE, e.g. pretrain.lr=0.1")
     key, raw = item.split("=", 1)
     return key.strip(), raw.strip()
 
 
-def convert_value(key: str, raw: str, hint: Any) -> Any:
+def convert_value(key: str, raw: Any, hint: Any) -> Any:
+    """`raw` as the field's type: `--set` text parsed; a typed value checked, not parsed."""
     origin = typing.get_origin(hint)
+    if not isinstance(raw, str):
+        return _typed(key, raw, hint, origin)
     try:
         if hint is bool:
             if raw.lower() in ("1", "true", "yes", "on"):
@@ -44,6 +60,18 @@ def convert_value(key: str, raw: str, hint: Any) -> Any:
             expected = "a comma-separated list of " + typing.get_args(hint)[0].__name__
         raise ConfigError(f"--set {key}={raw}: expected {expected}") from None
     raise ConfigError(f"--set {key}: unsupported field type {hint}")
+
+
+def _typed(key: str, value: Any, hint: Any, origin: Any) -> Any:
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (bool, int, float, str) and isinstance(value, hint) and (hint is bool or not isinstance(value, bool)):
+        return value
+    if origin is tuple and isinstance(value, (tuple, list)):
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    raise ConfigError(f"{key}={value!r}: expected {getattr(hint, '__name__', str(hint))}")
 
 
 def unknown_key_message(key: str, configs: list[Any], methods: list[str]) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from halp_bench.errors import ConfigError
+from halp_bench.overrides import Override
 
 RANGE_KEY = "range"
 CHOICES_KEY = "choices"
@@ -213,7 +214,7 @@ def check_settings(specs: list[Any]) -> None:
 
     load_plugins()
     for spec in specs:
-        make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], spec.methods or default_methods())
+        make_configs(spec.preset, [*spec.overrides, Override("device", spec.device)], spec.methods or default_methods())
 
 
 def refuse_inapplicable(command: str, overrides: tuple[str, ...] | list[str]) -> None:

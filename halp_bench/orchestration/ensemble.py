@@ -33,6 +33,7 @@ from halp_bench.orchestration.cells import CellOutcome, now
 from halp_bench.orchestration.grid import RunSpec, run_dir_for
 from halp_bench.orchestration.provenance import git_commit, settings_summary, versions
 from halp_bench.orchestration.stages import check_and_fingerprint, method_pipeline
+from halp_bench.overrides import Override
 from halp_bench.protocols.base import ProtocolContext
 from halp_bench.protocols.classifier import train_classifier
 from halp_bench.registry import METHODS, load_plugins
@@ -102,11 +103,11 @@ def run_ensemble(spec: EnsembleSpec, say: Callable[[str], None] = print) -> list
 
 def _stream_scores(spec: EnsembleSpec, seed: int, stream: str, say: Callable[[str], None]) -> tuple[dict, object, object]:
     """(scores, labels and top-1 of the stream's probe; its config; the data stage) for one stream."""
-    base = [*spec.overrides, f"data.dataset={spec.dataset}", f"device={spec.device}", f"seed={seed}"]
+    base = [*spec.overrides, Override("data.dataset", spec.dataset), Override("device", spec.device), Override("seed", seed)]
     probe = make_configs(spec.preset, base, [spec.method])[spec.method]
     data = load_dataset(probe.data, progress=spec.show_progress)
     split = spec.split or probe.data.split or data.default_split
-    extra = [f"data.split={split}"] + ([f"method.stream={stream}"] if stream != "joint" else [])
+    extra = [Override("data.split", split)] + ([Override("method.stream", stream)] if stream != "joint" else [])
     cfg = make_configs(spec.preset, [*base, *extra], [spec.method])[spec.method]
     pipeline = method_pipeline(cfg, spec.method, data)
     data = load_dataset(dataclasses.replace(cfg.data, pipeline=pipeline), progress=spec.show_progress)

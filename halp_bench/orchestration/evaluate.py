@@ -28,6 +28,7 @@ from halp_bench.identity import weights_config_id
 from halp_bench.orchestration.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.orchestration.provenance import git_commit, settings_summary, versions
 from halp_bench.orchestration.stages import check_and_fingerprint
+from halp_bench.overrides import Override
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import read_rows
 from halp_bench.results.store import RESULTS_FILE, ensure_output_dir
@@ -107,9 +108,9 @@ def _evaluate(spec: EvalSpec, weights: WeightsFile, method_name: str, protocols:
     outcomes: list[CellOutcome] = []
     data = None
     for seed in spec.seeds:
-        overrides = [*spec.overrides, f"data.dataset={spec.dataset}", f"device={spec.device}", f"seed={seed}"]
+        overrides = [*spec.overrides, Override("data.dataset", spec.dataset), Override("device", spec.device), Override("seed", seed)]
         if weights.layout != "halp-bench":
-            overrides.append(f"encoder.name={spec.encoder or default_encoder(weights)}")
+            overrides.append(Override("encoder.name", spec.encoder or default_encoder(weights)))
         # a --set key of another method is accepted and ignored (the same --set as a run of several methods works)
         cfg = make_configs(spec.preset, overrides, [method_name], ignore_others=True)[method_name]
         if data is None:

@@ -41,6 +41,7 @@ from halp_bench.orchestration.monitor import knn_monitor
 from halp_bench.orchestration.provenance import git_commit, settings_summary, versions
 from halp_bench.orchestration.run_dirs import MONITOR_FILE, prepare_run_dir, run_dir_name
 from halp_bench.orchestration.stages import Plan, Stage, check_and_fingerprint, method_pipeline
+from halp_bench.overrides import Override
 from halp_bench.protocols.transfer import TRANSFER_PAIRS, check_same_input, parse_source
 from halp_bench.registry import METHODS, PROTOCOLS, load_plugins
 from halp_bench.results.row import PretrainSummary, read_rows
@@ -86,7 +87,13 @@ class Configs:
             spec = self.spec
             self._made[key] = make_configs(
                 spec.preset,
-                [*spec.overrides, f"data.dataset={stage.dataset}", f"data.split={stage.split}", f"device={spec.device}", f"seed={seed}"],
+                [
+                    *spec.overrides,
+                    Override("data.dataset", stage.dataset),
+                    Override("data.split", stage.split),
+                    Override("device", spec.device),
+                    Override("seed", seed),
+                ],
                 self.methods,
             )
         return self._made[key][method]
@@ -116,7 +123,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     """
     methods, protocols = _grid_names(spec)
     retrained = set() if retrained is None else retrained
-    first_configs = make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], methods)  # checks --set first
+    first_configs = make_configs(spec.preset, [*spec.overrides, Override("device", spec.device)], methods)  # checks --set first
     check_encoder_hooks(first_configs)  # and that each method's encoder has the hooks it calls, before any training
     base = first_configs[methods[0]]
     stages = Stages(spec, base, protocols, say)

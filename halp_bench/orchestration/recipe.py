@@ -20,6 +20,7 @@ from typing import Any
 from halp_bench.config import PROTOCOL_SECTIONS, DataConfig, RunConfig, config_from_dict, flat_items, make_configs
 from halp_bench.errors import ConfigError
 from halp_bench.identity import config_id, pretrain_id
+from halp_bench.overrides import Override
 from halp_bench.presets import PRESETS
 from halp_bench.registry import ENCODERS, METHODS, load_plugins
 from halp_bench.results.row import ResultRow
@@ -77,7 +78,7 @@ def resolve_recipe(
     load_plugins()
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset '{preset}'; choose one of: {', '.join(PRESETS)}")
-    edge = [f"data.dataset={dataset}", *([f"data.split={split}"] if split else []), f"seed={seed}"]
+    edge = [Override("data.dataset", dataset), *([Override("data.split", split)] if split else []), Override("seed", seed)]
     cfg = make_configs(preset, [*overrides, *edge], [method], ignore_others=True)[method]
     values = {k: v for k, v in flat_items(cfg).items() if k not in NOT_RECIPE}
     given = ["data.dataset", "seed", *(["data.split"] if split else [])]
@@ -157,7 +158,7 @@ def recipe_from_row(row: ResultRow) -> Recipe:
         )
     load_plugins()
     stored = flat_items(config_from_dict(row.method, row.config))
-    edge = [f"data.dataset={row.dataset}", f"data.split={row.split}", f"seed={row.seed}"]
+    edge = [Override("data.dataset", row.dataset), Override("data.split", row.split), Override("seed", row.seed)]
     made = flat_items(make_configs(row.preset, edge, [row.method], ignore_others=True)[row.method])
     overrides = [
         f"{key}={_as_override(stored[key])}"

@@ -46,8 +46,9 @@ def own_overrides(spec: Any, method: str) -> list[str]:
     """The `--set` items of `spec` that `method` has: a key of another method of the run would be
     refused in a run of this method alone, and dropping it changes none of this method's settings."""
     from halp_bench.config import has_key, make_configs
+    from halp_bench.overrides import Override
 
-    cfg = make_configs(spec.preset, [f"device={spec.device}"], [method])[method]
+    cfg = make_configs(spec.preset, [Override("device", spec.device)], [method])[method]
     return [item for item in spec.overrides if has_key(cfg, item.split("=", 1)[0].strip())]
 
 
@@ -67,8 +68,9 @@ def check_overrides(spec: Any, methods: list[str]) -> None:
     """Refuse a bad `--set` before anything is submitted (a ConfigError), as the in-process run does:
     each key must fit one of the run's methods."""
     from halp_bench.config import make_configs
+    from halp_bench.overrides import Override
 
-    make_configs(spec.preset, [*spec.overrides, f"device={spec.device}"], methods)
+    make_configs(spec.preset, [*spec.overrides, Override("device", spec.device)], methods)
 
 
 def spec_for_unit(spec: Any, unit: dict[str, Any]) -> Any:
