@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_throughput import PAPER_SIZE  # the paper's encoder and views, as the throughput benchmark sizes them
 
 from halp_bench.config import make_configs
 from halp_bench.datasets.catalog import load_dataset
@@ -42,14 +43,7 @@ def _overrides(size: str, samples: int, epochs: int, encoder: str | None) -> lis
     overrides = [f"pretrain.epochs={epochs}", "pretrain.milestones=1000", "pretrain.warmup_epochs=0", *ACTIVE, f"data.synthetic_samples={samples}"]
     overrides += [f"encoder.name={encoder}"] if encoder else []
     if size == "paper":
-        overrides += [
-            "encoder.hidden_size=1024",
-            "encoder.num_layers=3",
-            "method.proj_hidden=2048",
-            "method.proj_dim=128",
-            "data.frames=64",
-            "augment.min_crop_frames=64",
-        ]
+        overrides += PAPER_SIZE
     return overrides
 
 

@@ -23,7 +23,7 @@ from torch import Tensor
 from halp_bench.common import distributed
 from halp_bench.common.atomic import atomic_write_bytes, remove_temporaries
 from halp_bench.common.loggers import RunLogger
-from halp_bench.common.loop import LoopHooks, LoopState, TrainLoop
+from halp_bench.common.loop import LoopHooks, TrainLoop
 from halp_bench.common.meters import PeakMemory
 from halp_bench.common.optim import make_optimizer, make_schedule
 from halp_bench.common.precision import Precision
@@ -181,7 +181,7 @@ class _Pretraining:
                 label=f"pretrain {self.name}",
                 show_loss=self.show_progress and self.where.is_main,
             )
-            loop.fit(_PretrainHooks(self), LoopState(at.epoch, at.iteration, at.loss_sums, at.seconds))
+            loop.fit(_PretrainHooks(self), at)
             self.result.peak_mb = max(self.state.earlier_peak, memory.peak_mb)
             self.result.increase_mb = max(self.state.earlier_increase, memory.increase_mb)
         return self.result
@@ -219,7 +219,7 @@ class _Pretraining:
         step = (epoch + 1) * len(loader)
         every_epochs = self.cfg.checkpoint_every
         if (every_epochs and (epoch + 1) % every_epochs == 0) or epoch + 1 == self.epochs or (every_iters and step % every_iters == 0):
-            self.save(Position(epoch + 1, 0, self.state.shuffle_gen.get_state()), self.memory)
+            self.save(Position(epoch + 1, 0, shuffle_state=self.state.shuffle_gen.get_state()), self.memory)
         if self.on_epoch_end is not None:
             self.on_epoch_end(epoch + 1)
 
@@ -275,7 +275,7 @@ class _PretrainHooks(LoopHooks):
         step = at.epoch * len(run.loader) + at.iteration
         if every_iters and step % every_iters == 0 and at.iteration < len(run.loader):
             with loop.untimed():  # checkpoint writes are not training time
-                run.save(Position(at.epoch, at.iteration, self.shuffle_state, dict(at.loss_sums), at.seconds), run.memory)
+                run.save(Position(at.epoch, at.iteration, dict(at.loss_sums), at.seconds, shuffle_state=self.shuffle_state), run.memory)
 
     def after_epoch(self, loop: TrainLoop, seconds: float) -> None:
         self.run.end_epoch(loop, loop.state.epoch, seconds)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from halp_bench.common import distributed
+from halp_bench.common.loop import LoopState
 from halp_bench.common.meters import PeakMemory
 from halp_bench.common.optim import Schedule
 from halp_bench.common.precision import Precision
@@ -36,14 +37,11 @@ class PretrainResult:
 
 
 @dataclass
-class Position:
-    """Where training stands, and the partial state of the epoch in progress."""
+class Position(LoopState):
+    """Where training stands (the loop's state: epoch, iteration, running loss sums, seconds) and the
+    data-order generator before this epoch's permutation: all a checkpoint needs to continue."""
 
-    epoch: int = 0  # epochs completed
-    iteration: int = 0  # batches completed in the epoch in progress
-    shuffle_state: Tensor | None = None  # data-order generator before this epoch's permutation
-    loss_sums: dict[str, Tensor] = field(default_factory=dict)  # running sums over this epoch's batches
-    seconds: float = 0.0  # training time spent in this epoch so far
+    shuffle_state: Tensor | None = None
 
     def describe(self) -> str:
         return f"epoch {self.epoch + 1}, iteration {self.iteration}" if self.iteration else f"the end of epoch {self.epoch}"
@@ -121,7 +119,7 @@ class TrainingState:
         return Position(
             int(state["epoch"]),
             int(state["iteration"]),
-            state["rng"]["shuffle"],
             {k: v.to(device) for k, v in state["epoch_loss_sums"].items()},
             float(state["epoch_seconds"]),
+            shuffle_state=state["rng"]["shuffle"],
         )

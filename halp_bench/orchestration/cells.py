@@ -192,8 +192,9 @@ def run_cell(cell: Cell, work: CellWork, store: CellStore, say: Callable[[str], 
     except HalpBenchError:
         raise
     except Exception as exc:
-        store.failed(cell, f"{type(exc).__name__}: {exc}")
-        return CellOutcome(cell.method, cell.seed, cell.protocol, "failed", f"{type(exc).__name__}: {exc}")
+        reason = f"{type(exc).__name__}: {exc}"
+        store.failed(cell, reason)
+        return CellOutcome(cell.method, cell.seed, cell.protocol, "failed", reason)
     finally:
         cell_logger.close()
     row = ResultRow(
