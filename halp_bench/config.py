@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 from halp_bench.errors import ConfigError, UnknownNameError
 from halp_bench.overrides import PLUGIN_SECTIONS, Override, convert_value, known_to_a_plugin, parse_override, unknown_key_message
 from halp_bench.registry import ENCODERS, METHODS, load_plugins
-from halp_bench.validation import check_ranges, declared_choices, one_of, ranged
+from halp_bench.validation import check_probe_head, check_ranges, declared_choices, one_of, ranged
 
 DEFAULT_ENCODER = "bigru"
 PROTOCOL_SECTIONS = ("linear", "transfer", "finetune", "eval")  # what `eval.protocol=common` keeps out of a method's run_defaults
@@ -189,8 +189,10 @@ class EvalConfig:
     # std of the new classifier's N(0, std) weights (bias 0): CMD's and HaLP's 0.01; the ST-GCN
     # family's `weights_init` 0.02 (their `official` protocol)
     head_std: float = ranged(0.01, "(0, inf)", neutral=True)
-    # "batchnorm_linear": MAMP's probe head, BatchNorm without affine before the linear layer
-    linear_head: str = one_of("linear", ("linear", "batchnorm_linear"), neutral=True)
+    # "batchnorm_linear": MAMP's probe head, BatchNorm without affine before the linear layer;
+    # "per_stream_mean": with eval.stream=concat, one linear head per stream and the mean of their
+    # logits, CrosSCLR's three-stream probe as its code trains it (protocols/stream_heads.py)
+    linear_head: str = one_of("linear", ("linear", "batchnorm_linear", "per_stream_mean"), neutral=True)
 
 
 @dataclass
@@ -341,6 +343,7 @@ def check_config(cfg: RunConfig) -> None:
         opt = getattr(cfg, name)
         if not 0 <= opt.warmup_epochs <= opt.epochs:
             raise ConfigError(f"--set {name}.warmup_epochs={opt.warmup_epochs}: expected 0 to {name}.epochs ({opt.epochs})")
+    check_probe_head(cfg.eval.linear_head, cfg.eval.stream)
     for section in PLUGIN_SECTIONS:
         getattr(cfg, section).check()
 

@@ -153,6 +153,19 @@ def check_ranges(settings: Any, prefix: str = "") -> None:
             raise ConfigError(f"--set {key}={_shown(value)}: {problem}")
 
 
+PER_STREAM_MEAN = "per_stream_mean"  # eval.linear_head: one head per stream (protocols/stream_heads.py)
+
+
+def check_probe_head(linear_head: str, stream: str) -> None:
+    """`eval.linear_head=per_stream_mean` splits the concatenated features into their streams, so
+    it is refused with any `eval.stream` but concat."""
+    if linear_head == PER_STREAM_MEAN and stream != "concat":
+        raise ConfigError(
+            f"--set eval.linear_head={PER_STREAM_MEAN}: needs eval.stream=concat (one head per stream of the "
+            f"concatenated features), not eval.stream={stream}; add --set eval.linear_head=linear for one head"
+        )
+
+
 def numeric_fields(settings_class: type) -> list[dataclasses.Field]:
     """The int, float and tuple fields of a settings class: those that must declare a range."""
     hints = typing.get_type_hints(settings_class)
@@ -178,6 +191,11 @@ def check_grid(methods: list[str], config_for: Callable[[str], Any], data: Any, 
         streams = getattr(method, "streams", None)
         if isinstance(streams, tuple) and cfg.eval.stream not in (*streams, *MULTI_STREAM):
             raise ConfigError(f"--set eval.stream={cfg.eval.stream}: {name} trains only the {', '.join(streams)} stream(s)")
+        if cfg.eval.linear_head == PER_STREAM_MEAN and not (isinstance(streams, tuple) and len(streams) > 1):
+            raise ConfigError(
+                f"--set eval.linear_head={PER_STREAM_MEAN}: {name} trains one stream; one head per stream needs a method "
+                f"that trains several (e.g. crossclr), or eval.linear_head=linear"
+            )
         try:
             method.check_data(cfg, data.spec(cfg.data.frames))
         except ConfigError as exc:

@@ -21,6 +21,7 @@ from halp_bench.errors import CheckpointError
 from halp_bench.methods.base import create_method
 from halp_bench.orchestration.evaluate import EvalSpec, run_eval
 from halp_bench.orchestration.grid import RunSpec, run_grid
+from halp_bench.protocols.stream_heads import per_stream_head
 from halp_bench.registry import DATASETS
 from halp_bench.results.row import read_rows
 from halp_bench.results.tables import build_tables, to_markdown
@@ -229,6 +230,10 @@ def test_crossclr_files_load_all_three_streams_and_reproduce_their_features(tmp_
         ensemble, _ = eval_encoder_from_authors(weights, None, "ensemble", NTU_SPEC)
         mean = torch.stack([torch.nn.functional.normalize(f, dim=1) for f in expected.values()]).mean(dim=0)
         torch.testing.assert_close(ensemble.eval()(x), mean, atol=1e-6, rtol=0)
+        concat, _ = eval_encoder_from_authors(weights, None, "concat", NTU_SPEC)
+        head = per_stream_head(concat, 4, 0.02)  # eval.linear_head=per_stream_mean: their three fc layers
+        mean_logits = sum(linear(expected[stream]) for linear, stream in zip(head.heads, ("joint", "motion", "bone"))) / 3
+        torch.testing.assert_close(head(concat.eval()(x)), mean_logits, atol=1e-6, rtol=0)
 
 
 def test_aimclr_files_hold_one_stream_named_by_the_user(tmp_path):

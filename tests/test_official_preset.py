@@ -82,6 +82,22 @@ def test_the_official_preset_holds_the_authors_values(method, dataset, key, valu
         assert source in DIGEST.read_text(encoding="utf-8"), f"not in {DIGEST.name}: {source}"
 
 
+FIELD_DIGEST = DIGEST.with_name("field_methods.md")  # the ST-GCN family's code (CrosSCLR, AimCLR)
+FIELD_OFFICIAL = [
+    ("crossclr", "ntu60", "eval.stream", "concat", "`view: 'all'` → logits `(enc_q(x) + enc_q_motion(motion) + enc_q_bone(bone)) / 3`"),
+    ("crossclr", "ntu60", "eval.linear_head", "per_stream_mean", "three encoders, each with `fc = Linear(256, 60)`"),
+    ("crossclr", "ntu60", "eval.head_std", 0.02, "`weights_init`: Conv1d/Conv2d/Linear → weight N(0,0.02), bias 0"),
+]
+
+
+@pytest.mark.parametrize("method, dataset, key, value, source", FIELD_OFFICIAL, ids=[f"{m}-{d}-{k}" for m, d, k, *_ in FIELD_OFFICIAL])
+def test_the_official_preset_holds_the_field_authors_values(method, dataset, key, value, source):
+    cfg = make_config("official", [f"data.dataset={dataset}"], method=method)
+    assert flat_items(cfg)[key] == value
+    if FIELD_DIGEST.is_file():
+        assert source in FIELD_DIGEST.read_text(encoding="utf-8"), f"not in {FIELD_DIGEST.name}: {source}"
+
+
 def test_official_is_its_own_preset_in_the_cell_and_the_table():
     from halp_bench.results.row import ResultRow
     from halp_bench.results.tables import build_tables, to_markdown

@@ -218,6 +218,21 @@ CASES: dict[str, tuple[Callable[[Path, Path], list[str]], int, str]] = {
         2,
         "--set eval.stream=motion: moco trains only the joint stream(s)",
     ),
+    "one head per stream without the concatenated streams": (
+        lambda d, t: run_on(d, t, "--protocols", "linear", "--set", "eval.linear_head=per_stream_mean"),
+        2,
+        "--set eval.linear_head=per_stream_mean: needs eval.stream=concat (one head per stream of the concatenated features), not eval.stream=joint",
+    ),
+    "one head per stream on a single-stream method": (
+        lambda d, t: run_on(d, t, "--protocols", "linear", "--set", "eval.stream=concat", "--set", "eval.linear_head=per_stream_mean"),
+        2,
+        "--set eval.linear_head=per_stream_mean: moco trains one stream; one head per stream needs a method that trains several",
+    ),
+    "one head per stream on a single-stream checkpoint": (
+        eval_of(lambda d, t: checkpoint(d), "d25.npz", "--protocols", "linear", "--set", "eval.stream=concat", "--set", "eval.linear_head=per_stream_mean"),
+        2,
+        "eval.linear_head=per_stream_mean: needs the concatenated features of several streams",
+    ),
     # misleading messages before
     "CSV renamed .npz": (text_file(b"a,b\n1,2\n"), 2, "renamed.npz: is not a numpy file: neither an .npz (zip) archive nor an .npy array"),
     "random bytes renamed .npz": (text_file(bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8))), 2, "renamed.npz: is not a numpy file"),

@@ -128,13 +128,18 @@ class CrosSCLRSettings(CrossViewSettings, SkeletonCLRSettings):
 @register_method("crossclr", "CrosSCLR: 3-stream SkeletonCLR with cross-view consistent knowledge mining (CVPR'21)", settings=CrosSCLRSettings)
 class CrosSCLR(CrossViewMining, SkeletonCLR):
     """On SkeletonCLR's normal views and ST-GCN recipe; its published numbers probe the three
-    streams together (logits of one head per stream averaged): `eval.stream=concat` under its recipe."""
+    streams together (logits of one head per stream averaged): `eval.stream=concat` under its recipe,
+    with one head per stream under `official` (`eval.linear_head=per_stream_mean`: their code's three
+    biases, whose mean moves at a third of the single head's rate; protocols/stream_heads.py)."""
 
     compared_to: ClassVar[str | None] = "skeletonclr"
     family: ClassVar[str] = "field"
     table_order: ClassVar[int] = 1
     citation: ClassVar[str] = "Li et al., CVPR 2021"
-    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"paper": {"eval.stream": "concat"}, "official": {"eval.stream": "concat"}}
+    run_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {"eval.stream": "concat"},
+        "official": {"eval.stream": "concat", "eval.linear_head": "per_stream_mean"},
+    }
 
 
 @dataclass

@@ -60,7 +60,8 @@ class ConcatEncoder(Encoder):
     (1/S) sum_s W_s f_s + b, the function of CrosSCLR's three-stream probe (the mean of S per-stream
     heads' logits, trained jointly). Not the same training: CrosSCLR has S biases b_s whose mean acts
     as b, so under SGD (no weight decay) its effective bias moves at 1/S of this one's rate (this
-    bias learns S times faster), and its heads are drawn N(0, 0.02) each (`eval.head_std`)."""
+    bias learns S times faster), and its heads are drawn N(0, 0.02) each (`eval.head_std`).
+    `eval.linear_head=per_stream_mean` trains it their way (protocols/stream_heads.py)."""
 
     def __init__(self, encoders: dict[str, Encoder], layout: SkeletonLayout):
         nn.Module.__init__(self)
