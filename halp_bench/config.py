@@ -177,6 +177,9 @@ class EvalConfig:
     test_crop: float = ranged(0.95, "(0, 1]")
     train_crop_min: float = ranged(0.5, "(0, 1]")
     train_crop_max: float = ranged(1.0, "(0, 1]")
+    # radians: each training crop of the classifier protocols rotated by U(-r, r) about x, y and z
+    # (MAMP's probe and fine-tuning; 0: no rotation, the behaviour from before the setting existed)
+    train_rotation: float = ranged(0.0, "[0, 3.1416]", neutral=True)
     batch_size: int = ranged(64, "[1, inf)")
     report: str = one_of("final", ("final", "best"))
     eval_every: int = ranged(5, "[1, inf)")  # epochs between test evaluations when report == "best"

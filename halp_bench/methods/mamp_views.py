@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from halp_bench.config import ViewSettings
-from halp_bench.datasets.views.cmd import random_crop_resize, uniform
-from halp_bench.datasets.views.extreme import rotation_matrices
+from halp_bench.datasets.views.cmd import random_crop_resize
+from halp_bench.datasets.views.rotation import random_rotation
 from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.validation import ranged
@@ -49,14 +49,6 @@ def translate_by_first_frame(x: Tensor, lengths: Tensor, joint: int) -> Tensor:
     inside = present & (torch.arange(t, device=x.device)[None, :, None] < lengths.to(x.device)[:, None, None])
     shift = origin[:, :, None, None, None] * inside[:, None, :, None, :].to(x.dtype)
     return x - shift
-
-
-def random_rotation(x: Tensor, max_angle: float, generator: torch.Generator | None) -> Tensor:
-    """Rotate each sample by angles U(-max_angle, max_angle) about x, y and z (R = Rz Ry Rx)."""
-    if x.shape[1] != 3:
-        raise ConfigError(f"MAMP's rotation needs 3-D joints (C=3), got C={x.shape[1]}; --set augment.rotation=0 turns it off")
-    angles = uniform((len(x), 3), -max_angle, max_angle, x, generator)
-    return torch.einsum("bij,bjtvm->bitvm", rotation_matrices(angles), x)
 
 
 def mamp_view(x: Tensor, lengths: Tensor, frames: int, s: MAMPViewSettings, generator: torch.Generator | None) -> Tensor:

@@ -72,7 +72,7 @@ def with_drop_path(encoder: Encoder, rate: float) -> Encoder:
 @register_protocol(
     "finetune",
     "fine-tune the whole encoder and a new head on the same dataset (final-epoch top-1/top-5)",
-    uses=("finetune", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every"),
+    uses=("finetune", "eval.train_crop_min", "eval.train_crop_max", "eval.train_rotation", "eval.report", "eval.eval_every"),
 )
 def run_finetune(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     opt = ctx.cfg.finetune
