@@ -68,10 +68,26 @@ class FirstFrameTranslated(Encoder):
         nn.Module.__init__(self)
         self.encoder, self.joint = encoder, joint
         self.feature_dim = encoder.feature_dim
+        for name in ("token_grid", "token_dim", "patch_frames"):  # the token hooks' shapes (finetune.head=mamp_mlp)
+            if hasattr(encoder, name):
+                setattr(self, name, getattr(encoder, name))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.encoder(self._translated(x))
+
+    def _translated(self, x: Tensor) -> Tensor:
         frames = torch.full((len(x),), x.shape[2], dtype=torch.long, device=x.device)
-        return self.encoder(translate_by_first_frame(x, frames, self.joint))
+        return translate_by_first_frame(x, frames, self.joint)
+
+    def tokens(self, x: Tensor) -> Tensor:
+        """The wrapped encoder's tokens of the translated clip."""
+        return self.encoder.tokens(self._translated(x))
+
+    def run_blocks(self, tokens: Tensor, keep: Tensor | None = None) -> Tensor:
+        return self.encoder.run_blocks(tokens, keep)
+
+    def pool_tokens(self, tokens: Tensor, persons: int) -> Tensor:
+        return self.encoder.pool_tokens(tokens, persons)
 
     def layer_id(self, name: str) -> int:
         """The wrapped encoder's layer of a parameter (layer-wise lr decay in the finetune protocol)."""
