@@ -146,3 +146,26 @@ def test_presets_the_common_protocol_and_identities():
     for protocol in ("knn", "linear", "finetune", "transfer"):
         assert config_id("moco", protocol, cfg, cfg) == config_id("moco", protocol, stored, stored), protocol
         assert (config_id("moco", protocol, mlp, mlp) != config_id("moco", protocol, cfg, cfg)) == (protocol == "finetune"), protocol
+
+
+def test_transfer_keeps_its_linear_head_whatever_finetune_head_says():
+    """transfer (and semi) read `transfer.*`: MAMP's head, a finetune setting, does not reach them,
+    so a BiGRU transfers with finetune.head=mamp_mlp set."""
+    from halp_bench.protocols.transfer import run_transfer
+
+    cfg = tiny_config("moco", "finetune.head=mamp_mlp")
+    torch.manual_seed(0)
+    encoder = create_method("moco", cfg, NTU_SPEC).encoder_for_eval()
+    train, test = _structured().split("all")
+    assert run_transfer(encoder, train, test, ProtocolContext(cfg=cfg, device=torch.device("cpu")))["epochs"] == 1.0
+
+
+def test_mamps_evaluated_encoder_gives_the_tokens_of_the_translated_clip():
+    torch.manual_seed(0)
+    method = create_method("mamp", tiny_config("mamp"), NTU_SPEC)
+    evaluated, encoder = method.encoder_for_eval().eval(), method.encoder.eval()
+    x = torch.randn(2, 3, 8, 25, 2) + 3.0  # camera coordinates far from the origin
+    with torch.no_grad():
+        torch.testing.assert_close(evaluated.tokens(x), encoder.tokens(x - x[:, :, :1, 1:2, :1]), atol=1e-5, rtol=0)
+        torch.testing.assert_close(evaluated.pool_tokens(evaluated.run_blocks(evaluated.tokens(x)), 2), evaluated(x), atol=1e-5, rtol=0)
+    assert evaluated.token_grid == encoder.token_grid and evaluated.token_dim == encoder.token_dim
