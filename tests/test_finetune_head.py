@@ -113,6 +113,8 @@ def test_an_encoder_without_tokens_is_refused():
     with pytest.raises(ConfigError, match="method moco: finetune.head=mamp_mlp needs .* encoder bigru lacks"):
         check_finetune_head(configs, ["knn", "finetune"])
     check_finetune_head(configs, ["knn", "linear"])  # no finetune: nothing to refuse
+    with pytest.raises(ConfigError, match="method aimclr: finetune.head=mamp_mlp needs .* encoder stgcn lacks"):
+        check_finetune_head({"aimclr": make_config("cpu", ["finetune.head=mamp_mlp"], method="aimclr")}, ["finetune"])
     check_finetune_head({"mamp": make_config("cpu", method="mamp")}, ["finetune"])
 
 
