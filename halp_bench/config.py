@@ -162,11 +162,16 @@ class FinetuneConfig(OptimConfig):
     """The finetune protocol: the whole encoder and a new head trained on the pretraining data.
     `layer_decay` < 1 scales block i's lr by layer_decay^(depth + 1 - layer) (encoders with a
     `layer_id`), `label_smoothing` of the cross-entropy, `drop_path` for encoders with stochastic
-    depth (`set_drop_path`)."""
+    depth (`set_drop_path`), `head` (with `head_hidden`, `head_dropout`) the classifier trained."""
 
     layer_decay: float = ranged(1.0, "(0, 1]")
     label_smoothing: float = ranged(0.0, "[0, 1)")
     drop_path: float = ranged(0.0, "[0, 1)")
+    # the new head: "linear" on the pooled feature, or "mamp_mlp", MAMP's MLP on the encoder's tokens
+    # (protocols/token_head.py; encoders with the tokens hook) with `head_hidden` units and dropout `head_dropout`
+    head: str = one_of("linear", ("linear", "mamp_mlp"), neutral=True)
+    head_hidden: int = ranged(2048, "[1, inf)", neutral=True)
+    head_dropout: float = ranged(0.3, "[0, 1)", neutral=True)
 
 
 @dataclass
@@ -177,6 +182,9 @@ class EvalConfig:
     test_crop: float = ranged(0.95, "(0, 1]")
     train_crop_min: float = ranged(0.5, "(0, 1]")
     train_crop_max: float = ranged(1.0, "(0, 1]")
+    # radians: each training crop of the classifier protocols rotated by U(-r, r) about x, y and z
+    # (MAMP's probe and fine-tuning; 0: no rotation, the behaviour from before the setting existed)
+    train_rotation: float = ranged(0.0, "[0, 3.1416]", neutral=True)
     batch_size: int = ranged(64, "[1, inf)")
     report: str = one_of("final", ("final", "best"))
     eval_every: int = ranged(5, "[1, inf)")  # epochs between test evaluations when report == "best"

@@ -84,8 +84,9 @@ _ADAMW = {
     "pretrain.min_lr": 5e-4,
 }
 _PAPER = {"pretrain.epochs": 400, "pretrain.warmup_epochs": 20, "pretrain.batch_size": 128, "data.frames": 120}
-# MAMP's fine-tuning recipe (finetune protocol) and linear probe (BatchNorm head, SGD 0.1 cosine); the
-# cpu preset keeps its own epochs, batches and a 1-epoch warm-up, the paper's lengths and batches come with paper/official
+# MAMP's fine-tuning recipe (finetune protocol, its MLP head on the tokens) and linear probe (BatchNorm
+# head, SGD 0.1 cosine), both on training crops rotated by U(-0.3, 0.3) rad per axis; the cpu preset
+# keeps its own epochs, batches and a 1-epoch warm-up, the paper's lengths and batches come with paper/official
 _RECIPE = {
     "finetune.optimizer": "adamw",
     "finetune.betas": (0.9, 0.999),
@@ -96,10 +97,12 @@ _RECIPE = {
     "finetune.layer_decay": 0.8,
     "finetune.label_smoothing": 0.1,
     "finetune.drop_path": 0.3,
+    "finetune.head": "mamp_mlp",
     "linear.lr": 0.1,
     "linear.schedule": "cosine",
     "linear.weight_decay": 0.0,
     "eval.linear_head": "batchnorm_linear",
+    "eval.train_rotation": 0.3,
 }
 _FINETUNE = {**_RECIPE, "finetune.warmup_epochs": 5, "finetune.epochs": 100, "finetune.batch_size": 48, "linear.epochs": 100, "linear.batch_size": 256}
 

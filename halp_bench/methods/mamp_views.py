@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from halp_bench.config import ViewSettings
-from halp_bench.datasets.views.cmd import random_crop_resize, uniform
-from halp_bench.datasets.views.extreme import rotation_matrices
+from halp_bench.datasets.views.cmd import random_crop_resize
+from halp_bench.datasets.views.rotation import random_rotation
 from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.validation import ranged
@@ -51,14 +51,6 @@ def translate_by_first_frame(x: Tensor, lengths: Tensor, joint: int) -> Tensor:
     return x - shift
 
 
-def random_rotation(x: Tensor, max_angle: float, generator: torch.Generator | None) -> Tensor:
-    """Rotate each sample by angles U(-max_angle, max_angle) about x, y and z (R = Rz Ry Rx)."""
-    if x.shape[1] != 3:
-        raise ConfigError(f"MAMP's rotation needs 3-D joints (C=3), got C={x.shape[1]}; --set augment.rotation=0 turns it off")
-    angles = uniform((len(x), 3), -max_angle, max_angle, x, generator)
-    return torch.einsum("bij,bjtvm->bitvm", rotation_matrices(angles), x)
-
-
 def mamp_view(x: Tensor, lengths: Tensor, frames: int, s: MAMPViewSettings, generator: torch.Generator | None) -> Tensor:
     """One training view of raw sequences x (B, C, T_max, V, M) with valid `lengths` -> (B, C, frames, V, M)."""
     if s.translate_first_frame:
@@ -76,10 +68,26 @@ class FirstFrameTranslated(Encoder):
         nn.Module.__init__(self)
         self.encoder, self.joint = encoder, joint
         self.feature_dim = encoder.feature_dim
+        for name in ("token_grid", "token_dim", "patch_frames"):  # the token hooks' shapes (finetune.head=mamp_mlp)
+            if hasattr(encoder, name):
+                setattr(self, name, getattr(encoder, name))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.encoder(self._translated(x))
+
+    def _translated(self, x: Tensor) -> Tensor:
         frames = torch.full((len(x),), x.shape[2], dtype=torch.long, device=x.device)
-        return self.encoder(translate_by_first_frame(x, frames, self.joint))
+        return translate_by_first_frame(x, frames, self.joint)
+
+    def tokens(self, x: Tensor) -> Tensor:
+        """The wrapped encoder's tokens of the translated clip."""
+        return self.encoder.tokens(self._translated(x))
+
+    def run_blocks(self, tokens: Tensor, keep: Tensor | None = None) -> Tensor:
+        return self.encoder.run_blocks(tokens, keep)
+
+    def pool_tokens(self, tokens: Tensor, persons: int) -> Tensor:
+        return self.encoder.pool_tokens(tokens, persons)
 
     def layer_id(self, name: str) -> int:
         """The wrapped encoder's layer of a parameter (layer-wise lr decay in the finetune protocol)."""

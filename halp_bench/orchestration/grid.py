@@ -34,7 +34,7 @@ from halp_bench.engine.state import PretrainResult
 from halp_bench.errors import ConfigError, DataError, HalpBenchError, TrainingError
 from halp_bench.identity import config_id, pretrain_signature
 from halp_bench.methods.base import create_method, default_methods
-from halp_bench.methods.requirements import check_encoder_hooks
+from halp_bench.methods.requirements import check_encoder_hooks, check_finetune_head
 from halp_bench.orchestration.cells import Cell, CellOutcome, CellStore, CellWork, Pretrained, run_cell
 from halp_bench.orchestration.launch.guard import CellGuard
 from halp_bench.orchestration.monitor import knn_monitor
@@ -125,6 +125,7 @@ def _run_cells(spec: RunSpec, say: Callable[[str], None], retrained: set[Path] |
     retrained = set() if retrained is None else retrained
     first_configs = make_configs(spec.preset, [*spec.overrides, Override("device", spec.device)], methods)  # checks --set first
     check_encoder_hooks(first_configs)  # and that each method's encoder has the hooks it calls, before any training
+    check_finetune_head(first_configs, protocols)  # and the tokens finetune.head=mamp_mlp reads
     base = first_configs[methods[0]]
     stages = Stages(spec, base, protocols, say)
     device = parallel.setup(resolve_device(base.device))

@@ -26,6 +26,7 @@ from halp_bench.config import CHOICES, OptimConfig
 from halp_bench.datasets.base import SkeletonSubset
 from halp_bench.datasets.loader import BatchLoader
 from halp_bench.datasets.views.cmd import center_crop_resize, random_crop_resize
+from halp_bench.datasets.views.rotation import random_rotation
 from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError, TrainingError
 from halp_bench.protocols.base import Metrics, ProtocolContext, topk_accuracy
@@ -152,8 +153,9 @@ def _metrics(reported: dict[str, float], final: dict[str, float], epochs: int, e
 
 
 class _ClassifierHooks(LoopHooks):
-    """A classifier's part of the shared loop: random crops, cross-entropy through the head (the
-    frozen encoder under no_grad), per-epoch logs, the best-epoch evaluation of `eval.report=best`."""
+    """A classifier's part of the shared loop: random crops (rotated when `eval.train_rotation` > 0),
+    cross-entropy through the head (the frozen encoder under no_grad), per-epoch logs, the best-epoch
+    evaluation of `eval.report=best`."""
 
     def __init__(
         self,
@@ -182,7 +184,9 @@ class _ClassifierHooks(LoopHooks):
     def inputs(self, batch: tuple[Tensor, Tensor, Tensor], epoch: int, iteration: int) -> tuple[Tensor, Tensor]:
         x, lengths, y = batch
         frames, crop = self.ctx.cfg.data.frames, (self.ctx.cfg.eval.train_crop_min, self.ctx.cfg.eval.train_crop_max)
-        return random_crop_resize(x, lengths, frames, crop, frames, self.crop_gen), y
+        view = random_crop_resize(x, lengths, frames, crop, frames, self.crop_gen)
+        rotation = self.ctx.cfg.eval.train_rotation
+        return (random_rotation(view, rotation, self.crop_gen, "eval.train_rotation") if rotation > 0 else view), y
 
     def losses(self, inputs: tuple[Tensor, Tensor], epoch: int, iteration: int) -> dict[str, Tensor]:
         view, y = inputs

@@ -1,5 +1,7 @@
-"""Fine-tuning: the whole encoder (a copy) and a new linear head trained on the same dataset's
-training split, the test split's final-epoch accuracy reported (best marked, as elsewhere).
+"""Fine-tuning: the whole encoder (a copy) and a new head trained on the same dataset's training
+split, the test split's final-epoch accuracy reported (best marked, as elsewhere). The head is
+linear on the pooled feature, or MAMP's MLP on the encoder's tokens (`finetune.head=mamp_mlp`,
+protocols/token_head.py).
 
 The recipe is `cfg.finetune`: by default the common one (SGD like `transfer`); a method may bring
 its own (`run_defaults`), e.g. MAMP's AdamW with layer-wise lr decay 0.8, lr 3e-4 cosine to 1e-5
@@ -21,6 +23,7 @@ from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.protocols.base import Metrics, ProtocolContext
 from halp_bench.protocols.classifier import new_head, train_classifier
+from halp_bench.protocols.token_head import TokenHeadClassifier
 from halp_bench.registry import register_protocol
 
 
@@ -72,11 +75,12 @@ def with_drop_path(encoder: Encoder, rate: float) -> Encoder:
 @register_protocol(
     "finetune",
     "fine-tune the whole encoder and a new head on the same dataset (final-epoch top-1/top-5)",
-    uses=("finetune", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every"),
+    uses=("finetune", "eval.train_crop_min", "eval.train_crop_max", "eval.train_rotation", "eval.report", "eval.eval_every"),
 )
 def run_finetune(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     opt = ctx.cfg.finetune
     groups = layer_decay_groups(opt) if opt.layer_decay != 1.0 else None
-    return train_classifier(
-        with_drop_path(encoder, opt.drop_path), train, test, opt, ctx, finetune=True, label="finetune", param_groups=groups, label_smoothing=opt.label_smoothing
-    )
+    model, head = with_drop_path(encoder, opt.drop_path), None
+    if opt.head == "mamp_mlp":  # encoder and MAMP's head as one model giving the logits, behind an identity head
+        model, head = TokenHeadClassifier(model, train.num_classes, opt.head_hidden, opt.head_dropout), nn.Identity()
+    return train_classifier(model, train, test, opt, ctx, finetune=True, label="finetune", head=head, param_groups=groups, label_smoothing=opt.label_smoothing)

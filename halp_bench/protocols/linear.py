@@ -14,7 +14,7 @@ from halp_bench.registry import register_protocol
 @register_protocol(
     "linear",
     "linear probe on the frozen encoder (final-epoch top-1/top-5)",
-    uses=("linear", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every", "eval.head_std", "eval.linear_head"),
+    uses=("linear", "eval.train_crop_min", "eval.train_crop_max", "eval.train_rotation", "eval.report", "eval.eval_every", "eval.head_std", "eval.linear_head"),
 )
 def run_linear(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     kind, head = ctx.cfg.eval.linear_head, None

@@ -49,7 +49,16 @@ def stratified_subsets(labels: np.ndarray, fractions: tuple[float, ...], seed: i
 @register_protocol(
     "semi",
     "semi-supervised fine-tuning on 1/5/10/20 % of the labels (class-stratified, seeded)",
-    uses=("transfer", "eval.semi_fractions", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every", "eval.head_std"),
+    uses=(
+        "transfer",
+        "eval.semi_fractions",
+        "eval.train_crop_min",
+        "eval.train_crop_max",
+        "eval.train_rotation",
+        "eval.report",
+        "eval.eval_every",
+        "eval.head_std",
+    ),
 )
 def run_semi(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     metrics: Metrics = {}

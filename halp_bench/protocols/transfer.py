@@ -52,7 +52,7 @@ def check_same_input(source: SkeletonData, target: SkeletonData) -> None:
 @register_protocol(
     "transfer",
     "fine-tune the whole encoder pretrained on a source dataset, new head, on the target",
-    uses=("transfer", "eval.train_crop_min", "eval.train_crop_max", "eval.report", "eval.eval_every", "eval.head_std"),
+    uses=("transfer", "eval.train_crop_min", "eval.train_crop_max", "eval.train_rotation", "eval.report", "eval.eval_every", "eval.head_std"),
 )
 def run_transfer(encoder: Encoder, train: SkeletonSubset, test: SkeletonSubset, ctx: ProtocolContext) -> Metrics:
     return train_classifier(encoder, train, test, ctx.cfg.transfer, ctx, finetune=True, label="transfer")
