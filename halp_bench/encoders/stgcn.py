@@ -42,8 +42,9 @@ class STGCNSettings(EncoderSettings):
     than the cpu BiGRU (1x128): about 12.5x per step at batch 64, 16 frames, one thread
     (benchmarks/bench_encoder.py). Self-supervised at the cpu budget it learns poorly on the
     synthetic data (SkeletonCLR: linear 31.5 +- 3.3 against 70.6 on the BiGRU; docs/results.md);
-    the official width h16 does a little better at 2.8x the cost. Dropout 0 did not help (SkeletonCLR,
-    seed 0: kNN 33.0, linear 27.3; docs/pipelines.md)."""
+    the official width h16 does a little better at 2.8x the cost. Dropout 0, pretraining lr 0.1 or
+    0.2, 32 frames per view and h8/128 did not help (SkeletonCLR kNN 31-39 against the preset's
+    36.4 +- 2.5; docs/pipelines.md)."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"hidden_channels": 4, "hidden_dim": 64}}
     name: str = "stgcn"
