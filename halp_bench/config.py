@@ -167,8 +167,7 @@ class FinetuneConfig(OptimConfig):
     layer_decay: float = ranged(1.0, "(0, 1]")
     label_smoothing: float = ranged(0.0, "[0, 1)")
     drop_path: float = ranged(0.0, "[0, 1)")
-    # the new head: "linear" on the pooled feature, or "mamp_mlp", MAMP's MLP on the encoder's tokens
-    # (protocols/token_head.py; encoders with the tokens hook) with `head_hidden` units and dropout `head_dropout`
+    # "linear" on the pooled feature, or "mamp_mlp": MAMP's MLP on the encoder's tokens (protocols/token_head.py)
     head: str = one_of("linear", ("linear", "mamp_mlp"), neutral=True)
     head_hidden: int = ranged(2048, "[1, inf)", neutral=True)
     head_dropout: float = ranged(0.3, "[0, 1)", neutral=True)
@@ -182,8 +181,7 @@ class EvalConfig:
     test_crop: float = ranged(0.95, "(0, 1]")
     train_crop_min: float = ranged(0.5, "(0, 1]")
     train_crop_max: float = ranged(1.0, "(0, 1]")
-    # radians: each training crop of the classifier protocols rotated by U(-r, r) about x, y and z
-    # (MAMP's probe and fine-tuning; 0: no rotation, the behaviour from before the setting existed)
+    # radians: the classifier protocols' training crops rotated by U(-r, r) about x, y and z (MAMP's recipe)
     train_rotation: float = ranged(0.0, "[0, 3.1416]", neutral=True)
     batch_size: int = ranged(64, "[1, inf)")
     report: str = one_of("final", ("final", "best"))
@@ -197,9 +195,8 @@ class EvalConfig:
     # std of the new classifier's N(0, std) weights (bias 0): CMD's and HaLP's 0.01; the ST-GCN
     # family's `weights_init` 0.02 (their `official` protocol)
     head_std: float = ranged(0.01, "(0, inf)", neutral=True)
-    # "batchnorm_linear": MAMP's probe head, BatchNorm without affine before the linear layer;
-    # "per_stream_mean": with eval.stream=concat, one linear head per stream and the mean of their
-    # logits, CrosSCLR's three-stream probe as its code trains it (protocols/stream_heads.py)
+    # "batchnorm_linear": MAMP's probe head (BatchNorm without affine, then linear); "per_stream_mean": with
+    # eval.stream=concat, one head per stream, logits averaged, as CrosSCLR's code (protocols/stream_heads.py)
     linear_head: str = one_of("linear", ("linear", "batchnorm_linear", "per_stream_mean"), neutral=True)
 
 
