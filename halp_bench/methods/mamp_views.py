@@ -71,6 +71,8 @@ class FirstFrameTranslated(Encoder):
         for name in ("token_grid", "token_dim", "patch_frames"):  # the token hooks' shapes (finetune.head=mamp_mlp)
             if hasattr(encoder, name):
                 setattr(self, name, getattr(encoder, name))
+        if hasattr(encoder, "layer_id"):  # layered only if the wrapped encoder is (finetune.layer_decay checks once)
+            self.layer_id = self._wrapped_layer_id
 
     def forward(self, x: Tensor) -> Tensor:
         return self.encoder(self._translated(x))
@@ -89,12 +91,8 @@ class FirstFrameTranslated(Encoder):
     def pool_tokens(self, tokens: Tensor, persons: int) -> Tensor:
         return self.encoder.pool_tokens(tokens, persons)
 
-    def layer_id(self, name: str) -> int:
+    def _wrapped_layer_id(self, name: str) -> int:
         """The wrapped encoder's layer of a parameter (layer-wise lr decay in the finetune protocol)."""
-        if not hasattr(self.encoder, "layer_id"):
-            raise ConfigError(
-                f"finetune.layer_decay needs an encoder with layers (layer_id), which {type(self.encoder).__name__} has not; --set finetune.layer_decay=1"
-            )
         return self.encoder.layer_id(name.removeprefix("encoder."))
 
     def set_drop_path(self, rate: float) -> None:

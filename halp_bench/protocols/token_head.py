@@ -56,16 +56,14 @@ class TokenHeadClassifier(Encoder):
         self.encoder = encoder
         self.head = TokenMLPHead(encoder.token_grid[1], encoder.token_dim, num_classes, hidden, dropout)
         self.feature_dim = num_classes
+        if hasattr(encoder, "layer_id"):  # layered only if the encoder is (finetune.layer_decay checks once)
+            self.layer_id = self._layer_id
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.encoder.run_blocks(self.encoder.tokens(x)), self.encoder.token_grid, x.shape[-1])
 
-    def layer_id(self, name: str) -> int:
+    def _layer_id(self, name: str) -> int:
         """The encoder's layer of its parameters; the head's: the encoder's top layer (with the final norm)."""
-        if not hasattr(self.encoder, "layer_id"):
-            raise ConfigError(
-                f"finetune.layer_decay needs an encoder with layers (layer_id), which {type(self.encoder).__name__} has not; --set finetune.layer_decay=1"
-            )
         if name.startswith("head."):
             return max(self.encoder.layer_id(inner) for inner, _ in self.encoder.named_parameters())
         return self.encoder.layer_id(name.removeprefix("encoder."))
