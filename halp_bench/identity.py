@@ -90,14 +90,22 @@ def protocol_settings(protocol: str, cfg: RunConfig | dict[str, Any]) -> dict[st
     return chosen
 
 
+def cell_identity(protocol: str, cfg: RunConfig | dict[str, Any], pretraining: dict[str, Any]) -> dict[str, Any]:
+    """What one cell's number depends on, without its seed: the pretraining (`pretrain_signature`),
+    the evaluation data and the settings the protocol reads; `config_id` hashes it and the tables
+    name a cell's settings from it, so a label says exactly what made two cells' ids differ."""
+    return {
+        "pretraining": {k: v for k, v in pretraining.items() if k != "seed"},
+        "data": without_neutral(_as_dict(cfg)["data"], DataConfig),
+        "protocol": protocol_settings(protocol, cfg),
+    }
+
+
 def config_id(method: str, protocol: str, cfg: RunConfig | dict[str, Any], pretrain_cfg: RunConfig | dict[str, Any]) -> str:
     """A short hash of one cell's settings without its seed, so the rows of several seeds of the
     same settings share it (tables average exactly those). `cfg` holds the evaluation data and
     protocol settings; `pretrain_cfg` the pretraining's (they differ for transfer)."""
-    pretraining = pretrain_signature(method, pretrain_cfg)
-    pretraining.pop("seed")
-    data = without_neutral(_as_dict(cfg)["data"], DataConfig)
-    return short_hash({"pretraining": pretraining, "data": data, "protocol": protocol_settings(protocol, cfg)})
+    return short_hash(cell_identity(protocol, cfg, pretrain_signature(method, pretrain_cfg)))
 
 
 def weights_config_id(weights_sha: str, protocol: str, cfg: RunConfig) -> str:

@@ -136,6 +136,19 @@ def test_long_labels_get_a_numbered_legend(rows):
     assert "[3] moco · transformer 8x256 [linear.epochs=20, linear.lr=0.1, linear.weight_decay=None]" in legend
 
 
+def test_labels_name_only_what_the_cell_id_hashes(rows):
+    """A row stored before a setting existed (no eval.train_rotation, no finetune section) beside
+    today's row of another probe lr: the labels name linear.lr alone, not the settings the old row
+    lacks (neutral where absent) nor those the linear protocol never reads."""
+    today = [copy.deepcopy(row) for row in rows if row.method == "halp"]
+    for row in today:
+        extra = {"eval": {**row.config["eval"], "train_rotation": 0.0, "head_std": 0.01}, "finetune": {"epochs": 10, "head": "linear"}}
+        row.config = {**row.config, **extra, "linear": {"epochs": 20, "lr": 3.0}}
+        row.config_id += "-lr3"
+    (linear,) = build_tables(rows + today, ("linear",))
+    assert [label for label, _ in linear.rows if label.startswith("halp")] == ["halp [linear.lr=0.1]", "halp [linear.lr=3.0]"]
+
+
 def test_ablation_label_part_is_stored_not_recomputed(rows):
     variant = _row("halp", "bigru", 0, 61.0)
     variant.variant, variant.config_id = "λ=0.6", "halp-0.6"

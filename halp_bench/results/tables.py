@@ -28,7 +28,7 @@ import pandas as pd
 
 from halp_bench.config import flat_items
 from halp_bench.errors import ConfigError
-from halp_bench.identity import short_hash
+from halp_bench.identity import cell_identity, short_hash
 from halp_bench.results.labels import NOT_DISTINGUISHING, separate, separate_data, shorten, variant_label
 from halp_bench.results.pairing import cost_base, differences_table
 from halp_bench.results.render import FORMATS, RENDERERS, check_formats, latex_escape, to_latex, to_markdown, write_tables
@@ -117,7 +117,7 @@ def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
                 "peak_memory_increase_mb": pre.peak_memory_increase_mb,
                 "device": row.device + (f" x {pre.processes} processes" if pre.processes > 1 else ""),
                 "finished": row.finished,
-                "flat_config": flat_items(row.config),
+                "flat_config": _identity_items(row),
                 # the pretraining's settings less the seed and the like: the seeds of one cell are one row of the cost table
                 "pretrain_id": short_hash(pretraining),
                 "flat_pretrain": flat_items(row.pretrain_config),
@@ -135,6 +135,16 @@ def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
     frame = frame.assign(pretrain_label=separate_data(frame, "pretrain_data_id", "pretrain_label", ["pretrain_label", "pretrained_on"]))
     frame = frame.assign(label=separate(frame, "config_id", "flat_config", ["label", "protocol", "dataset", "split", "transfer_from"]))
     return frame.assign(label=separate_data(frame, "data_id", "label", ["label", "protocol", "dataset", "split", "transfer_from"]))
+
+
+def _identity_items(row: ResultRow) -> dict[str, Any]:
+    """The settings a row's config id hashes, as `section.key` (neutral ones left out), so that rows
+    stored before a setting existed and settings their protocol never reads label no row. Released
+    weights and ensembles: their whole configuration."""
+    if row.weights or row.config.get("ensemble") or not row.pretrain_config:
+        return flat_items(row.config)
+    identity = cell_identity(row.protocol, row.config, row.pretrain_config)
+    return {**flat_items(identity["pretraining"]), **flat_items({"data": identity["data"]}), **flat_items(identity["protocol"])}
 
 
 def _pretrain_data_id(row: ResultRow) -> str | None:
