@@ -27,6 +27,7 @@ from halp_bench.methods.aimclr_losses import attention_drop, d3m_loss, moco_logi
 from halp_bench.methods.base import Batch
 from halp_bench.methods.components import full_precision, multi_positive_nce, nearest_neighbour_mask
 from halp_bench.methods.moco import Streams
+from halp_bench.methods.shuffle_bn import grouped
 from halp_bench.methods.skeletonclr import SkeletonCLR, SkeletonCLRSettings
 from halp_bench.registry import ENCODERS, register_method
 from halp_bench.skeleton import DataSpec
@@ -139,7 +140,7 @@ class AimCLR(SkeletonCLR):
         plain, dropped = {}, {}
         for name in self.streams:
             embedder = self.encoders_q[name]
-            features = embedder.encoder.feature_map(modality(view, name, self.data.layout))
+            features = grouped(embedder.encoder.feature_map, modality(view, name, self.data.layout), s.shuffle_bn_groups)
             with full_precision(features):  # the attention threshold on float32 energies
                 features_dropped = attention_drop(features.float(), s.keep_prob, s.e_lambda)
             plain[name] = F.normalize(embedder.head(embedder.encoder.pool(features, persons)), dim=1)
@@ -152,7 +153,7 @@ class AimCLR(SkeletonCLR):
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         extreme, view_q, view_k = batch.views
-        q, k = self.embed(view_q, view_k)
+        q, k = self.embed(view_q, view_k, batch)
         e, ed = self.embed_extreme(extreme)
         with full_precision(view_q):
             as_float = lambda streams: {name: v.float() for name, v in streams.items()}

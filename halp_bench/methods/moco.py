@@ -15,6 +15,7 @@ from halp_bench.encoders import Encoder
 from halp_bench.errors import ConfigError
 from halp_bench.methods.base import Batch, Method
 from halp_bench.methods.components import HEAD_INITS, KeyQueue, build_embedder, full_precision, info_nce_from_similarities, init_head, make_key_encoder
+from halp_bench.methods.shuffle_bn import grouped, has_batchnorm, shuffled
 from halp_bench.methods.stream_encoders import eval_encoder
 from halp_bench.registry import register_method
 from halp_bench.skeleton import DataSpec
@@ -49,6 +50,9 @@ class MoCoSettings(ProjectionSettings):
     # the stream a single-stream method pretrains on (SkeletonCLR's and AimCLR's `--view`); the
     # three-stream rows fuse separately pretrained streams (`halp-bench ensemble`)
     stream: str = added("joint")
+    # MoCo's shuffle BN in one process (methods/shuffle_bn.py): BatchNorm statistics per group of the
+    # batch, the keys' samples shuffled across groups; 1 = one BatchNorm batch, as the field's code
+    shuffle_bn_groups: int = ranged(1, "[1, inf)", neutral=True)
 
 
 @register_method("moco", "MoCo v2, joint stream: EMA key encoder, key queue, InfoNCE (the paper's baseline)", settings=MoCoSettings)
@@ -86,6 +90,19 @@ class MoCo(Method):
         self.encoders_k = nn.ModuleDict({name: make_key_encoder(self.encoders_q[name]) for name in self.streams})
         generator = torch.Generator().manual_seed(cfg.seed)
         self.queue = KeyQueue(s.queue_size, s.proj_dim, banks=len(self.streams), generator=generator)
+        if s.shuffle_bn_groups > 1:
+            self.check_shuffle_bn(cfg)
+
+    def check_shuffle_bn(self, cfg: RunConfig) -> None:
+        """Shuffle BN needs BatchNorm layers, statistics per process, and 2 or more samples per group."""
+        groups = self.settings.shuffle_bn_groups
+        where = f"--set method.shuffle_bn_groups={groups}"
+        if not any(has_batchnorm(e) for e in self.encoders_q.values()):
+            raise ConfigError(f"{where}: encoder '{cfg.encoder.name}' has no BatchNorm layer, so shuffle BN would change nothing; leave it at 1")
+        if cfg.sync_batchnorm:
+            raise ConfigError(f"{where}: sync_batchnorm normalises over the global batch, which leaves no groups to shuffle across; use one of the two")
+        if cfg.pretrain.batch_size < 2 * groups:
+            raise ConfigError(f"{where}: a batch of {cfg.pretrain.batch_size} gives groups of fewer than 2 samples; use at most {cfg.pretrain.batch_size // 2} groups")
 
     def momentum_pairs(self, batch: Batch) -> list[tuple[nn.Module, nn.Module]]:
         """Every stream's key encoder follows its query encoder, before the keys are computed."""
@@ -94,17 +111,21 @@ class MoCo(Method):
     def target_momentum(self, batch: Batch) -> float:
         return self.settings.momentum
 
-    def embed(self, view_q: Tensor, view_k: Tensor) -> tuple[Streams, Streams]:
-        """Per stream: normalised query embeddings of `view_q` (with grad) and keys of `view_k` (no grad)."""
-        layout = self.data.layout
-        q = {s: self.encoders_q[s](modality(view_q, s, layout)) for s in self.streams}
+    def embed(self, view_q: Tensor, view_k: Tensor, batch: Batch | None = None) -> tuple[Streams, Streams]:
+        """Per stream: normalised query embeddings of `view_q` (with grad) and keys of `view_k` (no
+        grad); under shuffle BN the keys' order is drawn from `batch`'s generator."""
+        layout, groups = self.data.layout, self.settings.shuffle_bn_groups
+        if groups > 1 and batch is None:
+            raise ConfigError(f"{type(self).__name__}.embed: method.shuffle_bn_groups={groups} needs the batch (embed(view_q, view_k, batch))")
+        q = {s: grouped(self.encoders_q[s], modality(view_q, s, layout), groups) for s in self.streams}
         with torch.no_grad():
-            k = {s: self.encoders_k[s](modality(view_k, s, layout)) for s in self.streams}
+            keys = lambda s, x: shuffled(self.encoders_k[s], x, groups, batch.generator()) if batch and groups > 1 else self.encoders_k[s](x)
+            k = {s: keys(s, modality(view_k, s, layout)) for s in self.streams}
         return q, k
 
     def training_step(self, batch: Batch) -> dict[str, Tensor]:
         view_q, view_k = batch.views
-        q, k = self.embed(view_q, view_k)  # in the engine's precision (autocast)
+        q, k = self.embed(view_q, view_k, batch)  # in the engine's precision (autocast)
         with full_precision(view_q):  # losses, queue and hallucination math in float32
             return self.contrastive_losses({s: v.float() for s, v in q.items()}, {s: v.float() for s, v in k.items()}, batch)
 
