@@ -286,6 +286,7 @@ def _resolve(preset: str, parsed: list[tuple[str, Any]], method_name: str) -> tu
     cfg = _presets()[preset](dataset)
     defaults = method_cls.defaults_for(preset, dataset)
     encoder_name = next((raw for key, raw in reversed(parsed) if key == "encoder.name"), defaults.get("encoder.name", cfg.encoder.name))
+    defaults = method_cls.defaults_for(preset, dataset, encoder_name)  # with e.g. "cpu@stgcn"'s values
     try:
         encoder_cls = ENCODERS.get(encoder_name)
     except UnknownNameError as exc:
@@ -305,8 +306,7 @@ def _resolve(preset: str, parsed: list[tuple[str, Any]], method_name: str) -> tu
         if target is None:
             unknown[key] = leaf
             continue
-        hints = typing.get_type_hints(type(target))
-        setattr(target, leaf, convert_value(key, raw, hints[leaf]))
+        setattr(target, leaf, convert_value(key, raw, typing.get_type_hints(type(target))[leaf]))
     check_config(cfg)
     return cfg, unknown
 

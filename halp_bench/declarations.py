@@ -133,10 +133,15 @@ def method_overview(name: str) -> dict[str, Any]:
     load_plugins()
     cls = METHODS.get(name)
     suites = [suite for suite in suite_names() if any(name in (entry.get("methods") or []) for entry in load_suite(suite)["entries"])]
+    encoders = {preset: make_config(preset, method=name).encoder.name for preset in PRESETS}
+    run_defaults = {preset: values for preset in PRESETS if (values := cls.defaults_for(preset, encoder=encoders[preset]))}  # merged over its bases
+    for key in sorted({key for klass in cls.__mro__ for key in vars(klass).get("run_defaults", {}) if "@" in key}):
+        preset, _, encoder = key.partition("@")  # an encoder's own recipe: what it adds with that encoder
+        run_defaults[key] = cls.defaults_for(preset, encoder=encoder)
     return {
         "declaration": declaration_of(cls),
-        "encoders": {preset: make_config(preset, method=name).encoder.name for preset in PRESETS},
-        "run_defaults": {preset: values for preset in PRESETS if (values := cls.defaults_for(preset))},  # merged over its bases
+        "encoders": encoders,
+        "run_defaults": run_defaults,
         "bare_run": bool(getattr(cls, "in_default_grid", True)),
         "suites": suites,
     }

@@ -120,3 +120,17 @@ def test_a_bare_run_trains_the_methods_of_the_default_grid(monkeypatch):
     assert not {"skeletonclr", "crossclr", "crossclr_b", "aimclr", "mamp", "mae_coords"} & set(default_methods())  # the field's: by name or --suite field
     monkeypatch.setattr(METHODS.get("halp_zq"), "in_default_grid", False)
     assert "halp_zq" not in default_methods() and "halp" in default_methods()
+
+
+def test_run_defaults_for_one_encoder_come_last_and_only_with_it():
+    from halp_bench.methods.base import Method
+
+    class Parent(Method):
+        run_defaults = {"*": {"pretrain.lr": 0.1}, "cpu": {"pretrain.epochs": 5}, "cpu@stgcn": {"pretrain.epochs": 9, "pretrain.lr": 0.2}}
+
+    class Child(Parent):
+        run_defaults = {"cpu": {"pretrain.epochs": 6}, "cpu@stgcn": {"pretrain.batch_size": 8}}
+
+    assert Child.defaults_for("cpu") == {"pretrain.lr": 0.1, "pretrain.epochs": 6}
+    assert Child.defaults_for("cpu", encoder="stgcn") == {"pretrain.lr": 0.2, "pretrain.epochs": 9, "pretrain.batch_size": 8}
+    assert Child.defaults_for("paper", encoder="stgcn") == {"pretrain.lr": 0.1}

@@ -56,6 +56,7 @@ class Method(nn.Module):
     - `augment_class`: the settings of this method's views (`cfg.augment`);
     - `run_defaults`: run-level values this method needs, per preset name or "*" for every preset,
       as `{"section.key": value}` (e.g. `{"*": {"pretrain.optimizer": "adamw"}}`); `--set` wins;
+      "<preset>@<encoder>" (e.g. "cpu@stgcn") adds values for that encoder, applied last;
     - `compared_to`: the method it builds on; tables show their paired difference over seeds
       (between rows whose comparison keys agree) and cost ratios to it;
     - `family`, `table_order`, `citation`: which rows it belongs with in tables (declarations.FAMILIES:
@@ -88,14 +89,16 @@ class Method(nn.Module):
         self.cfg, self.data = cfg, data
 
     @classmethod
-    def defaults_for(cls, preset: str, dataset: str = "") -> dict[str, Any]:
-        """`run_defaults` for `preset` on `dataset`, merged along the base classes (parents first;
-        "*", then the preset, then e.g. "official:pku": config.preset_keys)."""
+    def defaults_for(cls, preset: str, dataset: str = "", encoder: str = "") -> dict[str, Any]:
+        """`run_defaults` for `preset` on `dataset` with `encoder`, merged along the base classes
+        (parents first; "*", then the preset, then e.g. "official:pku": config.preset_keys), then
+        e.g. "cpu@stgcn" along them: a recipe for one encoder, more specific than any preset's."""
         values: dict[str, Any] = {}
-        for klass in reversed(cls.__mro__):
-            declared = vars(klass).get("run_defaults", {})
-            for key in ["*", *preset_keys(preset, dataset)]:
-                values.update(declared.get(key, {}))
+        for keys in (["*", *preset_keys(preset, dataset)], [f"{preset}@{encoder}"] if encoder else []):
+            for klass in reversed(cls.__mro__):
+                declared = vars(klass).get("run_defaults", {})
+                for key in keys:
+                    values.update(declared.get(key, {}))
         return values
 
     @classmethod

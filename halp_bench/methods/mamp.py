@@ -129,9 +129,9 @@ class MAMP(Method):
     }
 
     @classmethod
-    def defaults_for(cls, preset: str, dataset: str = "") -> dict[str, Any]:
+    def defaults_for(cls, preset: str, dataset: str = "", encoder: str = "") -> dict[str, Any]:
         """Per dataset: tau 0.75 on NTU-120; a 5-block decoder on NTU-120 and PKU (3 on NTU-60)."""
-        values = super().defaults_for(preset, dataset)
+        values = super().defaults_for(preset, dataset, encoder)
         ntu120 = dataset.replace("\\", "/").split("/")[-1].lower().startswith("ntu120")
         if ntu120:
             values["method.tau"] = 0.75

@@ -106,7 +106,7 @@ def value_sources(method: str, preset: str, dataset: str, cfg: RunConfig, set_ke
     data.dataset for --dataset), the method's run_defaults, the preset (where it differs from the
     settings classes' defaults), else default."""
     method_cls = METHODS.get(method)
-    declared = method_cls.defaults_for(preset, dataset)
+    declared = method_cls.defaults_for(preset, dataset, cfg.encoder.name)
     if cfg.eval.protocol == "common":  # the method's protocol values are not applied (config._resolve)
         declared = {k: v for k, v in declared.items() if k.partition(".")[0] not in PROTOCOL_SECTIONS}
     recipe = PRESETS[preset](dataset)
