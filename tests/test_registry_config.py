@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import pytest
 
 from halp_bench.config import RunConfig, make_config
@@ -126,10 +128,14 @@ def test_run_defaults_for_one_encoder_come_last_and_only_with_it():
     from halp_bench.methods.base import Method
 
     class Parent(Method):
-        run_defaults = {"*": {"pretrain.lr": 0.1}, "cpu": {"pretrain.epochs": 5}, "cpu@stgcn": {"pretrain.epochs": 9, "pretrain.lr": 0.2}}
+        run_defaults: ClassVar[dict[str, dict[str, Any]]] = {
+            "*": {"pretrain.lr": 0.1},
+            "cpu": {"pretrain.epochs": 5},
+            "cpu@stgcn": {"pretrain.epochs": 9, "pretrain.lr": 0.2},
+        }
 
     class Child(Parent):
-        run_defaults = {"cpu": {"pretrain.epochs": 6}, "cpu@stgcn": {"pretrain.batch_size": 8}}
+        run_defaults: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"pretrain.epochs": 6}, "cpu@stgcn": {"pretrain.batch_size": 8}}
 
     assert Child.defaults_for("cpu") == {"pretrain.lr": 0.1, "pretrain.epochs": 6}
     assert Child.defaults_for("cpu", encoder="stgcn") == {"pretrain.lr": 0.2, "pretrain.epochs": 9, "pretrain.batch_size": 8}

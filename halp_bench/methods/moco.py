@@ -101,8 +101,9 @@ class MoCo(Method):
             raise ConfigError(f"{where}: encoder '{cfg.encoder.name}' has no BatchNorm layer, so shuffle BN would change nothing; leave it at 1")
         if cfg.sync_batchnorm:
             raise ConfigError(f"{where}: sync_batchnorm normalises over the global batch, which leaves no groups to shuffle across; use one of the two")
-        if cfg.pretrain.batch_size < 2 * groups:
-            raise ConfigError(f"{where}: a batch of {cfg.pretrain.batch_size} gives groups of fewer than 2 samples; use at most {cfg.pretrain.batch_size // 2} groups")
+        batch = cfg.pretrain.batch_size
+        if batch < 2 * groups:
+            raise ConfigError(f"{where}: a batch of {batch} gives groups of fewer than 2 samples; use at most {batch // 2} groups")
 
     def momentum_pairs(self, batch: Batch) -> list[tuple[nn.Module, nn.Module]]:
         """Every stream's key encoder follows its query encoder, before the keys are computed."""
