@@ -82,3 +82,23 @@ def test_only_a_method_with_views_of_its_own_may_drop_its_parents_view_settings(
 
     with pytest.raises(ConfigError, match="must extend its parent's AugmentSettings"):
         register_method("test_borrowed_views", settings=None, augment=OtherViews)(type("Borrowed", (MoCo,), {}))
+
+
+def test_the_cpu_stgcn_recipe_applies_to_the_stgcn_alone():
+    """`cpu@stgcn` run_defaults: the ST-GCN family's cpu rows on the ST-GCN train 150 epochs without
+    the x0.1 step; the BiGRU keeps the cpu recipe, `--set` wins, and the recipe says where values came from."""
+    from halp_bench.declarations import method_overview
+    from halp_bench.orchestration.recipe import resolve_recipe
+
+    stgcn = make_config("cpu", ["encoder.name=stgcn"], method="skeletonclr")
+    assert (stgcn.pretrain.epochs, stgcn.pretrain.milestones, stgcn.encoder.dropout) == (150, (), 0.5)
+    bigru = make_config("cpu", method="skeletonclr")
+    assert (bigru.pretrain.epochs, bigru.pretrain.milestones) == (60, (50,))
+    aimclr = make_config("cpu", method="aimclr")  # the ST-GCN in every preset; NNM from half the epochs
+    assert (aimclr.pretrain.epochs, aimclr.pretrain.milestones, aimclr.method.mining_epoch) == (150, (), 75)
+    assert make_config("cpu", ["encoder.name=stgcn"], method="crossclr").method.cross_epoch == 75
+    assert make_config("cpu", ["encoder.name=stgcn", "pretrain.epochs=30"], method="skeletonclr").pretrain.epochs == 30
+    assert make_config("paper", method="skeletonclr").pretrain.milestones == (250,)  # only the cpu preset's
+    recipe = resolve_recipe("skeletonclr", "cpu", "synthetic", "xsub", 0, ["encoder.name=stgcn"])
+    assert recipe.sources["pretrain.milestones"] == "run_defaults SkeletonCLR"
+    assert method_overview("skeletonclr")["run_defaults"]["cpu@stgcn"]["pretrain.milestones"] == ()

@@ -40,11 +40,9 @@ class STGCNSettings(EncoderSettings):
 
     `cpu` preset h4/64 (70k parameters): ten blocks over every joint and frame cost far more on a CPU
     than the cpu BiGRU (1x128): about 12.5x per step at batch 64, 16 frames, one thread
-    (benchmarks/bench_encoder.py). Self-supervised at the cpu budget it learns poorly on the
-    synthetic data (SkeletonCLR: linear 31.5 +- 3.3 against 70.6 on the BiGRU; docs/results.md);
-    the official width h16 does a little better at 2.8x the cost. Dropout 0, pretraining lr 0.1 or
-    0.2, 32 frames per view and h8/128 did not help (SkeletonCLR kNN 31-39 against the preset's
-    36.4 +- 2.5; docs/pipelines.md)."""
+    (benchmarks/bench_encoder.py). It learns slowly, and the ST-GCN family's methods bring their own
+    cpu recipe for it (SkeletonCLR's `cpu@stgcn` run_defaults: 150 epochs, no lr step;
+    docs/pipelines.md "A cpu-size ST-GCN recipe", with every recipe measured)."""
 
     presets: ClassVar[dict[str, dict[str, Any]]] = {"cpu": {"hidden_channels": 4, "hidden_dim": 64}}
     name: str = "stgcn"
