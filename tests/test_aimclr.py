@@ -95,8 +95,8 @@ def test_loss_equals_an_independent_recomputation(epoch):
 
 def test_mining_starts_after_mining_epoch_epochs():
     method = _method()
-    assert method.settings.mining_epoch == 30  # cpu preset: half of its 60 epochs
-    assert not method.mining(29) and method.mining(30)  # 0-based epoch 30 is the official 1-based epoch 31 > 30
+    assert method.settings.mining_epoch == 75  # cpu ST-GCN recipe: half of its 150 epochs
+    assert not method.mining(74) and method.mining(75)  # 0-based epoch 75 is the official 1-based epoch 76 > 75
     official = create_method("aimclr", tiny_config("aimclr", "method.mining_epoch=150"), NTU_SPEC)
     assert not official.mining(149) and official.mining(150)
 
