@@ -56,6 +56,19 @@ def _plugin_classes(method: str, c: dict[str, Any]) -> dict[str, type | None]:
 SECTION_CLASSES = {"data": DataConfig, "pretrain": OptimConfig, "linear": OptimConfig, "transfer": OptimConfig, "finetune": FinetuneConfig, "eval": EvalConfig}
 
 
+def neutral_items(method: str, encoder: str) -> dict[str, Any]:
+    """`section.key -> neutral value` of every setting added after rows were first stored
+    (config.added) for `method` with `encoder`: what a row without that key did."""
+    classes = {**SECTION_CLASSES, **_plugin_classes(method, {"encoder": {"name": encoder}})}
+    items = {}
+    for section, settings_class in classes.items():
+        for f in dataclasses.fields(settings_class) if dataclasses.is_dataclass(settings_class) else ():
+            if "neutral" in f.metadata:
+                value = f.metadata["neutral"]
+                items[f"{section}.{f.name}"] = list(value) if isinstance(value, tuple) else value
+    return items
+
+
 def pretrain_signature(method: str, cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
     """Every setting the pretraining of `method` depends on (a method that does not train: its
     construction only); settings at their neutral value are left out (`without_neutral`)."""

@@ -28,7 +28,7 @@ import pandas as pd
 
 from halp_bench.config import flat_items
 from halp_bench.errors import ConfigError
-from halp_bench.identity import cell_identity, short_hash
+from halp_bench.identity import cell_identity, neutral_items, short_hash
 from halp_bench.results.labels import NOT_DISTINGUISHING, separate, separate_data, shorten, variant_label
 from halp_bench.results.pairing import cost_base, differences_table
 from halp_bench.results.render import FORMATS, RENDERERS, check_formats, latex_escape, to_latex, to_markdown, write_tables
@@ -138,13 +138,14 @@ def results_frame(rows: list[ResultRow]) -> pd.DataFrame:
 
 
 def _identity_items(row: ResultRow) -> dict[str, Any]:
-    """The settings a row's config id hashes, as `section.key` (neutral ones left out), so that rows
-    stored before a setting existed and settings their protocol never reads label no row. Released
-    weights and ensembles: their whole configuration."""
+    """The settings a row's config id hashes, as `section.key`, a setting at its neutral value named
+    by that value, so that rows stored before a setting existed and settings their protocol never
+    reads label no row. Released weights and ensembles: their whole configuration."""
     if row.weights or row.config.get("ensemble") or not row.pretrain_config:
         return flat_items(row.config)
     identity = cell_identity(row.protocol, row.config, row.pretrain_config)
-    return {**flat_items(identity["pretraining"]), **flat_items({"data": identity["data"]}), **flat_items(identity["protocol"])}
+    neutral = neutral_items(row.method, str(row.config.get("encoder", {}).get("name", "")))
+    return {**neutral, **flat_items(identity["pretraining"]), **flat_items({"data": identity["data"]}), **flat_items(identity["protocol"])}
 
 
 def _pretrain_data_id(row: ResultRow) -> str | None:
