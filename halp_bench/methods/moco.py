@@ -120,7 +120,7 @@ class MoCo(Method):
             raise ConfigError(f"{type(self).__name__}.embed: method.shuffle_bn_groups={groups} needs the batch (embed(view_q, view_k, batch))")
         q = {s: grouped(self.encoders_q[s], modality(view_q, s, layout), groups) for s in self.streams}
         with torch.no_grad():
-            keys = lambda s, x: shuffled(self.encoders_k[s], x, groups, batch.generator()) if batch and groups > 1 else self.encoders_k[s](x)
+            keys = lambda s, x: shuffled(self.encoders_k[s], x, groups, batch.generator()) if groups > 1 else self.encoders_k[s](x)
             k = {s: keys(s, modality(view_k, s, layout)) for s in self.streams}
         return q, k
 
