@@ -32,14 +32,23 @@ def _as_dict(cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
     return cfg if isinstance(cfg, dict) else cfg.to_dict()
 
 
+def _as_stored(value: Any) -> Any:
+    """A value as a row stores it (JSON: tuples are lists)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _neutral_values(settings_class: type | None) -> dict[str, Any]:
+    """{field: neutral value, as stored} of the settings added later (config.added) in `settings_class`."""
+    if settings_class is None or not dataclasses.is_dataclass(settings_class):
+        return {}
+    return {f.name: _as_stored(f.metadata["neutral"]) for f in dataclasses.fields(settings_class) if "neutral" in f.metadata}
+
+
 def without_neutral(values: dict[str, Any], settings_class: type | None) -> dict[str, Any]:
     """`values` less the settings that still hold their neutral value (config.added): settings
     added later leave the identities of what was stored before them unchanged."""
-    if settings_class is None or not dataclasses.is_dataclass(settings_class):
-        return dict(values)
-    neutral = {f.name: f.metadata["neutral"] for f in dataclasses.fields(settings_class) if "neutral" in f.metadata}
-    same = lambda a, b: (list(a) if isinstance(a, (list, tuple)) else a) == (list(b) if isinstance(b, (list, tuple)) else b)
-    return {k: v for k, v in values.items() if not (k in neutral and same(v, neutral[k]))}
+    neutral = _neutral_values(settings_class)
+    return {k: v for k, v in values.items() if not (k in neutral and _as_stored(v) == neutral[k])}
 
 
 def _plugin_classes(method: str, c: dict[str, Any]) -> dict[str, type | None]:
@@ -60,13 +69,7 @@ def neutral_items(method: str, encoder: str) -> dict[str, Any]:
     """`section.key -> neutral value` of every setting added after rows were first stored
     (config.added) for `method` with `encoder`: what a row without that key did."""
     classes = {**SECTION_CLASSES, **_plugin_classes(method, {"encoder": {"name": encoder}})}
-    items = {}
-    for section, settings_class in classes.items():
-        for f in dataclasses.fields(settings_class) if dataclasses.is_dataclass(settings_class) else ():
-            if "neutral" in f.metadata:
-                value = f.metadata["neutral"]
-                items[f"{section}.{f.name}"] = list(value) if isinstance(value, tuple) else value
-    return items
+    return {f"{section}.{key}": value for section, settings_class in classes.items() for key, value in _neutral_values(settings_class).items()}
 
 
 def pretrain_signature(method: str, cfg: RunConfig | dict[str, Any]) -> dict[str, Any]:
